@@ -1,0 +1,1 @@
+"""Source harvesters: one module per source, each a small client plus pure parse functions."""

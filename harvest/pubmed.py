@@ -1,0 +1,667 @@
+"""PubMed through NCBI E-utilities: a small client and pure parse functions.
+
+The parse functions turn raw E-utilities payloads (efetch XML, bulk baseline and
+update files, esearch, esummary and elink responses) into plain record dicts;
+they do no I/O. `PubMed` is the client: esearch with the history server, then
+efetch in batches through WebEnv/query_key, sliced by date so no slice exceeds
+what esearch can address.
+"""
+
+import datetime as dt
+import gzip
+import json
+import re
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from .errors import HarvestError, ParseError
+from .http import Client
+
+SOURCE = "pubmed"
+EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+# ESearch can address only the first 9,999 ids of a result set; bigger queries are sliced by date.
+ESEARCH_LIMIT = 9999
+EFETCH_BATCH = 500
+
+# How complete a record of each payload kind is: a fuller record replaces a thinner one, never the reverse.
+FULL, SUMMARY = 2, 1
+
+MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
+
+# CommentsCorrections RefType -> link relation; other RefTypes become snake_case.
+RELATIONS = {
+    "Cites": "cites",
+    "RetractionIn": "retracted_by",
+    "RetractedandReplacedIn": "retracted_and_replaced_by",
+    "CommentIn": "commented_in",
+}
+WORK_ID_TYPES = {"pubmed": "pmid", "doi": "doi", "pmc": "pmcid"}
+
+
+# ---------------------------------------------------------------- text helpers
+
+def text_of(elem):
+    """All text inside an element, inline markup (<i>, <sub>, ...) flattened, whitespace collapsed."""
+    if elem is None:
+        return None
+    text = " ".join("".join(elem.itertext()).split())
+    return text or None
+
+
+def snake_case(name):
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def normalize_orcid(value):
+    match = re.search(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])", value or "")
+    if not match:
+        return None
+    digits = match.group(1).replace("-", "").upper()
+    return "-".join(digits[i:i + 4] for i in range(0, 16, 4))
+
+
+def normalize_doi(value):
+    value = (value or "").strip()
+    value = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:\s*)", "", value, flags=re.I)
+    return value.lower() or None
+
+
+# ---------------------------------------------------------------- dates
+
+def parse_pub_date(elem):
+    """(year, ISO partial date) from a PubDate/ArticleDate element; MedlineDate ('1999 Jan-Feb') included."""
+    if elem is None:
+        return None, None
+    year = elem.findtext("Year")
+    month = elem.findtext("Month")
+    day = elem.findtext("Day")
+    season = elem.findtext("Season")
+    if year is None:
+        medline = elem.findtext("MedlineDate") or ""
+        found = re.search(r"\b(1[89]\d\d|20\d\d)\b", medline)
+        if not found:
+            return None, None
+        year = found.group(1)
+        after = medline[found.end():].strip().lower()
+        month = after[:3] if after[:3] in MONTHS else None
+        day = None
+    month_number = None
+    if month:
+        month_number = int(month) if month.isdigit() else MONTHS.get(month[:3].lower())
+    elif season:
+        month_number = SEASONS.get(season.lower())
+    parts = [year]
+    if month_number:
+        parts.append(f"{month_number:02d}")
+        if day and day.isdigit():
+            parts.append(f"{int(day):02d}")
+    return int(year), "-".join(parts)
+
+
+def parse_date_parts(elem):
+    """ISO date from a Year/Month/Day element such as DateRevised."""
+    if elem is None or elem.findtext("Year") is None:
+        return None
+    return parse_pub_date(elem)[1]
+
+
+# ---------------------------------------------------------------- articles
+
+def parse_authors(author_list):
+    authors = []
+    if author_list is None:
+        return authors
+    for position, author in enumerate(author_list.findall("Author"), 1):
+        last = text_of(author.find("LastName"))
+        fore = text_of(author.find("ForeName"))
+        initials = text_of(author.find("Initials"))
+        suffix = text_of(author.find("Suffix"))
+        collective = text_of(author.find("CollectiveName"))
+        orcid = None
+        for identifier in author.findall("Identifier"):
+            if (identifier.get("Source") or "").upper() == "ORCID":
+                orcid = normalize_orcid(identifier.text)
+        if collective and not last:
+            written = collective
+        else:
+            written = " ".join(p for p in (last, initials or fore, suffix) if p)
+        affiliations = []
+        for info in author.findall("AffiliationInfo"):
+            name = text_of(info.find("Affiliation"))
+            if not name:
+                continue
+            identifiers = {}
+            for identifier in info.findall("Identifier"):
+                source = (identifier.get("Source") or "").lower()
+                if source and identifier.text:
+                    identifiers[source] = identifier.text.strip()
+            affiliations.append({"name": name, "identifiers": identifiers})
+        authors.append({
+            "position": position,
+            "written_name": written,
+            "last_name": last,
+            "fore_name": fore,
+            "initials": initials,
+            "suffix": suffix,
+            "collective_name": collective if not last else None,
+            "orcid": orcid,
+            "affiliations": affiliations,
+        })
+    return authors
+
+
+def parse_abstract(abstract):
+    """Abstract text with structured-abstract labels kept ('BACKGROUND: ...'), one section per line."""
+    if abstract is None:
+        return None
+    sections = []
+    for part in abstract.findall("AbstractText"):
+        text = text_of(part)
+        if not text:
+            continue
+        label = part.get("Label")
+        sections.append(f"{label}: {text}" if label else text)
+    return "\n".join(sections) or None
+
+
+def parse_mesh(citation):
+    mesh = []
+    for heading in citation.iterfind("MeshHeadingList/MeshHeading"):
+        descriptor = heading.find("DescriptorName")
+        if descriptor is None:
+            continue
+        qualifiers = [
+            {"ui": q.get("UI"), "name": text_of(q), "major": q.get("MajorTopicYN") == "Y"}
+            for q in heading.findall("QualifierName")
+        ]
+        mesh.append({
+            "ui": descriptor.get("UI") or text_of(descriptor),
+            "name": text_of(descriptor),
+            "major": descriptor.get("MajorTopicYN") == "Y" or any(q["major"] for q in qualifiers),
+            "qualifiers": [q["name"] for q in qualifiers],
+        })
+    return mesh
+
+
+def article_ids(container):
+    ids = {}
+    if container is None:
+        return ids
+    for article_id in container.iterfind("ArticleIdList/ArticleId"):
+        kind = WORK_ID_TYPES.get(article_id.get("IdType"))
+        if kind and article_id.text and kind not in ids:
+            ids[kind] = article_id.text.strip()
+    return ids
+
+
+def parse_links(citation, pubmed_data):
+    links = []
+    for correction in citation.iterfind("CommentsCorrectionsList/CommentsCorrections"):
+        ref_type = correction.get("RefType") or "Related"
+        pmid = correction.findtext("PMID")
+        if pmid:
+            relation = RELATIONS.get(ref_type, snake_case(ref_type))
+            links.append({"relation": relation, "scheme": "pmid", "target": pmid.strip()})
+    if pubmed_data is not None:
+        for reference in pubmed_data.iterfind("ReferenceList/Reference"):
+            ids = article_ids(reference)
+            for scheme in ("pmid", "doi", "pmcid"):
+                if scheme in ids:
+                    target = normalize_doi(ids[scheme]) if scheme == "doi" else ids[scheme]
+                    links.append({"relation": "cites", "scheme": scheme, "target": target})
+                    break
+    unique = {(link["relation"], link["scheme"], link["target"]): link for link in links}
+    return list(unique.values())
+
+
+def parse_registry_ids(article):
+    registry_ids = []
+    for bank in article.iterfind("DataBankList/DataBank"):
+        name = text_of(bank.find("DataBankName"))
+        for accession in bank.iterfind("AccessionNumberList/AccessionNumber"):
+            if accession.text and accession.text.strip():
+                registry_ids.append({"registry": name, "accession": accession.text.strip()})
+    return registry_ids
+
+
+def parse_grants(article):
+    return [
+        {key: text_of(grant.find(tag)) for key, tag in
+         (("grant_id", "GrantID"), ("acronym", "Acronym"), ("agency", "Agency"), ("country", "Country"))}
+        for grant in article.iterfind("GrantList/Grant")
+    ]
+
+
+def parse_pubmed_article(elem):
+    """One <PubmedArticle> (or bare <MedlineCitation>) element -> record dict."""
+    citation = elem if elem.tag == "MedlineCitation" else elem.find("MedlineCitation")
+    pubmed_data = elem.find("PubmedData")
+    article = citation.find("Article")
+    pmid = citation.findtext("PMID").strip()
+    journal = article.find("Journal")
+    issue = journal.find("JournalIssue") if journal is not None else None
+    year, pub_date = parse_pub_date(issue.find("PubDate") if issue is not None else None)
+    article_date = parse_date_parts(article.find("ArticleDate"))
+    if year is None and article_date:
+        year, pub_date = int(article_date[:4]), article_date
+    ids = article_ids(pubmed_data)
+    doi = ids.get("doi")
+    if doi is None:
+        for location in article.findall("ELocationID"):
+            if location.get("EIdType") == "doi":
+                doi = location.text
+    pub_types = [text_of(t) for t in article.iterfind("PublicationTypeList/PublicationType")]
+    links = parse_links(citation, pubmed_data)
+    return {
+        "pmid": pmid,
+        "doi": normalize_doi(doi),
+        "pmcid": ids.get("pmcid"),
+        "title": text_of(article.find("ArticleTitle")) or text_of(article.find("VernacularTitle")),
+        "vernacular_title": text_of(article.find("VernacularTitle")),
+        "abstract": parse_abstract(article.find("Abstract")),
+        "year": year,
+        "pub_date": pub_date,
+        "article_date": article_date,
+        "journal": text_of(journal.find("Title")) if journal is not None else None,
+        "journal_iso": text_of(journal.find("ISOAbbreviation")) if journal is not None else None,
+        "issn": text_of(journal.find("ISSN")) if journal is not None else None,
+        "volume": text_of(issue.find("Volume")) if issue is not None else None,
+        "issue": text_of(issue.find("Issue")) if issue is not None else None,
+        "pages": text_of(article.find("Pagination/MedlinePgn"))
+        or "-".join(filter(None, (text_of(article.find("Pagination/StartPage")),
+                                  text_of(article.find("Pagination/EndPage"))))) or None,
+        "language": text_of(article.find("Language")),
+        "pub_types": pub_types,
+        "keywords": [text_of(k) for k in citation.iterfind("KeywordList/Keyword") if text_of(k)],
+        "mesh": parse_mesh(citation),
+        "authors": parse_authors(article.find("AuthorList")),
+        "grants": parse_grants(article),
+        "registry_ids": parse_registry_ids(article),
+        "links": links,
+        "is_retracted": "Retracted Publication" in pub_types
+        or any(link["relation"] == "retracted_by" for link in links),
+        "version": parse_date_parts(citation.find("DateRevised")),
+        "completeness": FULL,
+    }
+
+
+def parse_pubmed_book_article(elem):
+    """One <PubmedBookArticle> (a book or chapter, e.g. GeneReviews) -> record dict."""
+    document = elem.find("BookDocument")
+    book = document.find("Book")
+    year, pub_date = parse_pub_date(book.find("PubDate"))
+    ids = article_ids(elem.find("PubmedData"))
+    author_list = next((a for a in document.findall("AuthorList") if a.get("Type") != "editors"), None)
+    pub_types = [text_of(t) for t in document.findall("PublicationType")]
+    return {
+        "pmid": document.findtext("PMID").strip(),
+        "doi": normalize_doi(ids.get("doi")),
+        "pmcid": ids.get("pmcid"),
+        "title": text_of(document.find("ArticleTitle")) or text_of(book.find("BookTitle")),
+        "vernacular_title": text_of(document.find("VernacularTitle")),
+        "abstract": parse_abstract(document.find("Abstract")),
+        "year": year,
+        "pub_date": pub_date,
+        "article_date": None,
+        "journal": text_of(book.find("BookTitle")),
+        "journal_iso": None,
+        "issn": None,
+        "volume": text_of(book.find("Volume")),
+        "issue": None,
+        "pages": None,
+        "language": text_of(document.find("Language")),
+        "pub_types": pub_types,
+        "keywords": [text_of(k) for k in document.iterfind("KeywordList/Keyword") if text_of(k)],
+        "mesh": [],
+        "authors": parse_authors(author_list),
+        "grants": parse_grants(document),
+        "registry_ids": [],
+        "links": [],
+        "is_retracted": "Retracted Publication" in pub_types,
+        "version": parse_date_parts(document.find("DateRevised")),
+        "completeness": FULL,
+    }
+
+
+@dataclass
+class Deletion:
+    """PMIDs that a PubMed update file's <DeleteCitation> removes."""
+    pmids: list = field(default_factory=list)
+
+
+ARTICLE_TAGS = ("PubmedArticle", "PubmedBookArticle", "MedlineCitation", "DeleteCitation")
+
+
+def iter_articles(stream, origin):
+    """Stream records from an efetch response or a baseline/update file, in constant memory.
+
+    Yields record dicts (with the record's own XML bytes under "raw"), `Deletion`s for
+    <DeleteCitation>, and `ParseError`s for bad records, so one bad record never stops the
+    good ones. A document that is not XML, not a PubMed set, or cut short ends the stream
+    with a fatal ParseError, after every complete record before the fault.
+    """
+    last_pmid = None
+    root_checked = False
+    try:
+        for event, elem in etree.iterparse(stream, events=("start", "end"), huge_tree=True,
+                                           resolve_entities=False, no_network=True):
+            if not root_checked:
+                root_checked = True
+                if elem.tag not in ("PubmedArticleSet", "MedlineCitationSet", "PubmedBookArticleSet"):
+                    yield ParseError(f"expected a PubmedArticleSet, got <{elem.tag}>",
+                                     source=SOURCE, origin=origin, fatal=True)
+                    return
+            if event != "end" or elem.tag not in ARTICLE_TAGS:
+                continue
+            parent = elem.getparent()
+            if elem.tag == "MedlineCitation" and parent is not None and parent.tag == "PubmedArticle":
+                continue
+            if elem.tag == "DeleteCitation":
+                yield Deletion([p.text.strip() for p in elem.findall("PMID")])
+            else:
+                yield parse_element(elem, origin)
+                last_pmid = elem.findtext(".//PMID") or last_pmid
+            elem.clear()
+            while elem.getprevious() is not None:
+                del parent[0]
+    except etree.XMLSyntaxError as error:
+        where = f"the record after PMID {last_pmid}" if last_pmid else "the first record"
+        yield ParseError(f"malformed or truncated XML in {where}: {error}", source=SOURCE,
+                         origin=origin, record_id=f"after:{last_pmid}" if last_pmid else None, fatal=True)
+
+
+def parse_element(elem, origin):
+    raw = etree.tostring(elem)
+    pmid = (elem.findtext(".//PMID") or "").strip() or None
+    try:
+        if elem.tag == "PubmedBookArticle":
+            record = parse_pubmed_book_article(elem)
+        else:
+            record = parse_pubmed_article(elem)
+        if not record["pmid"]:
+            raise ValueError("record has no PMID")
+    except Exception as error:  # noqa: BLE001 -- any fault in one record is that record's fault
+        return ParseError(f"cannot parse <{elem.tag}>: {error!r}", source=SOURCE, origin=origin,
+                          record_id=pmid, raw=raw)
+    record["raw"] = raw
+    return record
+
+
+# ---------------------------------------------------------------- other E-utilities payloads
+
+def sniff(data):
+    """Which E-utilities payload this is: 'efetch', 'esearch', 'esummary', 'elink' or 'error'."""
+    head = data.lstrip()[:4096]
+    if head.startswith(b"\x1f\x8b"):
+        return "efetch"
+    if head.startswith(b"{"):
+        payload = json.loads(data)
+        if "esearchresult" in payload:
+            return "esearch"
+        if "result" in payload and "uids" in payload.get("result", {}):
+            return "esummary"
+        if "linksets" in payload:
+            return "elink"
+        return "error"
+    for kind, marker in (("esearch", b"<eSearchResult"), ("esummary", b"<eSummaryResult"),
+                         ("elink", b"<eLinkResult"), ("efetch", b"<PubmedArticleSet"),
+                         ("efetch", b"<PubmedBookArticleSet"), ("efetch", b"<MedlineCitationSet")):
+        if marker in head:
+            return kind
+    return "error"
+
+
+def error_message(data):
+    """The error an E-utilities body carries (JSON {"error": ...}, an HTML page, ...), as one line."""
+    text = data.decode("utf-8", "replace").strip()
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        message = payload.get("error") or payload.get("esearchresult", {}).get("ERROR")
+        if message:
+            return str(message)
+    if "<html" in text[:500].lower():
+        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+        return "an HTML page" + (f" ({title.group(1).strip()})" if title else "")
+    text = " ".join(text.split())
+    return (text[:200] or "an empty body") + ("..." if len(text) > 200 else "")
+
+
+@dataclass
+class SearchResult:
+    count: int
+    ids: list
+    webenv: str | None = None
+    query_key: str | None = None
+    errors: list = field(default_factory=list)
+
+
+def parse_esearch(data, origin="esearch"):
+    """An esearch response (XML or JSON) -> SearchResult. An ERROR in the body raises ParseError."""
+    if data.lstrip().startswith(b"{"):
+        result = json.loads(data).get("esearchresult", {})
+        if "ERROR" in result:
+            raise ParseError(f"esearch error: {result['ERROR']}", source=SOURCE, origin=origin)
+        return SearchResult(int(result.get("count", 0)), list(result.get("idlist", [])),
+                            result.get("webenv"), result.get("querykey"))
+    try:
+        root = etree.fromstring(data)
+    except etree.XMLSyntaxError as error:
+        raise ParseError(f"esearch response is not XML: {error}", source=SOURCE, origin=origin) from error
+    if root.tag != "eSearchResult":
+        raise ParseError(f"expected eSearchResult, got <{root.tag}>", source=SOURCE, origin=origin)
+    if root.find("ERROR") is not None:
+        raise ParseError(f"esearch error: {root.findtext('ERROR')}", source=SOURCE, origin=origin)
+    errors = [f"{e.tag}: {e.text}" for e in root.iterfind("ErrorList/*")]
+    return SearchResult(int(root.findtext("Count") or 0), [i.text for i in root.iterfind("IdList/Id")],
+                        root.findtext("WebEnv"), root.findtext("QueryKey"), errors)
+
+
+def parse_esummary(data, origin="esummary"):
+    """An esummary response (v1 XML DocSum or JSON) -> thin record dicts (completeness SUMMARY)."""
+    records = []
+    if data.lstrip().startswith(b"{"):
+        result = json.loads(data)["result"]
+        for uid in result["uids"]:
+            doc = result[uid]
+            ids = {a.get("idtype"): a.get("value") for a in doc.get("articleids", [])}
+            year, pub_date = summary_date(doc.get("sortpubdate") or doc.get("pubdate"))
+            records.append(summary_record(
+                uid, doc.get("title"), [a.get("name") for a in doc.get("authors", [])
+                                        if a.get("authtype", "Author") == "Author"],
+                doc.get("fulljournalname") or doc.get("source"), year, pub_date, ids.get("doi"),
+                ids.get("pmc"), doc.get("volume"), doc.get("issue"), doc.get("pages"),
+                (doc.get("lang") or [None])[0], doc.get("pubtype", []),
+                json.dumps(doc, ensure_ascii=False).encode()))
+        return records
+    root = etree.fromstring(data)
+    for doc in root.iterfind("DocSum"):
+        items = {item.get("Name"): item for item in doc.iter("Item")}
+
+        def item(name):
+            return text_of(items.get(name))
+
+        year, pub_date = summary_date(item("PubDate"))
+        records.append(summary_record(
+            doc.findtext("Id"), item("Title"),
+            [text_of(a) for a in doc.iterfind("Item[@Name='AuthorList']/Item")],
+            item("FullJournalName") or item("Source"), year, pub_date, item("DOI"), item("pmc"),
+            item("Volume"), item("Issue"), item("Pages"), item("Lang"),
+            [text_of(p) for p in doc.iterfind("Item[@Name='PubTypeList']/Item")], etree.tostring(doc)))
+    return records
+
+
+def summary_date(text):
+    found = re.match(r"(\d{4})(?:[/ ](\w+))?(?:[/ ](\d+))?", text or "")
+    if not found:
+        return None, None
+    year, month, day = found.groups()
+    month_number = int(month) if month and month.isdigit() else MONTHS.get((month or "")[:3].lower())
+    parts = [year] + ([f"{month_number:02d}"] if month_number else [])
+    if month_number and day:
+        parts.append(f"{int(day):02d}")
+    return int(year), "-".join(parts)
+
+
+def summary_record(pmid, title, author_names, journal, year, pub_date, doi, pmcid, volume, issue,
+                   pages, language, pub_types, raw):
+    authors = []
+    for position, name in enumerate(filter(None, author_names), 1):
+        last, _, initials = name.rpartition(" ")
+        authors.append({"position": position, "written_name": name, "last_name": last or name,
+                        "fore_name": None, "initials": initials if last else None, "suffix": None,
+                        "collective_name": None, "orcid": None, "affiliations": []})
+    return {
+        "pmid": str(pmid), "doi": normalize_doi(doi), "pmcid": pmcid, "title": title,
+        "vernacular_title": None, "abstract": None, "year": year, "pub_date": pub_date,
+        "article_date": None, "journal": journal, "journal_iso": None, "issn": None,
+        "volume": volume or None, "issue": issue or None, "pages": pages or None, "language": language,
+        "pub_types": [p for p in pub_types if p], "keywords": [], "mesh": [], "authors": authors,
+        "grants": [], "registry_ids": [], "links": [], "is_retracted": False, "version": None,
+        "completeness": SUMMARY, "raw": raw,
+    }
+
+
+# elink linkname -> (relation, direction): "forward" means from-id <relation> linked-id.
+ELINK_RELATIONS = {
+    "pubmed_pubmed": "related",
+    "pubmed_pubmed_five": "related",
+    "pubmed_pubmed_citedin": "cited_by",
+    "pubmed_pubmed_refs": "cites",
+    "pubmed_pubmed_reviews": "related_review",
+    "pubmed_pubmed_reviews_five": "related_review",
+}
+
+
+def parse_elink(data, origin="elink"):
+    """An elink response -> link dicts {from, relation, scheme, target, score} between PMIDs."""
+    root = etree.fromstring(data)
+    links = {}
+    for link_set in root.iterfind("LinkSet"):
+        from_ids = [i.text.strip() for i in link_set.iterfind("IdList/Id")]
+        for link_set_db in link_set.iterfind("LinkSetDb"):
+            relation = ELINK_RELATIONS.get(link_set_db.findtext("LinkName"))
+            if relation is None or link_set_db.findtext("DbTo") != "pubmed":
+                continue
+            for link in link_set_db.iterfind("Link"):
+                target = link.findtext("Id").strip()
+                score = link.findtext("Score")
+                for source_id in from_ids:
+                    if source_id != target:
+                        links[(source_id, relation, target)] = {
+                            "from": source_id, "relation": relation, "scheme": "pmid",
+                            "target": target, "score": int(score) if score else None}
+    return list(links.values())
+
+
+def efetch_problem(data):
+    """Why an efetch body cannot be loaded (an error body, cut-short XML), or None when it can."""
+    if sniff(data) != "efetch":
+        return "answered " + error_message(data)
+    try:
+        etree.fromstring(data, etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as error:
+        return f"malformed or truncated XML: {error}"
+    return None
+
+
+def open_payload(path):
+    """Bytes of a file on disk, gunzipped when it is a .gz."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    opener = gzip.open if head == b"\x1f\x8b" else open
+    return opener(path, "rb")
+
+
+# ---------------------------------------------------------------- the client
+
+@dataclass
+class Page:
+    """One efetch batch and the harvest state to store once it is loaded."""
+    data: bytes
+    origin: str
+    state: dict
+
+
+class PubMed:
+    """E-utilities client. `harvest(term)` yields efetch pages; resume by passing the last stored state."""
+
+    def __init__(self, client=None, api_key=None, email=None, base_url=EUTILS, batch_size=EFETCH_BATCH):
+        # NCBI allows 3 requests/s, 10/s with an API key.
+        self.client = client or Client(SOURCE, rate_per_second=10 if api_key else 3, email=email,
+                                       uncached=("esearch.fcgi",))
+        self.api_key = api_key
+        self.base_url = base_url
+        self.batch_size = batch_size
+
+    def params(self, **params):
+        params.update(tool="regenkb", email=self.client.email)
+        if self.api_key:
+            params["api_key"] = self.api_key
+        return {k: v for k, v in params.items() if v is not None}
+
+    def esearch(self, term, datetype=None, mindate=None, maxdate=None, usehistory=True, retmax=0):
+        url = self.base_url + "esearch.fcgi"
+        data = self.client.get(url, self.params(
+            db="pubmed", term=term, usehistory="y" if usehistory else None, retmax=retmax,
+            datetype=datetype, mindate=mindate, maxdate=maxdate)).content
+        if sniff(data) != "esearch":
+            raise HarvestError(f"pubmed esearch for {term!r} answered {error_message(data)}")
+        return parse_esearch(data, origin=f"esearch {term!r}")
+
+    def efetch(self, webenv, query_key, retstart, retmax):
+        url = self.base_url + "efetch.fcgi"
+        response = self.client.get(url, self.params(
+            db="pubmed", query_key=query_key, WebEnv=webenv, retstart=retstart, retmax=retmax,
+            retmode="xml"))
+        return response
+
+    def slices(self, term, datetype, mindate, maxdate):
+        """Date ranges (YYYY/MM/DD pairs) each holding at most ESEARCH_LIMIT hits, oldest first."""
+        result = self.esearch(term, datetype, mindate, maxdate, usehistory=False)
+        if result.count <= ESEARCH_LIMIT:
+            return [(mindate, maxdate)] if result.count else []
+        start = dt.datetime.strptime(mindate, "%Y/%m/%d").date()
+        end = dt.datetime.strptime(maxdate, "%Y/%m/%d").date()
+        if start >= end:
+            raise HarvestError(f"pubmed: {result.count} records for {term!r} on {mindate} alone; "
+                               "narrow the query")
+        middle = start + (end - start) // 2
+        return (self.slices(term, datetype, mindate, middle.strftime("%Y/%m/%d"))
+                + self.slices(term, datetype, (middle + dt.timedelta(days=1)).strftime("%Y/%m/%d"),
+                              maxdate))
+
+    def harvest(self, term, since=None, state=None, today=None):
+        """Yield efetch Pages for `term`; only records modified on or after `since` when given.
+
+        `state` is the last Page.state stored for an interrupted run of the same query: the
+        run goes on from the slice and offset it names.
+        """
+        today = today or dt.date.today()
+        if state is None:
+            datetype = "mdat" if since else "pdat"
+            mindate = since.strftime("%Y/%m/%d") if since else "1800/01/01"
+            maxdate = today.strftime("%Y/%m/%d") if since else f"{today.year + 1}/12/31"
+            state = {"datetype": datetype, "slices": self.slices(term, datetype, mindate, maxdate),
+                     "slice": 0, "retstart": 0}
+        state = dict(state)
+        while state["slice"] < len(state["slices"]):
+            mindate, maxdate = state["slices"][state["slice"]]
+            search = self.esearch(term, state["datetype"], mindate, maxdate)
+            while state["retstart"] < search.count:
+                response = self.efetch(search.webenv, search.query_key, state["retstart"], self.batch_size)
+                origin = (f"efetch {term!r} {state['datetype']} {mindate}-{maxdate} "
+                          f"retstart={state['retstart']}")
+                problem = efetch_problem(response.content)
+                if problem:
+                    self.client.forget(response)
+                    raise HarvestError(f"pubmed {origin}: {problem}")
+                state["retstart"] += self.batch_size
+                yield Page(response.content, origin, dict(state))
+            state["slice"] += 1
+            state["retstart"] = 0

@@ -1,0 +1,107 @@
+"""Opening a knowledge base and creating its schema.
+
+Table and column names are the public API: users query them through Datasette.
+Every table and column is described in datasette-metadata.json.
+"""
+
+import os
+
+import sqlite_utils
+
+DEFAULT_DB = "regenkb.db"
+
+# Title hits outrank MeSH and keyword hits, which outrank author, journal and abstract hits.
+FTS_COLUMNS = ("title", "abstract", "mesh", "keywords", "authors", "journal")
+FTS_WEIGHTS = (10.0, 1.0, 4.0, 4.0, 2.0, 1.0)
+
+SCHEMA = {
+    "works": ({
+        "id": int, "title": str, "vernacular_title": str, "abstract": str, "year": int,
+        "pub_date": str, "article_date": str, "journal": str, "journal_iso": str, "issn": str,
+        "volume": str, "issue": str, "pages": str, "doi": str, "pmid": str, "pmcid": str,
+        "language": str, "pub_types": str, "keywords": str, "grants": str, "author_list": str,
+        "is_retracted": int,
+    }, "id"),
+    "authors": ({
+        "id": int, "name": str, "last_name": str, "fore_name": str, "initials": str, "suffix": str,
+        "orcid": str, "is_collective": int,
+    }, "id"),
+    "work_authors": ({
+        "work_id": int, "position": int, "author_id": int, "written_name": str,
+    }, ("work_id", "position")),
+    "affiliations": ({"id": int, "name": str, "ror": str, "ringgold": str}, "id"),
+    "work_author_affiliations": ({
+        "work_id": int, "position": int, "affiliation_id": int, "number": int,
+    }, ("work_id", "position", "affiliation_id")),
+    "mesh_terms": ({"id": str, "name": str}, "id"),
+    "work_mesh": ({
+        "work_id": int, "mesh_id": str, "major_topic": int, "qualifiers": str,
+    }, ("work_id", "mesh_id")),
+    "registry_ids": ({"work_id": int, "registry": str, "accession": str},
+                     ("work_id", "registry", "accession")),
+    "links": ({
+        "id": int, "from_scheme": str, "from_id": str, "relation": str, "to_scheme": str,
+        "to_id": str, "from_work_id": int, "to_work_id": int, "score": int, "asserted_by": str,
+    }, "id"),
+    "records": ({
+        "source": str, "source_id": str, "work_id": int, "completeness": int, "version": str,
+        "sha1": str, "origin": str, "retrieved_at": str, "raw": bytes,
+    }, ("source", "source_id")),
+    "quarantine": ({
+        "id": int, "source": str, "origin": str, "record_id": str, "error": str, "raw": bytes,
+        "quarantined_at": str,
+    }, "id"),
+    "harvest_runs": ({
+        "id": int, "source": str, "query": str, "started_at": str, "finished_at": str,
+        "status": str, "state": str, "pages": int, "records_loaded": int, "error": str,
+    }, "id"),
+}
+
+FOREIGN_KEYS = {
+    "work_authors": [("work_id", "works", "id"), ("author_id", "authors", "id")],
+    "work_author_affiliations": [("work_id", "works", "id"), ("affiliation_id", "affiliations", "id")],
+    "work_mesh": [("work_id", "works", "id"), ("mesh_id", "mesh_terms", "id")],
+    "registry_ids": [("work_id", "works", "id")],
+    "links": [("from_work_id", "works", "id"), ("to_work_id", "works", "id")],
+    "records": [("work_id", "works", "id")],
+}
+
+INDEXES = [
+    ("works", ["pmid"], True), ("works", ["doi"], False), ("works", ["pmcid"], False),
+    ("works", ["year"], False), ("work_authors", ["author_id"], False),
+    ("work_author_affiliations", ["affiliation_id"], False), ("work_mesh", ["mesh_id"], False),
+    ("registry_ids", ["accession"], False), ("authors", ["orcid"], False),
+    ("links", ["from_scheme", "from_id", "relation", "to_scheme", "to_id", "asserted_by"], True),
+    ("links", ["to_scheme", "to_id"], False), ("links", ["from_work_id"], False),
+    ("links", ["to_work_id"], False), ("records", ["work_id"], False),
+]
+
+
+def db_path(path=None):
+    return path or os.environ.get("REGENKB_DB") or DEFAULT_DB
+
+
+def open_db(path):
+    """Open (creating if needed) a knowledge base with its schema, in WAL mode."""
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA busy_timeout = 30000")
+    if path != ":memory:":
+        db.enable_wal()
+    ensure_schema(db)
+    return db
+
+
+def ensure_schema(db):
+    existing = set(db.table_names())
+    with db.atomic():
+        for name, (columns, pk) in SCHEMA.items():
+            if name not in existing:
+                db[name].create(columns, pk=pk, foreign_keys=FOREIGN_KEYS.get(name, []))
+        for table, columns, unique in INDEXES:
+            db[table].create_index(columns, unique=unique, if_not_exists=True)
+        if "works_fts" not in existing:
+            columns = ", ".join(FTS_COLUMNS)
+            db.execute(f"CREATE VIRTUAL TABLE works_fts USING fts5({columns}, "
+                       "tokenize='porter unicode61 remove_diacritics 2')")
+            weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+            db.execute(f"INSERT INTO works_fts(works_fts, rank) VALUES ('rank', 'bm25({weights})')")

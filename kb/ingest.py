@@ -1,0 +1,132 @@
+"""Getting records into a KB: loading files from disk and running live harvests, resumably."""
+
+import datetime as dt
+import io
+import json
+
+from harvest import pubmed
+from harvest.errors import HarvestError
+
+from .load import Loader, LoadStats, now
+
+TAIL_BYTES = 65536
+
+
+class LoadError(Exception):
+    """A file could not be loaded (fully); the message names the file and what was wrong."""
+
+
+def load_pubmed_file(db, path, batch_size=1000):
+    """Load one PubMed file: efetch XML, a baseline/update .xml(.gz), esummary or elink output.
+
+    Returns (LoadStats, note). A file that is no E-utilities payload, an error body or an
+    XML document cut short raises LoadError, after every good record in it has been stored
+    and the fault quarantined.
+    """
+    loader = Loader(db, pubmed.SOURCE)
+    origin = str(path)
+    with pubmed.open_payload(path) as handle:
+        head = handle.read(8192)
+        if not head.lstrip().startswith(b"{"):
+            kind = pubmed.sniff(head)
+        else:
+            head += handle.read()
+            kind = pubmed.sniff(head)
+        if kind == "efetch":
+            stream = io.BufferedReader(Rewound(head, handle))
+            items = with_file_tail(pubmed.iter_articles(stream, origin), path)
+            stats = loader.load(items, origin, batch_size=batch_size)
+            if stats.fatal:
+                raise LoadError(f"{stats.fatal} ({stats.loaded} good record(s) before it were loaded; "
+                                "the fault is in the quarantine table)")
+            return stats, None
+        data = head + handle.read()
+    if kind == "esearch":
+        result = pubmed.parse_esearch(data, origin)
+        return LoadStats(), (f"an esearch result ({result.count} hit(s), {len(result.ids)} id(s) listed) "
+                             "holds ids, not records; fetch them with `kb harvest pubmed`")
+    if kind == "esummary":
+        return loader.load(pubmed.parse_esummary(data, origin), origin, batch_size), None
+    if kind == "elink":
+        count = loader.add_related(pubmed.parse_elink(data, origin))
+        return LoadStats(), f"{count} link(s) between PMIDs stored"
+    raise LoadError(f"{origin}: not a PubMed E-utilities payload: {pubmed.error_message(data)}")
+
+
+class Rewound(io.RawIOBase):
+    """A stream that replays the bytes already read from a file's head, then the rest of it."""
+
+    def __init__(self, head, rest):
+        self.head = head
+        self.rest = rest
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.rest.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def with_file_tail(items, path):
+    """Give a fatal fault the raw bytes where it happened: the (decompressed) tail of the file."""
+    for item in items:
+        if getattr(item, "fatal", False) and not item.raw:
+            with pubmed.open_payload(path) as handle:
+                tail = b""
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    tail = (tail + chunk)[-TAIL_BYTES:]
+            item.raw = tail
+        yield item
+
+
+def start_run(db, source, query):
+    """A harvest run for (source, query): the interrupted one to resume, or a new one.
+
+    Returns (run_id, resume_state, since); since is the start date of the last finished run
+    of the same query, so a new run fetches only records modified after it.
+    """
+    interrupted = db.execute(
+        "SELECT id, state FROM harvest_runs WHERE source = ? AND query = ? AND status = 'running' "
+        "ORDER BY id DESC LIMIT 1", [source, query]).fetchone()
+    if interrupted:
+        return interrupted[0], json.loads(interrupted[1]) if interrupted[1] else None, None
+    finished = db.execute(
+        "SELECT started_at FROM harvest_runs WHERE source = ? AND query = ? AND status = 'done' "
+        "ORDER BY id DESC LIMIT 1", [source, query]).fetchone()
+    since = dt.datetime.fromisoformat(finished[0]).date() if finished else None
+    with db.atomic():
+        run_id = db["harvest_runs"].insert({
+            "source": source, "query": query, "started_at": now(), "status": "running",
+            "state": None, "pages": 0, "records_loaded": 0}).last_pk
+    return run_id, None, since
+
+
+def harvest_pubmed(db, term, client, progress=lambda stats, page: None):
+    """Harvest PubMed for `term` into db: resume an interrupted run, else fetch what changed since the last.
+
+    Each page's records and the run's state after it are written in one transaction, so a
+    run killed at any point resumes where it stopped.
+    """
+    run_id, state, since = start_run(db, pubmed.SOURCE, term)
+    loader = Loader(db, pubmed.SOURCE)
+    stats = LoadStats()
+    try:
+        for page in client.harvest(term, since=since, state=state):
+            items = pubmed.iter_articles(io.BytesIO(page.data), page.origin)
+            stats += loader.write_batch(list(items), page.origin, run_state=(run_id, page.state))
+            progress(stats, page)
+    except HarvestError as error:
+        # The run stays 'running' with its last state, so the next run resumes it.
+        with db.atomic():
+            db["harvest_runs"].update(run_id, {"error": str(error)})
+        raise
+    with db.atomic():
+        db["harvest_runs"].update(run_id, {"status": "done", "finished_at": now(), "error": None})
+    return stats

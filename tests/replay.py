@@ -1,0 +1,146 @@
+"""A local E-utilities replay server: real HTTP on 127.0.0.1, answering esearch and efetch
+from a set of PubMed records, with faults injected on demand."""
+
+import http.server
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from lxml import etree
+
+SET_HEAD = (b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, '
+            b'1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n'
+            b"<PubmedArticleSet>\n")
+
+
+@dataclass
+class Fault:
+    path: str
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    body: bytes | None = None
+    delay: float = 0.0
+
+
+def date_key(text):
+    return tuple(int(part) for part in text.split("/"))
+
+
+class EutilsReplay:
+    """Serves esearch (with usehistory) and efetch (WebEnv/query_key paging) over `articles`.
+
+    articles: list of <PubmedArticle> XML bytes. Each article's publication date (pdat) and
+    DateRevised (mdat) decide which date-restricted searches find it.
+    """
+
+    def __init__(self, articles):
+        self.articles = []
+        self.faults = []
+        self.requests = []
+        self.histories = {}
+        for raw in articles:
+            self.add(raw)
+
+    def add(self, raw):
+        elem = etree.fromstring(raw)
+        year = elem.findtext(".//PubDate/Year") or elem.findtext(".//ArticleDate/Year")
+        revised = elem.find(".//DateRevised")
+        mdat = (int(revised.findtext("Year")), int(revised.findtext("Month")), int(revised.findtext("Day")))
+        self.articles = [a for a in self.articles if a["pmid"] != elem.findtext(".//PMID")]
+        self.articles.append({"pmid": elem.findtext(".//PMID"), "pdat": (int(year), 1, 1),
+                              "mdat": mdat, "raw": raw})
+
+    def fail_next(self, path, **kwargs):
+        self.faults.append(Fault(path, **kwargs))
+
+    def matching(self, params):
+        found = self.articles
+        datetype = params.get("datetype")
+        if datetype:
+            low, high = date_key(params["mindate"]), date_key(params["maxdate"])
+            found = [a for a in found if low <= a[datetype] <= high
+                     or (datetype == "pdat" and low[0] <= a["pdat"][0] <= high[0])]
+        return sorted(found, key=lambda a: int(a["pmid"]), reverse=True)
+
+    def respond(self, path, params):
+        self.requests.append((path, params))
+        for fault in list(self.faults):
+            if fault.path in path:
+                self.faults.remove(fault)
+                if fault.delay:
+                    time.sleep(fault.delay)
+                if fault.body is not None or fault.status != 200:
+                    return fault.status, fault.headers, fault.body or b""
+                break
+        if path.endswith("esearch.fcgi"):
+            found = self.matching(params)
+            history = ""
+            if params.get("usehistory") == "y":
+                webenv = f"MCID_{len(self.histories) + 1}"
+                self.histories[webenv] = found
+                history = f"<QueryKey>1</QueryKey><WebEnv>{webenv}</WebEnv>"
+            body = (f'<?xml version="1.0" encoding="UTF-8" ?>\n<eSearchResult><Count>{len(found)}</Count>'
+                    f"<RetMax>0</RetMax><RetStart>0</RetStart>{history}<IdList/></eSearchResult>")
+            return 200, {"Content-Type": "text/xml"}, body.encode()
+        if path.endswith("efetch.fcgi"):
+            found = self.histories.get(params.get("WebEnv"))
+            if found is None:
+                return 200, {}, b"<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>"
+            start, size = int(params["retstart"]), int(params["retmax"])
+            body = SET_HEAD + b"\n".join(a["raw"] for a in found[start:start + size]) + b"\n</PubmedArticleSet>\n"
+            return 200, {"Content-Type": "text/xml"}, body
+        return 404, {}, b"Not found"
+
+    def __enter__(self):
+        replay = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                url = urlsplit(self.path)
+                params = {k: v[0] for k, v in parse_qs(url.query).items()}
+                status, headers, body = replay.respond(url.path, params)
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/entrez/eutils/"
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def calls(self, endpoint):
+        return [params for path, params in self.requests if path.endswith(endpoint)]
+
+
+def articles_in(path):
+    """The <PubmedArticle> elements of an efetch file, as bytes each."""
+    tree = etree.parse(str(path))
+    return [etree.tostring(a) for a in tree.getroot() if a.tag == "PubmedArticle"]
+
+
+def with_pmid(raw, pmid, revised=None):
+    """A copy of an article under another PMID (and DateRevised 'YYYY/MM/DD'), for growing a test set."""
+    raw = re.sub(rb"(<PMID Version=\"1\">)\d+", rb"\g<1>" + pmid.encode(), raw, count=1)
+    raw = re.sub(rb'(<ArticleId IdType="pubmed">)\d+', rb"\g<1>" + pmid.encode(), raw, count=1)
+    if revised:
+        year, month, day = revised.split("/")
+        raw = re.sub(rb"<DateRevised>.*?</DateRevised>",
+                     f"<DateRevised><Year>{year}</Year><Month>{month}</Month><Day>{day}</Day></DateRevised>".encode(),
+                     raw, count=1, flags=re.S)
+    return raw
