@@ -598,6 +598,7 @@ class PubMed:
         self.api_key = api_key
         self.base_url = base_url
         self.batch_size = batch_size
+        self.search_limit = ESEARCH_LIMIT
 
     def params(self, **params):
         params.update(tool="regenkb", email=self.client.email)
@@ -622,9 +623,9 @@ class PubMed:
         return response
 
     def slices(self, term, datetype, mindate, maxdate):
-        """Date ranges (YYYY/MM/DD pairs) each holding at most ESEARCH_LIMIT hits, oldest first."""
+        """Date ranges (YYYY/MM/DD pairs) each holding at most search_limit hits, oldest first."""
         result = self.esearch(term, datetype, mindate, maxdate, usehistory=False)
-        if result.count <= ESEARCH_LIMIT:
+        if result.count <= self.search_limit:
             return [(mindate, maxdate)] if result.count else []
         start = dt.datetime.strptime(mindate, "%Y/%m/%d").date()
         end = dt.datetime.strptime(maxdate, "%Y/%m/%d").date()

@@ -22,6 +22,7 @@ class Fault:
     headers: dict = field(default_factory=dict)
     body: bytes | None = None
     delay: float = 0.0
+    params: dict = field(default_factory=dict)
 
 
 def date_key(text):
@@ -60,14 +61,13 @@ class EutilsReplay:
         datetype = params.get("datetype")
         if datetype:
             low, high = date_key(params["mindate"]), date_key(params["maxdate"])
-            found = [a for a in found if low <= a[datetype] <= high
-                     or (datetype == "pdat" and low[0] <= a["pdat"][0] <= high[0])]
+            found = [a for a in found if low <= a[datetype] <= high]
         return sorted(found, key=lambda a: int(a["pmid"]), reverse=True)
 
     def respond(self, path, params):
         self.requests.append((path, params))
         for fault in list(self.faults):
-            if fault.path in path:
+            if fault.path in path and all(params.get(k) == v for k, v in fault.params.items()):
                 self.faults.remove(fault)
                 if fault.delay:
                     time.sleep(fault.delay)
@@ -134,8 +134,8 @@ def articles_in(path):
     return [etree.tostring(a) for a in tree.getroot() if a.tag == "PubmedArticle"]
 
 
-def with_pmid(raw, pmid, revised=None):
-    """A copy of an article under another PMID (and DateRevised 'YYYY/MM/DD'), for growing a test set."""
+def with_pmid(raw, pmid, revised=None, year=None):
+    """A copy of an article under another PMID (and DateRevised 'YYYY/MM/DD', publication year)."""
     raw = re.sub(rb"(<PMID Version=\"1\">)\d+", rb"\g<1>" + pmid.encode(), raw, count=1)
     raw = re.sub(rb'(<ArticleId IdType="pubmed">)\d+', rb"\g<1>" + pmid.encode(), raw, count=1)
     if revised:
@@ -143,4 +143,6 @@ def with_pmid(raw, pmid, revised=None):
         raw = re.sub(rb"<DateRevised>.*?</DateRevised>",
                      f"<DateRevised><Year>{year}</Year><Month>{month}</Month><Day>{day}</Day></DateRevised>".encode(),
                      raw, count=1, flags=re.S)
+    if year:
+        raw = re.sub(rb"(<PubDate><Year>)\d{4}", rb"\g<1>" + str(year).encode(), raw, count=1)
     return raw

@@ -1,0 +1,78 @@
+import json
+
+import pytest
+import pytest_asyncio
+
+from kb import demo, serve
+from kb.db import SCHEMA, open_db
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("demo") / "regenkb.db"
+    demo.build(open_db(str(path)))
+    return path
+
+
+@pytest_asyncio.fixture
+async def client(demo_db):
+    datasette = serve.datasette_for(demo_db)
+    await datasette.invoke_startup()
+    return datasette.client
+
+
+@pytest.mark.asyncio
+async def test_json_api_searches_works(client, demo_db):
+    response = await client.get("/regenkb/works.json?_search=exosome&_shape=array&_size=max")
+    assert response.status_code == 200
+    found = {row["id"] for row in response.json()}
+    expected = {r[0] for r in open_db(str(demo_db)).execute(
+        "select rowid from works_fts where works_fts match 'exosome'")}
+    assert found == expected and len(found) >= 3
+    assert any(row["pmid"] == "35281985" for row in response.json())
+
+
+@pytest.mark.asyncio
+async def test_ranked_search_query_puts_the_seed_first_with_marked_snippets(client):
+    response = await client.get("/regenkb/search.json?q=placenta+exosome+craniectomy&_shape=array")
+    rows = response.json()
+    assert rows[0]["pmid"] == "35281985"
+    page = await client.get("/regenkb/search?q=exosome+stroke")
+    assert page.status_code == 200
+    assert "<mark>" in page.text and "\x02" not in page.text
+
+
+@pytest.mark.asyncio
+async def test_canned_queries_give_the_seed_author_list_with_numbered_affiliations(client):
+    authors = (await client.get("/regenkb/work_authors.json?pmid=35281985&_shape=array")).json()
+    assert [(a["written_name"], a["affiliation_numbers"]) for a in authors][:3] == [
+        ("Dehghani L", "1"), ("Khojasteh A", "1"), ("Soleimani M", "1, 2, 3")]
+    affiliations = (await client.get("/regenkb/work_affiliations.json?pmid=35281985&_shape=array")).json()
+    assert [a["number"] for a in affiliations] == list(range(1, 9))
+
+
+@pytest.mark.asyncio
+async def test_an_empty_search_answers_no_rows_not_an_error(client):
+    response = await client.get("/regenkb/search.json?q=&_shape=array")
+    assert response.status_code == 200 and response.json() == []
+
+
+@pytest.mark.asyncio
+async def test_metadata_reaches_the_table_pages(client):
+    metadata = (await client.get("/-/metadata.json")).json()
+    assert "regenkb" in metadata["databases"]
+    page = await client.get("/regenkb/works")
+    assert "One row per real work" in page.text
+
+
+def test_every_table_and_column_is_described():
+    metadata = json.loads(serve.METADATA.read_text())
+    tables = metadata["databases"][serve.TEMPLATE_DATABASE]["tables"]
+    for table, (columns, _) in SCHEMA.items():
+        assert tables[table]["description"], table
+        assert set(columns) <= set(tables[table]["columns"]), table
+
+
+def test_metadata_follows_the_kb_file_name(tmp_path):
+    metadata = serve.metadata_for(tmp_path / "my.db")
+    assert list(metadata["databases"]) == ["my"]
