@@ -47,8 +47,11 @@ def text_of(elem):
     """All text inside an element, inline markup (<i>, <sub>, ...) flattened, whitespace collapsed."""
     if elem is None:
         return None
-    text = " ".join("".join(elem.itertext()).split())
-    return text or None
+    if len(elem):
+        text = etree.tostring(elem, method="text", encoding="unicode", with_tail=False)
+    else:
+        text = elem.text
+    return " ".join(text.split()) or None if text else None
 
 
 def snake_case(name):
@@ -114,31 +117,32 @@ def parse_authors(author_list):
     authors = []
     if author_list is None:
         return authors
-    for position, author in enumerate(author_list.findall("Author"), 1):
-        last = text_of(author.find("LastName"))
-        fore = text_of(author.find("ForeName"))
-        initials = text_of(author.find("Initials"))
-        suffix = text_of(author.find("Suffix"))
-        collective = text_of(author.find("CollectiveName"))
+    for position, author in enumerate(author_list.iterchildren("Author"), 1):
+        # One pass over the author's children: this runs for every author of every record.
+        fields = {"LastName": None, "ForeName": None, "Initials": None, "Suffix": None, "CollectiveName": None}
         orcid = None
-        for identifier in author.findall("Identifier"):
-            if (identifier.get("Source") or "").upper() == "ORCID":
-                orcid = normalize_orcid(identifier.text)
+        affiliations = []
+        for child in author:
+            tag = child.tag
+            if tag in fields:
+                fields[tag] = text_of(child)
+            elif tag == "Identifier":
+                if (child.get("Source") or "").upper() == "ORCID":
+                    orcid = normalize_orcid(child.text)
+            elif tag == "AffiliationInfo":
+                name, identifiers = None, {}
+                for part in child:
+                    if part.tag == "Affiliation":
+                        name = text_of(part)
+                    elif part.tag == "Identifier" and part.get("Source") and part.text:
+                        identifiers[part.get("Source").lower()] = part.text.strip()
+                if name:
+                    affiliations.append({"name": name, "identifiers": identifiers})
+        last, fore, initials, suffix, collective = fields.values()
         if collective and not last:
             written = collective
         else:
             written = " ".join(p for p in (last, initials or fore, suffix) if p)
-        affiliations = []
-        for info in author.findall("AffiliationInfo"):
-            name = text_of(info.find("Affiliation"))
-            if not name:
-                continue
-            identifiers = {}
-            for identifier in info.findall("Identifier"):
-                source = (identifier.get("Source") or "").lower()
-                if source and identifier.text:
-                    identifiers[source] = identifier.text.strip()
-            affiliations.append({"name": name, "identifiers": identifiers})
         authors.append({
             "position": position,
             "written_name": written,
@@ -188,9 +192,10 @@ def parse_mesh(citation):
 
 def article_ids(container):
     ids = {}
-    if container is None:
+    id_list = container.find("ArticleIdList") if container is not None else None
+    if id_list is None:
         return ids
-    for article_id in container.iterfind("ArticleIdList/ArticleId"):
+    for article_id in id_list:
         kind = WORK_ID_TYPES.get(article_id.get("IdType"))
         if kind and article_id.text and kind not in ids:
             ids[kind] = article_id.text.strip()
@@ -333,6 +338,7 @@ class Deletion:
 
 
 ARTICLE_TAGS = ("PubmedArticle", "PubmedBookArticle", "MedlineCitation", "DeleteCitation")
+SET_TAGS = ("PubmedArticleSet", "MedlineCitationSet", "PubmedBookArticleSet")
 
 
 def iter_articles(stream, origin):
@@ -344,26 +350,24 @@ def iter_articles(stream, origin):
     with a fatal ParseError, after every complete record before the fault.
     """
     last_pmid = None
-    root_checked = False
+    # Only these tags reach Python: the per-element work of iterparse stays in C.
+    events = etree.iterparse(stream, events=("start", "end"), tag=SET_TAGS + ARTICLE_TAGS,
+                             huge_tree=True, resolve_entities=False, no_network=True)
     try:
-        for event, elem in etree.iterparse(stream, events=("start", "end"), huge_tree=True,
-                                           resolve_entities=False, no_network=True):
-            if not root_checked:
-                root_checked = True
-                if elem.tag not in ("PubmedArticleSet", "MedlineCitationSet", "PubmedBookArticleSet"):
-                    yield ParseError(f"expected a PubmedArticleSet, got <{elem.tag}>",
-                                     source=SOURCE, origin=origin, fatal=True)
-                    return
-            if event != "end" or elem.tag not in ARTICLE_TAGS:
+        for event, elem in events:
+            if event == "start":
                 continue
             parent = elem.getparent()
-            if elem.tag == "MedlineCitation" and parent is not None and parent.tag == "PubmedArticle":
+            if parent is None:
+                continue
+            if elem.tag == "MedlineCitation" and parent.tag != "MedlineCitationSet":
                 continue
             if elem.tag == "DeleteCitation":
-                yield Deletion([p.text.strip() for p in elem.findall("PMID")])
+                yield Deletion([p.text.strip() for p in elem.iterchildren("PMID")])
             else:
-                yield parse_element(elem, origin)
-                last_pmid = elem.findtext(".//PMID") or last_pmid
+                item = parse_element(elem, origin)
+                last_pmid = item.record_id if isinstance(item, ParseError) else item["pmid"]
+                yield item
             elem.clear()
             while elem.getprevious() is not None:
                 del parent[0]
@@ -371,6 +375,10 @@ def iter_articles(stream, origin):
         where = f"the record after PMID {last_pmid}" if last_pmid else "the first record"
         yield ParseError(f"malformed or truncated XML in {where}: {error}", source=SOURCE,
                          origin=origin, record_id=f"after:{last_pmid}" if last_pmid else None, fatal=True)
+        return
+    if events.root is None or events.root.tag not in SET_TAGS:
+        tag = "nothing" if events.root is None else f"<{events.root.tag}>"
+        yield ParseError(f"expected a PubmedArticleSet, got {tag}", source=SOURCE, origin=origin, fatal=True)
 
 
 def parse_element(elem, origin):

@@ -77,6 +77,23 @@ INDEXES = [
 ]
 
 
+def insert_rows(db, table, rows, on_conflict="REPLACE"):
+    """Insert dicts (all with the same keys) in one executemany.
+
+    The load path's hot tables take tens of rows per record; sqlite-utils' insert_all
+    builds and type-checks every value in Python and costs several times more per row
+    (sqlite-utils issue #147), so bulk rows go straight to the connection.
+    """
+    rows = list(rows)
+    if not rows:
+        return
+    columns = list(rows[0])
+    names = ", ".join(f'"{column}"' for column in columns)
+    marks = ", ".join("?" for _ in columns)
+    db.conn.executemany(f'INSERT OR {on_conflict} INTO "{table}" ({names}) VALUES ({marks})',
+                        [tuple(row[column] for column in columns) for row in rows])
+
+
 def db_path(path=None):
     return path or os.environ.get("REGENKB_DB") or DEFAULT_DB
 
@@ -87,6 +104,9 @@ def open_db(path):
     db.execute("PRAGMA busy_timeout = 30000")
     if path != ":memory:":
         db.enable_wal()
+        # In WAL mode NORMAL cannot corrupt the file; a power cut may lose the last batches,
+        # which a resumed harvest or a re-load writes again.
+        db.execute("PRAGMA synchronous = NORMAL")
     ensure_schema(db)
     return db
 

@@ -6,6 +6,7 @@ changes nothing; a newer (or fuller) version of a record replaces its derived ro
 """
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import unicodedata
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from harvest.errors import ParseError
 from harvest.pubmed import Deletion
 
-from .db import FTS_COLUMNS
+from .db import FTS_COLUMNS, insert_rows
 
 BATCH_SIZE = 1000
 DERIVED_TABLES = ("work_authors", "work_author_affiliations", "work_mesh", "registry_ids")
@@ -25,13 +26,17 @@ def now():
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+@functools.lru_cache(maxsize=200_000)
 def stable_id(key):
     """A positive 63-bit integer id that is the same for the same key in every KB."""
     return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") >> 1
 
 
+@functools.lru_cache(maxsize=200_000)
 def fold(text):
     """Lower-case, accents removed, whitespace collapsed: the form names are compared in."""
+    if (text or "").isascii():
+        return " ".join(text.casefold().split()) if text else ""
     decomposed = unicodedata.normalize("NFKD", text or "")
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
 
@@ -201,7 +206,7 @@ class Loader:
         work_ids = {row["pmid"]: row["id"] for row in db.query(
             f"SELECT id, pmid FROM works WHERE pmid IN ({in_clause(pmids)})", pmids)}
         next_id = (db.execute("SELECT max(id) FROM works").fetchone()[0] or 0) + 1
-        changed = []
+        changed, replaced = [], []
         for record in records:
             sha1 = hashlib.sha1(record["raw"]).hexdigest()
             if not should_replace(stored.get(record["pmid"]), record, sha1):
@@ -212,17 +217,18 @@ class Loader:
                 work_id, next_id = next_id, next_id + 1
                 stats.added += 1
             else:
+                replaced.append(work_id)
                 stats.updated += 1
             changed.append((work_id, record, sha1))
         if not changed:
             return
-        ids = [work_id for work_id, _, _ in changed]
-        marks = in_clause(ids)
-        for table in DERIVED_TABLES:
-            db.execute(f"DELETE FROM {table} WHERE work_id IN ({marks})", ids)
-        db.execute(f"DELETE FROM works_fts WHERE rowid IN ({marks})", ids)
-        db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_work_id IN ({marks})",
-                   [self.source, *ids])
+        if replaced:
+            marks = in_clause(replaced)
+            for table in DERIVED_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE work_id IN ({marks})", replaced)
+            db.execute(f"DELETE FROM works_fts WHERE rowid IN ({marks})", replaced)
+            db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_work_id IN ({marks})",
+                       [self.source, *replaced])
 
         works, fts, authors, work_authors, affiliations, author_affiliations = [], [], {}, [], {}, []
         mesh_terms, work_mesh, registry_ids, links, sources = {}, [], [], [], []
@@ -254,18 +260,18 @@ class Loader:
             sources.append({"source": self.source, "source_id": record["pmid"], "work_id": work_id,
                             "completeness": record["completeness"], "version": record["version"],
                             "sha1": sha1, "origin": origin, "retrieved_at": retrieved_at,
-                            "raw": zlib.compress(record["raw"])})
+                            "raw": zlib.compress(record["raw"], 1)})
 
-        db["works"].insert_all(works, replace=True)
-        db["authors"].insert_all(authors.values(), ignore=True)
-        db["affiliations"].insert_all(affiliations.values(), ignore=True)
-        db["mesh_terms"].insert_all(mesh_terms.values(), ignore=True)
-        db["work_authors"].insert_all(work_authors, replace=True)
-        db["work_author_affiliations"].insert_all(author_affiliations, replace=True)
-        db["work_mesh"].insert_all(work_mesh, replace=True)
-        db["registry_ids"].insert_all(registry_ids, replace=True)
-        db["works_fts"].insert_all(fts)
-        db["records"].insert_all(sources, replace=True)
+        insert_rows(db, "works", works)
+        insert_rows(db, "authors", authors.values(), on_conflict="IGNORE")
+        insert_rows(db, "affiliations", affiliations.values(), on_conflict="IGNORE")
+        insert_rows(db, "mesh_terms", mesh_terms.values(), on_conflict="IGNORE")
+        insert_rows(db, "work_authors", work_authors)
+        insert_rows(db, "work_author_affiliations", author_affiliations)
+        insert_rows(db, "work_mesh", work_mesh)
+        insert_rows(db, "registry_ids", registry_ids)
+        insert_rows(db, "works_fts", fts)
+        insert_rows(db, "records", sources)
         self.add_links(links)
         self.resolve_links_to([r for _, r, _ in changed])
 
@@ -283,7 +289,7 @@ class Loader:
             for link in links:
                 if link["to_scheme"] == scheme:
                     link["to_work_id"] = found.get(link["to_id"])
-        self.db["links"].insert_all(links, ignore=True, alter=False)
+        insert_rows(self.db, "links", links, on_conflict="IGNORE")
 
     def resolve_links_to(self, records):
         """Links stored earlier that name the works just written now get their work ids."""
