@@ -403,8 +403,6 @@ def parse_element(elem, origin):
 def sniff(data):
     """Which E-utilities payload this is: 'efetch', 'esearch', 'esummary', 'elink' or 'error'."""
     head = data.lstrip()[:4096]
-    if head.startswith(b"\x1f\x8b"):
-        return "efetch"
     if head.startswith(b"{"):
         payload = json.loads(data)
         if "esearchresult" in payload:

@@ -27,11 +27,9 @@ def load_pubmed_file(db, path, batch_size=1000):
     origin = str(path)
     with pubmed.open_payload(path) as handle:
         head = handle.read(8192)
-        if not head.lstrip().startswith(b"{"):
-            kind = pubmed.sniff(head)
-        else:
-            head += handle.read()
-            kind = pubmed.sniff(head)
+        if head.lstrip().startswith(b"{"):
+            head += handle.read()  # JSON payloads are small and sniffed whole
+        kind = pubmed.sniff(head)
         if kind == "efetch":
             stream = io.BufferedReader(Rewound(head, handle))
             items = with_file_tail(pubmed.iter_articles(stream, origin), path)
