@@ -260,37 +260,36 @@ def parse_pubmed_article(elem):
                 doi = location.text
     pub_types = [text_of(t) for t in article.iterfind("PublicationTypeList/PublicationType")]
     links = parse_links(citation, pubmed_data)
-    return {
-        "pmid": pmid,
-        "doi": normalize_doi(doi),
-        "pmcid": ids.get("pmcid"),
-        "title": text_of(article.find("ArticleTitle")) or text_of(article.find("VernacularTitle")),
-        "vernacular_title": text_of(article.find("VernacularTitle")),
-        "abstract": parse_abstract(article.find("Abstract")),
-        "year": year,
-        "pub_date": pub_date,
-        "article_date": article_date,
-        "journal": text_of(journal.find("Title")) if journal is not None else None,
-        "journal_iso": text_of(journal.find("ISOAbbreviation")) if journal is not None else None,
-        "issn": text_of(journal.find("ISSN")) if journal is not None else None,
-        "volume": text_of(issue.find("Volume")) if issue is not None else None,
-        "issue": text_of(issue.find("Issue")) if issue is not None else None,
-        "pages": text_of(article.find("Pagination/MedlinePgn"))
+    return new_record(
+        pmid=pmid,
+        doi=normalize_doi(doi),
+        pmcid=ids.get("pmcid"),
+        title=text_of(article.find("ArticleTitle")) or text_of(article.find("VernacularTitle")),
+        vernacular_title=text_of(article.find("VernacularTitle")),
+        abstract=parse_abstract(article.find("Abstract")),
+        year=year,
+        pub_date=pub_date,
+        article_date=article_date,
+        journal=text_of(journal.find("Title")) if journal is not None else None,
+        journal_iso=text_of(journal.find("ISOAbbreviation")) if journal is not None else None,
+        issn=text_of(journal.find("ISSN")) if journal is not None else None,
+        volume=text_of(issue.find("Volume")) if issue is not None else None,
+        issue=text_of(issue.find("Issue")) if issue is not None else None,
+        pages=text_of(article.find("Pagination/MedlinePgn"))
         or "-".join(filter(None, (text_of(article.find("Pagination/StartPage")),
                                   text_of(article.find("Pagination/EndPage"))))) or None,
-        "language": text_of(article.find("Language")),
-        "pub_types": pub_types,
-        "keywords": [text_of(k) for k in citation.iterfind("KeywordList/Keyword") if text_of(k)],
-        "mesh": parse_mesh(citation),
-        "authors": parse_authors(article.find("AuthorList")),
-        "grants": parse_grants(article),
-        "registry_ids": parse_registry_ids(article),
-        "links": links,
-        "is_retracted": "Retracted Publication" in pub_types
+        language=text_of(article.find("Language")),
+        pub_types=pub_types,
+        keywords=[text_of(k) for k in citation.iterfind("KeywordList/Keyword") if text_of(k)],
+        mesh=parse_mesh(citation),
+        authors=parse_authors(article.find("AuthorList")),
+        grants=parse_grants(article),
+        registry_ids=parse_registry_ids(article),
+        links=links,
+        is_retracted="Retracted Publication" in pub_types
         or any(link["relation"] == "retracted_by" for link in links),
-        "version": parse_date_parts(citation.find("DateRevised")),
-        "completeness": FULL,
-    }
+        version=parse_date_parts(citation.find("DateRevised")),
+    )
 
 
 def parse_pubmed_book_article(elem):
@@ -301,34 +300,41 @@ def parse_pubmed_book_article(elem):
     ids = article_ids(elem.find("PubmedData"))
     author_list = next((a for a in document.findall("AuthorList") if a.get("Type") != "editors"), None)
     pub_types = [text_of(t) for t in document.findall("PublicationType")]
-    return {
-        "pmid": document.findtext("PMID").strip(),
-        "doi": normalize_doi(ids.get("doi")),
-        "pmcid": ids.get("pmcid"),
-        "title": text_of(document.find("ArticleTitle")) or text_of(book.find("BookTitle")),
-        "vernacular_title": text_of(document.find("VernacularTitle")),
-        "abstract": parse_abstract(document.find("Abstract")),
-        "year": year,
-        "pub_date": pub_date,
-        "article_date": None,
-        "journal": text_of(book.find("BookTitle")),
-        "journal_iso": None,
-        "issn": None,
-        "volume": text_of(book.find("Volume")),
-        "issue": None,
-        "pages": None,
-        "language": text_of(document.find("Language")),
-        "pub_types": pub_types,
-        "keywords": [text_of(k) for k in document.iterfind("KeywordList/Keyword") if text_of(k)],
-        "mesh": [],
-        "authors": parse_authors(author_list),
-        "grants": parse_grants(document),
-        "registry_ids": [],
-        "links": [],
-        "is_retracted": "Retracted Publication" in pub_types,
-        "version": parse_date_parts(document.find("DateRevised")),
-        "completeness": FULL,
+    return new_record(
+        pmid=document.findtext("PMID").strip(),
+        doi=normalize_doi(ids.get("doi")),
+        pmcid=ids.get("pmcid"),
+        title=text_of(document.find("ArticleTitle")) or text_of(book.find("BookTitle")),
+        vernacular_title=text_of(document.find("VernacularTitle")),
+        abstract=parse_abstract(document.find("Abstract")),
+        year=year,
+        pub_date=pub_date,
+        journal=text_of(book.find("BookTitle")),
+        volume=text_of(book.find("Volume")),
+        language=text_of(document.find("Language")),
+        pub_types=pub_types,
+        keywords=[text_of(k) for k in document.iterfind("KeywordList/Keyword") if text_of(k)],
+        authors=parse_authors(author_list),
+        grants=parse_grants(document),
+        is_retracted="Retracted Publication" in pub_types,
+        version=parse_date_parts(document.find("DateRevised")),
+    )
+
+
+def new_record(**fields):
+    """A record dict with every key the loader reads; absent fields are empty."""
+    record = {
+        "pmid": None, "doi": None, "pmcid": None, "title": None, "vernacular_title": None,
+        "abstract": None, "year": None, "pub_date": None, "article_date": None, "journal": None,
+        "journal_iso": None, "issn": None, "volume": None, "issue": None, "pages": None,
+        "language": None, "pub_types": [], "keywords": [], "mesh": [], "authors": [], "grants": [],
+        "registry_ids": [], "links": [], "is_retracted": False, "version": None, "completeness": FULL,
     }
+    unknown = set(fields) - set(record) - {"raw"}
+    if unknown:
+        raise KeyError(f"unknown record fields: {sorted(unknown)}")
+    record.update(fields)
+    return record
 
 
 @dataclass
@@ -522,15 +528,11 @@ def summary_record(pmid, title, author_names, journal, year, pub_date, doi, pmci
         authors.append({"position": position, "written_name": name, "last_name": last or name,
                         "fore_name": None, "initials": initials if last else None, "suffix": None,
                         "collective_name": None, "orcid": None, "affiliations": []})
-    return {
-        "pmid": str(pmid), "doi": normalize_doi(doi), "pmcid": pmcid, "title": title,
-        "vernacular_title": None, "abstract": None, "year": year, "pub_date": pub_date,
-        "article_date": None, "journal": journal, "journal_iso": None, "issn": None,
-        "volume": volume or None, "issue": issue or None, "pages": pages or None, "language": language,
-        "pub_types": [p for p in pub_types if p], "keywords": [], "mesh": [], "authors": authors,
-        "grants": [], "registry_ids": [], "links": [], "is_retracted": False, "version": None,
-        "completeness": SUMMARY, "raw": raw,
-    }
+    return new_record(
+        pmid=str(pmid), doi=normalize_doi(doi), pmcid=pmcid, title=title, year=year, pub_date=pub_date,
+        journal=journal, volume=volume or None, issue=issue or None, pages=pages or None,
+        language=language, pub_types=[p for p in pub_types if p], authors=authors,
+        completeness=SUMMARY, raw=raw)
 
 
 # elink linkname -> (relation, direction): "forward" means from-id <relation> linked-id.

@@ -43,7 +43,7 @@ def cli():
     """
 
 
-@cli.command()
+@cli.command(name="demo")
 @db_option
 @serve_options
 @click.option("--no-serve", is_flag=True, help="Build the KB and stop; do not start Datasette")
@@ -61,9 +61,6 @@ def demo_command(db_file, host, port, no_serve):
                f"{db['works'].count} works in all")
     if not no_serve:
         serve_module.serve(path, host, port)
-
-
-demo_command.name = "demo"
 
 
 @cli.group()

@@ -275,17 +275,22 @@ class Loader:
         self.add_links(links)
         self.resolve_links_to([r for _, r, _ in changed])
 
+    def work_ids_by(self, scheme, values):
+        """{identifier: work id} for the works the KB holds among `values` of one id scheme."""
+        values = list(set(values))
+        found = {}
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            found.update(self.db.execute(
+                f"SELECT {scheme}, id FROM works WHERE {scheme} IN ({in_clause(chunk)})", chunk))
+        return found
+
     def add_links(self, links):
         """Insert links (dicts without id), resolving from/to work ids where those works are known."""
         if not links:
             return
         for scheme in ("pmid", "doi", "pmcid"):
-            targets = list({link["to_id"] for link in links if link["to_scheme"] == scheme})
-            found = {}
-            for start in range(0, len(targets), 500):
-                chunk = targets[start:start + 500]
-                found.update(self.db.execute(
-                    f"SELECT {scheme}, id FROM works WHERE {scheme} IN ({in_clause(chunk)})", chunk))
+            found = self.work_ids_by(scheme, [link["to_id"] for link in links if link["to_scheme"] == scheme])
             for link in links:
                 if link["to_scheme"] == scheme:
                     link["to_work_id"] = found.get(link["to_id"])
@@ -329,12 +334,7 @@ class Loader:
                  "to_scheme": link["scheme"], "to_id": link["target"], "score": link["score"],
                  "asserted_by": self.source + "-elink"} for link in links]
         with self.db.atomic():
-            sources = list({row["from_id"] for row in rows})
-            known = {}
-            for start in range(0, len(sources), 500):
-                chunk = sources[start:start + 500]
-                known.update(self.db.execute(
-                    f"SELECT pmid, id FROM works WHERE pmid IN ({in_clause(chunk)})", chunk))
+            known = self.work_ids_by("pmid", [row["from_id"] for row in rows])
             for row in rows:
                 row["from_work_id"] = known.get(row["from_id"])
             self.add_links(rows)
