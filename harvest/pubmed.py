@@ -51,7 +51,33 @@ def text_of(elem):
         text = etree.tostring(elem, method="text", encoding="unicode", with_tail=False)
     else:
         text = elem.text
-    return " ".join(text.split()) or None if text else None
+    if not text:
+        return None
+    text = text.strip()
+    if "  " in text or "\n" in text or "\t" in text or "\xa0" in text:
+        text = " ".join(text.split())
+    return text or None
+
+
+def children(elem):
+    """{tag: first child with that tag}: one pass over an element instead of a find() per field.
+
+    lxml's find() goes through its Python path engine; on the load path that is most of
+    the cost of parsing a record.
+    """
+    index = {}
+    if elem is not None:
+        for child in elem:
+            if child.tag not in index:
+                index[child.tag] = child
+    return index
+
+
+def grandchildren(elem, tag, child_tag):
+    """The <child_tag> children of elem's first <tag> child (e.g. MeshHeadingList/MeshHeading)."""
+    for container in elem.iterchildren(tag):
+        return container.iterchildren(child_tag)
+    return iter(())
 
 
 def snake_case(name):
@@ -78,12 +104,10 @@ def parse_pub_date(elem):
     """(year, ISO partial date) from a PubDate/ArticleDate element; MedlineDate ('1999 Jan-Feb') included."""
     if elem is None:
         return None, None
-    year = elem.findtext("Year")
-    month = elem.findtext("Month")
-    day = elem.findtext("Day")
-    season = elem.findtext("Season")
+    parts = {child.tag: child.text for child in elem}
+    year, month, day, season = (parts.get(tag) for tag in ("Year", "Month", "Day", "Season"))
     if year is None:
-        medline = elem.findtext("MedlineDate") or ""
+        medline = parts.get("MedlineDate") or ""
         found = re.search(r"\b(1[89]\d\d|20\d\d)\b", medline)
         if not found:
             return None, None
@@ -106,7 +130,7 @@ def parse_pub_date(elem):
 
 def parse_date_parts(elem):
     """ISO date from a Year/Month/Day element such as DateRevised."""
-    if elem is None or elem.findtext("Year") is None:
+    if elem is None:
         return None
     return parse_pub_date(elem)[1]
 
@@ -162,7 +186,7 @@ def parse_abstract(abstract):
     if abstract is None:
         return None
     sections = []
-    for part in abstract.findall("AbstractText"):
+    for part in abstract.iterchildren("AbstractText"):
         text = text_of(part)
         if not text:
             continue
@@ -173,13 +197,13 @@ def parse_abstract(abstract):
 
 def parse_mesh(citation):
     mesh = []
-    for heading in citation.iterfind("MeshHeadingList/MeshHeading"):
-        descriptor = heading.find("DescriptorName")
+    for heading in grandchildren(citation, "MeshHeadingList", "MeshHeading"):
+        descriptor = next(heading.iterchildren("DescriptorName"), None)
         if descriptor is None:
             continue
         qualifiers = [
             {"ui": q.get("UI"), "name": text_of(q), "major": q.get("MajorTopicYN") == "Y"}
-            for q in heading.findall("QualifierName")
+            for q in heading.iterchildren("QualifierName")
         ]
         mesh.append({
             "ui": descriptor.get("UI") or text_of(descriptor),
@@ -192,10 +216,9 @@ def parse_mesh(citation):
 
 def article_ids(container):
     ids = {}
-    id_list = container.find("ArticleIdList") if container is not None else None
-    if id_list is None:
+    if container is None:
         return ids
-    for article_id in id_list:
+    for article_id in grandchildren(container, "ArticleIdList", "ArticleId"):
         kind = WORK_ID_TYPES.get(article_id.get("IdType"))
         if kind and article_id.text and kind not in ids:
             ids[kind] = article_id.text.strip()
@@ -204,14 +227,14 @@ def article_ids(container):
 
 def parse_links(citation, pubmed_data):
     links = []
-    for correction in citation.iterfind("CommentsCorrectionsList/CommentsCorrections"):
+    for correction in grandchildren(citation, "CommentsCorrectionsList", "CommentsCorrections"):
         ref_type = correction.get("RefType") or "Related"
-        pmid = correction.findtext("PMID")
+        pmid = next((p.text for p in correction.iterchildren("PMID")), None)
         if pmid:
             relation = RELATIONS.get(ref_type, snake_case(ref_type))
             links.append({"relation": relation, "scheme": "pmid", "target": pmid.strip()})
     if pubmed_data is not None:
-        for reference in pubmed_data.iterfind("ReferenceList/Reference"):
+        for reference in grandchildren(pubmed_data, "ReferenceList", "Reference"):
             ids = article_ids(reference)
             for scheme in ("pmid", "doi", "pmcid"):
                 if scheme in ids:
@@ -224,9 +247,9 @@ def parse_links(citation, pubmed_data):
 
 def parse_registry_ids(article):
     registry_ids = []
-    for bank in article.iterfind("DataBankList/DataBank"):
-        name = text_of(bank.find("DataBankName"))
-        for accession in bank.iterfind("AccessionNumberList/AccessionNumber"):
+    for bank in grandchildren(article, "DataBankList", "DataBank"):
+        name = text_of(children(bank).get("DataBankName"))
+        for accession in grandchildren(bank, "AccessionNumberList", "AccessionNumber"):
             if accession.text and accession.text.strip():
                 registry_ids.append({"registry": name, "accession": accession.text.strip()})
     return registry_ids
@@ -234,61 +257,63 @@ def parse_registry_ids(article):
 
 def parse_grants(article):
     return [
-        {key: text_of(grant.find(tag)) for key, tag in
+        {key: text_of(fields.get(tag)) for key, tag in
          (("grant_id", "GrantID"), ("acronym", "Acronym"), ("agency", "Agency"), ("country", "Country"))}
-        for grant in article.iterfind("GrantList/Grant")
+        for fields in map(children, grandchildren(article, "GrantList", "Grant"))
     ]
 
 
 def parse_pubmed_article(elem):
     """One <PubmedArticle> (or bare <MedlineCitation>) element -> record dict."""
-    citation = elem if elem.tag == "MedlineCitation" else elem.find("MedlineCitation")
-    pubmed_data = elem.find("PubmedData")
-    article = citation.find("Article")
-    pmid = citation.findtext("PMID").strip()
-    journal = article.find("Journal")
-    issue = journal.find("JournalIssue") if journal is not None else None
-    year, pub_date = parse_pub_date(issue.find("PubDate") if issue is not None else None)
-    article_date = parse_date_parts(article.find("ArticleDate"))
+    top = children(elem)
+    citation = elem if elem.tag == "MedlineCitation" else top["MedlineCitation"]
+    pubmed_data = top.get("PubmedData")
+    cited = children(citation)
+    article = cited["Article"]
+    fields = children(article)
+    pmid = cited["PMID"].text.strip()
+    journal = children(fields.get("Journal"))
+    issue = children(journal.get("JournalIssue"))
+    pagination = children(fields.get("Pagination"))
+    year, pub_date = parse_pub_date(issue.get("PubDate"))
+    article_date = parse_date_parts(fields.get("ArticleDate"))
     if year is None and article_date:
         year, pub_date = int(article_date[:4]), article_date
     ids = article_ids(pubmed_data)
     doi = ids.get("doi")
     if doi is None:
-        for location in article.findall("ELocationID"):
-            if location.get("EIdType") == "doi":
-                doi = location.text
-    pub_types = [text_of(t) for t in article.iterfind("PublicationTypeList/PublicationType")]
+        doi = next((e.text for e in article.iterchildren("ELocationID") if e.get("EIdType") == "doi"), None)
+    pub_types = [text_of(t) for t in grandchildren(article, "PublicationTypeList", "PublicationType")]
     links = parse_links(citation, pubmed_data)
     return new_record(
         pmid=pmid,
         doi=normalize_doi(doi),
         pmcid=ids.get("pmcid"),
-        title=text_of(article.find("ArticleTitle")) or text_of(article.find("VernacularTitle")),
-        vernacular_title=text_of(article.find("VernacularTitle")),
-        abstract=parse_abstract(article.find("Abstract")),
+        title=text_of(fields.get("ArticleTitle")) or text_of(fields.get("VernacularTitle")),
+        vernacular_title=text_of(fields.get("VernacularTitle")),
+        abstract=parse_abstract(fields.get("Abstract")),
         year=year,
         pub_date=pub_date,
         article_date=article_date,
-        journal=text_of(journal.find("Title")) if journal is not None else None,
-        journal_iso=text_of(journal.find("ISOAbbreviation")) if journal is not None else None,
-        issn=text_of(journal.find("ISSN")) if journal is not None else None,
-        volume=text_of(issue.find("Volume")) if issue is not None else None,
-        issue=text_of(issue.find("Issue")) if issue is not None else None,
-        pages=text_of(article.find("Pagination/MedlinePgn"))
-        or "-".join(filter(None, (text_of(article.find("Pagination/StartPage")),
-                                  text_of(article.find("Pagination/EndPage"))))) or None,
-        language=text_of(article.find("Language")),
+        journal=text_of(journal.get("Title")),
+        journal_iso=text_of(journal.get("ISOAbbreviation")),
+        issn=text_of(journal.get("ISSN")),
+        volume=text_of(issue.get("Volume")),
+        issue=text_of(issue.get("Issue")),
+        pages=text_of(pagination.get("MedlinePgn"))
+        or "-".join(filter(None, (text_of(pagination.get("StartPage")),
+                                  text_of(pagination.get("EndPage"))))) or None,
+        language=text_of(fields.get("Language")),
         pub_types=pub_types,
-        keywords=[text_of(k) for k in citation.iterfind("KeywordList/Keyword") if text_of(k)],
+        keywords=[k for k in map(text_of, grandchildren(citation, "KeywordList", "Keyword")) if k],
         mesh=parse_mesh(citation),
-        authors=parse_authors(article.find("AuthorList")),
+        authors=parse_authors(fields.get("AuthorList")),
         grants=parse_grants(article),
         registry_ids=parse_registry_ids(article),
         links=links,
         is_retracted="Retracted Publication" in pub_types
         or any(link["relation"] == "retracted_by" for link in links),
-        version=parse_date_parts(citation.find("DateRevised")),
+        version=parse_date_parts(cited.get("DateRevised")),
     )
 
 
@@ -389,7 +414,7 @@ def iter_articles(stream, origin):
 
 def parse_element(elem, origin):
     raw = etree.tostring(elem)
-    pmid = (elem.findtext(".//PMID") or "").strip() or None
+    pmid = next((p.text.strip() for p in elem.iter("PMID") if p.text), None)
     try:
         if elem.tag == "PubmedBookArticle":
             record = parse_pubmed_book_article(elem)

@@ -19,6 +19,7 @@ from harvest.pubmed import Deletion
 from .db import FTS_COLUMNS, insert_rows
 
 BATCH_SIZE = 1000
+MAX_REMEMBERED = 1_000_000
 DERIVED_TABLES = ("work_authors", "work_author_affiliations", "work_mesh", "registry_ids")
 
 
@@ -144,6 +145,10 @@ class Loader:
     def __init__(self, db, source):
         self.db = db
         self.source = source
+        # Ids of authors, affiliations and MeSH terms this loader has seen committed: most
+        # rows of those tables repeat from record to record and need no INSERT OR IGNORE.
+        self.committed = set()
+        self.pending = set()
 
     def load(self, items, origin, batch_size=BATCH_SIZE):
         """Load an iterable of records, Deletions and ParseErrors; returns LoadStats."""
@@ -161,6 +166,7 @@ class Loader:
     def write_batch(self, items, origin, run_state=None):
         """Write one batch in one transaction; `run_state` (run_id, state) is saved in the same one."""
         stats = LoadStats()
+        self.pending = set()
         records, deletions, bad = {}, [], []
         for item in items:
             if isinstance(item, ParseError):
@@ -186,6 +192,10 @@ class Loader:
                     "UPDATE harvest_runs SET state = ?, pages = pages + 1, "
                     "records_loaded = records_loaded + ? WHERE id = ?",
                     [json.dumps(state), stats.loaded, run_id])
+        if len(self.committed) > MAX_REMEMBERED:
+            self.committed.clear()
+        self.committed |= self.pending
+        self.pending = set()
         return stats
 
     def quarantine(self, error, at):
@@ -263,9 +273,10 @@ class Loader:
                             "raw": zlib.compress(record["raw"], 1)})
 
         insert_rows(db, "works", works)
-        insert_rows(db, "authors", authors.values(), on_conflict="IGNORE")
-        insert_rows(db, "affiliations", affiliations.values(), on_conflict="IGNORE")
-        insert_rows(db, "mesh_terms", mesh_terms.values(), on_conflict="IGNORE")
+        for table, rows in (("authors", authors), ("affiliations", affiliations), ("mesh_terms", mesh_terms)):
+            new = [row for key, row in rows.items() if (table, key) not in self.committed]
+            insert_rows(db, table, new, on_conflict="IGNORE")
+            self.pending.update((table, key) for key in rows)
         insert_rows(db, "work_authors", work_authors)
         insert_rows(db, "work_author_affiliations", author_affiliations)
         insert_rows(db, "work_mesh", work_mesh)
