@@ -9,6 +9,7 @@
 
 import email.utils
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -78,7 +79,11 @@ def retry_after_seconds(value):
 
 
 class Client:
-    """A requests session for one source: `get(url, params)` returns a successful response or raises."""
+    """A requests session for one source: `get(url, params)` returns a successful response or raises.
+
+    uncached: regular expressions of URLs never cached, such as a search whose answer is
+    the "what is new since the last run" question.
+    """
 
     def __init__(self, source, rate_per_second, email=None, cache=None, uncached=(),
                  max_retries=5, backoff=1.0, timeout=(10, 60), sleep=time.sleep):
@@ -96,7 +101,7 @@ class Client:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.session = requests_cache.CachedSession(
                 str(path), backend="sqlite", expire_after=requests_cache.NEVER_EXPIRE,
-                urls_expire_after={f"*{pattern}*": requests_cache.DO_NOT_CACHE for pattern in uncached},
+                urls_expire_after={re.compile(pattern): requests_cache.DO_NOT_CACHE for pattern in uncached},
                 allowable_methods=("GET", "POST"), allowable_codes=(200,))
         self.session.headers["User-Agent"] = (
             f"regenkb/0.1 (+https://github.com/regenkb/regenkb; mailto:{self.email})")

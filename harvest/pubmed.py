@@ -627,7 +627,7 @@ class PubMed:
     def __init__(self, client=None, api_key=None, email=None, base_url=EUTILS, batch_size=EFETCH_BATCH):
         # NCBI allows 3 requests/s, 10/s with an API key.
         self.client = client or Client(SOURCE, rate_per_second=10 if api_key else 3, email=email,
-                                       uncached=("esearch.fcgi",))
+                                       uncached=(r"/esearch\.fcgi",))
         self.api_key = api_key
         self.base_url = base_url
         self.batch_size = batch_size

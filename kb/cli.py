@@ -6,12 +6,13 @@ import sys
 
 import click
 
-from harvest import pubmed
+from harvest import ctgov, pubmed
 from harvest.errors import HarvestError
 
 from . import demo, search as search_module, serve as serve_module
 from .db import db_path, open_db
-from .ingest import LoadError, harvest_pubmed, load_pubmed_file
+from .ingest import LoadError, harvest_ctgov, harvest_pubmed, load_ctgov_file, load_pubmed_file
+from .linking import link_studies
 
 
 def db_option(command):
@@ -37,7 +38,9 @@ def cli():
         kb demo                       build regenkb.db from the bundled corpus and serve it
     Then:
         kb harvest pubmed "mesenchymal stem cells AND stroke" --db my.db
+        kb harvest ctgov --condition stroke --intervention "mesenchymal OR exosome" --db my.db
         kb load pubmed pubmed25n0001.xml.gz --db my.db
+        kb load ctgov NCT03384433.json ctgov-export.csv --db my.db
         kb search "placenta exosome" --db my.db
         kb serve --db my.db
     """
@@ -58,7 +61,7 @@ def demo_command(db_file, host, port, no_serve):
     db = open_db(path)
     stats = demo.build(db)
     click.echo(f"{path}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged; "
-               f"{db['works'].count} works in all")
+               f"{db['works'].count} works and {db['trials'].count} trials in all")
     if not no_serve:
         serve_module.serve(path, host, port)
 
@@ -94,6 +97,37 @@ def harvest_pubmed_command(term, db_file, api_key, email):
         raise click.ClickException(f"{error} (run the same command again to resume)")
     click.echo(f"pubmed {term!r}: {stats.added} added, {stats.updated} updated, "
                f"{stats.quarantined} quarantined")
+    relink(db)
+
+
+@harvest.command(name="ctgov")
+@click.option("--condition", help="Condition or disease (query.cond), e.g. stroke")
+@click.option("--intervention", help='Intervention (query.intr), e.g. "mesenchymal OR exosome OR stem cell"')
+@click.option("--term", help="Any other search terms (query.term), in ClinicalTrials.gov search syntax")
+@db_option
+@click.option("--email", envvar="REGENKB_EMAIL", help="Contact address in the User-Agent [$REGENKB_EMAIL]")
+def harvest_ctgov_command(condition, intervention, term, db_file, email):
+    """Harvest ClinicalTrials.gov studies (API v2) matching the query.
+
+    \b
+    About one request a second, pages of 1,000 studies. Later runs of the same query
+    fetch only studies updated since the last finished run; an interrupted run resumes.
+    Example:
+        kb harvest ctgov --condition stroke --intervention "mesenchymal OR exosome OR stem cell"
+    """
+    if not (condition or intervention or term):
+        raise click.UsageError("give at least one of --condition, --intervention, --term")
+    db = open_db(db_path(db_file))
+
+    def progress(stats, page):
+        click.echo(f"{page.origin}: {stats.added} added, {stats.updated} updated so far", err=True)
+
+    try:
+        stats = harvest_ctgov(db, ctgov.CtGov(email=email), condition, intervention, term, progress)
+    except HarvestError as error:
+        raise click.ClickException(f"{error} (run the same command again to resume)")
+    click.echo(f"ctgov: {stats.added} added, {stats.updated} updated, {stats.quarantined} quarantined")
+    relink(db)
 
 
 @cli.group()
@@ -111,11 +145,30 @@ def load_pubmed_command(files, db_file):
     Loading a file twice changes nothing. Bad records are kept aside in the quarantine
     table and every good record is still loaded.
     """
+    load_files(files, db_file, lambda db, path: load_pubmed_file(db, path))
+
+
+@load.command(name="ctgov")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@db_option
+def load_ctgov_command(files, db_file):
+    """Load ClinicalTrials.gov FILES in any format researchers keep trials in: an API v2
+    study or /studies page (JSON), classic-API (v1) full_studies or study_fields JSON,
+    legacy clinical_study XML, the legacy RSS search feed, or the legacy "Download CSV"
+    export.
+
+    Loading a file twice changes nothing; a fuller record (v2 JSON) is never replaced by a
+    thinner one (CSV, RSS). Bad studies go to the quarantine table; the rest load.
+    """
+    load_files(files, db_file, lambda db, path: (load_ctgov_file(db, path), None))
+
+
+def load_files(files, db_file, load_one):
     db = open_db(db_path(db_file))
     failed = 0
     for path in files:
         try:
-            stats, note = load_pubmed_file(db, path)
+            stats, note = load_one(db, path)
         except LoadError as error:
             click.echo(f"error: {error}", err=True)
             failed += 1
@@ -124,8 +177,28 @@ def load_pubmed_command(files, db_file):
                    f"{stats.deleted} deleted, {stats.quarantined} quarantined" + (f"; {note}" if note else ""))
         for message in stats.errors:
             click.echo(f"  quarantined: {message}", err=True)
+    relink(db)
     if failed:
         raise click.ClickException(f"{failed} of {len(files)} file(s) could not be loaded fully")
+
+
+def relink(db):
+    """Works and trials just loaded may be one study: refresh the probably_same_study links."""
+    if db["trials"].count and db["works"].count:
+        click.echo(f"{link_studies(db)} probably_same_study link(s) between works and trials", err=True)
+
+
+@cli.command()
+@db_option
+def link(db_file):
+    """Recompute the probably_same_study links between works and trials.
+
+    A work and a trial that share no registry number or PMID are linked when their
+    titles, institutions, people, topic, dates and patient numbers agree; each link keeps
+    its score and the reasons. Loads and harvests run this by themselves.
+    """
+    db = open_db(db_path(db_file))
+    click.echo(f"{link_studies(db)} probably_same_study link(s)")
 
 
 @cli.command()

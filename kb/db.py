@@ -13,6 +13,9 @@ DEFAULT_DB = "regenkb.db"
 # Title hits outrank MeSH and keyword hits, which outrank author, journal and abstract hits.
 FTS_COLUMNS = ("title", "abstract", "mesh", "keywords", "authors", "journal")
 FTS_WEIGHTS = (10.0, 1.0, 4.0, 4.0, 2.0, 1.0)
+TRIAL_FTS_COLUMNS = ("title", "conditions", "interventions", "outcomes", "sponsor", "summary", "keywords")
+TRIAL_FTS_WEIGHTS = (10.0, 5.0, 5.0, 2.0, 2.0, 1.0, 3.0)
+FTS_TABLES = {"works_fts": (FTS_COLUMNS, FTS_WEIGHTS), "trials_fts": (TRIAL_FTS_COLUMNS, TRIAL_FTS_WEIGHTS)}
 
 SCHEMA = {
     "works": ({
@@ -37,16 +40,48 @@ SCHEMA = {
     "work_mesh": ({
         "work_id": int, "mesh_id": str, "major_topic": int, "qualifiers": str,
     }, ("work_id", "mesh_id")),
-    "registry_ids": ({"work_id": int, "registry": str, "accession": str},
+    "registry_ids": ({"work_id": int, "registry": str, "accession": str, "scheme": str, "found_in": str},
                      ("work_id", "registry", "accession")),
     "links": ({
         "id": int, "from_scheme": str, "from_id": str, "relation": str, "to_scheme": str,
-        "to_id": str, "from_work_id": int, "to_work_id": int, "score": int, "asserted_by": str,
+        "to_id": str, "from_work_id": int, "to_work_id": int, "from_trial_id": int, "to_trial_id": int,
+        "score": float, "evidence": str, "asserted_by": str,
     }, "id"),
     "records": ({
-        "source": str, "source_id": str, "work_id": int, "completeness": int, "version": str,
-        "sha1": str, "origin": str, "retrieved_at": str, "raw": bytes,
+        "source": str, "source_id": str, "work_id": int, "trial_id": int, "completeness": int,
+        "version": str, "sha1": str, "origin": str, "retrieved_at": str, "raw": bytes,
     }, ("source", "source_id")),
+    "trials": ({
+        "id": int, "nct_id": str, "org_study_id": str, "brief_title": str, "official_title": str,
+        "acronym": str, "overall_status": str, "why_stopped": str, "start_date": str, "start_year": int,
+        "primary_completion_date": str, "completion_date": str, "first_posted": str,
+        "last_update_posted": str, "study_type": str, "phases": str, "allocation": str,
+        "intervention_model": str, "masking": str, "primary_purpose": str, "enrollment": int,
+        "enrollment_type": str, "lead_sponsor": str, "collaborators": str, "responsible_party": str,
+        "conditions": str, "keywords": str, "condition_mesh": str, "intervention_types": str,
+        "countries": str, "min_age": str, "max_age": str, "sex": str, "healthy_volunteers": int,
+        "has_results": int, "brief_summary": str,
+    }, "id"),
+    "trial_ids": ({"trial_id": int, "identifier": str, "registry": str, "id_type": str, "domain": str},
+                  ("trial_id", "identifier")),
+    "trial_conditions": ({"trial_id": int, "position": int, "kind": str, "condition": str, "mesh_id": str},
+                         ("trial_id", "kind", "position")),
+    "trial_arms": ({"trial_id": int, "position": int, "label": str, "type": str, "description": str},
+                   ("trial_id", "position")),
+    "trial_interventions": ({
+        "trial_id": int, "position": int, "type": str, "name": str, "description": str,
+        "arm_labels": str, "other_names": str,
+    }, ("trial_id", "position")),
+    "trial_outcomes": ({
+        "trial_id": int, "position": int, "kind": str, "measure": str, "time_frame": str, "description": str,
+    }, ("trial_id", "position")),
+    "trial_sites": ({
+        "trial_id": int, "position": int, "facility": str, "city": str, "state": str, "country": str,
+        "latitude": float, "longitude": float, "status": str,
+    }, ("trial_id", "position")),
+    "trial_people": ({
+        "trial_id": int, "position": int, "role": str, "name": str, "affiliation_id": int,
+    }, ("trial_id", "position")),
     "quarantine": ({
         "id": int, "source": str, "origin": str, "record_id": str, "error": str, "raw": bytes,
         "quarantined_at": str,
@@ -62,8 +97,16 @@ FOREIGN_KEYS = {
     "work_author_affiliations": [("work_id", "works", "id"), ("affiliation_id", "affiliations", "id")],
     "work_mesh": [("work_id", "works", "id"), ("mesh_id", "mesh_terms", "id")],
     "registry_ids": [("work_id", "works", "id")],
-    "links": [("from_work_id", "works", "id"), ("to_work_id", "works", "id")],
-    "records": [("work_id", "works", "id")],
+    "links": [("from_work_id", "works", "id"), ("to_work_id", "works", "id"),
+              ("from_trial_id", "trials", "id"), ("to_trial_id", "trials", "id")],
+    "records": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
+    "trial_ids": [("trial_id", "trials", "id")],
+    "trial_conditions": [("trial_id", "trials", "id")],
+    "trial_arms": [("trial_id", "trials", "id")],
+    "trial_interventions": [("trial_id", "trials", "id")],
+    "trial_outcomes": [("trial_id", "trials", "id")],
+    "trial_sites": [("trial_id", "trials", "id")],
+    "trial_people": [("trial_id", "trials", "id"), ("affiliation_id", "affiliations", "id")],
 }
 
 INDEXES = [
@@ -74,6 +117,9 @@ INDEXES = [
     ("links", ["from_scheme", "from_id", "relation", "to_scheme", "to_id", "asserted_by"], True),
     ("links", ["to_scheme", "to_id"], False), ("links", ["from_work_id"], False),
     ("links", ["to_work_id"], False), ("records", ["work_id"], False),
+    ("links", ["from_trial_id"], False), ("links", ["to_trial_id"], False), ("records", ["trial_id"], False),
+    ("trials", ["nct_id"], True), ("trial_ids", ["identifier"], False), ("trial_sites", ["country"], False),
+    ("trial_people", ["affiliation_id"], False),
 ]
 
 
@@ -113,17 +159,35 @@ def open_db(path):
     return db
 
 
+def creation_order():
+    """Table names with every table after the tables its foreign keys point to."""
+    order = []
+    while len(order) < len(SCHEMA):
+        for name in SCHEMA:
+            targets = {other for _, other, _ in FOREIGN_KEYS.get(name, [])} - {name}
+            if name not in order and targets <= set(order):
+                order.append(name)
+    return order
+
+
 def ensure_schema(db):
+    """Create missing tables, columns, indexes and FTS tables: a KB made by an older regenkb
+    gains what this one needs, and nothing it holds is touched."""
     existing = set(db.table_names())
     with db.atomic():
-        for name, (columns, pk) in SCHEMA.items():
+        for name in creation_order():
+            columns, pk = SCHEMA[name]
             if name not in existing:
                 db[name].create(columns, pk=pk, foreign_keys=FOREIGN_KEYS.get(name, []))
+            else:
+                present = db[name].columns_dict
+                for column, kind in columns.items():
+                    if column not in present:
+                        db[name].add_column(column, kind)
         for table, columns, unique in INDEXES:
             db[table].create_index(columns, unique=unique, if_not_exists=True)
-        if "works_fts" not in existing:
-            columns = ", ".join(FTS_COLUMNS)
-            db.execute(f"CREATE VIRTUAL TABLE works_fts USING fts5({columns}, "
-                       "tokenize='porter unicode61 remove_diacritics 2')")
-            weights = ", ".join(str(w) for w in FTS_WEIGHTS)
-            db.execute(f"INSERT INTO works_fts(works_fts, rank) VALUES ('rank', 'bm25({weights})')")
+        for fts, (columns, weights) in FTS_TABLES.items():
+            if fts not in existing:
+                db.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5({', '.join(columns)}, "
+                           "tokenize='porter unicode61 remove_diacritics 2')")
+                db.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('rank', 'bm25({', '.join(map(str, weights))})')")

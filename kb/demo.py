@@ -1,8 +1,9 @@
-"""The bundled offline demo corpus: real works on the topic, in the exact E-utilities format."""
+"""The bundled offline demo corpus: real works and trials on the topic, in the exact API formats."""
 
 from pathlib import Path
 
-from .ingest import load_pubmed_file
+from .ingest import load_ctgov_file, load_pubmed_file
+from .linking import link_studies
 from .load import LoadStats
 
 CORPUS = Path(__file__).parent / "demo_corpus"
@@ -12,9 +13,16 @@ def corpus_files():
     return sorted(CORPUS.glob("pubmed_*.xml"))
 
 
+def trial_files():
+    return sorted(CORPUS.glob("ctgov_*.json"))
+
+
 def build(db):
-    """Load every corpus file into db through the same loader as live data."""
+    """Load every corpus file into db through the same loaders as live data, then link studies."""
     stats = LoadStats()
     for path in corpus_files():
         stats += load_pubmed_file(db, path)[0]
+    for path in trial_files():
+        stats += load_ctgov_file(db, path)
+    link_studies(db)
     return stats

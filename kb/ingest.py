@@ -4,10 +4,11 @@ import datetime as dt
 import io
 import json
 
-from harvest import pubmed
+from harvest import ctgov, pubmed
 from harvest.errors import HarvestError
 
-from .load import Loader, LoadStats, now
+from .load import LoadStats, WorkLoader, now
+from .trials import TrialLoader
 
 TAIL_BYTES = 65536
 
@@ -23,7 +24,7 @@ def load_pubmed_file(db, path, batch_size=1000):
     XML document cut short raises LoadError, after every good record in it has been stored
     and the fault quarantined.
     """
-    loader = Loader(db, pubmed.SOURCE)
+    loader = WorkLoader(db, pubmed.SOURCE)
     origin = str(path)
     with pubmed.open_payload(path) as handle:
         head = handle.read(8192)
@@ -49,6 +50,19 @@ def load_pubmed_file(db, path, batch_size=1000):
         count = loader.add_related(pubmed.parse_elink(data, origin))
         return LoadStats(), f"{count} link(s) between PMIDs stored"
     raise LoadError(f"{origin}: not a PubMed E-utilities payload: {pubmed.error_message(data)}")
+
+
+def load_ctgov_file(db, path, batch_size=1000):
+    """Load one ClinicalTrials.gov file: v2 study or /studies page, classic-API (v1) JSON, legacy
+    clinical_study XML, legacy RSS feed or legacy CSV export. Returns LoadStats; a file of no
+    known format, or cut short, raises LoadError after the good studies in it are stored."""
+    with pubmed.open_payload(path) as handle:
+        data = handle.read()
+    items, _ = ctgov.parse_payload(data, str(path))
+    stats = TrialLoader(db, ctgov.SOURCE).load(items, str(path), batch_size=batch_size)
+    if stats.fatal:
+        raise LoadError(f"{stats.fatal} ({stats.loaded} good stud(ies) loaded; the fault is in the quarantine table)")
+    return stats
 
 
 class Rewound(io.RawIOBase):
@@ -107,18 +121,32 @@ def start_run(db, source, query):
 
 
 def harvest_pubmed(db, term, client, progress=lambda stats, page: None):
-    """Harvest PubMed for `term` into db: resume an interrupted run, else fetch what changed since the last.
+    """Harvest PubMed for `term` into db: resume an interrupted run, else fetch what changed since the last."""
+    return run_harvest(db, pubmed.SOURCE, term, WorkLoader(db, pubmed.SOURCE),
+                       lambda since, state: client.harvest(term, since=since, state=state),
+                       lambda page: list(pubmed.iter_articles(io.BytesIO(page.data), page.origin)), progress)
+
+
+def harvest_ctgov(db, client, condition=None, intervention=None, term=None, progress=lambda stats, page: None):
+    """Harvest ClinicalTrials.gov studies matching the query into db, resumably and incrementally."""
+    query = json.dumps({"condition": condition, "intervention": intervention, "term": term}, sort_keys=True)
+    return run_harvest(db, ctgov.SOURCE, query, TrialLoader(db, ctgov.SOURCE),
+                       lambda since, state: client.harvest(condition, intervention, term, since=since, state=state),
+                       lambda page: ctgov.parse_payload(page.data, page.origin)[0], progress)
+
+
+def run_harvest(db, source, query, loader, pages, parse, progress):
+    """Run a live harvest: resume an interrupted run of the same query, else fetch what changed
+    since the last finished one.
 
     Each page's records and the run's state after it are written in one transaction, so a
     run killed at any point resumes where it stopped.
     """
-    run_id, state, since = start_run(db, pubmed.SOURCE, term)
-    loader = Loader(db, pubmed.SOURCE)
+    run_id, state, since = start_run(db, source, query)
     stats = LoadStats()
     try:
-        for page in client.harvest(term, since=since, state=state):
-            items = pubmed.iter_articles(io.BytesIO(page.data), page.origin)
-            stats += loader.write_batch(list(items), page.origin, run_state=(run_id, page.state))
+        for page in pages(since, state):
+            stats += loader.write_batch(parse(page), page.origin, run_state=(run_id, page.state))
             progress(stats, page)
     except HarvestError as error:
         # The run stays 'running' with its last state, so the next run resumes it.

@@ -13,6 +13,7 @@ import unicodedata
 import zlib
 from dataclasses import dataclass, field
 
+from harvest import registries
 from harvest.errors import ParseError
 from harvest.pubmed import Deletion
 
@@ -20,7 +21,9 @@ from .db import FTS_COLUMNS, insert_rows
 
 BATCH_SIZE = 1000
 MAX_REMEMBERED = 1_000_000
-DERIVED_TABLES = ("work_authors", "work_author_affiliations", "work_mesh", "registry_ids")
+WORK_SCHEMES = ("pmid", "doi", "pmcid")
+LINK_COLUMNS = ("from_scheme", "from_id", "relation", "to_scheme", "to_id", "from_work_id", "to_work_id",
+                "from_trial_id", "to_trial_id", "score", "evidence", "asserted_by")
 
 
 def now():
@@ -103,6 +106,11 @@ def fts_row(work_id, record):
     return {"rowid": work_id, **{column: values[column] for column in FTS_COLUMNS}}
 
 
+def record_version(record):
+    """The source's own revision date of a record: PubMed DateRevised, a trial's last update posted."""
+    return record.get("version") or record.get("last_update_posted")
+
+
 def should_replace(stored, record, sha1):
     """A record replaces the stored one when it is fuller, or as full, different and not older."""
     if stored is None:
@@ -111,7 +119,8 @@ def should_replace(stored, record, sha1):
         return record["completeness"] > stored["completeness"]
     if sha1 == stored["sha1"]:
         return False
-    return not (stored["version"] and record["version"] and record["version"] < stored["version"])
+    version = record_version(record)
+    return not (stored["version"] and version and version < stored["version"])
 
 
 @dataclass
@@ -139,8 +148,29 @@ def in_clause(values):
     return ", ".join("?" for _ in values)
 
 
+def link_row(**fields):
+    """A links row with every column; ends not yet resolved to a work or trial stay NULL."""
+    row = dict.fromkeys(LINK_COLUMNS)
+    row.update(fields)
+    return row
+
+
+def chunks(values, size=500):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
 class Loader:
-    """Writes one source's records into a KB opened with kb.db.open_db."""
+    """Writes one source's records into a KB opened with kb.db.open_db.
+
+    Subclasses name their table, key and derived tables and build the rows of a record;
+    this class does what every source shares: batching, provenance, versions, quarantine,
+    deletions and links.
+    """
+
+    table = key = fk = fts = None
+    derived_tables = ()
 
     def __init__(self, db, source):
         self.db = db
@@ -176,7 +206,7 @@ class Loader:
             elif isinstance(item, Deletion):
                 deletions.extend(item.pmids)
             else:
-                records[item["pmid"]] = item
+                records[item[self.key]] = item
         retrieved_at = now()
         with self.db.atomic():
             for error in bad:
@@ -184,8 +214,8 @@ class Loader:
                 stats.quarantined += 1
                 stats.errors.append(str(error))
             self.write_records(list(records.values()), origin, retrieved_at, stats)
-            for pmid in deletions:
-                stats.deleted += self.delete(pmid)
+            for key in deletions:
+                stats.deleted += self.delete(key)
             if run_state:
                 run_id, state = run_state
                 self.db.execute(
@@ -209,40 +239,122 @@ class Loader:
         if not records:
             return
         db = self.db
-        pmids = [r["pmid"] for r in records]
+        keys = [r[self.key] for r in records]
         stored = {row["source_id"]: row for row in db.query(
-            f"SELECT source_id, completeness, version, sha1, work_id FROM records "
-            f"WHERE source = ? AND source_id IN ({in_clause(pmids)})", [self.source, *pmids])}
-        work_ids = {row["pmid"]: row["id"] for row in db.query(
-            f"SELECT id, pmid FROM works WHERE pmid IN ({in_clause(pmids)})", pmids)}
-        next_id = (db.execute("SELECT max(id) FROM works").fetchone()[0] or 0) + 1
+            f"SELECT source_id, completeness, version, sha1 FROM records "
+            f"WHERE source = ? AND source_id IN ({in_clause(keys)})", [self.source, *keys])}
+        ids = {row[self.key]: row["id"] for row in db.query(
+            f"SELECT id, {self.key} FROM {self.table} WHERE {self.key} IN ({in_clause(keys)})", keys)}
+        next_id = (db.execute(f"SELECT max(id) FROM {self.table}").fetchone()[0] or 0) + 1
         changed, replaced = [], []
         for record in records:
             sha1 = hashlib.sha1(record["raw"]).hexdigest()
-            if not should_replace(stored.get(record["pmid"]), record, sha1):
+            if not should_replace(stored.get(record[self.key]), record, sha1):
                 stats.unchanged += 1
                 continue
-            work_id = work_ids.get(record["pmid"])
-            if work_id is None:
-                work_id, next_id = next_id, next_id + 1
+            row_id = ids.get(record[self.key])
+            if row_id is None:
+                row_id, next_id = next_id, next_id + 1
                 stats.added += 1
             else:
-                replaced.append(work_id)
+                replaced.append(row_id)
                 stats.updated += 1
-            changed.append((work_id, record, sha1))
+            changed.append((row_id, record, sha1))
         if not changed:
             return
         if replaced:
-            marks = in_clause(replaced)
-            for table in DERIVED_TABLES:
-                db.execute(f"DELETE FROM {table} WHERE work_id IN ({marks})", replaced)
-            db.execute(f"DELETE FROM works_fts WHERE rowid IN ({marks})", replaced)
-            db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_work_id IN ({marks})",
-                       [self.source, *replaced])
+            self.clear_derived(replaced)
+        self.write_rows([(row_id, record) for row_id, record, _ in changed])
+        insert_rows(db, "records", [
+            {"source": self.source, "source_id": record[self.key], "work_id": None, "trial_id": None,
+             self.fk: row_id, "completeness": record["completeness"], "version": record_version(record),
+             "sha1": sha1, "origin": origin, "retrieved_at": retrieved_at,
+             "raw": zlib.compress(record["raw"], 1)} for row_id, record, sha1 in changed])
+        self.resolve_links_to([(row_id, record) for row_id, record, _ in changed])
 
+    def clear_derived(self, row_ids):
+        """Delete what was derived from the stored versions of these rows, before writing new ones."""
+        marks = in_clause(row_ids)
+        for table in self.derived_tables:
+            self.db.execute(f"DELETE FROM {table} WHERE {self.fk} IN ({marks})", row_ids)
+        self.db.execute(f"DELETE FROM {self.fts} WHERE rowid IN ({marks})", row_ids)
+        self.db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_{self.fk} IN ({marks})",
+                        [self.source, *row_ids])
+
+    def insert_entities(self, table, rows):
+        """INSERT OR IGNORE rows of a shared table (authors, affiliations, ...) keyed by id."""
+        new = [row for key, row in rows.items() if (table, key) not in self.committed]
+        insert_rows(self.db, table, new, on_conflict="IGNORE")
+        self.pending.update((table, key) for key in rows)
+
+    def ids_by(self, scheme, values):
+        """{identifier: (kind, id)} for the works or trials the KB holds among `values` of one scheme."""
+        found = {}
+        for chunk in chunks(set(values)):
+            if scheme in WORK_SCHEMES:
+                rows = self.db.execute(
+                    f"SELECT {scheme}, id FROM works WHERE {scheme} IN ({in_clause(chunk)})", chunk)
+                found.update((value, ("work", row_id)) for value, row_id in rows)
+            elif scheme in registries.PATTERNS:
+                rows = self.db.execute(
+                    f"SELECT identifier, trial_id FROM trial_ids WHERE identifier IN ({in_clause(chunk)})", chunk)
+                found.update((value, ("trial", row_id)) for value, row_id in rows)
+        return found
+
+    def add_links(self, links):
+        """Insert link rows, resolving each end to the work or trial it names when the KB holds it."""
+        if not links:
+            return
+        for end in ("from", "to"):
+            schemes = {link[f"{end}_scheme"] for link in links}
+            for scheme in schemes:
+                found = self.ids_by(scheme, [link[f"{end}_id"] for link in links if link[f"{end}_scheme"] == scheme])
+                for link in links:
+                    if link[f"{end}_scheme"] == scheme and link[f"{end}_id"] in found:
+                        kind, row_id = found[link[f"{end}_id"]]
+                        link[f"{end}_{kind}_id"] = row_id
+        insert_rows(self.db, "links", links, on_conflict="IGNORE")
+
+    def resolve_links_to(self, written):
+        """Links stored earlier that name the rows just written now get their ids."""
+        pairs = [(scheme, value, row_id) for row_id, record in written
+                 for scheme, value in self.identifiers(record)]
+        kind = self.fk.removesuffix("_id")
+        for end in ("from", "to"):
+            self.db.conn.executemany(
+                f"UPDATE links SET {end}_{kind}_id = ?3 WHERE {end}_scheme = ?1 AND {end}_id = ?2 "
+                f"AND {end}_{kind}_id IS NULL", pairs)
+
+    def delete(self, key):
+        """Remove a record this source withdrew (e.g. PubMed <DeleteCitation>) and what was derived from it."""
+        row = self.db.execute(f"SELECT {self.fk} FROM records WHERE source = ? AND source_id = ?",
+                              [self.source, key]).fetchone()
+        if row is None:
+            return 0
+        row_id = row[0]
+        self.db.execute("DELETE FROM records WHERE source = ? AND source_id = ?", [self.source, key])
+        self.db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_{self.fk} = ?", [self.source, row_id])
+        if self.db.execute(f"SELECT 1 FROM records WHERE {self.fk} = ?", [row_id]).fetchone() is None:
+            self.clear_derived([row_id])
+            for end in ("from", "to"):
+                self.db.execute(f"UPDATE links SET {end}_{self.fk} = NULL WHERE {end}_{self.fk} = ?", [row_id])
+            self.db.execute(f"DELETE FROM {self.table} WHERE id = ?", [row_id])
+        return 1
+
+
+class WorkLoader(Loader):
+    """Works from PubMed records (efetch, baseline/update files, esummary)."""
+
+    table, key, fk, fts = "works", "pmid", "work_id", "works_fts"
+    derived_tables = ("work_authors", "work_author_affiliations", "work_mesh", "registry_ids")
+
+    def identifiers(self, record):
+        return [(scheme, record[scheme]) for scheme in WORK_SCHEMES if record[scheme]]
+
+    def write_rows(self, changed):
         works, fts, authors, work_authors, affiliations, author_affiliations = [], [], {}, [], {}, []
-        mesh_terms, work_mesh, registry_ids, links, sources = {}, [], [], [], []
-        for work_id, record, sha1 in changed:
+        mesh_terms, work_mesh, registry_ids, links = {}, [], [], []
+        for work_id, record in changed:
             works.append(work_row(work_id, record))
             fts.append(fts_row(work_id, record))
             numbers = {}
@@ -263,90 +375,47 @@ class Loader:
                 work_mesh.append({"work_id": work_id, "mesh_id": heading["ui"],
                                   "major_topic": int(heading["major"]),
                                   "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False)})
-            registry_ids.extend({"work_id": work_id, **r} for r in record["registry_ids"])
-            links.extend({"from_scheme": "pmid", "from_id": record["pmid"], "relation": link["relation"],
-                          "to_scheme": link["scheme"], "to_id": link["target"], "from_work_id": work_id,
-                          "score": None, "asserted_by": self.source} for link in record["links"])
-            sources.append({"source": self.source, "source_id": record["pmid"], "work_id": work_id,
-                            "completeness": record["completeness"], "version": record["version"],
-                            "sha1": sha1, "origin": origin, "retrieved_at": retrieved_at,
-                            "raw": zlib.compress(record["raw"], 1)})
-
-        insert_rows(db, "works", works)
-        for table, rows in (("authors", authors), ("affiliations", affiliations), ("mesh_terms", mesh_terms)):
-            new = [row for key, row in rows.items() if (table, key) not in self.committed]
-            insert_rows(db, table, new, on_conflict="IGNORE")
-            self.pending.update((table, key) for key in rows)
-        insert_rows(db, "work_authors", work_authors)
-        insert_rows(db, "work_author_affiliations", author_affiliations)
-        insert_rows(db, "work_mesh", work_mesh)
-        insert_rows(db, "registry_ids", registry_ids)
-        insert_rows(db, "works_fts", fts)
-        insert_rows(db, "records", sources)
+            found = work_registry_ids(record)
+            registry_ids.extend({"work_id": work_id, **r} for r in found)
+            links.extend(link_row(from_scheme="pmid", from_id=record["pmid"], relation=link["relation"],
+                                  to_scheme=link["scheme"], to_id=link["target"], from_work_id=work_id,
+                                  asserted_by=self.source) for link in record["links"])
+            links.extend(link_row(from_scheme="pmid", from_id=record["pmid"], relation="registered_as",
+                                  to_scheme=r["scheme"], to_id=r["accession"], from_work_id=work_id,
+                                  evidence=f"{r['found_in']} names {r['accession']}", asserted_by=self.source)
+                         for r in found if r["scheme"])
+        insert_rows(self.db, "works", works)
+        self.insert_entities("authors", authors)
+        self.insert_entities("affiliations", affiliations)
+        self.insert_entities("mesh_terms", mesh_terms)
+        insert_rows(self.db, "work_authors", work_authors)
+        insert_rows(self.db, "work_author_affiliations", author_affiliations)
+        insert_rows(self.db, "work_mesh", work_mesh)
+        insert_rows(self.db, "registry_ids", registry_ids)
+        insert_rows(self.db, "works_fts", fts)
         self.add_links(links)
-        self.resolve_links_to([r for _, r, _ in changed])
-
-    def work_ids_by(self, scheme, values):
-        """{identifier: work id} for the works the KB holds among `values` of one id scheme."""
-        values = list(set(values))
-        found = {}
-        for start in range(0, len(values), 500):
-            chunk = values[start:start + 500]
-            found.update(self.db.execute(
-                f"SELECT {scheme}, id FROM works WHERE {scheme} IN ({in_clause(chunk)})", chunk))
-        return found
-
-    def add_links(self, links):
-        """Insert links (dicts without id), resolving from/to work ids where those works are known."""
-        if not links:
-            return
-        for scheme in ("pmid", "doi", "pmcid"):
-            found = self.work_ids_by(scheme, [link["to_id"] for link in links if link["to_scheme"] == scheme])
-            for link in links:
-                if link["to_scheme"] == scheme:
-                    link["to_work_id"] = found.get(link["to_id"])
-        insert_rows(self.db, "links", links, on_conflict="IGNORE")
-
-    def resolve_links_to(self, records):
-        """Links stored earlier that name the works just written now get their work ids."""
-        self.db.conn.executemany(
-            "UPDATE links SET from_work_id = (SELECT id FROM works WHERE pmid = ?1) "
-            "WHERE from_scheme = 'pmid' AND from_id = ?1 AND from_work_id IS NULL",
-            [(r["pmid"],) for r in records])
-        for scheme in ("pmid", "doi", "pmcid"):
-            pairs = [(r[scheme], r["pmid"]) for r in records if r[scheme]]
-            if pairs:
-                self.db.conn.executemany(
-                    f"UPDATE links SET to_work_id = (SELECT id FROM works WHERE pmid = ?) "
-                    f"WHERE to_scheme = '{scheme}' AND to_id = ? AND to_work_id IS NULL",
-                    [(pmid, value) for value, pmid in pairs])
-
-    def delete(self, pmid):
-        """Remove a record this source withdrew (PubMed <DeleteCitation>) and what was derived from it."""
-        row = self.db.execute("SELECT work_id FROM records WHERE source = ? AND source_id = ?",
-                              [self.source, pmid]).fetchone()
-        if row is None:
-            return 0
-        work_id = row[0]
-        self.db.execute("DELETE FROM records WHERE source = ? AND source_id = ?", [self.source, pmid])
-        self.db.execute("DELETE FROM links WHERE asserted_by = ? AND from_work_id = ?", [self.source, work_id])
-        if self.db.execute("SELECT 1 FROM records WHERE work_id = ?", [work_id]).fetchone() is None:
-            for table in DERIVED_TABLES:
-                self.db.execute(f"DELETE FROM {table} WHERE work_id = ?", [work_id])
-            self.db.execute("DELETE FROM works_fts WHERE rowid = ?", [work_id])
-            self.db.execute("UPDATE links SET to_work_id = NULL WHERE to_work_id = ?", [work_id])
-            self.db.execute("UPDATE links SET from_work_id = NULL WHERE from_work_id = ?", [work_id])
-            self.db.execute("DELETE FROM works WHERE id = ?", [work_id])
-        return 1
 
     def add_related(self, links):
         """Store links between PMIDs that an elink response asserts (related, cited_by, ...)."""
-        rows = [{"from_scheme": "pmid", "from_id": link["from"], "relation": link["relation"],
-                 "to_scheme": link["scheme"], "to_id": link["target"], "score": link["score"],
-                 "asserted_by": self.source + "-elink"} for link in links]
+        rows = [link_row(from_scheme="pmid", from_id=link["from"], relation=link["relation"],
+                         to_scheme=link["scheme"], to_id=link["target"], score=link["score"],
+                         asserted_by=self.source + "-elink") for link in links]
         with self.db.atomic():
-            known = self.work_ids_by("pmid", [row["from_id"] for row in rows])
-            for row in rows:
-                row["from_work_id"] = known.get(row["from_id"])
             self.add_links(rows)
         return len(rows)
+
+
+def work_registry_ids(record):
+    """Registry numbers a work reports: its DataBankList, then any its title or abstract names."""
+    found = {}
+    for entry in record["registry_ids"]:
+        known = registries.scheme_of(entry["accession"])
+        accession = known[1] if known else entry["accession"]
+        found[accession] = {"registry": entry["registry"], "accession": accession,
+                            "scheme": known[0] if known else None, "found_in": "DataBankList"}
+    for field_name in ("title", "abstract"):
+        for scheme, accession in registries.find_in_text(record[field_name]):
+            found.setdefault(accession, {"registry": registries.NAMES[scheme], "accession": accession,
+                                         "scheme": scheme, "found_in": field_name})
+    return [{"registry": f["registry"], "accession": f["accession"], "found_in": f["found_in"],
+             "scheme": f["scheme"]} for f in found.values()]

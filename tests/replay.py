@@ -1,7 +1,8 @@
-"""A local E-utilities replay server: real HTTP on 127.0.0.1, answering esearch and efetch
-from a set of PubMed records, with faults injected on demand."""
+"""Local replay servers: real HTTP on 127.0.0.1 answering like E-utilities or the
+ClinicalTrials.gov API from a set of records, with faults injected on demand."""
 
 import http.server
+import json
 import re
 import threading
 import time
@@ -29,40 +30,15 @@ def date_key(text):
     return tuple(int(part) for part in text.split("/"))
 
 
-class EutilsReplay:
-    """Serves esearch (with usehistory) and efetch (WebEnv/query_key paging) over `articles`.
+class ReplayServer:
+    """A threaded HTTP server whose answers come from `answer(path, params)`; faults first."""
 
-    articles: list of <PubmedArticle> XML bytes. Each article's publication date (pdat) and
-    DateRevised (mdat) decide which date-restricted searches find it.
-    """
-
-    def __init__(self, articles):
-        self.articles = []
+    def __init__(self):
         self.faults = []
         self.requests = []
-        self.histories = {}
-        for raw in articles:
-            self.add(raw)
-
-    def add(self, raw):
-        elem = etree.fromstring(raw)
-        year = elem.findtext(".//PubDate/Year") or elem.findtext(".//ArticleDate/Year")
-        revised = elem.find(".//DateRevised")
-        mdat = (int(revised.findtext("Year")), int(revised.findtext("Month")), int(revised.findtext("Day")))
-        self.articles = [a for a in self.articles if a["pmid"] != elem.findtext(".//PMID")]
-        self.articles.append({"pmid": elem.findtext(".//PMID"), "pdat": (int(year), 1, 1),
-                              "mdat": mdat, "raw": raw})
 
     def fail_next(self, path, **kwargs):
         self.faults.append(Fault(path, **kwargs))
-
-    def matching(self, params):
-        found = self.articles
-        datetype = params.get("datetype")
-        if datetype:
-            low, high = date_key(params["mindate"]), date_key(params["maxdate"])
-            found = [a for a in found if low <= a[datetype] <= high]
-        return sorted(found, key=lambda a: int(a["pmid"]), reverse=True)
 
     def respond(self, path, params):
         self.requests.append((path, params))
@@ -74,24 +50,7 @@ class EutilsReplay:
                 if fault.body is not None or fault.status != 200:
                     return fault.status, fault.headers, fault.body or b""
                 break
-        if path.endswith("esearch.fcgi"):
-            found = self.matching(params)
-            history = ""
-            if params.get("usehistory") == "y":
-                webenv = f"MCID_{len(self.histories) + 1}"
-                self.histories[webenv] = found
-                history = f"<QueryKey>1</QueryKey><WebEnv>{webenv}</WebEnv>"
-            body = (f'<?xml version="1.0" encoding="UTF-8" ?>\n<eSearchResult><Count>{len(found)}</Count>'
-                    f"<RetMax>0</RetMax><RetStart>0</RetStart>{history}<IdList/></eSearchResult>")
-            return 200, {"Content-Type": "text/xml"}, body.encode()
-        if path.endswith("efetch.fcgi"):
-            found = self.histories.get(params.get("WebEnv"))
-            if found is None:
-                return 200, {}, b"<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>"
-            start, size = int(params["retstart"]), int(params["retmax"])
-            body = SET_HEAD + b"\n".join(a["raw"] for a in found[start:start + size]) + b"\n</PubmedArticleSet>\n"
-            return 200, {"Content-Type": "text/xml"}, body
-        return 404, {}, b"Not found"
+        return self.answer(path, params)
 
     def __enter__(self):
         replay = self
@@ -117,7 +76,7 @@ class EutilsReplay:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/entrez/eutils/"
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}" + self.base_path
         return self
 
     def __exit__(self, *exc):
@@ -126,6 +85,90 @@ class EutilsReplay:
 
     def calls(self, endpoint):
         return [params for path, params in self.requests if path.endswith(endpoint)]
+
+
+class EutilsReplay(ReplayServer):
+    """Serves esearch (with usehistory) and efetch (WebEnv/query_key paging) over `articles`.
+
+    articles: list of <PubmedArticle> XML bytes. Each article's publication date (pdat) and
+    DateRevised (mdat) decide which date-restricted searches find it.
+    """
+
+    base_path = "/entrez/eutils/"
+
+    def __init__(self, articles):
+        super().__init__()
+        self.articles = []
+        self.histories = {}
+        for raw in articles:
+            self.add(raw)
+
+    def add(self, raw):
+        elem = etree.fromstring(raw)
+        year = elem.findtext(".//PubDate/Year") or elem.findtext(".//ArticleDate/Year")
+        revised = elem.find(".//DateRevised")
+        mdat = (int(revised.findtext("Year")), int(revised.findtext("Month")), int(revised.findtext("Day")))
+        self.articles = [a for a in self.articles if a["pmid"] != elem.findtext(".//PMID")]
+        self.articles.append({"pmid": elem.findtext(".//PMID"), "pdat": (int(year), 1, 1),
+                              "mdat": mdat, "raw": raw})
+
+    def matching(self, params):
+        found = self.articles
+        datetype = params.get("datetype")
+        if datetype:
+            low, high = date_key(params["mindate"]), date_key(params["maxdate"])
+            found = [a for a in found if low <= a[datetype] <= high]
+        return sorted(found, key=lambda a: int(a["pmid"]), reverse=True)
+
+    def answer(self, path, params):
+        if path.endswith("esearch.fcgi"):
+            found = self.matching(params)
+            history = ""
+            if params.get("usehistory") == "y":
+                webenv = f"MCID_{len(self.histories) + 1}"
+                self.histories[webenv] = found
+                history = f"<QueryKey>1</QueryKey><WebEnv>{webenv}</WebEnv>"
+            body = (f'<?xml version="1.0" encoding="UTF-8" ?>\n<eSearchResult><Count>{len(found)}</Count>'
+                    f"<RetMax>0</RetMax><RetStart>0</RetStart>{history}<IdList/></eSearchResult>")
+            return 200, {"Content-Type": "text/xml"}, body.encode()
+        if path.endswith("efetch.fcgi"):
+            found = self.histories.get(params.get("WebEnv"))
+            if found is None:
+                return 200, {}, b"<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>"
+            start, size = int(params["retstart"]), int(params["retmax"])
+            body = SET_HEAD + b"\n".join(a["raw"] for a in found[start:start + size]) + b"\n</PubmedArticleSet>\n"
+            return 200, {"Content-Type": "text/xml"}, body
+        return 404, {}, b"Not found"
+
+
+
+class CtgovReplay(ReplayServer):
+    """Serves /api/v2/studies: pages of `page_size` studies chained by nextPageToken, totalCount
+    on the first page only (as the real API), filter.advanced LastUpdatePostDate ranges honoured."""
+
+    base_path = "/api/v2"
+
+    def __init__(self, studies, page_size=2):
+        super().__init__()
+        self.studies = list(studies)
+        self.page_size = page_size
+
+    def answer(self, path, params):
+        if not path.endswith("/studies"):
+            return 404, {}, b'{"message": "Not found"}'
+        found = self.studies
+        since = re.search(r"RANGE\[(\d{4}-\d{2}-\d{2}),MAX\]", params.get("filter.advanced", ""))
+        if since:
+            found = [s for s in found
+                     if s["protocolSection"]["statusModule"].get("lastUpdatePostDateStruct", {}).get("date", "")
+                     >= since.group(1)]
+        start = int(params.get("pageToken", "tok0")[3:])
+        page = {"studies": found[start:start + self.page_size]}
+        if start + self.page_size < len(found):
+            page["nextPageToken"] = f"tok{start + self.page_size}"
+        if "pageToken" not in params and params.get("countTotal") == "true":
+            page["totalCount"] = len(found)
+        return 200, {"Content-Type": "application/json"}, json.dumps(page).encode()
 
 
 def articles_in(path):

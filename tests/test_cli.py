@@ -17,7 +17,7 @@ def test_demo_builds_the_kb_without_serving_and_search_ranks_the_seed_first(tmp_
     db = str(tmp_path / "regenkb.db")
     result = run("demo", "--no-serve", "--db", db)
     assert result.exit_code == 0, result.output
-    assert "works in all" in result.output
+    assert "works and" in result.output and "trials in all" in result.output
     again = run("demo", "--no-serve", "--db", db)
     assert " 0 added, 0 updated" in again.output
     hits = json.loads(run("search", "placenta exosome craniectomy", "--db", db, "--json").output)

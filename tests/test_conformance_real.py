@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harvest import pubmed
-from kb.ingest import LoadError, load_pubmed_file
+from harvest import ctgov, pubmed
+from kb.ingest import LoadError, load_ctgov_file, load_pubmed_file
 
 
 def real_data():
@@ -22,9 +22,9 @@ def real_data():
     return path
 
 
-def pubmed_files():
+def files_of(source):
     root = os.environ.get("REGENKB_REAL_DATA")
-    folder = Path(root) / "pubmed" if root else None
+    folder = Path(root) / source if root else None
     if folder is None or not folder.is_dir():
         return ["<missing>"]
     return sorted(p.name for p in folder.iterdir() if p.is_file())
@@ -35,7 +35,7 @@ def is_error_body(path):
     return "RATE_LIMIT" in path.name or "RESPONSE_HEADERS" in path.name
 
 
-@pytest.mark.parametrize("name", pubmed_files())
+@pytest.mark.parametrize("name", files_of("pubmed"))
 def test_every_recorded_pubmed_file_loads(db, name):
     folder = real_data() / "pubmed"
     assert folder.is_dir(), f"{folder} is missing"
@@ -100,3 +100,43 @@ def test_real_facts_survive_loading(db):
                        "group by work_id, position)").fetchone()[0]
     assert multi >= 2
     assert db.execute("select count(*) from links where asserted_by = 'pubmed-elink'").fetchone()[0] > 100
+
+
+@pytest.mark.parametrize("name", files_of("ctgov"))
+def test_every_recorded_ctgov_file_loads(db, name):
+    folder = real_data() / "ctgov"
+    assert folder.is_dir(), f"{folder} is missing"
+    path = folder / name
+    stats = load_ctgov_file(db, path)
+    items, _ = ctgov.parse_payload(path.read_bytes(), name)
+    assert stats.quarantined == 0, stats.errors
+    assert stats.added == len(items) == db["trials"].count > 0
+    assert db.execute("select count(*) from trials where nct_id not like 'NCT________'").fetchone()[0] == 0
+
+
+def load_ctgov(db):
+    for path in sorted((real_data() / "ctgov").iterdir()):
+        load_ctgov_file(db, path)
+
+
+def trial(db, nct_id):
+    return next(db.query("select * from trials where nct_id = ?", [nct_id]))
+
+
+def test_real_trial_facts_survive_loading(db):
+    load_ctgov(db)
+    many_sites = trial(db, "NCT02552212")
+    sites = db.execute("select count(*), count(latitude) from trial_sites where trial_id = ?",
+                       [many_sites["id"]]).fetchone()
+    assert sites == (105, 105)
+    assert many_sites["phases"] == '["PHASE3"]' and many_sites["has_results"] == 1
+    references = db.execute("select count(*) from links where from_id = 'NCT03630471' and asserted_by = 'ctgov'"
+                            ).fetchone()[0]
+    assert references == 10  # 12 references, 2 without a PMID
+    classic = trial(db, "NCT04780763")
+    assert (classic["masking"], classic["overall_status"], classic["start_date"]) == (
+        "QUADRUPLE", "NOT_YET_RECRUITING", "2021-03-04")
+    assert trial(db, "NCT03182660")["overall_status"] == "WITHHELD"
+    exosome = trial(db, "NCT03384433")
+    assert exosome["enrollment"] == 5 and exosome["lead_sponsor"] == "Isfahan University of Medical Sciences"
+    assert db.execute("select count(*) from trial_ids where registry = 'EudraCT'").fetchone()[0] >= 1

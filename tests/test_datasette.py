@@ -76,3 +76,37 @@ def test_every_table_and_column_is_described():
 def test_metadata_follows_the_kb_file_name(tmp_path):
     metadata = serve.metadata_for(tmp_path / "my.db")
     assert list(metadata["databases"]) == ["my"]
+
+
+@pytest.mark.asyncio
+async def test_related_trials_of_the_seed_paper_by_pmid_doi_or_work_id(client, demo_db):
+    by_pmid = (await client.get("/regenkb/related_trials.json?work=35281985&_shape=array")).json()
+    assert by_pmid[0]["nct_id"] == "NCT03384433" and by_pmid[0]["relation"] == "probably_same_study"
+    assert "Isfahan University of Medical Sciences" in by_pmid[0]["evidence"]
+    by_doi = (await client.get("/regenkb/related_trials.json?work=10.4103/IJPVM.IJPVM_441_21&_shape=array")).json()
+    work_id = open_db(str(demo_db)).execute("select id from works where pmid = '35281985'").fetchone()[0]
+    by_id = (await client.get(f"/regenkb/related_trials.json?work={work_id}&_shape=array")).json()
+    assert by_pmid == by_doi == by_id
+
+
+@pytest.mark.asyncio
+async def test_trial_publications_lists_the_works_a_trial_is_linked_to(client):
+    rows = (await client.get("/regenkb/trial_publications.json?trial=NCT02961504&_shape=array")).json()
+    assert {(r["pmid"], r["relation"]) for r in rows} >= {("38227308", "reported_in"), ("29134924", "background_for")}
+    assert all(r["strength"] == 1.0 for r in rows if r["relation"] != "probably_same_study")
+
+
+@pytest.mark.asyncio
+async def test_trials_are_searchable_and_facetable(client):
+    rows = (await client.get("/regenkb/search_trials.json?q=exosome+stroke&_shape=array")).json()
+    assert rows[0]["nct_id"] == "NCT03384433"
+    page = (await client.get("/regenkb/trials.json?_facet_array=phases&_facet=overall_status")).json()
+    assert {"phases", "overall_status"} <= set(page["facet_results"])
+
+
+@pytest.mark.asyncio
+async def test_identifiers_render_as_links_to_their_registries(client):
+    page = (await client.get("/regenkb/trials?nct_id=NCT03384433")).text
+    assert '<a href="https://clinicaltrials.gov/study/NCT03384433">NCT03384433</a>' in page
+    page = (await client.get("/regenkb/works?pmid=35281985")).text
+    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/35281985/">35281985</a>' in page

@@ -1,3 +1,5 @@
+import json
+
 from lxml import etree
 
 from kb import demo
@@ -12,7 +14,8 @@ def test_corpus_has_at_least_sixty_distinct_real_works():
 
 def test_corpus_loads_cleanly_and_only_the_seed_has_an_abstract(db):
     stats = demo.build(db)
-    assert stats.quarantined == 0 and stats.added == db["works"].count >= 60
+    assert stats.quarantined == 0 and stats.added == db["works"].count + db["trials"].count
+    assert db["works"].count >= 60
     with_abstract = [r[0] for r in db.execute("select pmid from works where abstract is not null")]
     assert with_abstract == ["35281985"]
     assert db.execute("select count(*) from works where title is null or year is null or journal is null"
@@ -28,3 +31,13 @@ def test_every_corpus_file_names_its_sources():
         text = sources.read_text()
         for article in etree.parse(str(path)).getroot().iterchildren("PubmedArticle"):
             assert article.findtext("MedlineCitation/PMID") in text, (path.name, article.findtext(".//PMID"))
+
+
+def test_every_demo_trial_names_its_sources_and_the_seed_trial_is_there():
+    for path in demo.trial_files():
+        studies = json.loads(path.read_text())["studies"]
+        ids = [s["protocolSection"]["identificationModule"]["nctId"] for s in studies]
+        assert len(ids) == len(set(ids))
+        text = path.with_name("SOURCES-" + path.stem.replace("_", "-") + ".md").read_text()
+        assert all(nct_id in text for nct_id in ids)
+    assert "NCT03384433" in ids

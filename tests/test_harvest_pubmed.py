@@ -14,7 +14,7 @@ SEED, PISCES, BANG = articles_in(EFETCH)
 
 def client_for(replay, sleeps, tmp_path, batch_size=2, timeout=(5, 5)):
     session = http.Client("pubmed", rate_per_second=100, cache=tmp_path / "cache.sqlite",
-                          uncached=("esearch.fcgi",), backoff=0.01, timeout=timeout, sleep=sleeps.append)
+                          uncached=(r"/esearch\.fcgi",), backoff=0.01, timeout=timeout, sleep=sleeps.append)
     return pubmed.PubMed(client=session, base_url=replay.base_url, batch_size=batch_size)
 
 

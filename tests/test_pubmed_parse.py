@@ -24,7 +24,7 @@ def test_seed_record_keeps_structured_abstract_labels_and_ids():
     sections = seed["abstract"].split("\n")
     assert [s.split(":")[0] for s in sections] == ["BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS"]
     assert "mean NIHSS: 17.6 ± 5.02" in seed["abstract"]
-    assert seed["registry_ids"] == [{"registry": "ClinicalTrials.gov", "accession": "NCT03384433"}]
+    assert seed["registry_ids"] == []  # the seed names its trial nowhere in its PubMed record
     assert seed["version"] == "2022-03-15"
 
 
@@ -48,6 +48,7 @@ def test_mesh_headings_carry_ui_qualifiers_and_major_flag():
         {"ui": "D058953", "name": "Neural Stem Cells", "major": True, "qualifiers": []},
     ]
     assert pisces["pages"] == "787-96"
+    assert pisces["registry_ids"] == [{"registry": "ClinicalTrials.gov", "accession": "NCT01151124"}]
 
 
 def test_inline_markup_is_flattened_and_medline_date_gives_year_and_month():

@@ -1,0 +1,639 @@
+"""ClinicalTrials.gov: a small API v2 client and pure parse functions for every format
+researchers hold trials in.
+
+Formats: API v2 study JSON and `/studies` pages; the retired classic API ("v1")
+full_studies and study_fields JSON; the legacy `clinical_study` XML; the legacy RSS
+search feed; the legacy "Download CSV" export. Each parses to the same record dict
+(`new_trial`); enums are normalised to the v2 spelling (an unknown value is kept, as
+upper-case text), dates to ISO with the precision the source gives.
+"""
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+
+from lxml import etree
+
+from . import registries
+from .errors import HarvestError, ParseError
+from .http import Client
+
+SOURCE = "ctgov"
+API = "https://clinicaltrials.gov/api/v2"
+PAGE_SIZE = 1000
+FULL, SUMMARY = 2, 1
+
+# Classic/legacy spellings -> v2 enum values. Anything else becomes UPPER_SNAKE text.
+ENUMS = {
+    "n/a": "NA", "not applicable": "NA", "early phase 1": "EARLY_PHASE1", "phase 0": "EARLY_PHASE1",
+    "single group assignment": "SINGLE_GROUP", "parallel assignment": "PARALLEL",
+    "crossover assignment": "CROSSOVER", "sequential assignment": "SEQUENTIAL",
+    "factorial assignment": "FACTORIAL", "non-randomized": "NON_RANDOMIZED",
+    "none (open label)": "NONE", "anticipated": "ESTIMATED", "estimate": "ESTIMATED",
+    "accepts healthy volunteers": True, "yes": True, "no": False,
+    "principal investigator": "PRINCIPAL_INVESTIGATOR", "sponsor-investigator": "SPONSOR_INVESTIGATOR",
+    "results_reference": "RESULT", "result": "RESULT", "background": "BACKGROUND", "derived": "DERIVED",
+}
+MONTH_NAMES = {m: i for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+     "october", "november", "december"], 1)}
+
+
+def enum(value):
+    """A v2-style enum value from any generation's spelling; unknown values kept as text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    mapped = ENUMS.get(text.lower())
+    if mapped is not None:
+        return mapped
+    phase = re.fullmatch(r"phase\s*(\d)", text, re.I)
+    if phase:
+        return f"PHASE{phase.group(1)}"
+    masking = re.match(r"(none|single|double|triple|quadruple)\b", text, re.I)
+    if masking and "(" in text:
+        return masking.group(1).upper()
+    return re.sub(r"[^A-Z0-9]+", "_", text.upper()).strip("_")
+
+
+def iso_date(text):
+    """'March 4, 2021' / 'March 2021' / '2021-03-04' / '2021-03' -> ISO with the same precision."""
+    if not text:
+        return None
+    text = text.strip()
+    if re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", text):
+        return text
+    found = re.fullmatch(r"([A-Za-z]+)\s+(?:(\d{1,2}),\s*)?(\d{4})", text)
+    if found and found.group(1).lower() in MONTH_NAMES:
+        month = MONTH_NAMES[found.group(1).lower()]
+        day = found.group(2)
+        return f"{found.group(3)}-{month:02d}" + (f"-{int(day):02d}" if day else "")
+    return text
+
+
+def phases_from(values):
+    """Phase list from v2 values, 'Phase 1|Phase 2', 'Phase 1/Phase 2' or ['Phase 1', 'Phase 2']."""
+    result = []
+    for value in values or []:
+        for part in re.split(r"[|/]", value):
+            if part.strip():
+                result.append(enum(part))
+    return result
+
+
+def new_trial(**fields):
+    """A trial record with every key the loader reads; absent fields are empty."""
+    record = {
+        "nct_id": None, "org_study_id": None, "secondary_ids": [], "brief_title": None,
+        "official_title": None, "acronym": None, "overall_status": None, "why_stopped": None,
+        "start_date": None, "primary_completion_date": None, "completion_date": None,
+        "first_posted": None, "last_update_posted": None, "study_type": None, "phases": [],
+        "allocation": None, "intervention_model": None, "masking": None, "primary_purpose": None,
+        "enrollment": None, "enrollment_type": None, "lead_sponsor": None, "collaborators": [],
+        "responsible_party": None, "people": [], "conditions": [], "keywords": [],
+        "condition_mesh": [], "arms": [], "interventions": [], "outcomes": [], "min_age": None,
+        "max_age": None, "sex": None, "healthy_volunteers": None, "sites": [], "references": [],
+        "has_results": None, "brief_summary": None, "completeness": FULL,
+    }
+    unknown = set(fields) - set(record) - {"raw"}
+    if unknown:
+        raise KeyError(f"unknown trial fields: {sorted(unknown)}")
+    record.update(fields)
+    record["secondary_ids"] = [dict(s, registry=registry_name(s["id"])) for s in record["secondary_ids"]]
+    return record
+
+
+def registry_name(identifier):
+    found = registries.scheme_of(identifier)
+    return registries.NAMES[found[0]] if found else None
+
+
+def enrollment_count(value):
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- API v2
+
+def parse_v2_study(study):
+    """One API v2 study object -> trial record."""
+    protocol = study.get("protocolSection", {})
+    ident = protocol.get("identificationModule", {})
+    status = protocol.get("statusModule", {})
+    sponsors = protocol.get("sponsorCollaboratorsModule", {})
+    design = protocol.get("designModule", {})
+    info = design.get("designInfo", {})
+    arms = protocol.get("armsInterventionsModule", {})
+    outcomes = protocol.get("outcomesModule", {})
+    eligibility = protocol.get("eligibilityModule", {})
+    contacts = protocol.get("contactsLocationsModule", {})
+    party = sponsors.get("responsibleParty", {})
+    people = [{"role": official.get("role") or "OFFICIAL", "name": official.get("name"),
+               "affiliation": official.get("affiliation")} for official in contacts.get("overallOfficials", [])]
+    if party.get("investigatorFullName"):
+        people.append({"role": "RESPONSIBLE_PARTY", "name": party["investigatorFullName"],
+                       "affiliation": party.get("investigatorAffiliation")})
+    enrollment = design.get("enrollmentInfo", {})
+    return new_trial(
+        nct_id=ident.get("nctId"),
+        org_study_id=ident.get("orgStudyIdInfo", {}).get("id"),
+        secondary_ids=[{"id": s.get("id"), "type": s.get("type"), "domain": s.get("domain")}
+                       for s in ident.get("secondaryIdInfos", []) if s.get("id")],
+        brief_title=ident.get("briefTitle"),
+        official_title=ident.get("officialTitle"),
+        acronym=ident.get("acronym"),
+        overall_status=enum(status.get("overallStatus")),
+        why_stopped=status.get("whyStopped"),
+        start_date=status.get("startDateStruct", {}).get("date"),
+        primary_completion_date=status.get("primaryCompletionDateStruct", {}).get("date"),
+        completion_date=status.get("completionDateStruct", {}).get("date"),
+        first_posted=status.get("studyFirstPostDateStruct", {}).get("date"),
+        last_update_posted=status.get("lastUpdatePostDateStruct", {}).get("date"),
+        study_type=enum(design.get("studyType")),
+        phases=[enum(p) for p in design.get("phases", [])],
+        allocation=enum(info.get("allocation")),
+        intervention_model=enum(info.get("interventionModel")),
+        masking=enum(info.get("maskingInfo", {}).get("masking")),
+        primary_purpose=enum(info.get("primaryPurpose")),
+        enrollment=enrollment_count(enrollment.get("count")),
+        enrollment_type=enum(enrollment.get("type")),
+        lead_sponsor=sponsors.get("leadSponsor", {}).get("name"),
+        collaborators=[c.get("name") for c in sponsors.get("collaborators", []) if c.get("name")],
+        responsible_party=enum(party.get("type")),
+        people=people,
+        conditions=protocol.get("conditionsModule", {}).get("conditions", []),
+        keywords=protocol.get("conditionsModule", {}).get("keywords", []),
+        condition_mesh=[{"id": m.get("id"), "term": m.get("term")} for m in
+                        study.get("derivedSection", {}).get("conditionBrowseModule", {}).get("meshes", [])],
+        arms=[{"label": a.get("label"), "type": enum(a.get("type")), "description": a.get("description")}
+              for a in arms.get("armGroups", [])],
+        interventions=[{"type": enum(i.get("type")), "name": i.get("name"), "description": i.get("description"),
+                        "arm_labels": i.get("armGroupLabels", []), "other_names": i.get("otherNames", [])}
+                       for i in arms.get("interventions", [])],
+        outcomes=[{"kind": kind, "measure": o.get("measure"), "time_frame": o.get("timeFrame"),
+                   "description": o.get("description")}
+                  for kind, key in (("PRIMARY", "primaryOutcomes"), ("SECONDARY", "secondaryOutcomes"),
+                                    ("OTHER", "otherOutcomes"))
+                  for o in outcomes.get(key, [])],
+        min_age=eligibility.get("minimumAge"),
+        max_age=eligibility.get("maximumAge"),
+        sex=enum(eligibility.get("sex")),
+        healthy_volunteers=eligibility.get("healthyVolunteers"),
+        sites=[{"facility": loc.get("facility"), "city": loc.get("city"), "state": loc.get("state"),
+                "country": loc.get("country"), "latitude": loc.get("geoPoint", {}).get("lat"),
+                "longitude": loc.get("geoPoint", {}).get("lon"), "status": enum(loc.get("status"))}
+               for loc in contacts.get("locations", [])],
+        references=[{"pmid": r.get("pmid"), "type": enum(r.get("type")), "citation": r.get("citation")}
+                    for r in protocol.get("referencesModule", {}).get("references", [])],
+        has_results=study.get("hasResults"),
+        brief_summary=protocol.get("descriptionModule", {}).get("briefSummary"),
+    )
+
+
+# ---------------------------------------------------------------- classic API (v1)
+
+def listed(container, list_key, item_key):
+    """Items of a classic-API list wrapper such as {"ConditionList": {"Condition": [...]}}."""
+    return (container.get(list_key) or {}).get(item_key) or []
+
+
+def parse_v1_study(study):
+    """One classic-API (v1, retired 2024) full study -> trial record."""
+    protocol = study.get("ProtocolSection", {})
+    ident = protocol.get("IdentificationModule", {})
+    status = protocol.get("StatusModule", {})
+    sponsors = protocol.get("SponsorCollaboratorsModule", {})
+    design = protocol.get("DesignModule", {})
+    info = design.get("DesignInfo", {})
+    arms = protocol.get("ArmsInterventionsModule", {})
+    outcomes = protocol.get("OutcomesModule", {})
+    eligibility = protocol.get("EligibilityModule", {})
+    contacts = protocol.get("ContactsLocationsModule", {})
+    party = sponsors.get("ResponsibleParty", {})
+    conditions = protocol.get("ConditionsModule", {})
+    people = [{"role": enum(o.get("OverallOfficialRole")) or "OFFICIAL", "name": o.get("OverallOfficialName"),
+               "affiliation": o.get("OverallOfficialAffiliation")}
+              for o in listed(contacts, "OverallOfficialList", "OverallOfficial")]
+    if party.get("ResponsiblePartyInvestigatorFullName"):
+        people.append({"role": "RESPONSIBLE_PARTY", "name": party["ResponsiblePartyInvestigatorFullName"],
+                       "affiliation": party.get("ResponsiblePartyInvestigatorAffiliation")})
+    enrollment = design.get("EnrollmentInfo", {})
+    browse = study.get("DerivedSection", {}).get("ConditionBrowseModule", {})
+    return new_trial(
+        nct_id=ident.get("NCTId"),
+        org_study_id=ident.get("OrgStudyIdInfo", {}).get("OrgStudyId"),
+        secondary_ids=[{"id": s.get("SecondaryId"), "type": s.get("SecondaryIdType"),
+                        "domain": s.get("SecondaryIdDomain")}
+                       for s in listed(ident, "SecondaryIdInfoList", "SecondaryIdInfo") if s.get("SecondaryId")],
+        brief_title=ident.get("BriefTitle"),
+        official_title=ident.get("OfficialTitle"),
+        acronym=ident.get("Acronym"),
+        overall_status=enum(status.get("OverallStatus")),
+        why_stopped=status.get("WhyStopped"),
+        start_date=iso_date(status.get("StartDateStruct", {}).get("StartDate")),
+        primary_completion_date=iso_date(status.get("PrimaryCompletionDateStruct", {}).get("PrimaryCompletionDate")),
+        completion_date=iso_date(status.get("CompletionDateStruct", {}).get("CompletionDate")),
+        first_posted=iso_date(status.get("StudyFirstPostDateStruct", {}).get("StudyFirstPostDate")),
+        last_update_posted=iso_date(status.get("LastUpdatePostDateStruct", {}).get("LastUpdatePostDate")),
+        study_type=enum(design.get("StudyType")),
+        phases=phases_from(listed(design, "PhaseList", "Phase")),
+        allocation=enum(info.get("DesignAllocation")),
+        intervention_model=enum(info.get("DesignInterventionModel")),
+        masking=enum(info.get("DesignMaskingInfo", {}).get("DesignMasking")),
+        primary_purpose=enum(info.get("DesignPrimaryPurpose")),
+        enrollment=enrollment_count(enrollment.get("EnrollmentCount")),
+        enrollment_type=enum(enrollment.get("EnrollmentType")),
+        lead_sponsor=sponsors.get("LeadSponsor", {}).get("LeadSponsorName"),
+        collaborators=[c.get("CollaboratorName") for c in listed(sponsors, "CollaboratorList", "Collaborator")],
+        responsible_party=enum(party.get("ResponsiblePartyType")),
+        people=people,
+        conditions=listed(conditions, "ConditionList", "Condition"),
+        keywords=listed(conditions, "KeywordList", "Keyword"),
+        condition_mesh=[{"id": m.get("ConditionMeshId"), "term": m.get("ConditionMeshTerm")}
+                        for m in listed(browse, "ConditionMeshList", "ConditionMesh")],
+        arms=[{"label": a.get("ArmGroupLabel"), "type": enum(a.get("ArmGroupType")),
+               "description": a.get("ArmGroupDescription")} for a in listed(arms, "ArmGroupList", "ArmGroup")],
+        interventions=[{"type": enum(i.get("InterventionType")), "name": i.get("InterventionName"),
+                        "description": i.get("InterventionDescription"),
+                        "arm_labels": listed(i, "InterventionArmGroupLabelList", "InterventionArmGroupLabel"),
+                        "other_names": listed(i, "InterventionOtherNameList", "InterventionOtherName")}
+                       for i in listed(arms, "InterventionList", "Intervention")],
+        outcomes=[{"kind": kind.upper(), "measure": o.get(f"{kind}OutcomeMeasure"),
+                   "time_frame": o.get(f"{kind}OutcomeTimeFrame"), "description": o.get(f"{kind}OutcomeDescription")}
+                  for kind in ("Primary", "Secondary", "Other")
+                  for o in listed(outcomes, f"{kind}OutcomeList", f"{kind}Outcome")],
+        min_age=eligibility.get("MinimumAge"),
+        max_age=eligibility.get("MaximumAge"),
+        sex=enum(eligibility.get("Gender")),
+        healthy_volunteers=enum(eligibility.get("HealthyVolunteers")),
+        sites=[{"facility": loc.get("LocationFacility"), "city": loc.get("LocationCity"),
+                "state": loc.get("LocationState"), "country": loc.get("LocationCountry"),
+                "latitude": None, "longitude": None, "status": enum(loc.get("LocationStatus"))}
+               for loc in listed(contacts, "LocationList", "Location")],
+        references=[{"pmid": r.get("ReferencePMID"), "type": enum(r.get("ReferenceType")),
+                     "citation": r.get("ReferenceCitation")}
+                    for r in listed(protocol.get("ReferencesModule", {}), "ReferenceList", "Reference")],
+        brief_summary=protocol.get("DescriptionModule", {}).get("BriefSummary"),
+    )
+
+
+def parse_v1_study_fields(row):
+    """One classic-API study_fields row (every value a list) -> thin trial record."""
+    def first(key):
+        values = row.get(key) or []
+        return values[0] if values else None
+
+    return new_trial(
+        nct_id=first("NCTId"), brief_title=first("BriefTitle"), official_title=first("OfficialTitle"),
+        overall_status=enum(first("OverallStatus")), first_posted=iso_date(first("StudyFirstPostDate")),
+        last_update_posted=iso_date(first("LastUpdatePostDate")), start_date=iso_date(first("StartDate")),
+        conditions=row.get("Condition") or [], phases=phases_from(row.get("Phase")),
+        study_type=enum(first("StudyType")), lead_sponsor=first("LeadSponsorName"), completeness=SUMMARY)
+
+
+# ---------------------------------------------------------------- legacy XML (ct2, public.xsd)
+
+def text(elem, path):
+    found = elem.find(path)
+    if found is None:
+        return None
+    value = " ".join("".join(found.itertext()).split())
+    return value or None
+
+
+def block(elem, path):
+    """A <textblock>'s text with its paragraphs kept and the XML indentation removed."""
+    found = elem.find(path)
+    if found is None or found.text is None:
+        return None
+    paragraphs = re.split(r"\n\s*\n", found.text.strip())
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs) or None
+
+
+def parse_legacy_xml(root):
+    """One legacy <clinical_study> element -> trial record."""
+    people = []
+    for official in root.iterfind("overall_official"):
+        name = text(official, "last_name")
+        if text(official, "first_name"):
+            name = f"{text(official, 'first_name')} {name}"
+        people.append({"role": enum(text(official, "role")) or "OFFICIAL", "name": name,
+                       "affiliation": text(official, "affiliation")})
+    party = root.find("responsible_party")
+    if party is not None and text(party, "investigator_full_name"):
+        people.append({"role": "RESPONSIBLE_PARTY", "name": text(party, "investigator_full_name"),
+                       "affiliation": text(party, "investigator_affiliation")})
+    references = [{"pmid": text(ref, "PMID"), "type": enum(tag), "citation": text(ref, "citation")}
+                  for tag in ("reference", "results_reference") for ref in root.iterfind(tag)]
+    enrollment = root.find("enrollment")
+    design = root.find("study_design_info")
+    return new_trial(
+        nct_id=text(root, "id_info/nct_id"),
+        org_study_id=text(root, "id_info/org_study_id"),
+        secondary_ids=[{"id": " ".join(s.text.split()), "type": None, "domain": None}
+                       for s in root.iterfind("id_info/secondary_id") if s.text and s.text.strip()],
+        brief_title=text(root, "brief_title"),
+        official_title=text(root, "official_title"),
+        acronym=text(root, "acronym"),
+        overall_status=enum(text(root, "overall_status")),
+        why_stopped=text(root, "why_stopped"),
+        start_date=iso_date(text(root, "start_date")),
+        primary_completion_date=iso_date(text(root, "primary_completion_date")),
+        completion_date=iso_date(text(root, "completion_date")),
+        first_posted=iso_date(text(root, "study_first_posted") or text(root, "firstreceived_date")),
+        last_update_posted=iso_date(text(root, "last_update_posted") or text(root, "lastchanged_date")),
+        study_type=enum(text(root, "study_type")),
+        phases=phases_from([text(root, "phase")] if text(root, "phase") else []),
+        allocation=enum(text(design, "allocation")) if design is not None else None,
+        intervention_model=enum(text(design, "intervention_model")) if design is not None else None,
+        masking=enum(text(design, "masking")) if design is not None else None,
+        primary_purpose=enum(text(design, "primary_purpose")) if design is not None else None,
+        enrollment=enrollment_count(enrollment.text if enrollment is not None else None),
+        enrollment_type=enum(enrollment.get("type")) if enrollment is not None else None,
+        lead_sponsor=text(root, "sponsors/lead_sponsor/agency"),
+        collaborators=[text(c, "agency") for c in root.iterfind("sponsors/collaborator") if text(c, "agency")],
+        responsible_party=enum(text(root, "responsible_party/responsible_party_type")),
+        people=people,
+        conditions=[" ".join(c.text.split()) for c in root.iterfind("condition") if c.text],
+        keywords=[" ".join(k.text.split()) for k in root.iterfind("keyword") if k.text],
+        condition_mesh=[{"id": None, "term": " ".join(m.text.split())}
+                        for m in root.iterfind("condition_browse/mesh_term") if m.text],
+        arms=[{"label": text(a, "arm_group_label"), "type": enum(text(a, "arm_group_type")),
+               "description": text(a, "description")} for a in root.iterfind("arm_group")],
+        interventions=[{"type": enum(text(i, "intervention_type")), "name": text(i, "intervention_name"),
+                        "description": text(i, "description"),
+                        "arm_labels": [" ".join(a.text.split()) for a in i.iterfind("arm_group_label") if a.text],
+                        "other_names": [" ".join(o.text.split()) for o in i.iterfind("other_name") if o.text]}
+                       for i in root.iterfind("intervention")],
+        outcomes=[{"kind": kind.upper(), "measure": text(o, "measure"), "time_frame": text(o, "time_frame"),
+                   "description": text(o, "description")}
+                  for kind in ("primary", "secondary", "other") for o in root.iterfind(f"{kind}_outcome")],
+        min_age=text(root, "eligibility/minimum_age"),
+        max_age=text(root, "eligibility/maximum_age"),
+        sex=enum(text(root, "eligibility/gender")),
+        healthy_volunteers=enum(text(root, "eligibility/healthy_volunteers")),
+        sites=[{"facility": text(loc, "facility/name"), "city": text(loc, "facility/address/city"),
+                "state": text(loc, "facility/address/state"), "country": text(loc, "facility/address/country"),
+                "latitude": None, "longitude": None, "status": enum(text(loc, "status"))}
+               for loc in root.iterfind("location")],
+        references=references,
+        has_results=root.find("clinical_results") is not None,
+        brief_summary=block(root, "brief_summary/textblock"),
+    )
+
+
+def parse_rss_item(item):
+    """One item of the legacy RSS search feed -> thin trial record (id, title, what the description says)."""
+    description = etree.fromstring(f"<d>{item.findtext('description') or ''}</d>", etree.HTMLParser())
+    fields = {}
+    for label in description.iter("b"):
+        fields[label.text.strip()] = (label.tail or "").strip(" :\xa0")
+
+    def listed_after(prefix):
+        """'Condition' or 'Conditions', 'Sponsor' or 'Sponsors': the feed uses both, ';'-separated."""
+        value = next((v for k, v in fields.items() if k.startswith(prefix)), "")
+        return [part.strip() for part in value.split(";") if part.strip()]
+
+    status = next((key for key, value in fields.items() if not value), None)
+    sponsors = listed_after("Sponsor")
+    return new_trial(
+        nct_id=item.findtext("guid"), brief_title=item.findtext("title"), overall_status=enum(status),
+        conditions=listed_after("Condition"),
+        interventions=[intervention_from_label(i) for i in listed_after("Intervention")],
+        lead_sponsor=sponsors[0] if sponsors else None, collaborators=sponsors[1:], completeness=SUMMARY)
+
+
+def intervention_from_label(label):
+    """'Drug: Placebo' -> an intervention dict."""
+    kind, _, name = label.strip().partition(": ")
+    if not name:
+        kind, name = None, kind
+    return {"type": enum(kind), "name": name.strip(), "description": None, "arm_labels": [], "other_names": []}
+
+
+# ---------------------------------------------------------------- legacy CSV export
+
+CSV_DESIGN_KEYS = {"Allocation": "allocation", "Intervention Model": "intervention_model",
+                   "Masking": "masking", "Primary Purpose": "primary_purpose"}
+
+
+def split_bar(value):
+    return [part.strip() for part in (value or "").split("|") if part.strip()]
+
+
+def parse_csv_row(row):
+    """One row of the legacy 'Download CSV' export (lists joined with '|') -> trial record."""
+    design = {}
+    for part in split_bar(row.get("Study Designs")):
+        key, _, value = part.partition(": ")
+        if key in CSV_DESIGN_KEYS:
+            design[CSV_DESIGN_KEYS[key]] = enum(value)
+    ages = re.match(r"(?:(\d+ \w+) to (\d+ \w+)|(\d+ \w+) and older|up to (\d+ \w+))", row.get("Age") or "")
+    min_age = max_age = None
+    if ages:
+        min_age = ages.group(1) or ages.group(3)
+        max_age = ages.group(2) or ages.group(4)
+    other_ids = split_bar(row.get("Other IDs"))
+    sponsors = split_bar(row.get("Sponsor/Collaborators"))
+    sites = []
+    for location in split_bar(row.get("Locations")):
+        parts = [p.strip() for p in location.split(",")]
+        country = parts[-1] if len(parts) > 1 else None
+        # "Iran, Islamic Republic of": the country name itself holds a comma.
+        if len(parts) > 2 and parts[-1].lower().endswith(" of"):
+            country = ", ".join(parts[-2:])
+            parts = parts[:-1]
+        sites.append({"facility": parts[0] if len(parts) > 2 else None,
+                      "city": parts[-3] if len(parts) > 3 else (parts[-2] if len(parts) > 1 else None),
+                      "state": parts[-2] if len(parts) > 3 else None, "country": country,
+                      "latitude": None, "longitude": None, "status": None})
+    return new_trial(
+        nct_id=row.get("NCT Number"), brief_title=row.get("Title"), acronym=row.get("Acronym") or None,
+        overall_status=enum(row.get("Status")),
+        has_results=(row.get("Study Results") or "").lower().startswith("has results"),
+        conditions=split_bar(row.get("Conditions")),
+        interventions=[intervention_from_label(i) for i in split_bar(row.get("Interventions"))],
+        outcomes=[{"kind": "UNSPECIFIED", "measure": m, "time_frame": None, "description": None}
+                  for m in split_bar(row.get("Outcome Measures"))],
+        lead_sponsor=sponsors[0] if sponsors else None, collaborators=sponsors[1:],
+        sex=enum(row.get("Gender")), min_age=min_age, max_age=max_age,
+        phases=phases_from([row.get("Phases")] if row.get("Phases") else []),
+        enrollment=enrollment_count(row.get("Enrollment")), study_type=enum(row.get("Study Type")),
+        org_study_id=other_ids[0] if other_ids else None,
+        secondary_ids=[{"id": i, "type": None, "domain": None} for i in other_ids[1:]],
+        start_date=iso_date(row.get("Start Date")),
+        primary_completion_date=iso_date(row.get("Primary Completion Date")),
+        completion_date=iso_date(row.get("Completion Date")), first_posted=iso_date(row.get("First Posted")),
+        last_update_posted=iso_date(row.get("Last Update Posted")), sites=sites,
+        completeness=SUMMARY, **design)
+
+
+# ---------------------------------------------------------------- any payload
+
+def sniff(data):
+    """Which format a payload is: v2-page, v2-study, v1-full, v1-fields, xml, rss, csv, or error."""
+    head = data.lstrip()[:2048]
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    if head.startswith((b"{", b"[")):
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return "error"
+        if isinstance(payload, list):
+            return "v2-list"
+        for key, kind in (("studies", "v2-page"), ("protocolSection", "v2-study"),
+                          ("FullStudiesResponse", "v1-full"), ("StudyFieldsResponse", "v1-fields")):
+            if key in payload:
+                return kind
+        return "error"
+    if b"<clinical_study" in head:
+        return "xml"
+    if b"<rss" in head:
+        return "rss"
+    first_line = head.splitlines()[0] if head else b""
+    if b"NCT Number" in first_line:
+        return "csv"
+    return "error"
+
+
+def error_message(data):
+    text_ = data.decode("utf-8", "replace").strip()
+    try:
+        payload = json.loads(text_)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and (payload.get("message") or payload.get("error")):
+        return str(payload.get("message") or payload.get("error"))
+    text_ = " ".join(text_.split())
+    return (text_[:200] or "an empty body") + ("..." if len(text_) > 200 else "")
+
+
+def guarded(parse, item, origin, record_id, raw):
+    """parse(item) -> record with its raw bytes, or a ParseError naming the record."""
+    try:
+        record = parse(item)
+        if not record["nct_id"] or not re.fullmatch(r"NCT\d{8}", record["nct_id"]):
+            raise ValueError(f"no valid NCT id (got {record['nct_id']!r})")
+    except Exception as error:  # noqa: BLE001 -- any fault in one study is that study's fault
+        return ParseError(f"cannot parse study: {error!r}", source=SOURCE, origin=origin,
+                          record_id=record_id, raw=raw)
+    record["raw"] = raw
+    return record
+
+
+def parse_payload(data, origin):
+    """Every trial in a payload of any supported format: records, or ParseErrors for bad ones.
+
+    Returns (items, meta); meta holds `next_page_token` and `total_count` for v2 pages.
+    A payload of no known format gives one fatal ParseError.
+    """
+    kind = sniff(data)
+    meta = {}
+    items = []
+
+    def dump(obj):
+        return json.dumps(obj, ensure_ascii=False, sort_keys=True).encode()
+
+    def v2_id(study):
+        return study.get("protocolSection", {}).get("identificationModule", {}).get("nctId")
+
+    if kind in ("v2-page", "v2-study", "v2-list"):
+        payload = json.loads(data)
+        studies = payload.get("studies", []) if kind == "v2-page" else (
+            payload if kind == "v2-list" else [payload])
+        if kind == "v2-page":
+            meta = {"next_page_token": payload.get("nextPageToken"), "total_count": payload.get("totalCount")}
+        items = [guarded(parse_v2_study, s, origin, v2_id(s), dump(s)) for s in studies]
+    elif kind == "v1-full":
+        response = json.loads(data)["FullStudiesResponse"]
+        for entry in response.get("FullStudies") or []:
+            study = entry.get("Study", {})
+            nct = study.get("ProtocolSection", {}).get("IdentificationModule", {}).get("NCTId")
+            items.append(guarded(parse_v1_study, study, origin, nct, dump(study)))
+    elif kind == "v1-fields":
+        for row in json.loads(data)["StudyFieldsResponse"].get("StudyFields") or []:
+            items.append(guarded(parse_v1_study_fields, row, origin, (row.get("NCTId") or [None])[0], dump(row)))
+    elif kind == "xml":
+        try:
+            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+        except etree.XMLSyntaxError as error:
+            return [ParseError(f"malformed or truncated XML: {error}", source=SOURCE, origin=origin,
+                               raw=data[-65536:], fatal=True)], meta
+        items = [guarded(parse_legacy_xml, root, origin, root.findtext("id_info/nct_id"), data)]
+    elif kind == "rss":
+        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+        items = [guarded(parse_rss_item, item, origin, item.findtext("guid"), etree.tostring(item))
+                 for item in root.iterfind("channel/item")]
+    elif kind == "csv":
+        rows = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+        items = [guarded(parse_csv_row, row, origin, row.get("NCT Number"), dump(row)) for row in rows]
+    else:
+        items = [ParseError(f"not a ClinicalTrials.gov payload: {error_message(data)}", source=SOURCE,
+                            origin=origin, raw=data[:65536], fatal=True)]
+    return items, meta
+
+
+# ---------------------------------------------------------------- the client
+
+class Page:
+    """One /studies page and the harvest state to store once it is loaded."""
+
+    def __init__(self, data, origin, state):
+        self.data = data
+        self.origin = origin
+        self.state = state
+
+
+class CtGov:
+    """API v2 client. `harvest(...)` yields /studies pages; pass the last stored state to resume."""
+
+    def __init__(self, client=None, base_url=API, page_size=PAGE_SIZE, email=None):
+        # About one request a second: robots.txt asks for Crawl-delay 1.
+        self.client = client or Client(SOURCE, rate_per_second=1, email=email, uncached=(r"/studies\?",))
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+
+    def query(self, condition=None, intervention=None, term=None, since=None):
+        params = {"query.cond": condition, "query.intr": intervention, "query.term": term,
+                  "pageSize": self.page_size, "format": "json"}
+        if since:
+            params["filter.advanced"] = f"AREA[LastUpdatePostDate]RANGE[{since.isoformat()},MAX]"
+        return {k: v for k, v in params.items() if v is not None}
+
+    def study(self, nct_id):
+        """One study's v2 JSON bytes (GET /studies/{nctId})."""
+        return self.client.get(f"{self.base_url}/studies/{nct_id}", {"format": "json"}).content
+
+    def harvest(self, condition=None, intervention=None, term=None, since=None, state=None):
+        """Yield Pages of studies matching the query; only those updated on or after `since` when given."""
+        state = dict(state or {"page_token": None, "pages": 0,
+                               "since": since.isoformat() if since else None})
+        params = self.query(condition, intervention, term,
+                            dt.date.fromisoformat(state["since"]) if state["since"] else None)
+        seen_tokens = set()
+        while True:
+            page_params = dict(params)
+            if state["page_token"]:
+                page_params["pageToken"] = state["page_token"]
+            else:
+                page_params["countTotal"] = "true"
+            response = self.client.get(f"{self.base_url}/studies", page_params)
+            kind = sniff(response.content)
+            origin = f"ctgov /studies {params} page {state['pages'] + 1}"
+            if kind != "v2-page":
+                self.client.forget(response)
+                raise HarvestError(f"{origin} answered {error_message(response.content)}")
+            token = json.loads(response.content).get("nextPageToken")
+            state = {"page_token": token, "pages": state["pages"] + 1, "since": state["since"]}
+            yield Page(response.content, origin, dict(state))
+            # A repeated token would loop for ever; the end of the results has none.
+            if not token or token in seen_tokens:
+                return
+            seen_tokens.add(token)

@@ -1,0 +1,273 @@
+"""Finding works and trials that describe the same study when no identifier says so.
+
+Links by identifier (a work's DataBankList naming an NCT number, a trial's reference
+list naming a PMID) are asserted by the sources and stored as they load. This module adds
+`probably_same_study` links: a work and a trial that share no identifier but whose
+titles, institutions, people, topic, dates and numbers agree. Every link carries its score
+and its reasons as readable text; nothing is merged.
+
+Candidates come from blocking (shared informative title words within a window of
+years), so no trial is compared with every work.
+"""
+
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from .db import insert_rows
+from .load import fold, link_row
+
+ASSERTED_BY = "regenkb-matcher"
+RELATION = "probably_same_study"
+THRESHOLD = 0.5
+WEIGHTS = {"title": 0.3, "institutions": 0.25, "people": 0.15, "topic": 0.15, "dates": 0.1, "numbers": 0.05}
+IDENTIFIER_RELATIONS = ("registered_as", "reported_in", "background_for")
+# A review or meta-analysis is never the report of one trial.
+NOT_STUDY_REPORTS = ("Review", "Systematic Review", "Meta-Analysis", "Editorial", "Comment", "Letter")
+
+# Words that say nothing about which study a title is about.
+GENERIC = set("""
+a an the of in on for with and or to by at from as via vs versus into after before during within without
+study trial clinical pilot phase randomized randomised controlled open label single double blind center
+multicenter safety efficacy effect effects evaluation evaluate assessment assess treatment treating therapy
+therapeutic patients patient participants subjects people human humans adult adults use using based new
+novel potential role following undergoing among versus compared comparison preliminary report results
+""".split())
+# Words of organisation names that do not tell one organisation from another.
+ORGANISATION_WORDS = set("""
+university universities college school faculty department dept institute institut center centre hospital
+hospitals clinic clinics medical medicine sciences science health research foundation national general
+of the and for de la du der fur y e inc ltd llc co corporation company group sponsor
+""".split())
+# Topic concepts: (name, pattern) matched in folded text.
+CONCEPTS = [
+    ("exosomes/EVs", r"exosom|extracellular vesicle|microvesicle|secretome|conditioned medi|\bevs?\b"),
+    ("MSCs", r"mesenchymal|stromal cell|\bmscs?\b"),
+    ("stem/progenitor cells", r"stem cell|progenitor cell|mononuclear cell|\bcd34"),
+    ("stroke", r"stroke|cerebrovascular|cerebral infarct|brain infarct|middle cerebral artery|\bmca\b"
+               r"|intracerebral ha?emorrhage|subarachnoid|brain ischa?emi|cerebral ischa?emi"),
+]
+NUMBER_WORDS = {w: n for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}
+
+
+def squeeze(word):
+    """Doubled letters removed, so transliterations such as Modarres / Modares compare equal."""
+    return re.sub(r"(.)\1+", r"\1", word)
+
+
+def normal(word):
+    return squeeze(word.rstrip("s")) if len(word) > 3 else word
+
+
+def words(text):
+    return [normal(w) for w in re.findall(r"[a-z0-9]+", fold(text or ""))]
+
+
+def title_words(text):
+    """{normalised word: the word as written} for the informative words of a title."""
+    return {normal(w): w for w in re.findall(r"[a-z0-9]+", fold(text or ""))
+            if w not in GENERIC and len(w) > 2 and not w.isdigit()}
+
+
+def organisation_words(name):
+    return {w for w in words(name) if w not in ORGANISATION_WORDS and len(w) > 2}
+
+
+def concepts(text):
+    folded = fold(text or "")
+    return {name for name, pattern in CONCEPTS if re.search(pattern, folded)}
+
+
+def reported_counts(text):
+    """Numbers of patients/participants a text reports ('Five mMCAI patients', '12 subjects')."""
+    counts = set()
+    for number, _ in re.findall(r"\b(\d{1,5}|" + "|".join(NUMBER_WORDS) + r")\b(?:\s+\S+){0,2}?\s+"
+                                r"(patients|participants|subjects|cases|individuals)\b", fold(text or "")):
+        counts.add(int(number) if number.isdigit() else NUMBER_WORDS[number])
+    return counts
+
+
+@dataclass
+class Work:
+    id: int
+    pmid: str
+    title: str
+    year: int | None
+    text: str
+    is_report: bool
+    affiliations: list = field(default_factory=list)
+    surnames: set = field(default_factory=set)
+
+
+@dataclass
+class Trial:
+    id: int
+    nct_id: str
+    title: str
+    text: str
+    organisations: list
+    surnames: set
+    start_year: int | None
+    end_year: int | None
+    enrollment: int | None
+
+
+def read_works(db):
+    works = {}
+    for row in db.query("""
+            select w.id, w.pmid, w.title, w.year, w.abstract, w.keywords, w.pub_types,
+              (select group_concat(m.name, '; ') from work_mesh wm join mesh_terms m on m.id = wm.mesh_id
+               where wm.work_id = w.id) as mesh
+            from works w"""):
+        text = " ".join(filter(None, (row["title"], row["abstract"], row["keywords"], row["mesh"])))
+        kinds = set(parse_list(row["pub_types"]))
+        works[row["id"]] = Work(row["id"], row["pmid"], row["title"] or "", row["year"], text,
+                                not kinds & set(NOT_STUDY_REPORTS))
+    for work_id, name in db.execute("""
+            select distinct waa.work_id, a.name from work_author_affiliations waa
+            join affiliations a on a.id = waa.affiliation_id"""):
+        works[work_id].affiliations.append(set(words(name)))
+    for work_id, last_name in db.execute("""
+            select wa.work_id, a.last_name from work_authors wa join authors a on a.id = wa.author_id
+            where a.last_name is not null"""):
+        works[work_id].surnames.add(squeeze(fold(last_name)))
+    return works
+
+
+def read_trials(db):
+    trials = {}
+    for row in db.query("select * from trials"):
+        organisations = [row["lead_sponsor"], *parse_list(row["collaborators"])]
+        text = " ".join(filter(None, (row["brief_title"], row["official_title"], row["conditions"],
+                                      row["condition_mesh"], row["keywords"])))
+        end = row["completion_date"] or row["primary_completion_date"]
+        trials[row["id"]] = Trial(
+            row["id"], row["nct_id"], " ".join(filter(None, (row["brief_title"], row["official_title"]))),
+            text, [o for o in organisations if o], set(), row["start_year"],
+            int(end[:4]) if end and end[:4].isdigit() else None, row["enrollment"])
+    for trial_id, name, kind in db.execute("""
+            select trial_id, name, type from trial_interventions
+            union all select trial_id, facility, 'site' from trial_sites where facility is not null
+            union all select p.trial_id, a.name, 'affiliation' from trial_people p
+              join affiliations a on a.id = p.affiliation_id"""):
+        trial = trials[trial_id]
+        if kind in ("site", "affiliation"):
+            trial.organisations.append(name)
+        else:
+            trial.text += " " + (name or "")
+    for trial_id, name in db.execute("select trial_id, name from trial_people where name is not null"):
+        surname = name.split(",")[0].split()[-1] if name.split(",")[0].split() else ""
+        trials[trial_id].surnames.add(squeeze(fold(surname)))
+    return trials
+
+
+def parse_list(value):
+    return json.loads(value) if value else []
+
+
+def candidates(works, trials, min_shared=2, window=(2, 6)):
+    """(trial, work) pairs sharing at least `min_shared` informative title words, published
+    from `window[0]` years before the trial started to `window[1]` years after it ended."""
+    index = defaultdict(set)
+    for work in works.values():
+        for word in title_words(work.title):
+            index[word].add(work.id)
+    too_common = max(100, len(works) // 50)
+    for trial in trials.values():
+        shared = defaultdict(int)
+        for word in title_words(trial.title):
+            postings = index.get(word, ())
+            if len(postings) <= too_common:
+                for work_id in postings:
+                    shared[work_id] += 1
+        for work_id, count in shared.items():
+            work = works[work_id]
+            if count < min_shared:
+                continue
+            if work.year and trial.start_year and not (
+                    trial.start_year - window[0] <= work.year <= (trial.end_year or trial.start_year) + window[1]):
+                continue
+            yield trial, work
+
+
+def title_weights(works, trials):
+    """Inverse document frequency of each title word over every title: rare words weigh most."""
+    titles = [work.title for work in works.values()] + [trial.title for trial in trials.values()]
+    counts = Counter(word for title in titles for word in title_words(title))
+    return {word: math.log((1 + len(titles)) / (1 + count)) + 1 for word, count in counts.items()}
+
+
+def score(trial, work, weights):
+    """(score, reasons) for a trial and a work being one study."""
+    parts, reasons = {}, []
+    trial_words, work_words = title_words(trial.title), title_words(work.title)
+    shared = set(trial_words) & set(work_words)
+
+    def weight(keys):
+        return sum(weights.get(key, 1.0) for key in keys)
+
+    parts["title"] = weight(shared) / max(1.0, min(weight(trial_words), weight(work_words)))
+    reasons.append(f"titles share {', '.join(sorted(trial_words[w] for w in shared))}")
+
+    matched = [o for o in dict.fromkeys(trial.organisations)
+               if organisation_words(o) and any(organisation_words(o) <= aff for aff in work.affiliations)]
+    parts["institutions"] = min(1.0, len(matched) / 2)
+    if matched:
+        reasons.append("institutions in common: " + "; ".join(matched))
+
+    people = trial.surnames & work.surnames
+    parts["people"] = 1.0 if people else 0.0
+    if people:
+        reasons.append("people in common: " + ", ".join(sorted(people)))
+
+    trial_topics, work_topics = concepts(trial.text), concepts(work.text)
+    parts["topic"] = len(trial_topics & work_topics) / len(trial_topics) if trial_topics else 0.0
+    if trial_topics & work_topics:
+        reasons.append("both about " + ", ".join(sorted(trial_topics & work_topics)))
+
+    if work.year and trial.start_year:
+        end = trial.end_year or trial.start_year
+        parts["dates"] = 1.0 if trial.start_year <= work.year <= end + 4 else 0.5
+        reasons.append(f"published {work.year}; trial {trial.start_year}-{end}")
+    else:
+        parts["dates"] = 0.5
+    if trial.enrollment and trial.enrollment in reported_counts(work.text):
+        parts["numbers"] = 1.0
+        reasons.append(f"the work reports {trial.enrollment} patients, the trial enrolled {trial.enrollment}")
+    else:
+        parts["numbers"] = 0.0
+    total = sum(WEIGHTS[name] * value for name, value in parts.items())
+    # Never on topic alone: the same institutions or people must be behind both.
+    if not (parts["institutions"] or parts["people"]) or parts["title"] < 0.2:
+        total = min(total, THRESHOLD - 0.01)
+    return round(total, 3), "; ".join(reasons)
+
+
+def link_studies(db, threshold=THRESHOLD):
+    """Recompute every probably_same_study link; returns how many there are now."""
+    works, trials = read_works(db), read_trials(db)
+    already = set(db.execute(f"""
+        select coalesce(from_work_id, to_work_id), coalesce(from_trial_id, to_trial_id) from links
+        where relation in ({', '.join('?' for _ in IDENTIFIER_RELATIONS)})
+          and coalesce(from_work_id, to_work_id) is not null
+          and coalesce(from_trial_id, to_trial_id) is not null""", IDENTIFIER_RELATIONS))
+    reported = {work_id for work_id, _ in already}
+    weights = title_weights(works, trials)
+    rows = []
+    for trial, work in candidates(works, trials):
+        # A work that names its own trial reports that one; reviews report none.
+        if work.id in reported or not work.is_report:
+            continue
+        value, reasons = score(trial, work, weights)
+        if value >= threshold:
+            rows.append(link_row(from_scheme="pmid", from_id=work.pmid, relation=RELATION, to_scheme="nct",
+                                 to_id=trial.nct_id, from_work_id=work.id, to_trial_id=trial.id, score=value,
+                                 evidence=reasons, asserted_by=ASSERTED_BY))
+    with db.atomic():
+        db.execute("DELETE FROM links WHERE asserted_by = ?", [ASSERTED_BY])
+        insert_rows(db, "links", rows, on_conflict="IGNORE")
+    return len(rows)

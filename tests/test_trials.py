@@ -1,0 +1,115 @@
+import json
+
+from kb import demo
+from kb.ingest import load_ctgov_file, load_pubmed_file
+from kb.linking import link_studies
+
+from conftest import EFETCH, FIXTURES
+
+CTGOV = FIXTURES / "ctgov"
+
+
+def trial(db, nct_id):
+    return next(db.query("select * from trials where nct_id = ?", [nct_id]))
+
+
+def counts(db):
+    return {name: db[name].count for name in db.table_names() if not name.endswith(("_data", "_idx", "_docsize"))}
+
+
+def test_loading_trials_twice_changes_nothing(db):
+    first = load_ctgov_file(db, CTGOV / "v2_studies_page1.json")
+    before = counts(db)
+    second = load_ctgov_file(db, CTGOV / "v2_studies_page1.json")
+    assert (first.added, second.added, second.updated, second.unchanged) == (2, 0, 0, 2)
+    assert counts(db) == before and before["trials"] == 2
+
+
+def test_a_thin_csv_row_never_replaces_a_full_v2_record(db):
+    load_ctgov_file(db, CTGOV / "v2_NCT03384433.json")
+    stats = load_ctgov_file(db, CTGOV / "legacy_export.csv")
+    assert (stats.added, stats.unchanged, stats.updated) == (1, 1, 0)
+    assert db.execute("select completeness from records where source_id = 'NCT03384433'").fetchone()[0] == 2
+
+
+def test_a_full_record_replaces_a_thin_one_and_its_rows(db):
+    load_ctgov_file(db, CTGOV / "legacy_rss.xml")
+    assert trial(db, "NCT03384433")["enrollment"] is None
+    stats = load_ctgov_file(db, CTGOV / "legacy_NCT03384433.xml")
+    assert stats.updated == 1
+    row = trial(db, "NCT03384433")
+    assert row["enrollment"] == 5 and json.loads(row["phases"]) == ["PHASE1", "PHASE2"]
+    assert db.execute("select count(*) from trial_interventions").fetchone()[0] == 1
+    assert json.loads(row["countries"]) == ["Iran, Islamic Republic of"]
+
+
+def test_trial_tables_hold_sites_outcomes_and_identifiers(db):
+    load_ctgov_file(db, CTGOV / "v2_studies_page2.json")
+    treasure = trial(db, "NCT02961504")
+    assert treasure["acronym"] == "TREASURE"
+    identifiers = {r[0] for r in db.execute("select identifier from trial_ids where trial_id = ?", [treasure["id"]])}
+    assert "NCT02961504" in identifiers
+    assert db.execute("select count(*) from trials_fts where trials_fts match 'multistem'").fetchone()[0] == 1
+
+
+def test_a_trial_reference_links_the_trial_to_the_work_whichever_loads_first(db, tmp_path):
+    load_ctgov_file(db, CTGOV / "v2_studies_page2.json")
+    link = db.execute("select relation, to_work_id, evidence from links where from_id = 'NCT02961504' "
+                      "and to_id = '38227308'").fetchone()
+    assert link[0] == "reported_in" and link[1] is None and link[2].startswith("RESULT")
+    protocol = db.execute("select relation from links where to_id = '29134924'").fetchone()[0]
+    assert protocol == "background_for"
+    treasure_paper = EFETCH.read_bytes().replace(b">27497862<", b">38227308<")
+    path = tmp_path / "treasure.xml"
+    path.write_bytes(treasure_paper)
+    load_pubmed_file(db, path)
+    work_id = db.execute("select id from works where pmid = '38227308'").fetchone()[0]
+    assert db.execute("select to_work_id from links where to_id = '38227308'").fetchone()[0] == work_id
+
+
+def test_a_work_naming_a_registry_number_is_registered_as_that_trial(db):
+    load_pubmed_file(db, EFETCH)  # PISCES names NCT01151124 in its DataBankList
+    load_ctgov_file(db, CTGOV / "v2_studies_page1.json")
+    row = db.execute("""select w.pmid, t.nct_id, l.evidence from links l join works w on w.id = l.from_work_id
+                        join trials t on t.id = l.to_trial_id where l.relation = 'registered_as'""").fetchone()
+    assert row == ("27497862", "NCT01151124", "DataBankList names NCT01151124")
+
+
+def test_a_registry_number_in_the_abstract_is_found_too(db, tmp_path):
+    data = EFETCH.read_bytes().replace(b"with a 3-months follow-up.", b"with a 3-months follow-up (IRCT20170117032004N1).")
+    path = tmp_path / "seed.xml"
+    path.write_bytes(data)
+    load_pubmed_file(db, path)
+    row = db.execute("select registry, found_in, scheme from registry_ids where accession = 'IRCT20170117032004N1'"
+                     ).fetchone()
+    assert row == ("IRCT", "abstract", "irct")
+
+
+def test_the_seed_paper_links_to_its_trial_by_evidence_alone(db):
+    demo.build(db)
+    row = db.execute("""select l.score, l.evidence from links l join works w on w.id = l.from_work_id
+                        join trials t on t.id = l.to_trial_id
+                        where l.relation = 'probably_same_study' and w.pmid = '35281985'
+                        and t.nct_id = 'NCT03384433'""").fetchone()
+    assert row is not None and row[0] >= 0.5
+    assert "Isfahan University of Medical Sciences" in row[1] and "enrolled 5" in row[1]
+    others = db.execute("""select t.nct_id from links l join works w on w.id = l.from_work_id
+                           join trials t on t.id = l.to_trial_id
+                           where l.relation = 'probably_same_study' and w.pmid = '35281985'""").fetchall()
+    assert others == [("NCT03384433",)]  # the other MSC-exosome trials share the topic, not the study
+
+
+def test_same_topic_without_shared_institutions_or_people_is_a_near_miss(db, tmp_path):
+    load_pubmed_file(db, EFETCH)
+    stranger = (CTGOV / "v2_NCT03384433.json").read_text()
+    for old, new in (("NCT03384433", "NCT09999999"), ("Isfahan University of Medical Sciences", "Tianjin Medical University"),
+                     ("Tarbiat Modarres University", "Ruijin Hospital"),
+                     ("Shahid Beheshti University of Medical Sciences", "Tianjin Medical University Hospital")):
+        stranger = stranger.replace(old, new)
+    path = tmp_path / "stranger.json"
+    path.write_text(stranger)
+    load_ctgov_file(db, path)
+    assert link_studies(db) == 0
+    load_ctgov_file(db, CTGOV / "v2_NCT03384433.json")
+    assert link_studies(db) == 1
+    assert link_studies(db) == 1  # recomputing replaces, never duplicates
