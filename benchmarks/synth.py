@@ -27,8 +27,8 @@ DEPARTMENTS = ("Neurology", "Neurosurgery", "Tissue Engineering", "Immunology", 
                "Rehabilitation Medicine", "Stem Cell Biology")
 
 
-def sentence(rng, n):
-    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+def sentence(rng, n, words=WORDS):
+    return " ".join(rng.choice(words) for _ in range(n)).capitalize() + "."
 
 
 def affiliation(rng):
@@ -37,7 +37,7 @@ def affiliation(rng):
             f"{city}, Country {rng.randrange(40)}.")
 
 
-def article(rng, pmid):
+def article(rng, pmid, words=WORDS):
     authors = []
     for _ in range(max(1, int(rng.gauss(12, 4)))):
         last, fore = rng.choice(SURNAMES), rng.choice(FORENAMES)
@@ -64,7 +64,7 @@ def article(rng, pmid):
             f'<JournalIssue CitedMedium="Internet"><Volume>{rng.randint(1, 60)}</Volume><Issue>{rng.randint(1, 12)}'
             f"</Issue><PubDate><Year>{year}</Year><Month>Mar</Month></PubDate></JournalIssue>"
             f"<Title>Journal of {rng.choice(DEPARTMENTS)}</Title><ISOAbbreviation>J Synth</ISOAbbreviation></Journal>"
-            f"<ArticleTitle>{sentence(rng, rng.randint(8, 18))}</ArticleTitle><Pagination><MedlinePgn>"
+            f"<ArticleTitle>{sentence(rng, rng.randint(8, 18), words)}</ArticleTitle><Pagination><MedlinePgn>"
             f"{rng.randint(1, 900)}-{rng.randint(901, 999)}</MedlinePgn></Pagination>"
             f'<ELocationID EIdType="doi" ValidYN="Y">10.5555/synth.{pmid}</ELocationID>'
             f'<Abstract>{abstract}</Abstract><AuthorList CompleteYN="Y">{"".join(authors)}</AuthorList>'
@@ -77,7 +77,8 @@ def article(rng, pmid):
             f"</ArticleIdList><ReferenceList>{references}</ReferenceList></PubmedData></PubmedArticle>\n")
 
 
-def write(n, path, seed=1, first_pmid=50_000_000):
+def write(n, path, seed=1, first_pmid=50_000_000, words=WORDS):
+    """Write n records; `words` is the vocabulary titles are drawn from."""
     rng = random.Random(seed)
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wt", encoding="utf-8") as out:
@@ -85,7 +86,7 @@ def write(n, path, seed=1, first_pmid=50_000_000):
                   '1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n'
                   "<PubmedArticleSet>\n")
         for offset in range(n):
-            out.write(article(rng, first_pmid + offset))
+            out.write(article(rng, first_pmid + offset, words))
         out.write("</PubmedArticleSet>\n")
 
 

@@ -11,7 +11,8 @@ from harvest.errors import HarvestError
 
 from . import demo, search as search_module, serve as serve_module
 from .db import db_path, open_db
-from .ingest import LoadError, harvest_ctgov, harvest_pubmed, load_ctgov_file, load_pubmed_file
+from .ingest import (LoadError, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed, load_ctgov_file,
+                     load_pubmed_file)
 from .linking import link_studies
 
 
@@ -104,26 +105,32 @@ def harvest_pubmed_command(term, db_file, api_key, email):
 @click.option("--condition", help="Condition or disease (query.cond), e.g. stroke")
 @click.option("--intervention", help='Intervention (query.intr), e.g. "mesenchymal OR exosome OR stem cell"')
 @click.option("--term", help="Any other search terms (query.term), in ClinicalTrials.gov search syntax")
+@click.option("--nct", "nct_ids", multiple=True, help="Fetch this one study (repeatable), e.g. --nct NCT03384433")
 @db_option
 @click.option("--email", envvar="REGENKB_EMAIL", help="Contact address in the User-Agent [$REGENKB_EMAIL]")
-def harvest_ctgov_command(condition, intervention, term, db_file, email):
-    """Harvest ClinicalTrials.gov studies (API v2) matching the query.
+def harvest_ctgov_command(condition, intervention, term, nct_ids, db_file, email):
+    """Harvest ClinicalTrials.gov studies (API v2) matching the query, or single studies by NCT number.
 
     \b
     About one request a second, pages of 1,000 studies. Later runs of the same query
     fetch only studies updated since the last finished run; an interrupted run resumes.
-    Example:
+    Examples:
         kb harvest ctgov --condition stroke --intervention "mesenchymal OR exosome OR stem cell"
+        kb harvest ctgov --nct NCT03384433 --nct NCT01151124
     """
-    if not (condition or intervention or term):
-        raise click.UsageError("give at least one of --condition, --intervention, --term")
+    if not (condition or intervention or term or nct_ids):
+        raise click.UsageError("give at least one of --condition, --intervention, --term, --nct")
     db = open_db(db_path(db_file))
 
     def progress(stats, page):
         click.echo(f"{page.origin}: {stats.added} added, {stats.updated} updated so far", err=True)
 
+    client = ctgov.CtGov(email=email)
     try:
-        stats = harvest_ctgov(db, ctgov.CtGov(email=email), condition, intervention, term, progress)
+        if nct_ids:
+            stats = fetch_ctgov_studies(db, client, nct_ids)
+        else:
+            stats = harvest_ctgov(db, client, condition, intervention, term, progress)
     except HarvestError as error:
         raise click.ClickException(f"{error} (run the same command again to resume)")
     click.echo(f"ctgov: {stats.added} added, {stats.updated} updated, {stats.quarantined} quarantined")
@@ -204,35 +211,41 @@ def link(db_file):
 @cli.command()
 @click.argument("query")
 @db_option
-@click.option("--limit", default=10, show_default=True, help="How many works to show")
+@click.option("--trials", is_flag=True, help="Search registered trials instead of works")
+@click.option("--limit", default=10, show_default=True, help="How many hits to show")
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as a JSON array")
-def search(query, db_file, limit, as_json):
-    """Full-text search of works, best match first.
+def search(query, db_file, trials, limit, as_json):
+    """Full-text search of works (or, with --trials, of trials), best match first.
 
     \b
     Words must all match (stemmed, accents ignored); "quoted phrases" match as phrases,
     word* as a prefix, and AND / OR / NOT work as operators. A title hit outranks a
     MeSH or keyword hit, which outranks an abstract hit.
-    Example:
+    Examples:
         kb search "placenta exosome craniectomy"
+        kb search --trials "exosome stroke"
     """
     path = db_path(db_file)
     if not os.path.exists(path):
         raise click.ClickException(f"{path} does not exist: build it with `kb demo --no-serve` or `kb load`")
-    hits = search_module.search(open_db(path), query, limit)
+    hits = search_module.search(open_db(path), query, limit, kind="trials" if trials else "works")
     if as_json:
         for hit in hits:
             hit["snippet"] = search_module.highlight(hit["snippet"], "<mark>", "</mark>")
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         return
     if not hits:
-        click.echo(f"No works match {query!r}.")
-    bold = sys.stdout.isatty()
+        click.echo(f"No {'trials' if trials else 'works'} match {query!r}.")
+    start, end = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("[", "]")
     for number, hit in enumerate(hits, 1):
-        ids = ", ".join(f"{k.upper()} {hit[k]}" for k in ("pmid", "doi") if hit[k])
-        click.echo(click.style(f"{number}. {hit['title']}", bold=True) + f" ({hit['year']}, {hit['journal']})")
-        click.echo(f"   {ids}  [work {hit['id']}]")
-        start, end = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
+        if trials:
+            about = f"{hit['overall_status']}, {', '.join(json.loads(hit['phases'] or '[]'))}, {hit['lead_sponsor']}"
+            ids = f"{hit['nct_id']}, started {hit['year']}, enrollment {hit['enrollment']}"
+        else:
+            about = f"{hit['year']}, {hit['journal']}"
+            ids = ", ".join(f"{k.upper()} {hit[k]}" for k in ("pmid", "doi") if hit[k])
+        click.echo(click.style(f"{number}. {hit['title']}", bold=True) + f" ({about})")
+        click.echo(f"   {ids}  [{'trial' if trials else 'work'} {hit['id']}]")
         click.echo("   " + search_module.highlight(hit["snippet"], start, end).replace("\n", " "))
 
 

@@ -135,6 +135,16 @@ def harvest_ctgov(db, client, condition=None, intervention=None, term=None, prog
                        lambda page: ctgov.parse_payload(page.data, page.origin)[0], progress)
 
 
+def fetch_ctgov_studies(db, client, nct_ids):
+    """Fetch single studies (GET /studies/{nctId}) and load them; returns LoadStats."""
+    loader = TrialLoader(db, ctgov.SOURCE)
+    stats = LoadStats()
+    for nct_id in nct_ids:
+        origin = f"ctgov /studies/{nct_id}"
+        stats += loader.write_batch(ctgov.parse_payload(client.study(nct_id), origin)[0], origin)
+    return stats
+
+
 def run_harvest(db, source, query, loader, pages, parse, progress):
     """Run a live harvest: resume an interrupted run of the same query, else fetch what changed
     since the last finished one.

@@ -119,10 +119,11 @@ class Trial:
 def read_works(db):
     works = {}
     for row in db.query("""
-            select w.id, w.pmid, w.title, w.year, w.abstract, w.keywords, w.pub_types,
-              (select group_concat(m.name, '; ') from work_mesh wm join mesh_terms m on m.id = wm.mesh_id
-               where wm.work_id = w.id) as mesh
-            from works w"""):
+            select w.id, w.pmid, w.title, w.year, w.abstract, w.keywords, w.pub_types, mesh.names as mesh
+            from works w left join (
+              select wm.work_id, group_concat(m.name, '; ') as names
+              from work_mesh wm join mesh_terms m on m.id = wm.mesh_id group by wm.work_id
+            ) mesh on mesh.work_id = w.id"""):
         text = " ".join(filter(None, (row["title"], row["abstract"], row["keywords"], row["mesh"])))
         kinds = set(parse_list(row["pub_types"]))
         works[row["id"]] = Work(row["id"], row["pmid"], row["title"] or "", row["year"], text,

@@ -36,26 +36,37 @@ def fts_query(text):
     return " ".join(parts) or EMPTY_QUERY
 
 
-SEARCH_SQL = """
+SEARCH_SQL = {
+    "works": """
 select works.id, works.title, works.year, works.journal, works.author_list, works.pmid, works.doi,
   snippet(works_fts, -1, char(2), char(3), '…', 24) as snippet, works_fts.rank as rank
 from works_fts join works on works.id = works_fts.rowid
 where works_fts match fts_query(:q)
 order by rank
 limit :limit
-"""
+""",
+    "trials": """
+select trials.id, trials.nct_id, trials.brief_title as title, trials.start_year as year, trials.overall_status,
+  trials.phases, trials.enrollment, trials.lead_sponsor,
+  snippet(trials_fts, -1, char(2), char(3), '…', 24) as snippet, trials_fts.rank as rank
+from trials_fts join trials on trials.id = trials_fts.rowid
+where trials_fts match fts_query(:q)
+order by rank
+limit :limit
+""",
+}
 
 
 def register_functions(conn):
     conn.create_function("fts_query", 1, fts_query, deterministic=True)
 
 
-def search(db, text, limit=20):
-    """Top works for `text`, best first, each with a snippet whose hits are marked."""
+def search(db, text, limit=20, kind="works"):
+    """Top works (or trials) for `text`, best first, each with a snippet whose hits are marked."""
     if fts_query(text) == EMPTY_QUERY:
         return []
     register_functions(db.conn)
-    return list(db.query(SEARCH_SQL, {"q": text, "limit": limit}))
+    return list(db.query(SEARCH_SQL[kind], {"q": text, "limit": limit}))
 
 
 def highlight(snippet, start, end):

@@ -51,3 +51,12 @@ def test_search_on_a_missing_kb_says_how_to_build_one(tmp_path):
 def test_python_dash_m_kb_is_the_same_cli():
     result = subprocess.run([sys.executable, "-m", "kb", "--help"], capture_output=True, text=True, check=True)
     assert "harvest" in result.stdout and "demo" in result.stdout
+
+
+def test_search_trials_ranks_the_seed_trial_first(tmp_path):
+    db = str(tmp_path / "regenkb.db")
+    run("demo", "--no-serve", "--db", db)
+    hits = json.loads(run("search", "--trials", "exosome ischemic stroke", "--db", db, "--json").output)
+    assert hits[0]["nct_id"] == "NCT03384433"
+    text = run("search", "--trials", "exosome ischemic stroke", "--db", db).output
+    assert "NCT03384433" in text and "RECRUITING, PHASE1, PHASE2" in text

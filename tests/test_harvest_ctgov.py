@@ -5,7 +5,7 @@ import pytest
 
 from harvest import ctgov, http
 from harvest.errors import HarvestError
-from kb.ingest import harvest_ctgov
+from kb.ingest import fetch_ctgov_studies, harvest_ctgov
 
 from conftest import FIXTURES
 from replay import CtgovReplay
@@ -86,3 +86,19 @@ def test_an_error_body_is_an_error_naming_the_request(db, tmp_path):
         replay.fail_next("/studies", body=b"<html><body>Maintenance</body></html>")
         with pytest.raises(HarvestError, match="ctgov /studies .* answered"):
             harvest_ctgov(db, client_for(replay, tmp_path), condition="stroke")
+
+
+def test_single_studies_are_fetched_by_nct_number(db, tmp_path):
+    with CtgovReplay(STUDIES) as replay:
+        original = replay.answer
+
+        def one_study(path, params):
+            if "/studies/" in path:
+                nct_id = path.rsplit("/", 1)[-1]
+                study = next(s for s in STUDIES if s["protocolSection"]["identificationModule"]["nctId"] == nct_id)
+                return 200, {"Content-Type": "application/json"}, json.dumps(study).encode()
+            return original(path, params)
+
+        replay.answer = one_study
+        stats = fetch_ctgov_studies(db, client_for(replay, tmp_path), ["NCT02961504"])
+    assert stats.added == 1 and nct_ids(db) == ["NCT02961504"]
