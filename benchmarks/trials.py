@@ -80,9 +80,9 @@ def study(rng, n, title=None, sponsor=None, start=None):
 
 
 def planted_sources(db, count, rng):
-    """(title, an affiliation, year) of `count` random works, for studies that truly match them."""
+    """(work id, title, an affiliation, year) of `count` random works, for studies that truly match them."""
     rows = db.execute("""
-        select w.title, (select a.name from work_author_affiliations waa join affiliations a
+        select w.id, w.title, (select a.name from work_author_affiliations waa join affiliations a
                          on a.id = waa.affiliation_id where waa.work_id = w.id limit 1), w.year
         from works w order by random() limit ?""", [count]).fetchall()
     rng.shuffle(rows)
@@ -99,7 +99,8 @@ def main(n_studies, n_works):
         load_pubmed_file(db, works_file)
         works_seconds = time.perf_counter() - started
         planted = planted_sources(db, int(n_studies * PLANTED_SHARE), rng)
-        studies = [study(rng, n, title, sponsor, year - 2) for n, (title, sponsor, year) in enumerate(planted)]
+        studies = [study(rng, n, title, sponsor, year - 2) for n, (_, title, sponsor, year) in enumerate(planted)]
+        truth = {(work_id, f"NCT{10_000_000 + n:08d}") for n, (work_id, *_) in enumerate(planted)}
         studies += [study(rng, n) for n in range(len(planted), n_studies)]
         dump.write_text(json.dumps({"studies": studies}))
         kb_per_study = dump.stat().st_size / n_studies / 1024
@@ -113,13 +114,16 @@ def main(n_studies, n_works):
         pairs = sum(1 for _ in linking.candidates(works, trials))
         resolved = db.execute("select count(*) from links where asserted_by = 'ctgov' and to_work_id is not null"
                               ).fetchone()[0]
+        found = set(db.execute("select from_work_id, to_id from links where relation = 'probably_same_study'"))
     print(f"works loaded:       {n_works:,} in {works_seconds:.1f} s")
     print(f"studies loaded:     {stats.added:,} in {load_seconds:.1f} s = {stats.added / load_seconds:,.0f} studies/s "
           f"({kb_per_study:.0f} KB of v2 JSON each)")
     print(f"reference links resolved to works: {resolved:,}")
     print(f"link step:          {link_seconds:.1f} s; {pairs:,} candidate pairs scored of "
           f"{n_studies * n_works:,} possible ({pairs / (n_studies * n_works):.4%})")
-    print(f"links made:         {made:,} probably_same_study for {len(planted):,} planted true matches")
+    correct = len(found & truth)
+    print(f"links made:         {made:,} probably_same_study for {len(truth):,} planted true matches: "
+          f"precision {correct / max(1, len(found)):.1%}, recall {correct / max(1, len(truth)):.1%}")
 
 
 if __name__ == "__main__":

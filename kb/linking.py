@@ -15,6 +15,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .db import insert_rows
 from .load import fold, link_row
@@ -22,6 +23,8 @@ from .load import fold, link_row
 ASSERTED_BY = "regenkb-matcher"
 RELATION = "probably_same_study"
 THRESHOLD = 0.5
+# Below this share of (weighted) title words in common, two records are never one study.
+MIN_TITLE = 0.3
 WEIGHTS = {"title": 0.3, "institutions": 0.25, "people": 0.15, "topic": 0.15, "dates": 0.1, "numbers": 0.05}
 IDENTIFIER_RELATIONS = ("registered_as", "reported_in", "background_for")
 # A review or meta-analysis is never the report of one trial.
@@ -102,6 +105,19 @@ class Work:
     affiliations: list = field(default_factory=list)
     surnames: set = field(default_factory=set)
 
+    # Computed once, and only for works that blocking makes candidates.
+    @cached_property
+    def words(self):
+        return title_words(self.title)
+
+    @cached_property
+    def topics(self):
+        return concepts(self.text)
+
+    @cached_property
+    def counts(self):
+        return reported_counts(self.text)
+
 
 @dataclass
 class Trial:
@@ -114,6 +130,25 @@ class Trial:
     start_year: int | None
     end_year: int | None
     enrollment: int | None
+
+    @cached_property
+    def words(self):
+        return title_words(self.title)
+
+    @cached_property
+    def topics(self):
+        return concepts(self.text)
+
+    @cached_property
+    def organisation_words(self):
+        """(name, distinctive words) of each organisation; a site's own city and country say
+        nothing about which organisation it is, so they are left out."""
+        found = {}
+        for name, place in self.organisations:
+            distinctive = organisation_words(name) - set(words(place))
+            if distinctive and name not in found:
+                found[name] = distinctive
+        return list(found.items())
 
 
 def read_works(db):
@@ -128,10 +163,11 @@ def read_works(db):
         kinds = set(parse_list(row["pub_types"]))
         works[row["id"]] = Work(row["id"], row["pmid"], row["title"] or "", row["year"], text,
                                 not kinds & set(NOT_STUDY_REPORTS))
-    for work_id, name in db.execute("""
-            select distinct waa.work_id, a.name from work_author_affiliations waa
-            join affiliations a on a.id = waa.affiliation_id"""):
-        works[work_id].affiliations.append(set(words(name)))
+    affiliation_words = {row_id: frozenset(words(name)) for row_id, name in db.execute(
+        "select id, name from affiliations")}
+    for work_id, affiliation_id in db.execute(
+            "select distinct work_id, affiliation_id from work_author_affiliations"):
+        works[work_id].affiliations.append(affiliation_words[affiliation_id])
     for work_id, last_name in db.execute("""
             select wa.work_id, a.last_name from work_authors wa join authors a on a.id = wa.author_id
             where a.last_name is not null"""):
@@ -142,24 +178,22 @@ def read_works(db):
 def read_trials(db):
     trials = {}
     for row in db.query("select * from trials"):
-        organisations = [row["lead_sponsor"], *parse_list(row["collaborators"])]
+        organisations = [(name, "") for name in (row["lead_sponsor"], *parse_list(row["collaborators"])) if name]
         text = " ".join(filter(None, (row["brief_title"], row["official_title"], row["conditions"],
                                       row["condition_mesh"], row["keywords"])))
         end = row["completion_date"] or row["primary_completion_date"]
         trials[row["id"]] = Trial(
             row["id"], row["nct_id"], " ".join(filter(None, (row["brief_title"], row["official_title"]))),
-            text, [o for o in organisations if o], set(), row["start_year"],
+            text, organisations, set(), row["start_year"],
             int(end[:4]) if end and end[:4].isdigit() else None, row["enrollment"])
-    for trial_id, name, kind in db.execute("""
-            select trial_id, name, type from trial_interventions
-            union all select trial_id, facility, 'site' from trial_sites where facility is not null
-            union all select p.trial_id, a.name, 'affiliation' from trial_people p
-              join affiliations a on a.id = p.affiliation_id"""):
-        trial = trials[trial_id]
-        if kind in ("site", "affiliation"):
-            trial.organisations.append(name)
-        else:
-            trial.text += " " + (name or "")
+    for trial_id, name in db.execute("select trial_id, name from trial_interventions"):
+        trials[trial_id].text += " " + (name or "")
+    for trial_id, name, place in db.execute("""
+            select trial_id, facility, coalesce(city, '') || ' ' || coalesce(state, '') || ' ' || coalesce(country, '')
+            from trial_sites
+            where facility is not null
+            union all select p.trial_id, a.name, '' from trial_people p join affiliations a on a.id = p.affiliation_id"""):
+        trials[trial_id].organisations.append((name, place))
     for trial_id, name in db.execute("select trial_id, name from trial_people where name is not null"):
         surname = name.split(",")[0].split()[-1] if name.split(",")[0].split() else ""
         trials[trial_id].surnames.add(squeeze(fold(surname)))
@@ -175,12 +209,12 @@ def candidates(works, trials, min_shared=2, window=(2, 6)):
     from `window[0]` years before the trial started to `window[1]` years after it ended."""
     index = defaultdict(set)
     for work in works.values():
-        for word in title_words(work.title):
+        for word in work.words:
             index[word].add(work.id)
     too_common = max(100, len(works) // 50)
     for trial in trials.values():
         shared = defaultdict(int)
-        for word in title_words(trial.title):
+        for word in trial.words:
             postings = index.get(word, ())
             if len(postings) <= too_common:
                 for work_id in postings:
@@ -197,15 +231,22 @@ def candidates(works, trials, min_shared=2, window=(2, 6)):
 
 def title_weights(works, trials):
     """Inverse document frequency of each title word over every title: rare words weigh most."""
-    titles = [work.title for work in works.values()] + [trial.title for trial in trials.values()]
-    counts = Counter(word for title in titles for word in title_words(title))
-    return {word: math.log((1 + len(titles)) / (1 + count)) + 1 for word, count in counts.items()}
+    titles = len(works) + len(trials)
+    counts = Counter(word for item in (*works.values(), *trials.values()) for word in item.words)
+    return {word: math.log((1 + titles) / (1 + count)) + 1 for word, count in counts.items()}
 
 
-def score(trial, work, weights):
+def frequent_surnames(works):
+    """Surnames too frequent among authors to say that the same person is behind two records."""
+    counts = Counter(surname for work in works.values() for surname in work.surnames)
+    limit = max(5, len(works) // 100)
+    return {surname for surname, count in counts.items() if count > limit}
+
+
+def score(trial, work, weights, common_surnames=frozenset()):
     """(score, reasons) for a trial and a work being one study."""
     parts, reasons = {}, []
-    trial_words, work_words = title_words(trial.title), title_words(work.title)
+    trial_words, work_words = trial.words, work.words
     shared = set(trial_words) & set(work_words)
 
     def weight(keys):
@@ -214,18 +255,18 @@ def score(trial, work, weights):
     parts["title"] = weight(shared) / max(1.0, min(weight(trial_words), weight(work_words)))
     reasons.append(f"titles share {', '.join(sorted(trial_words[w] for w in shared))}")
 
-    matched = [o for o in dict.fromkeys(trial.organisations)
-               if organisation_words(o) and any(organisation_words(o) <= aff for aff in work.affiliations)]
+    matched = [name for name, distinctive in trial.organisation_words
+               if any(distinctive <= affiliation for affiliation in work.affiliations)]
     parts["institutions"] = min(1.0, len(matched) / 2)
     if matched:
         reasons.append("institutions in common: " + "; ".join(matched))
 
-    people = trial.surnames & work.surnames
+    people = (trial.surnames & work.surnames) - common_surnames
     parts["people"] = 1.0 if people else 0.0
     if people:
         reasons.append("people in common: " + ", ".join(sorted(people)))
 
-    trial_topics, work_topics = concepts(trial.text), concepts(work.text)
+    trial_topics, work_topics = trial.topics, work.topics
     parts["topic"] = len(trial_topics & work_topics) / len(trial_topics) if trial_topics else 0.0
     if trial_topics & work_topics:
         reasons.append("both about " + ", ".join(sorted(trial_topics & work_topics)))
@@ -236,14 +277,14 @@ def score(trial, work, weights):
         reasons.append(f"published {work.year}; trial {trial.start_year}-{end}")
     else:
         parts["dates"] = 0.5
-    if trial.enrollment and trial.enrollment in reported_counts(work.text):
+    if trial.enrollment and trial.enrollment in work.counts:
         parts["numbers"] = 1.0
         reasons.append(f"the work reports {trial.enrollment} patients, the trial enrolled {trial.enrollment}")
     else:
         parts["numbers"] = 0.0
     total = sum(WEIGHTS[name] * value for name, value in parts.items())
     # Never on topic alone: the same institutions or people must be behind both.
-    if not (parts["institutions"] or parts["people"]) or parts["title"] < 0.2:
+    if not (parts["institutions"] or parts["people"]) or parts["title"] < MIN_TITLE:
         total = min(total, THRESHOLD - 0.01)
     return round(total, 3), "; ".join(reasons)
 
@@ -258,12 +299,13 @@ def link_studies(db, threshold=THRESHOLD):
           and coalesce(from_trial_id, to_trial_id) is not null""", IDENTIFIER_RELATIONS))
     reported = {work_id for work_id, _ in already}
     weights = title_weights(works, trials)
+    common_surnames = frequent_surnames(works)
     rows = []
     for trial, work in candidates(works, trials):
         # A work that names its own trial reports that one; reviews report none.
         if work.id in reported or not work.is_report:
             continue
-        value, reasons = score(trial, work, weights)
+        value, reasons = score(trial, work, weights, common_surnames)
         if value >= threshold:
             rows.append(link_row(from_scheme="pmid", from_id=work.pmid, relation=RELATION, to_scheme="nct",
                                  to_id=trial.nct_id, from_work_id=work.id, to_trial_id=trial.id, score=value,
