@@ -17,6 +17,7 @@ from lxml import etree
 
 from .errors import HarvestError, ParseError
 from .http import Client
+from .records import FULL, SUMMARY, new_work, normalize_doi, normalize_orcid
 
 SOURCE = "pubmed"
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -24,8 +25,6 @@ EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 ESEARCH_LIMIT = 9999
 EFETCH_BATCH = 500
 
-# How complete a record of each payload kind is: a fuller record replaces a thinner one, never the reverse.
-FULL, SUMMARY = 2, 1
 
 MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
@@ -82,20 +81,6 @@ def grandchildren(elem, tag, child_tag):
 
 def snake_case(name):
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def normalize_orcid(value):
-    match = re.search(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])", value or "")
-    if not match:
-        return None
-    digits = match.group(1).replace("-", "").upper()
-    return "-".join(digits[i:i + 4] for i in range(0, 16, 4))
-
-
-def normalize_doi(value):
-    value = (value or "").strip()
-    value = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:\s*)", "", value, flags=re.I)
-    return value.lower() or None
 
 
 # ---------------------------------------------------------------- dates
@@ -285,7 +270,7 @@ def parse_pubmed_article(elem):
         doi = next((e.text for e in article.iterchildren("ELocationID") if e.get("EIdType") == "doi"), None)
     pub_types = [text_of(t) for t in grandchildren(article, "PublicationTypeList", "PublicationType")]
     links = parse_links(citation, pubmed_data)
-    return new_record(
+    return new_work(
         pmid=pmid,
         doi=normalize_doi(doi),
         pmcid=ids.get("pmcid"),
@@ -325,7 +310,7 @@ def parse_pubmed_book_article(elem):
     ids = article_ids(elem.find("PubmedData"))
     author_list = next((a for a in document.findall("AuthorList") if a.get("Type") != "editors"), None)
     pub_types = [text_of(t) for t in document.findall("PublicationType")]
-    return new_record(
+    return new_work(
         pmid=document.findtext("PMID").strip(),
         doi=normalize_doi(ids.get("doi")),
         pmcid=ids.get("pmcid"),
@@ -344,22 +329,6 @@ def parse_pubmed_book_article(elem):
         is_retracted="Retracted Publication" in pub_types,
         version=parse_date_parts(document.find("DateRevised")),
     )
-
-
-def new_record(**fields):
-    """A record dict with every key the loader reads; absent fields are empty."""
-    record = {
-        "pmid": None, "doi": None, "pmcid": None, "title": None, "vernacular_title": None,
-        "abstract": None, "year": None, "pub_date": None, "article_date": None, "journal": None,
-        "journal_iso": None, "issn": None, "volume": None, "issue": None, "pages": None,
-        "language": None, "pub_types": [], "keywords": [], "mesh": [], "authors": [], "grants": [],
-        "registry_ids": [], "links": [], "is_retracted": False, "version": None, "completeness": FULL,
-    }
-    unknown = set(fields) - set(record) - {"raw"}
-    if unknown:
-        raise KeyError(f"unknown record fields: {sorted(unknown)}")
-    record.update(fields)
-    return record
 
 
 @dataclass
@@ -553,7 +522,7 @@ def summary_record(pmid, title, author_names, journal, year, pub_date, doi, pmci
         authors.append({"position": position, "written_name": name, "last_name": last or name,
                         "fore_name": None, "initials": initials if last else None, "suffix": None,
                         "collective_name": None, "orcid": None, "affiliations": []})
-    return new_record(
+    return new_work(
         pmid=str(pmid), doi=normalize_doi(doi), pmcid=pmcid, title=title, year=year, pub_date=pub_date,
         journal=journal, volume=volume or None, issue=issue or None, pages=pages or None,
         language=language, pub_types=[p for p in pub_types if p], authors=authors,

@@ -6,13 +6,14 @@ import sys
 
 import click
 
-from harvest import ctgov, pubmed
+from harvest import crossref, ctgov, europepmc, openalex, pubmed
 from harvest.errors import HarvestError
 
 from . import demo, search as search_module, serve as serve_module
 from .db import db_path, open_db
-from .ingest import (LoadError, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed, load_ctgov_file,
-                     load_pubmed_file)
+from .ingest import (LoadError, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed, harvest_works,
+                     load_ctgov_file, load_pubmed_file, load_works_file)
+from .unmerge import UnmergeError, unmerge
 from .linking import link_studies
 
 
@@ -137,6 +138,72 @@ def harvest_ctgov_command(condition, intervention, term, nct_ids, db_file, email
     relink(db)
 
 
+def harvest_works_command(source, client, query, db_file, **options):
+    db = open_db(db_path(db_file))
+
+    def progress(stats, page):
+        click.echo(f"{page.origin}: {stats.added} added, {stats.updated} updated so far", err=True)
+
+    try:
+        stats = harvest_works(db, source, client, query, progress, **options)
+    except HarvestError as error:
+        raise click.ClickException(f"{error} (run the same command again to resume)")
+    click.echo(f"{source} {query!r}: {stats.added} added, {stats.updated} updated or merged, "
+               f"{stats.quarantined} quarantined")
+    relink(db)
+
+
+@harvest.command(name="openalex")
+@click.argument("search", required=False)
+@click.option("--filter", "filter_", help="OpenAlex filter, e.g. publication_year:>2015,type:article")
+@db_option
+@click.option("--api-key", envvar="OPENALEX_API_KEY", help="OpenAlex API key (required since 2026) [$OPENALEX_API_KEY]")
+@click.option("--email", envvar="REGENKB_EMAIL", help="Contact address (mailto) [$REGENKB_EMAIL]")
+def harvest_openalex_command(search, filter_, db_file, api_key, email):
+    """Harvest OpenAlex works matching SEARCH and/or --filter (cursor paging, 200 a page).
+
+    \b
+    Adds institutions with ROR ids, citation counts, referenced and related works, topics
+    and open-access status; works already in the KB from other sources are merged.
+    Example:
+        kb harvest openalex "mesenchymal exosome stroke" --filter publication_year:>2010
+    """
+    if not (search or filter_):
+        raise click.UsageError("give SEARCH, --filter or both")
+    harvest_works_command("openalex", openalex.OpenAlex(api_key=api_key, email=email), search, db_file,
+                          filter=filter_)
+
+
+@harvest.command(name="europepmc")
+@click.argument("query")
+@db_option
+@click.option("--email", envvar="REGENKB_EMAIL", help="Contact address in the User-Agent [$REGENKB_EMAIL]")
+def harvest_europepmc_command(query, db_file, email):
+    """Harvest Europe PMC records matching QUERY (its search syntax; core results,
+    1,000 a page, cursorMark paging). Includes preprints (source PPR).
+
+    \b
+    Example:
+        kb harvest europepmc '(exosome OR "extracellular vesicle") AND stroke'
+    """
+    harvest_works_command("europepmc", europepmc.EuropePMC(email=email), query, db_file)
+
+
+@harvest.command(name="crossref")
+@click.argument("query")
+@db_option
+@click.option("--email", envvar="REGENKB_EMAIL", help="Contact address (polite pool) [$REGENKB_EMAIL]")
+def harvest_crossref_command(query, db_file, email):
+    """Harvest Crossref works matching QUERY (query.bibliographic, cursor paging),
+    keeping to the rate limit Crossref states in its x-rate-limit headers.
+
+    \b
+    Example:
+        kb harvest crossref "mesenchymal stem cell exosome stroke"
+    """
+    harvest_works_command("crossref", crossref.Crossref(email=email), query, db_file)
+
+
 @cli.group()
 def load():
     """Load records from files on disk (no network)."""
@@ -170,6 +237,30 @@ def load_ctgov_command(files, db_file):
     load_files(files, db_file, lambda db, path: (load_ctgov_file(db, path), None))
 
 
+def make_works_loader(source, description):
+    @load.command(name=source, help=description)
+    @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+    @db_option
+    def command(files, db_file):
+        load_files(files, db_file, lambda db, path: load_works_file(db, source, path))
+
+    return command
+
+
+make_works_loader("openalex", """Load OpenAlex FILES: a work, a /works list page, or author /
+institution entities (institutions are kept with their ROR and coordinates).
+
+Works already in the KB from other sources are merged (one row per work).""")
+make_works_loader("europepmc", """Load Europe PMC FILES: /search answers in JSON (core, lite,
+idlist), XML or Dublin Core, or a JSON list of /search pages.
+
+Works already in the KB from other sources are merged (one row per work).""")
+make_works_loader("crossref", """Load Crossref FILES: a /works/{doi} answer, a /works list,
+or a CSL-JSON object from /transform.
+
+Works already in the KB from other sources are merged (one row per work).""")
+
+
 def load_files(files, db_file, load_one):
     db = open_db(db_path(db_file))
     failed = 0
@@ -193,6 +284,28 @@ def relink(db):
     """Works and trials just loaded may be one study: refresh the probably_same_study links."""
     if db["trials"].count and db["works"].count:
         click.echo(f"{link_studies(db)} probably_same_study link(s) between works and trials", err=True)
+
+
+@cli.command(name="unmerge")
+@click.argument("work_id", type=int)
+@click.argument("source", type=click.Choice(["pubmed", "openalex", "europepmc", "crossref"]))
+@click.argument("source_id")
+@db_option
+def unmerge_command(work_id, source, source_id, db_file):
+    """Split a wrong merge: move SOURCE's record SOURCE_ID out of work WORK_ID.
+
+    \b
+    The record becomes a work of its own, both works are rebuilt from the records they
+    keep, and later loads never put the two together again (merge_blocks).
+    Example:
+        kb unmerge 42 europepmc MED:25349395
+    """
+    db = open_db(db_path(db_file))
+    try:
+        new_id = unmerge(db, work_id, source, source_id)
+    except UnmergeError as error:
+        raise click.ClickException(str(error))
+    click.echo(f"{source} {source_id} is now work {new_id}; work {work_id} keeps its other records")
 
 
 @cli.command()

@@ -23,8 +23,22 @@ SCHEMA = {
         "pub_date": str, "article_date": str, "journal": str, "journal_iso": str, "issn": str,
         "volume": str, "issue": str, "pages": str, "doi": str, "pmid": str, "pmcid": str,
         "language": str, "pub_types": str, "keywords": str, "grants": str, "author_list": str,
-        "is_retracted": int,
+        "is_retracted": int, "openalex_id": str, "is_preprint": int, "cited_by_count": int,
+        "oa_status": str, "topics": str, "first_author": str, "sources": str, "provenance": str,
     }, "id"),
+    "merges": ({
+        "id": int, "work_id": int, "source": str, "source_id": str, "matched_by": str, "score": float,
+        "merged_at": str,
+    }, "id"),
+    "merge_blocks": ({
+        "source": str, "source_id": str, "other_source": str, "other_source_id": str, "created_at": str,
+    }, ("source", "source_id", "other_source", "other_source_id")),
+    "work_conflicts": ({"work_id": int, "field": str, "source": str, "value": str},
+                       ("work_id", "field", "source")),
+    "institutions": ({
+        "openalex_id": str, "ror": str, "name": str, "country": str, "type": str, "city": str,
+        "latitude": float, "longitude": float,
+    }, "openalex_id"),
     "authors": ({
         "id": int, "name": str, "last_name": str, "fore_name": str, "initials": str, "suffix": str,
         "orcid": str, "is_collective": int,
@@ -100,6 +114,8 @@ FOREIGN_KEYS = {
     "links": [("from_work_id", "works", "id"), ("to_work_id", "works", "id"),
               ("from_trial_id", "trials", "id"), ("to_trial_id", "trials", "id")],
     "records": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
+    "merges": [("work_id", "works", "id")],
+    "work_conflicts": [("work_id", "works", "id")],
     "trial_ids": [("trial_id", "trials", "id")],
     "trial_conditions": [("trial_id", "trials", "id")],
     "trial_arms": [("trial_id", "trials", "id")],
@@ -110,7 +126,7 @@ FOREIGN_KEYS = {
 }
 
 INDEXES = [
-    ("works", ["pmid"], True), ("works", ["doi"], False), ("works", ["pmcid"], False),
+    ("works", ["pmid"], False), ("works", ["doi"], False), ("works", ["pmcid"], False),
     ("works", ["year"], False), ("work_authors", ["author_id"], False),
     ("work_author_affiliations", ["affiliation_id"], False), ("work_mesh", ["mesh_id"], False),
     ("registry_ids", ["accession"], False), ("authors", ["orcid"], False),
@@ -120,6 +136,7 @@ INDEXES = [
     ("links", ["from_trial_id"], False), ("links", ["to_trial_id"], False), ("records", ["trial_id"], False),
     ("trials", ["nct_id"], True), ("trial_ids", ["identifier"], False), ("trial_sites", ["country"], False),
     ("trial_people", ["affiliation_id"], False),
+    ("works", ["openalex_id"], False), ("works", ["first_author", "year"], False), ("merges", ["work_id"], False),
 ]
 
 

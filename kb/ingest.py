@@ -4,7 +4,7 @@ import datetime as dt
 import io
 import json
 
-from harvest import ctgov, pubmed
+from harvest import crossref, ctgov, europepmc, openalex, pubmed
 from harvest.errors import HarvestError
 
 from .load import LoadStats, WorkLoader, now
@@ -50,6 +50,34 @@ def load_pubmed_file(db, path, batch_size=1000):
         count = loader.add_related(pubmed.parse_elink(data, origin))
         return LoadStats(), f"{count} link(s) between PMIDs stored"
     raise LoadError(f"{origin}: not a PubMed E-utilities payload: {pubmed.error_message(data)}")
+
+
+WORK_SOURCES = {"openalex": openalex, "europepmc": europepmc, "crossref": crossref}
+
+
+def load_works_file(db, source, path, batch_size=1000):
+    """Load one OpenAlex, Europe PMC or Crossref file (any answer of its API, as saved).
+
+    Returns (LoadStats, note). Works join the works other sources already describe; an
+    error body (a 404 page, an errorBean) raises LoadError naming the file."""
+    with pubmed.open_payload(path) as handle:
+        data = handle.read()
+    items, meta = WORK_SOURCES[source].parse_payload(data, str(path))
+    stats = WorkLoader(db, source).load(items, str(path), batch_size=batch_size)
+    if stats.fatal:
+        raise LoadError(stats.fatal)
+    note = None
+    entities = meta.get("entities") or []
+    if entities:
+        institutions = [{key: e[key] for key in ("openalex_id", "ror", "name", "country", "type", "city",
+                                                  "latitude", "longitude")}
+                        for e in entities if e["kind"] == "institution"]
+        with db.atomic():
+            db["institutions"].insert_all(institutions, pk="openalex_id", replace=True)
+        kinds = sorted({e["kind"] for e in entities})
+        note = (f"{len(institutions)} institution(s) stored; " if institutions else "") + \
+            f"{len(entities)} {'/'.join(kinds)} entit(ies) in the file, not works"
+    return stats, note
 
 
 def load_ctgov_file(db, path, batch_size=1000):
@@ -143,6 +171,16 @@ def fetch_ctgov_studies(db, client, nct_ids):
         origin = f"ctgov /studies/{nct_id}"
         stats += loader.write_batch(ctgov.parse_payload(client.study(nct_id), origin)[0], origin)
     return stats
+
+
+def harvest_works(db, source, client, query, progress=lambda stats, page: None, **options):
+    """Harvest OpenAlex, Europe PMC or Crossref works matching `query` into db, resumably and
+    incrementally; the works join those other sources already describe."""
+    module = WORK_SOURCES[source]
+    key = json.dumps({"query": query, **options}, sort_keys=True)
+    return run_harvest(db, source, key, WorkLoader(db, source),
+                       lambda since, state: client.harvest(query, since=since, state=state, **options),
+                       lambda page: module.parse_payload(page.data, page.origin)[0], progress)
 
 
 def run_harvest(db, source, query, loader, pages, parse, progress):

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .db import insert_rows
-from .load import fold, link_row
+from .load import link_row
+from .text import fold
 
 ASSERTED_BY = "regenkb-matcher"
 RELATION = "probably_same_study"

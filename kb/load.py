@@ -6,10 +6,8 @@ changes nothing; a newer (or fuller) version of a record replaces its derived ro
 """
 
 import datetime as dt
-import functools
 import hashlib
 import json
-import unicodedata
 import zlib
 from dataclasses import dataclass, field
 
@@ -18,31 +16,20 @@ from harvest.errors import ParseError
 from harvest.pubmed import Deletion
 
 from .db import FTS_COLUMNS, insert_rows
+from .text import fold, stable_id
 
 BATCH_SIZE = 1000
 MAX_REMEMBERED = 1_000_000
-WORK_SCHEMES = ("pmid", "doi", "pmcid")
+# Link-end schemes that name works, and the works column each is looked up in.
+WORK_SCHEMES = {"pmid": "pmid", "doi": "doi", "pmcid": "pmcid", "openalex": "openalex_id"}
+# How each publication source's own record id is written as a link end.
+SOURCE_SCHEMES = {"pubmed": "pmid", "openalex": "openalex", "crossref": "doi", "europepmc": "europepmc"}
 LINK_COLUMNS = ("from_scheme", "from_id", "relation", "to_scheme", "to_id", "from_work_id", "to_work_id",
                 "from_trial_id", "to_trial_id", "score", "evidence", "asserted_by")
 
 
 def now():
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-@functools.lru_cache(maxsize=200_000)
-def stable_id(key):
-    """A positive 63-bit integer id that is the same for the same key in every KB."""
-    return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") >> 1
-
-
-@functools.lru_cache(maxsize=200_000)
-def fold(text):
-    """Lower-case, accents removed, whitespace collapsed: the form names are compared in."""
-    if (text or "").isascii():
-        return " ".join(text.casefold().split()) if text else ""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
 
 
 def author_key(author):
@@ -78,17 +65,25 @@ def affiliation_row(affiliation):
             "ror": ror, "ringgold": identifiers.get("ringgold")}
 
 
-def work_row(work_id, record):
+def work_row(work_id, record, sources, provenance=None):
+    from .merge import first_author_key
+
     return {
         "id": work_id,
         **{key: record[key] for key in (
             "title", "vernacular_title", "abstract", "year", "pub_date", "article_date", "journal",
-            "journal_iso", "issn", "volume", "issue", "pages", "doi", "pmid", "pmcid", "language")},
+            "journal_iso", "issn", "volume", "issue", "pages", "doi", "pmid", "pmcid", "language",
+            "openalex_id", "cited_by_count", "oa_status")},
         "pub_types": json.dumps(record["pub_types"], ensure_ascii=False),
         "keywords": json.dumps(record["keywords"], ensure_ascii=False),
         "grants": json.dumps(record["grants"], ensure_ascii=False),
-        "author_list": "; ".join(a["written_name"] for a in record["authors"]) or None,
+        "topics": json.dumps(record["topics"], ensure_ascii=False) if record["topics"] else None,
+        "author_list": "; ".join(a["written_name"] or "" for a in record["authors"]) or None,
         "is_retracted": int(record["is_retracted"]),
+        "is_preprint": int(record["is_preprint"]),
+        "first_author": first_author_key(record),
+        "sources": json.dumps(sources),
+        "provenance": json.dumps(provenance) if provenance else None,
     }
 
 
@@ -241,45 +236,56 @@ class Loader:
         db = self.db
         keys = [r[self.key] for r in records]
         stored = {row["source_id"]: row for row in db.query(
-            f"SELECT source_id, completeness, version, sha1 FROM records "
+            f"SELECT source_id, completeness, version, sha1, {self.fk} AS row_id FROM records "
             f"WHERE source = ? AND source_id IN ({in_clause(keys)})", [self.source, *keys])}
-        ids = {row[self.key]: row["id"] for row in db.query(
-            f"SELECT id, {self.key} FROM {self.table} WHERE {self.key} IN ({in_clause(keys)})", keys)}
-        next_id = (db.execute(f"SELECT max(id) FROM {self.table}").fetchone()[0] or 0) + 1
-        changed, replaced = [], []
+        fresh = []
         for record in records:
             sha1 = hashlib.sha1(record["raw"]).hexdigest()
-            if not should_replace(stored.get(record[self.key]), record, sha1):
+            if should_replace(stored.get(record[self.key]), record, sha1):
+                fresh.append((record, sha1))
+            else:
                 stats.unchanged += 1
-                continue
-            row_id = ids.get(record[self.key])
+        if not fresh:
+            return
+        placed = self.place([record for record, _ in fresh], stored)
+        next_id = (db.execute(f"SELECT max(id) FROM {self.table}").fetchone()[0] or 0) + 1
+        changed, existing = [], []
+        for (record, sha1), row_id in zip(fresh, placed):
             if row_id is None:
                 row_id, next_id = next_id, next_id + 1
                 stats.added += 1
             else:
-                replaced.append(row_id)
+                existing.append(row_id)
                 stats.updated += 1
             changed.append((row_id, record, sha1))
-        if not changed:
-            return
-        if replaced:
-            self.clear_derived(replaced)
-        self.write_rows([(row_id, record) for row_id, record, _ in changed])
+        if existing:
+            self.clear_derived(sorted(set(existing)))
         insert_rows(db, "records", [
             {"source": self.source, "source_id": record[self.key], "work_id": None, "trial_id": None,
              self.fk: row_id, "completeness": record["completeness"], "version": record_version(record),
              "sha1": sha1, "origin": origin, "retrieved_at": retrieved_at,
              "raw": zlib.compress(record["raw"], 1)} for row_id, record, sha1 in changed])
+        self.write_rows([(row_id, record) for row_id, record, _ in changed])
         self.resolve_links_to([(row_id, record) for row_id, record, _ in changed])
+
+    def place(self, records, stored):
+        """The existing row id of each record (None for a new row): by the key column."""
+        keys = [r[self.key] for r in records]
+        ids = {row[self.key]: row["id"] for row in self.db.query(
+            f"SELECT id, {self.key} FROM {self.table} WHERE {self.key} IN ({in_clause(keys)})", keys)}
+        return [ids.get(key) for key in keys]
 
     def clear_derived(self, row_ids):
         """Delete what was derived from the stored versions of these rows, before writing new ones."""
+        self.clear_rows(row_ids)
+        self.db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_{self.fk} IN ({in_clause(row_ids)})",
+                        [self.source, *row_ids])
+
+    def clear_rows(self, row_ids):
         marks = in_clause(row_ids)
         for table in self.derived_tables:
             self.db.execute(f"DELETE FROM {table} WHERE {self.fk} IN ({marks})", row_ids)
         self.db.execute(f"DELETE FROM {self.fts} WHERE rowid IN ({marks})", row_ids)
-        self.db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_{self.fk} IN ({marks})",
-                        [self.source, *row_ids])
 
     def insert_entities(self, table, rows):
         """INSERT OR IGNORE rows of a shared table (authors, affiliations, ...) keyed by id."""
@@ -292,8 +298,14 @@ class Loader:
         found = {}
         for chunk in chunks(set(values)):
             if scheme in WORK_SCHEMES:
+                column = WORK_SCHEMES[scheme]
                 rows = self.db.execute(
-                    f"SELECT {scheme}, id FROM works WHERE {scheme} IN ({in_clause(chunk)})", chunk)
+                    f"SELECT {column}, id FROM works WHERE {column} IN ({in_clause(chunk)})", chunk)
+                found.update((value, ("work", row_id)) for value, row_id in rows)
+            elif scheme == "europepmc":
+                rows = self.db.execute(
+                    f"SELECT source_id, work_id FROM records WHERE source = 'europepmc' "
+                    f"AND source_id IN ({in_clause(chunk)})", chunk)
                 found.update((value, ("work", row_id)) for value, row_id in rows)
             elif scheme in registries.PATTERNS:
                 rows = self.db.execute(
@@ -343,57 +355,139 @@ class Loader:
 
 
 class WorkLoader(Loader):
-    """Works from PubMed records (efetch, baseline/update files, esummary)."""
+    """Works from any publication source (PubMed, OpenAlex, Europe PMC, Crossref).
 
-    table, key, fk, fts = "works", "pmid", "work_id", "works_fts"
-    derived_tables = ("work_authors", "work_author_affiliations", "work_mesh", "registry_ids")
+    Records that describe one real work share its row: see kb.merge for how they are
+    matched and how the row takes each field from the best source for it.
+    """
+
+    table, key, fk, fts = "works", "source_id", "work_id", "works_fts"
+    derived_tables = ("work_authors", "work_author_affiliations", "work_mesh", "registry_ids", "work_conflicts")
+    MERGER = "regenkb-merger"
 
     def identifiers(self, record):
-        return [(scheme, record[scheme]) for scheme in WORK_SCHEMES if record[scheme]]
+        found = [(scheme, record[column]) for scheme, column in WORK_SCHEMES.items() if record[column]]
+        if self.source == "europepmc":
+            found.append(("europepmc", record["source_id"]))
+        return found
+
+    def place(self, records, stored):
+        """Each record's work: the one its earlier version built, else the work one of its
+        identifiers names, else one with the same title, year and first author; None for a
+        new work."""
+        from . import merge
+
+        found = {scheme: self.ids_by(scheme, [r[column] for r in records if r[column]])
+                 for scheme, column in WORK_SCHEMES.items()}
+        self.has_blocks = self.db.execute("SELECT 1 FROM merge_blocks LIMIT 1").fetchone() is not None
+        self.matches, self.versions = {}, {}
+        placed = []
+        for record in records:
+            previous = stored.get(record["source_id"])
+            if previous and previous["row_id"]:
+                placed.append(previous["row_id"])
+                continue
+            work_id = None
+            for scheme, column in WORK_SCHEMES.items():
+                hit = found[scheme].get(record[column]) if record[column] else None
+                if hit and not self.blocked(record, hit[1]):
+                    work_id = hit[1]
+                    self.matches[record["source_id"]] = (work_id, scheme, 1.0)
+                    break
+            if work_id is None:
+                work_id = self.match_title(record, merge)
+            placed.append(work_id)
+        return placed
+
+    def match_title(self, record, merge):
+        """A work with the same title, year and first author and no conflicting identifier.
+
+        A preprint and a journal article that match are two works: the match becomes a
+        `version_of` link instead."""
+        author = merge.first_author_key(record)
+        if not (author and record["year"] and record["title"]):
+            return None
+        same_work = version = None
+        for row in self.db.query("SELECT id, title, doi, pmid, pmcid, is_preprint FROM works "
+                                 "WHERE first_author = ? AND year BETWEEN ? AND ?",
+                                 [author, record["year"] - 1, record["year"] + 1]):
+            same, score = merge.same_title(record["title"], row["title"])
+            if not same or self.blocked(record, row["id"]):
+                continue
+            if bool(row["is_preprint"]) != bool(record["is_preprint"]):
+                version = max(version or (row, 0), (row, score), key=lambda pair: pair[1])
+            elif not merge.conflicting_ids(record, row):
+                same_work = max(same_work or (row, 0), (row, score), key=lambda pair: pair[1])
+        if same_work:
+            row, score = same_work
+            self.matches[record["source_id"]] = (row["id"], "title", round(score / 100, 3))
+            return row["id"]
+        if version:
+            self.versions[record["source_id"]] = version
+        return None
+
+    def blocked(self, record, work_id):
+        """A curator split this record from a record of that work: never put them together again."""
+        return self.has_blocks and self.db.execute(
+            "SELECT 1 FROM merge_blocks b JOIN records r ON r.source = b.other_source "
+            "AND r.source_id = b.other_source_id WHERE b.source = ? AND b.source_id = ? AND r.work_id = ?",
+            [self.source, record["source_id"], work_id]).fetchone() is not None
 
     def write_rows(self, changed):
-        works, fts, authors, work_authors, affiliations, author_affiliations = [], [], {}, [], {}, []
-        mesh_terms, work_mesh, registry_ids, links = {}, [], [], []
+        from . import merge
+
+        ids = [work_id for work_id, _ in changed]
+        others = {}
+        for work_id, source, raw in self.db.execute(
+                f"SELECT work_id, source, raw FROM records WHERE work_id IN ({in_clause(ids)}) AND source != ?",
+                [*ids, self.source]):
+            others.setdefault(work_id, {}).setdefault(source, merge.reparse(source, zlib.decompress(raw)))
+        rows = WorkRows()
+        merges, links = [], []
         for work_id, record in changed:
-            works.append(work_row(work_id, record))
-            fts.append(fts_row(work_id, record))
-            numbers = {}
-            for author in record["authors"]:
-                row = author_row(author)
-                authors[row["id"]] = row
-                work_authors.append({"work_id": work_id, "position": author["position"],
-                                     "author_id": row["id"], "written_name": author["written_name"]})
-                for affiliation in author["affiliations"]:
-                    aff = affiliation_row(affiliation)
-                    affiliations.setdefault(aff["id"], aff)
-                    # Numbered in order of first appearance, as a paper's affiliation list is.
-                    number = numbers.setdefault(aff["id"], len(numbers) + 1)
-                    author_affiliations.append({"work_id": work_id, "position": author["position"],
-                                                "affiliation_id": aff["id"], "number": number})
-            for heading in record["mesh"]:
-                mesh_terms[heading["ui"]] = {"id": heading["ui"], "name": heading["name"]}
-                work_mesh.append({"work_id": work_id, "mesh_id": heading["ui"],
-                                  "major_topic": int(heading["major"]),
-                                  "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False)})
-            found = work_registry_ids(record)
-            registry_ids.extend({"work_id": work_id, **r} for r in found)
-            links.extend(link_row(from_scheme="pmid", from_id=record["pmid"], relation=link["relation"],
+            sources = {self.source: record, **others.get(work_id, {})}
+            rows.add(work_id, sources)
+            scheme = SOURCE_SCHEMES[self.source]
+            links.extend(link_row(from_scheme=scheme, from_id=record["source_id"], relation=link["relation"],
                                   to_scheme=link["scheme"], to_id=link["target"], from_work_id=work_id,
                                   asserted_by=self.source) for link in record["links"])
-            links.extend(link_row(from_scheme="pmid", from_id=record["pmid"], relation="registered_as",
+            links.extend(link_row(from_scheme=scheme, from_id=record["source_id"], relation="registered_as",
                                   to_scheme=r["scheme"], to_id=r["accession"], from_work_id=work_id,
                                   evidence=f"{r['found_in']} names {r['accession']}", asserted_by=self.source)
-                         for r in found if r["scheme"])
-        insert_rows(self.db, "works", works)
-        self.insert_entities("authors", authors)
-        self.insert_entities("affiliations", affiliations)
-        self.insert_entities("mesh_terms", mesh_terms)
-        insert_rows(self.db, "work_authors", work_authors)
-        insert_rows(self.db, "work_author_affiliations", author_affiliations)
-        insert_rows(self.db, "work_mesh", work_mesh)
-        insert_rows(self.db, "registry_ids", registry_ids)
-        insert_rows(self.db, "works_fts", fts)
+                         for r in work_registry_ids(record) if r["scheme"])
+            match = self.matches.get(record["source_id"])
+            if match and len(sources) > 1:
+                merges.append({"work_id": work_id, "source": self.source, "source_id": record["source_id"],
+                               "matched_by": match[1], "score": match[2], "merged_at": now()})
+            if record["source_id"] in self.versions:
+                links.append(version_link(scheme, record, work_id, *self.versions[record["source_id"]]))
+        rows.write(self)
+        insert_rows(self.db, "merges", [dict(m, id=None) for m in merges])
         self.add_links(links)
+
+    def rebuild(self, work_ids):
+        """Write the rows of these works again from the records they still hold."""
+        from . import merge
+
+        sources = {}
+        for work_id, source, raw in self.db.execute(
+                f"SELECT work_id, source, raw FROM records WHERE work_id IN ({in_clause(work_ids)})", work_ids):
+            sources.setdefault(work_id, {}).setdefault(source, merge.reparse(source, zlib.decompress(raw)))
+        self.clear_rows(work_ids)
+        self.db.execute(f"DELETE FROM works WHERE id IN ({in_clause(work_ids)})", work_ids)
+        rows = WorkRows()
+        for work_id, by_source in sources.items():
+            rows.add(work_id, by_source)
+        rows.write(self)
+
+    def delete(self, key):
+        """Withdraw one record; a work that other sources still describe is rebuilt from them."""
+        row = self.db.execute("SELECT work_id FROM records WHERE source = ? AND source_id = ?",
+                              [self.source, key]).fetchone()
+        deleted = super().delete(key)
+        if deleted and self.db.execute("SELECT 1 FROM works WHERE id = ?", [row[0]]).fetchone():
+            self.rebuild([row[0]])
+        return deleted
 
     def add_related(self, links):
         """Store links between PMIDs that an elink response asserts (related, cited_by, ...)."""
@@ -403,6 +497,70 @@ class WorkLoader(Loader):
         with self.db.atomic():
             self.add_links(rows)
         return len(rows)
+
+
+def version_link(scheme, record, work_id, other, score):
+    """preprint version_of journal article, whichever of the two arrived second."""
+    other_scheme, other_id = ("doi", other["doi"]) if other["doi"] else ("pmid", other["pmid"])
+    evidence = f"same title ({score:.0f}/100), year and first author; one is a preprint"
+    if record["is_preprint"]:
+        return link_row(from_scheme=scheme, from_id=record["source_id"], relation="version_of",
+                        to_scheme=other_scheme, to_id=other_id, from_work_id=work_id, to_work_id=other["id"],
+                        score=round(score / 100, 3), evidence=evidence, asserted_by=WorkLoader.MERGER)
+    return link_row(from_scheme=other_scheme, from_id=other_id, relation="version_of", to_scheme=scheme,
+                    to_id=record["source_id"], from_work_id=other["id"], to_work_id=work_id,
+                    score=round(score / 100, 3), evidence=evidence, asserted_by=WorkLoader.MERGER)
+
+
+class WorkRows:
+    """The rows of a batch of works, built from their records (one or several sources each)."""
+
+    def __init__(self):
+        self.works, self.fts, self.authors, self.work_authors = [], [], {}, []
+        self.affiliations, self.author_affiliations, self.mesh_terms, self.work_mesh = {}, [], {}, []
+        self.registry_ids, self.conflicts = [], []
+
+    def add(self, work_id, sources):
+        from . import merge
+
+        if len(sources) == 1:
+            (source, record), = sources.items()
+            provenance, conflicts = None, []
+        else:
+            record, provenance, conflicts = merge.merge_records(sources)
+        self.works.append(work_row(work_id, record, sorted(sources), provenance))
+        self.fts.append(fts_row(work_id, record))
+        self.conflicts.extend({"work_id": work_id, "field": field, "source": source, "value": value}
+                              for field, source, value in conflicts)
+        numbers = {}
+        for author in record["authors"]:
+            row = author_row(author)
+            self.authors[row["id"]] = row
+            self.work_authors.append({"work_id": work_id, "position": author["position"],
+                                      "author_id": row["id"], "written_name": author["written_name"]})
+            for affiliation in author["affiliations"]:
+                aff = affiliation_row(affiliation)
+                self.affiliations.setdefault(aff["id"], aff)
+                # Numbered in order of first appearance, as a paper's affiliation list is.
+                number = numbers.setdefault(aff["id"], len(numbers) + 1)
+                self.author_affiliations.append({"work_id": work_id, "position": author["position"],
+                                                 "affiliation_id": aff["id"], "number": number})
+        for heading in record["mesh"]:
+            self.mesh_terms[heading["ui"]] = {"id": heading["ui"], "name": heading["name"]}
+            self.work_mesh.append({"work_id": work_id, "mesh_id": heading["ui"], "major_topic": int(heading["major"]),
+                                   "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False)})
+        self.registry_ids.extend({"work_id": work_id, **r} for r in work_registry_ids(record))
+
+    def write(self, loader):
+        insert_rows(loader.db, "works", self.works)
+        loader.insert_entities("authors", self.authors)
+        loader.insert_entities("affiliations", self.affiliations)
+        loader.insert_entities("mesh_terms", self.mesh_terms)
+        for table, rows in (("work_authors", self.work_authors),
+                            ("work_author_affiliations", self.author_affiliations),
+                            ("work_mesh", self.work_mesh), ("registry_ids", self.registry_ids),
+                            ("work_conflicts", self.conflicts), ("works_fts", self.fts)):
+            insert_rows(loader.db, table, rows)
 
 
 def work_registry_ids(record):

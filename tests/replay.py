@@ -178,9 +178,12 @@ def articles_in(path):
 
 
 def with_pmid(raw, pmid, revised=None, year=None):
-    """A copy of an article under another PMID (and DateRevised 'YYYY/MM/DD', publication year)."""
+    """A copy of an article as another work: another PMID and DOI, no PMCID (and a DateRevised
+    'YYYY/MM/DD' or publication year when given)."""
     raw = re.sub(rb"(<PMID Version=\"1\">)\d+", rb"\g<1>" + pmid.encode(), raw, count=1)
     raw = re.sub(rb'(<ArticleId IdType="pubmed">)\d+', rb"\g<1>" + pmid.encode(), raw, count=1)
+    raw = re.sub(rb'(IdType="doi"[^>]*>)([^<]+)', rb"\g<1>\g<2>." + pmid.encode(), raw)
+    raw = re.sub(rb'<ArticleId IdType="pmc">[^<]*</ArticleId>', b"", raw)
     if revised:
         year, month, day = revised.split("/")
         raw = re.sub(rb"<DateRevised>.*?</DateRevised>",

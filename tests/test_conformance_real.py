@@ -4,13 +4,15 @@ The folder comes from $REGENKB_REAL_DATA. When the variable is set and the folde
 missing, these tests fail: CI must never pass by skipping them.
 """
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from harvest import ctgov, pubmed
-from kb.ingest import LoadError, load_ctgov_file, load_pubmed_file
+from kb.ingest import LoadError, load_ctgov_file, load_pubmed_file, load_works_file
 
 
 def real_data():
@@ -140,3 +142,38 @@ def test_real_trial_facts_survive_loading(db):
     exosome = trial(db, "NCT03384433")
     assert exosome["enrollment"] == 5 and exosome["lead_sponsor"] == "Isfahan University of Medical Sciences"
     assert db.execute("select count(*) from trial_ids where registry = 'EudraCT'").fetchone()[0] >= 1
+
+
+# Recorded error bodies: a 404 page or text, an errorBean, a dump of response headers.
+WORK_ERROR_BODIES = ("404", "errorBean", "RESPONSE_HEADERS")
+
+
+@pytest.mark.parametrize("source,name", [(source, name) for source in ("openalex", "europepmc", "crossref")
+                                         for name in files_of(source)])
+def test_every_recorded_openalex_europepmc_crossref_file_loads(db, source, name):
+    folder = real_data() / source
+    assert folder.is_dir(), f"{folder} is missing"
+    path = folder / name
+    if any(marker in name for marker in WORK_ERROR_BODIES):
+        with pytest.raises(LoadError, match=re.escape(name)):
+            load_works_file(db, source, path)
+        return
+    stats, note = load_works_file(db, source, path)
+    assert stats.quarantined == 0, stats.errors
+    assert stats.added + stats.updated + stats.unchanged > 0 or note or "zero" in name or "no_results" in name
+
+
+def test_real_works_from_several_sources_become_one(db):
+    root = real_data()
+    load_works_file(db, "crossref", root / "crossref" / "paperqa__works_doi_10.1073_pnas.1414271111.json")
+    load_works_file(db, "openalex", root / "openalex" / "paperqa__work_by_doi_pnas.1414271111.json")
+    rows = db.execute("select id, sources, openalex_id, pmid from works where doi = '10.1073/pnas.1414271111'"
+                      ).fetchall()
+    assert len(rows) == 1 and rows[0][2] == "W2109415576" and rows[0][3] == "25349395"
+    assert json.loads(rows[0][1]) == ["crossref", "openalex"]
+    assert db.execute("select count(*) from links where from_work_id = ? and relation = 'cites'",
+                      [rows[0][0]]).fetchone()[0] > 60
+    load_works_file(db, "openalex", root / "openalex" / "openalex-python__institution_I27837315.json")
+    assert db.execute("select ror from institutions").fetchone()[0] == "https://ror.org/00jmfr291"
+    load_works_file(db, "europepmc", root / "europepmc" / "pyepmc__cursor_10pages_wrapper.json")
+    assert db.execute("select count(*) from records where source = 'europepmc'").fetchone()[0] == 1000

@@ -1,0 +1,231 @@
+"""Europe PMC: a small client (/search with cursorMark paging, citations, references) and
+pure parse functions for its JSON, XML and Dublin Core answers."""
+
+import json
+import re
+
+from lxml import etree
+
+from .errors import HarvestError, ParseError
+from .http import Client
+from .records import FULL, SUMMARY, initials_of, new_author, new_work
+
+SOURCE = "europepmc"
+API = "https://www.ebi.ac.uk/europepmc/webservices/rest"
+PAGE_SIZE = 1000
+DC = "{http://purl.org/dc/elements/1.1/}"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+
+# commentCorrection type -> link relation from this record to the other.
+CORRECTIONS = {"Retraction in": "retracted_by", "Retraction of": "retraction_of", "Erratum in": "erratum_in",
+               "Erratum for": "erratum_for", "Comment in": "commented_in", "Comment on": "comment_on",
+               "Update in": "update_in", "Update of": "update_of",
+               "Expression of concern in": "expression_of_concern_in"}
+
+
+def listed(value, key):
+    """Europe PMC wraps lists: {"authorList": {"author": [...]}}; absent lists are empty."""
+    return ((value or {}).get(key) or []) if isinstance(value, dict) else []
+
+
+def split_types(pub_types):
+    """pubType is a list on most records and a single '; '-joined string on some."""
+    result = []
+    for value in pub_types if isinstance(pub_types, list) else [pub_types]:
+        result.extend(part.strip() for part in re.split(r";\s*", value or "") if part.strip())
+    return result
+
+
+def parse_result(result):
+    """One /search result (resultType core, lite or idlist) -> work record."""
+    source, identifier = result.get("source"), result.get("id")
+    journal_info = result.get("journalInfo") or {}
+    journal = journal_info.get("journal") or {}
+    authors = []
+    for position, author in enumerate(listed(result.get("authorList"), "author"), 1):
+        orcid = (author.get("authorId") or {}).get("value") if (author.get("authorId") or {}).get("type") == "ORCID" else None
+        affiliations = [{"name": a["affiliation"], "identifiers": {}}
+                        for a in listed(author.get("authorAffiliationDetailsList"), "authorAffiliation")
+                        if a.get("affiliation")]
+        if not affiliations and author.get("affiliation"):
+            affiliations = [{"name": author["affiliation"], "identifiers": {}}]
+        authors.append(new_author(position, written_name=author.get("fullName"), last_name=author.get("lastName"),
+                                  fore_name=author.get("firstName"),
+                                  initials=author.get("initials") or initials_of(author.get("firstName")),
+                                  collective_name=author.get("collectiveName"), orcid=orcid,
+                                  affiliations=affiliations))
+    if not authors and result.get("authorString"):
+        for position, name in enumerate(re.split(r",\s*", result["authorString"].rstrip(".")), 1):
+            last, _, initials = name.rpartition(" ")
+            authors.append(new_author(position, written_name=name, last_name=last or name, initials=initials or None))
+    mesh = []
+    for heading in listed(result.get("meshHeadingList"), "meshHeading"):
+        qualifiers = listed(heading.get("meshQualifierList"), "meshQualifier")
+        mesh.append({"ui": heading.get("descriptorName"), "name": heading.get("descriptorName"),
+                     "major": heading.get("majorTopic_YN") == "Y" or any(q.get("majorTopic_YN") == "Y" for q in qualifiers),
+                     "qualifiers": [q.get("qualifierName") for q in qualifiers if q.get("qualifierName")]})
+    links = []
+    for correction in listed(result.get("commentCorrectionList"), "commentCorrection"):
+        relation = CORRECTIONS.get(correction.get("type"), re.sub(r"\W+", "_", (correction.get("type") or "related").lower()))
+        if correction.get("id"):
+            scheme = "pmid" if correction.get("source") == "MED" else "europepmc"
+            target = correction["id"] if scheme == "pmid" else f"{correction.get('source')}:{correction['id']}"
+            links.append({"relation": relation, "scheme": scheme, "target": target})
+    pub_types = split_types(listed(result.get("pubTypeList"), "pubType") or result.get("pubType"))
+    year = result.get("pubYear") or journal_info.get("yearOfPublication")
+    return new_work(
+        source_id=f"{source}:{identifier}" if source and identifier else None,
+        pmid=result.get("pmid"), pmcid=result.get("pmcid"), doi=result.get("doi"),
+        title=result.get("title"), abstract=result.get("abstractText"),
+        year=int(year) if str(year or "").isdigit() else None,
+        pub_date=result.get("firstPublicationDate") or journal_info.get("printPublicationDate"),
+        journal=journal.get("title") or result.get("journalTitle"),
+        journal_iso=journal.get("isoabbreviation") or journal.get("medlineAbbreviation"),
+        issn=journal.get("issn") or journal.get("essn"),
+        volume=journal_info.get("volume") or result.get("journalVolume"),
+        issue=journal_info.get("issue") or result.get("issue"), pages=result.get("pageInfo"),
+        language=result.get("language"), pub_types=pub_types,
+        keywords=listed(result.get("keywordList"), "keyword"), mesh=mesh, authors=authors,
+        grants=[{"grant_id": g.get("grantId"), "acronym": g.get("acronym"), "agency": g.get("agency"),
+                 "country": None} for g in listed(result.get("grantsList"), "grant")],
+        links=links,
+        is_retracted="Retracted Publication" in pub_types or any(l["relation"] == "retracted_by" for l in links),
+        is_preprint=source == "PPR" or "Preprint" in pub_types,
+        cited_by_count=result.get("citedByCount"),
+        version=result.get("dateOfRevision"),
+        completeness=FULL if "authorList" in result or "journalInfo" in result else SUMMARY,
+    )
+
+
+def xml_to_result(element):
+    """A <result> of the XML answer as the dict its JSON twin would be (lists wrapped alike)."""
+    result = {}
+    for child in element:
+        tag = etree.QName(child).localname
+        if len(child):
+            nested = [xml_to_result(grandchild) if len(grandchild) else grandchild.text for grandchild in child]
+            inner = etree.QName(child[0]).localname
+            result[tag] = {inner: nested}
+        else:
+            result[tag] = child.text
+    return result
+
+
+def parse_dublin_core(description):
+    """One rdf:Description of the format=dc answer -> thin work record."""
+    identifiers = [i.text or "" for i in description.iter(DC + "identifier")]
+    about = description.get(RDF + "about") or ""
+    match = re.search(r"/abstract/(\w+)/(\w+)", about)
+    doi = next((i for i in identifiers if "doi.org/" in i), None)
+    date = description.findtext(DC + "date")
+    source, identifier = (match.group(1), match.group(2)) if match else (None, None)
+    authors = []
+    for position, creator in enumerate(description.iter(DC + "creator"), 1):
+        last, _, initials = (creator.text or "").partition(", ")
+        authors.append(new_author(position, written_name=f"{last} {initials}".strip(), last_name=last,
+                                  initials=initials or None))
+    return new_work(
+        source_id=f"{source}:{identifier}" if identifier else None,
+        pmid=identifier if source == "MED" else None, doi=doi, title=description.findtext(DC + "title"),
+        year=int(date[:4]) if date and date[:4].isdigit() else None, pub_date=date,
+        language=description.findtext(DC + "language"),
+        pub_types=split_types(description.findtext(DC + "description")), authors=authors, completeness=SUMMARY)
+
+
+def parse_payload(data, origin):
+    """Works in a Europe PMC answer: /search JSON (core, lite, idlist), its XML twin, Dublin
+    Core, or a JSON list of /search pages. Returns (items, meta) with `next_cursor` and
+    `hit_count`. An errorBean or an unknown body gives one fatal ParseError."""
+    text = data.lstrip()
+    if text.startswith((b"{", b"[")):
+        payload = json.loads(data)
+        pages = payload if isinstance(payload, list) else [payload]
+        results = [r for page in pages for r in listed(page.get("resultList"), "result")]
+        meta = {"next_cursor": pages[-1].get("nextCursorMark") if pages else None,
+                "hit_count": pages[0].get("hitCount") if pages else None}
+        parse, raw_of = parse_result, (lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
+    else:
+        try:
+            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+        except etree.XMLSyntaxError as error:
+            return [ParseError(f"not a Europe PMC answer: {error}", source=SOURCE, origin=origin,
+                               raw=data[:65536], fatal=True)], {}
+        if root.tag == "errorBean":
+            return [ParseError(f"Europe PMC error: {root.findtext('errMsg')}", source=SOURCE, origin=origin,
+                               raw=data, fatal=True)], {}
+        meta = {"next_cursor": root.findtext("nextCursorMark"), "hit_count": root.findtext("hitCount")}
+        descriptions = list(root.iter(RDF + "Description"))
+        if descriptions:
+            results, parse, raw_of = descriptions, parse_dublin_core, etree.tostring
+        else:
+            results = [xml_to_result(r) for r in root.iterfind("resultList/result")]
+            parse, raw_of = parse_result, (lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
+    items = []
+    for result in results:
+        raw = raw_of(result)
+        try:
+            record = parse(result)
+            if not record["source_id"]:
+                raise ValueError("no source and id")
+        except Exception as error:  # noqa: BLE001 -- a fault in one result is that result's fault
+            items.append(ParseError(f"cannot parse result: {error!r}", source=SOURCE, origin=origin, raw=raw))
+            continue
+        record["raw"] = raw
+        items.append(record)
+    return items, meta
+
+
+class Page:
+    def __init__(self, data, origin, state):
+        self.data = data
+        self.origin = origin
+        self.state = state
+
+
+class EuropePMC:
+    """/search client with cursorMark paging; citations and references of one record."""
+
+    def __init__(self, client=None, base_url=API, page_size=PAGE_SIZE, email=None):
+        self.client = client or Client(SOURCE, rate_per_second=5, email=email, uncached=(r"/search\?",))
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+
+    def harvest(self, query, since=None, state=None):
+        """Yield Pages of core results; with `since`, only records updated on or after it."""
+        if since:
+            query = f"({query}) AND UPDATE_DATE:[{since.isoformat()} TO 3000-01-01]"
+        state = dict(state or {"cursor": "*", "pages": 0})
+        while True:
+            response = self.client.get(f"{self.base_url}/search", {
+                "query": query, "resultType": "core", "format": "json", "pageSize": self.page_size,
+                "cursorMark": state["cursor"]})
+            origin = f"europepmc /search {query!r} page {state['pages'] + 1}"
+            try:
+                page = json.loads(response.content)
+            except ValueError:
+                self.client.forget(response)
+                raise HarvestError(f"{origin} answered a body that is not JSON") from None
+            next_cursor = page.get("nextCursorMark")
+            # The last page may echo the cursor it was given instead of leaving it out.
+            done = not next_cursor or next_cursor == state["cursor"] or not listed(page.get("resultList"), "result")
+            state = {"cursor": None if done else next_cursor, "pages": state["pages"] + 1}
+            yield Page(response.content, origin, dict(state))
+            if done:
+                return
+
+    def related(self, source, identifier, kind):
+        """Every page of /{source}/{id}/citations or /references, as (relation, scheme, id) links."""
+        links, page = [], 1
+        while True:
+            payload = json.loads(self.client.get(
+                f"{self.base_url}/{source}/{identifier}/{kind}",
+                {"format": "json", "page": page, "pageSize": PAGE_SIZE}).content)
+            entries = listed(payload.get(f"{kind[:-1]}List"), kind[:-1])
+            for entry in entries:
+                if entry.get("id"):
+                    scheme = "pmid" if entry.get("source") == "MED" else "europepmc"
+                    target = entry["id"] if scheme == "pmid" else f"{entry.get('source')}:{entry['id']}"
+                    links.append(("cited_by" if kind == "citations" else "cites", scheme, target))
+            if len(entries) < PAGE_SIZE:
+                return links
+            page += 1

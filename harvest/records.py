@@ -1,0 +1,81 @@
+"""The record shape every publication source parses to, and identifier normalisation."""
+
+import re
+
+# How complete a record is: a fuller record replaces a thinner one, never the reverse.
+FULL, SUMMARY = 2, 1
+
+
+def new_work(**fields):
+    """A work record with every key the loader reads; absent fields are empty.
+
+    `source_id` is the record's own id at its source (a PMID, an OpenAlex W id, a DOI,
+    "MED:123" for Europe PMC); it defaults to the PMID for PubMed records.
+    """
+    record = {
+        "source_id": None, "pmid": None, "doi": None, "pmcid": None, "openalex_id": None,
+        "title": None, "vernacular_title": None, "abstract": None, "year": None, "pub_date": None,
+        "article_date": None, "journal": None, "journal_iso": None, "issn": None, "volume": None,
+        "issue": None, "pages": None, "language": None, "pub_types": [], "keywords": [], "mesh": [],
+        "authors": [], "grants": [], "registry_ids": [], "links": [], "is_retracted": False,
+        "is_preprint": False, "cited_by_count": None, "oa_status": None, "topics": [], "version": None,
+        "completeness": FULL,
+    }
+    unknown = set(fields) - set(record) - {"raw"}
+    if unknown:
+        raise KeyError(f"unknown record fields: {sorted(unknown)}")
+    record.update(fields)
+    record["doi"] = normalize_doi(record["doi"])
+    record["pmcid"] = normalize_pmcid(record["pmcid"])
+    record["pmid"] = normalize_pmid(record["pmid"])
+    record["source_id"] = record["source_id"] or record["pmid"]
+    return record
+
+
+def new_author(position, written_name=None, last_name=None, fore_name=None, initials=None, suffix=None,
+               collective_name=None, orcid=None, affiliations=(), is_corresponding=None):
+    """An author of a work record; affiliations are {"name", "identifiers"} dicts."""
+    return {"position": position, "written_name": written_name or " ".join(
+                p for p in (last_name, initials or fore_name) if p) or collective_name,
+            "last_name": last_name, "fore_name": fore_name, "initials": initials, "suffix": suffix,
+            "collective_name": collective_name, "orcid": normalize_orcid(orcid),
+            "affiliations": list(affiliations), "is_corresponding": is_corresponding}
+
+
+def initials_of(fore_name):
+    return "".join(part[0] for part in re.split(r"[\s.-]+", fore_name or "") if part) or None
+
+
+def normalize_orcid(value):
+    match = re.search(r"(\d{4}-?\d{4}-?\d{4}-?\d{3}[\dXx])", value or "")
+    if not match:
+        return None
+    digits = match.group(1).replace("-", "").upper()
+    return "-".join(digits[i:i + 4] for i in range(0, 16, 4))
+
+
+def normalize_doi(value):
+    """Lower case, no resolver prefix: 'https://doi.org/10.1073/PNAS.1' -> '10.1073/pnas.1'."""
+    value = (value or "").strip()
+    value = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:\s*)", "", value, flags=re.I)
+    return value.lower() or None
+
+
+def normalize_pmid(value):
+    value = str(value or "").strip().rstrip("/")
+    value = value.rsplit("/", 1)[-1]
+    return value if value.isdigit() else None
+
+
+def normalize_pmcid(value):
+    value = str(value or "").strip().rstrip("/").rsplit("/", 1)[-1]
+    if not value:
+        return None
+    value = value.upper()
+    return value if value.startswith("PMC") else ("PMC" + value if value.isdigit() else None)
+
+
+def openalex_key(value):
+    """'https://openalex.org/W2109415576' -> 'W2109415576'."""
+    value = str(value or "").strip().rstrip("/").rsplit("/", 1)[-1]
+    return value.upper() if re.fullmatch(r"[WAISPTCF]\d+", value, re.I) else None
