@@ -408,9 +408,13 @@ class WorkLoader(Loader):
         if not (author and record["year"] and record["title"]):
             return None
         same_work = version = None
+        # A work that already holds a record of this source would have matched by identifier:
+        # only a preprint or journal counterpart (for version_of) is worth comparing there.
         for row in self.db.query("SELECT id, title, doi, pmid, pmcid, is_preprint FROM works "
-                                 "WHERE first_author = ? AND year BETWEEN ? AND ?",
-                                 [author, record["year"] - 1, record["year"] + 1]):
+                                 "WHERE first_author = ? AND year BETWEEN ? AND ? "
+                                 "AND (sources NOT LIKE ? OR is_preprint != ?)",
+                                 [author, record["year"] - 1, record["year"] + 1, f'%"{self.source}"%',
+                                  int(bool(record["is_preprint"]))]):
             same, score = merge.same_title(record["title"], row["title"])
             if not same or self.blocked(record, row["id"]):
                 continue
