@@ -150,8 +150,7 @@ class Crossref:
         except ValueError:
             return
         if limit:
-            limiter = limiter_for(urlsplit(url).netloc, limit / interval)
-            limiter.interval = max(limiter.interval, interval / limit)
+            limiter_for(urlsplit(url).netloc, limit / interval)
 
     def work(self, doi):
         """The /works/{doi} body."""

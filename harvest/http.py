@@ -57,10 +57,12 @@ _limiters_lock = threading.Lock()
 
 
 def limiter_for(host, rate):
+    """The limiter of a host; asking for a slower rate slows it down, never the reverse."""
     with _limiters_lock:
         limiter = _limiters.get(host)
-        if limiter is None or limiter.interval > 1.0 / rate:
+        if limiter is None:
             limiter = _limiters[host] = RateLimiter(rate)
+        limiter.interval = max(limiter.interval, 1.0 / rate)
         return limiter
 
 

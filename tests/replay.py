@@ -192,3 +192,21 @@ def with_pmid(raw, pmid, revised=None, year=None):
     if year:
         raw = re.sub(rb"(<PubDate><Year>)\d{4}", rb"\g<1>" + str(year).encode(), raw, count=1)
     return raw
+
+
+class PagedReplay(ReplayServer):
+    """Serves JSON pages chained by a cursor parameter: pages[cursor] -> (body dict, headers)."""
+
+    base_path = ""
+
+    def __init__(self, path, cursor_param, pages):
+        super().__init__()
+        self.path = path
+        self.cursor_param = cursor_param
+        self.pages = pages
+
+    def answer(self, path, params):
+        if not path.endswith(self.path) or params.get(self.cursor_param) not in self.pages:
+            return 404, {}, b"Resource not found."
+        body, headers = self.pages[params[self.cursor_param]]
+        return 200, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
