@@ -209,6 +209,13 @@ class OpenAlex:
             state = {"cursor": meta.get("next_cursor"), "pages": state["pages"] + 1}
             yield Page(response.content, origin, dict(state))
 
+    def works_by(self, key, values, batch=50):
+        """Works whose `key` (openalex, doi, pmid) is one of `values`: one /works call per 50."""
+        for start in range(0, len(values), batch):
+            chunk = values[start:start + batch]
+            yield self.client.get(f"{self.base_url}/works", self.params(
+                filter=f"{key}:{'|'.join(chunk)}", select=SELECT, per_page=self.per_page)).content
+
     def work(self, identifier):
         """One work by W id, DOI or PMID ('pmid:123')."""
         return self.client.get(f"{self.base_url}/works/{identifier}", self.params()).content

@@ -624,6 +624,31 @@ class PubMed:
             retmode="xml"))
         return response
 
+    def fetch_ids(self, pmids):
+        """efetch of an explicit PMID list, POSTed in batches; yields each batch's body."""
+        for start in range(0, len(pmids), self.batch_size):
+            batch = pmids[start:start + self.batch_size]
+            response = self.client.post(self.base_url + "efetch.fcgi", self.params(
+                db="pubmed", id=",".join(batch), retmode="xml"))
+            problem = efetch_problem(response.content)
+            if problem:
+                self.client.forget(response)
+                raise HarvestError(f"pubmed efetch of {len(batch)} PMIDs from {batch[0]}: {problem}")
+            yield response.content
+
+    def neighbours(self, pmids, batch=100):
+        """Related articles (elink pubmed_pubmed with scores) of each PMID; yields elink bodies.
+
+        One id= parameter per PMID keeps one LinkSet per PMID (a comma list would merge them)."""
+        for start in range(0, len(pmids), batch):
+            params = list(self.params(dbfrom="pubmed", db="pubmed", cmd="neighbor_score",
+                                      linkname="pubmed_pubmed").items())
+            params += [("id", pmid) for pmid in pmids[start:start + batch]]
+            data = self.client.post(self.base_url + "elink.fcgi", params).content
+            if sniff(data) != "elink":
+                raise HarvestError(f"pubmed elink for {pmids[start]}...: answered {error_message(data)}")
+            yield data
+
     def slices(self, term, datetype, mindate, maxdate):
         """Date ranges (YYYY/MM/DD pairs) each holding at most search_limit hits, oldest first."""
         result = self.esearch(term, datetype, mindate, maxdate, usehistory=False)

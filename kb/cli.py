@@ -14,7 +14,9 @@ from .db import db_path, open_db
 from .ingest import (LoadError, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed, harvest_works,
                      load_ctgov_file, load_pubmed_file, load_works_file)
 from .unmerge import UnmergeError, unmerge
+from .expand import expand as expand_kb
 from .linking import link_studies
+from .load import WorkLoader
 
 
 def db_option(command):
@@ -74,27 +76,45 @@ def harvest():
 
 
 @harvest.command(name="pubmed")
-@click.argument("term")
+@click.argument("term", required=False)
 @db_option
+@click.option("--related", is_flag=True,
+              help="Fetch PubMed's related-article neighbours (elink, with scores) of the works in the KB")
 @click.option("--api-key", envvar="NCBI_API_KEY", help="NCBI API key: 10 requests/s instead of 3 [$NCBI_API_KEY]")
 @click.option("--email", envvar="REGENKB_EMAIL", help="Contact address sent to NCBI [$REGENKB_EMAIL]")
-def harvest_pubmed_command(term, db_file, api_key, email):
+def harvest_pubmed_command(term, db_file, related, api_key, email):
     """Harvest every PubMed record matching TERM (PubMed query syntax).
 
     \b
     The first run fetches everything; later runs of the same TERM fetch only records
     added or revised since the last finished run. An interrupted run resumes where it
     stopped. Responses are cached on disk ($REGENKB_CACHE, default ~/.cache/regenkb).
-    Example:
+    With --related, also store the related-article neighbours of every work with a PMID
+    (links of relation 'related' with elink's scores); `kb expand` fetches them.
+    Examples:
         kb harvest pubmed "mesenchymal stem cells AND stroke" --db my.db
+        kb harvest pubmed --related --db my.db
     """
+    if not (term or related):
+        raise click.UsageError("give a TERM, --related, or both")
     db = open_db(db_path(db_file))
+    client = pubmed.PubMed(api_key=api_key, email=email)
+    if related:
+        pmids = [row[0] for row in db.execute("SELECT pmid FROM works WHERE pmid IS NOT NULL ORDER BY pmid")]
+        loader = WorkLoader(db, pubmed.SOURCE)
+        try:
+            count = sum(loader.add_related(pubmed.parse_elink(body)) for body in client.neighbours(pmids))
+        except HarvestError as error:
+            raise click.ClickException(str(error))
+        click.echo(f"{count} related-article link(s) for {len(pmids)} work(s)")
+        if not term:
+            return
 
     def progress(stats, page):
         click.echo(f"{page.origin}: {stats.added} added, {stats.updated} updated so far", err=True)
 
     try:
-        stats = harvest_pubmed(db, term, pubmed.PubMed(api_key=api_key, email=email), progress)
+        stats = harvest_pubmed(db, term, client, progress)
     except HarvestError as error:
         raise click.ClickException(f"{error} (run the same command again to resume)")
     click.echo(f"pubmed {term!r}: {stats.added} added, {stats.updated} updated, "
@@ -284,6 +304,33 @@ def relink(db):
     """Works and trials just loaded may be one study: refresh the probably_same_study links."""
     if db["trials"].count and db["works"].count:
         click.echo(f"{link_studies(db)} probably_same_study link(s) between works and trials", err=True)
+
+
+@cli.command()
+@db_option
+@click.option("--depth", default=1, show_default=True, help="How many rounds of snowballing")
+@click.option("--limit", type=int, help="At most this many missing works of each kind per round")
+@click.option("--api-key", envvar="NCBI_API_KEY", help="NCBI API key [$NCBI_API_KEY]")
+@click.option("--openalex-key", envvar="OPENALEX_API_KEY", help="OpenAlex API key [$OPENALEX_API_KEY]")
+@click.option("--email", envvar="REGENKB_EMAIL", help="Contact address [$REGENKB_EMAIL]")
+def expand(db_file, depth, limit, api_key, openalex_key, email):
+    """Snowball: fetch the works the KB's works cite, are cited by or are related to,
+    which the KB does not hold yet (PMIDs from PubMed, OpenAlex ids and DOIs from OpenAlex).
+
+    \b
+    Example (one round, as a systematic review's citation search):
+        kb expand --depth 1 --db my.db
+    """
+    db = open_db(db_path(db_file))
+    try:
+        stats, left = expand_kb(db, pubmed.PubMed(api_key=api_key, email=email),
+                                openalex.OpenAlex(api_key=openalex_key, email=email), depth, limit,
+                                lambda note: click.echo(note, err=True))
+    except HarvestError as error:
+        raise click.ClickException(str(error))
+    click.echo(f"{stats.added} work(s) added, {stats.updated} merged or updated; still missing: "
+               + (", ".join(f"{n} {scheme}" for scheme, n in sorted(left.items())) or "none"))
+    relink(db)
 
 
 @cli.command(name="unmerge")

@@ -70,6 +70,20 @@ class ReplayServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def do_POST(self):
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
+                self.path = url.path
+                status, headers, body = replay.respond(url.path, params)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args):
                 pass
 
@@ -100,6 +114,7 @@ class EutilsReplay(ReplayServer):
         super().__init__()
         self.articles = []
         self.histories = {}
+        self.neighbours = {}
         for raw in articles:
             self.add(raw)
 
@@ -131,6 +146,19 @@ class EutilsReplay(ReplayServer):
             body = (f'<?xml version="1.0" encoding="UTF-8" ?>\n<eSearchResult><Count>{len(found)}</Count>'
                     f"<RetMax>0</RetMax><RetStart>0</RetStart>{history}<IdList/></eSearchResult>")
             return 200, {"Content-Type": "text/xml"}, body.encode()
+        if path.endswith("efetch.fcgi") and "id" in params:
+            wanted = set(params["id"].split(","))
+            body = SET_HEAD + b"\n".join(a["raw"] for a in self.articles if a["pmid"] in wanted)
+            return 200, {"Content-Type": "text/xml"}, body + b"\n</PubmedArticleSet>\n"
+        if path.endswith("elink.fcgi"):
+            ids = params["id"] if isinstance(params["id"], list) else [params["id"]]
+            sets = "".join(
+                f"<LinkSet><DbFrom>pubmed</DbFrom><IdList><Id>{pmid}</Id></IdList><LinkSetDb><DbTo>pubmed</DbTo>"
+                f"<LinkName>pubmed_pubmed</LinkName>"
+                + "".join(f"<Link><Id>{other}</Id><Score>{score}</Score></Link>"
+                          for other, score in self.neighbours.get(pmid, []))
+                + "</LinkSetDb></LinkSet>" for pmid in ids)
+            return 200, {"Content-Type": "text/xml"}, f'<?xml version="1.0"?><eLinkResult>{sets}</eLinkResult>'.encode()
         if path.endswith("efetch.fcgi"):
             found = self.histories.get(params.get("WebEnv"))
             if found is None:
@@ -210,3 +238,22 @@ class PagedReplay(ReplayServer):
             return 404, {}, b"Resource not found."
         body, headers = self.pages[params[self.cursor_param]]
         return 200, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
+
+
+class OpenAlexReplay(ReplayServer):
+    """Serves /works?filter=openalex:W1|W2 (or doi:...) from a list of OpenAlex work objects."""
+
+    base_path = ""
+
+    def __init__(self, works):
+        super().__init__()
+        self.works = works
+
+    def answer(self, path, params):
+        key, _, values = params.get("filter", "").partition(":")
+        wanted = set(values.split("|"))
+        field = {"openalex": lambda w: w["id"].rsplit("/", 1)[-1],
+                 "doi": lambda w: (w.get("doi") or "").replace("https://doi.org/", "")}[key]
+        results = [w for w in self.works if field(w) in wanted]
+        return 200, {"Content-Type": "application/json"}, json.dumps(
+            {"meta": {"count": len(results), "next_cursor": None}, "results": results}).encode()

@@ -1,0 +1,43 @@
+"""Snowballing, as systematic reviewers do: fetch the works the KB's works cite, are cited
+by or are related to, which the KB does not hold yet (the link stubs)."""
+
+import io
+
+from harvest import openalex, pubmed
+
+from .ingest import LoadStats
+from .load import WorkLoader
+
+RELATIONS = ("cites", "cited_by", "related", "related_review", "version_of")
+
+
+def missing(db, relations=RELATIONS):
+    """{scheme: [identifier, ...]} of link targets no work in the KB answers to yet."""
+    marks = ", ".join("?" for _ in relations)
+    found = {}
+    for scheme, identifier in db.execute(
+            f"SELECT DISTINCT to_scheme, to_id FROM links WHERE to_work_id IS NULL AND to_trial_id IS NULL "
+            f"AND from_work_id IS NOT NULL AND relation IN ({marks}) ORDER BY to_scheme, to_id", relations):
+        found.setdefault(scheme, []).append(identifier)
+    return found
+
+
+def expand(db, pubmed_client, openalex_client, depth=1, limit=None, progress=lambda note: None):
+    """Fetch missing link targets, `depth` rounds deep: PMIDs from PubMed, OpenAlex ids and
+    DOIs from OpenAlex. Returns LoadStats and {scheme: identifiers still missing}."""
+    stats = LoadStats()
+    for round_ in range(1, depth + 1):
+        targets = missing(db)
+        if limit:
+            targets = {scheme: ids[:limit] for scheme, ids in targets.items()}
+        if not any(targets.get(s) for s in ("pmid", "openalex", "doi")):
+            break
+        loader = WorkLoader(db, pubmed.SOURCE)
+        for body in pubmed_client.fetch_ids(targets.get("pmid", [])):
+            stats += loader.write_batch(list(pubmed.iter_articles(io.BytesIO(body), "expand")), "expand pmid")
+        loader = WorkLoader(db, openalex.SOURCE)
+        for key, scheme in (("openalex", "openalex"), ("doi", "doi")):
+            for body in openalex_client.works_by(key, targets.get(scheme, [])):
+                stats += loader.write_batch(openalex.parse_payload(body, f"expand {key}")[0], f"expand {key}")
+        progress(f"round {round_}: {stats.added} work(s) added so far")
+    return stats, {scheme: len(ids) for scheme, ids in missing(db).items()}
