@@ -5,8 +5,8 @@ import json
 import re
 from urllib.parse import urlsplit
 
-from .errors import HarvestError, ParseError
-from .http import Client, limiter_for
+from .errors import HarvestError, ParseError, guarded
+from .http import Client, Page, limiter_for
 from .records import FULL, initials_of, new_author, new_work
 
 SOURCE = "crossref"
@@ -109,24 +109,9 @@ def parse_payload(data, origin):
     items = []
     for work in works:
         raw = json.dumps(work, ensure_ascii=False, sort_keys=True).encode()
-        try:
-            record = parse_work(work)
-            if not record["source_id"]:
-                raise ValueError("no DOI")
-        except Exception as error:  # noqa: BLE001 -- a fault in one work is that work's fault
-            items.append(ParseError(f"cannot parse work: {error!r}", source=SOURCE, origin=origin,
-                                    record_id=work.get("DOI"), raw=raw))
-            continue
-        record["raw"] = raw
-        items.append(record)
+        items.append(guarded(parse_work, work, source=SOURCE, origin=origin, record_id=work.get("DOI"), raw=raw))
     return items, meta
 
-
-class Page:
-    def __init__(self, data, origin, state):
-        self.data = data
-        self.origin = origin
-        self.state = state
 
 
 class Crossref:

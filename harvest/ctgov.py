@@ -18,7 +18,8 @@ from lxml import etree
 
 from . import registries
 from .errors import HarvestError, ParseError
-from .http import Client
+from .errors import guarded as guarded_parse
+from .http import Client, Page
 
 SOURCE = "ctgov"
 API = "https://clinicaltrials.gov/api/v2"
@@ -516,16 +517,8 @@ def error_message(data):
 
 
 def guarded(parse, item, origin, record_id, raw):
-    """parse(item) -> record with its raw bytes, or a ParseError naming the record."""
-    try:
-        record = parse(item)
-        if not record["nct_id"] or not re.fullmatch(r"NCT\d{8}", record["nct_id"]):
-            raise ValueError(f"no valid NCT id (got {record['nct_id']!r})")
-    except Exception as error:  # noqa: BLE001 -- any fault in one study is that study's fault
-        return ParseError(f"cannot parse study: {error!r}", source=SOURCE, origin=origin,
-                          record_id=record_id, raw=raw)
-    record["raw"] = raw
-    return record
+    return guarded_parse(parse, item, source=SOURCE, origin=origin, record_id=record_id, raw=raw, key="nct_id",
+                         valid=lambda nct_id: bool(nct_id and re.fullmatch(r"NCT\d{8}", nct_id)))
 
 
 def parse_payload(data, origin):
@@ -581,14 +574,6 @@ def parse_payload(data, origin):
 
 
 # ---------------------------------------------------------------- the client
-
-class Page:
-    """One /studies page and the harvest state to store once it is loaded."""
-
-    def __init__(self, data, origin, state):
-        self.data = data
-        self.origin = origin
-        self.state = state
 
 
 class CtGov:

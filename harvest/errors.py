@@ -22,3 +22,17 @@ class ParseError(Exception):
         if self.record_id:
             where += f" record {self.record_id}"
         return f"{where}: {self.args[0]}"
+
+
+def guarded(parse, item, *, source, origin, record_id, raw, key="source_id", valid=bool):
+    """parse(item) -> the record with its raw bytes, or a ParseError naming source, origin and
+    record: any fault in one record is that record's fault, never the batch's."""
+    try:
+        record = parse(item)
+        if not valid(record[key]):
+            raise ValueError(f"no valid {key} (got {record[key]!r})")
+    except Exception as error:  # noqa: BLE001
+        return ParseError(f"cannot parse record: {error!r}", source=source, origin=origin,
+                          record_id=record_id, raw=raw)
+    record["raw"] = raw
+    return record

@@ -6,8 +6,8 @@ import re
 
 from lxml import etree
 
-from .errors import HarvestError, ParseError
-from .http import Client
+from .errors import HarvestError, ParseError, guarded
+from .http import Client, Page
 from .records import FULL, SUMMARY, initials_of, new_author, new_work
 
 SOURCE = "europepmc"
@@ -162,24 +162,9 @@ def parse_payload(data, origin):
             parse, raw_of = parse_result, (lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
     items = []
     for result in results:
-        raw = raw_of(result)
-        try:
-            record = parse(result)
-            if not record["source_id"]:
-                raise ValueError("no source and id")
-        except Exception as error:  # noqa: BLE001 -- a fault in one result is that result's fault
-            items.append(ParseError(f"cannot parse result: {error!r}", source=SOURCE, origin=origin, raw=raw))
-            continue
-        record["raw"] = raw
-        items.append(record)
+        items.append(guarded(parse, result, source=SOURCE, origin=origin, record_id=None, raw=raw_of(result)))
     return items, meta
 
-
-class Page:
-    def __init__(self, data, origin, state):
-        self.data = data
-        self.origin = origin
-        self.state = state
 
 
 class EuropePMC:

@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -116,7 +117,7 @@ class Client:
 
     def request(self, method, url, **kwargs):
         limiter = limiter_for(urlsplit(url).netloc, self.rate)
-        problem = None
+        problem, wait = None, 0.0
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.sleep(min(MAX_WAIT, wait))
@@ -150,3 +151,11 @@ class Client:
         cache = getattr(self.session, "cache", None)
         if cache is not None and getattr(response, "cache_key", None):
             cache.delete(response.cache_key)
+
+
+@dataclass
+class Page:
+    """One fetched page of a harvest and the harvest state to store once it is loaded."""
+    data: bytes
+    origin: str
+    state: dict

@@ -8,8 +8,8 @@ referenced and related works, topics and open-access status. An API key
 import json
 import os
 
-from .errors import HarvestError, ParseError
-from .http import Client
+from .errors import HarvestError, ParseError, guarded
+from .http import Client, Page
 from .records import (SUMMARY, initials_of, new_author, new_work, normalize_doi, normalize_pmcid,
                       normalize_pmid, openalex_key)
 
@@ -157,24 +157,9 @@ def parse_payload(data, origin):
             meta["entities"].append(parse_entity(work))
             continue
         raw = json.dumps(work, ensure_ascii=False, sort_keys=True).encode()
-        try:
-            record = parse_work(work)
-            if not record["source_id"]:
-                raise ValueError("no OpenAlex id and no DOI")
-        except Exception as error:  # noqa: BLE001 -- a fault in one work is that work's fault
-            items.append(ParseError(f"cannot parse work: {error!r}", source=SOURCE, origin=origin,
-                                    record_id=key, raw=raw))
-            continue
-        record["raw"] = raw
-        items.append(record)
+        items.append(guarded(parse_work, work, source=SOURCE, origin=origin, record_id=key, raw=raw))
     return items, meta
 
-
-class Page:
-    def __init__(self, data, origin, state):
-        self.data = data
-        self.origin = origin
-        self.state = state
 
 
 class OpenAlex:

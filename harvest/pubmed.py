@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from .errors import HarvestError, ParseError
-from .http import Client
-from .records import FULL, SUMMARY, new_work, normalize_doi, normalize_orcid
+from .http import Client, Page
+from .records import SUMMARY, new_work, normalize_doi, normalize_orcid
 
 SOURCE = "pubmed"
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -581,14 +581,6 @@ def open_payload(path):
 
 
 # ---------------------------------------------------------------- the client
-
-@dataclass
-class Page:
-    """One efetch batch and the harvest state to store once it is loaded."""
-    data: bytes
-    origin: str
-    state: dict
-
 
 class PubMed:
     """E-utilities client. `harvest(term)` yields efetch pages; resume by passing the last stored state."""

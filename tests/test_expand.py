@@ -1,5 +1,3 @@
-import json
-
 from harvest import http, openalex, pubmed
 from kb.expand import expand, missing
 from kb.ingest import load_pubmed_file, load_works_file
