@@ -58,7 +58,7 @@ def parse_work(message):
     for update in message.get("updated-by") or []:
         if update.get("DOI"):
             kind = update.get("type") or "update"
-            relation = "retracted_by" if kind == "retraction" else f"{kind}_in"
+            relation = {"retraction": "retracted_by", "correction": "corrected_by"}.get(kind, f"{kind}_in")
             links.append({"relation": relation, "scheme": "doi", "target": update["DOI"].lower()})
     for kind, related in (message.get("relation") or {}).items():
         for item in related if isinstance(related, list) else [related]:

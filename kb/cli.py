@@ -11,8 +11,8 @@ from harvest.errors import HarvestError
 
 from . import demo, search as search_module, serve as serve_module
 from .db import db_path, open_db
-from .ingest import (LoadError, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed, harvest_works,
-                     load_ctgov_file, load_pubmed_file, load_works_file)
+from .ingest import (LoadError, europepmc_citation_links, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed,
+                     harvest_works, load_ctgov_file, load_pubmed_file, load_works_file)
 from .unmerge import UnmergeError, unmerge
 from .expand import expand as expand_kb
 from .linking import link_studies
@@ -195,18 +195,33 @@ def harvest_openalex_command(search, filter_, db_file, api_key, email):
 
 
 @harvest.command(name="europepmc")
-@click.argument("query")
+@click.argument("query", required=False)
 @db_option
+@click.option("--citations", is_flag=True,
+              help="Also fetch the citations and references of every Europe PMC record in the KB")
 @click.option("--email", envvar="REGENKB_EMAIL", help="Contact address in the User-Agent [$REGENKB_EMAIL]")
-def harvest_europepmc_command(query, db_file, email):
+def harvest_europepmc_command(query, db_file, citations, email):
     """Harvest Europe PMC records matching QUERY (its search syntax; core results,
     1,000 a page, cursorMark paging). Includes preprints (source PPR).
 
     \b
-    Example:
+    With --citations, fetch /citations and /references of every Europe PMC record in the
+    KB as cited_by / cites links (one request each per 1,000 links).
+    Examples:
         kb harvest europepmc '(exosome OR "extracellular vesicle") AND stroke'
+        kb harvest europepmc --citations
     """
-    harvest_works_command("europepmc", europepmc.EuropePMC(email=email), query, db_file)
+    if not (query or citations):
+        raise click.UsageError("give a QUERY, --citations, or both")
+    client = europepmc.EuropePMC(email=email)
+    if query:
+        harvest_works_command("europepmc", client, query, db_file)
+    if citations:
+        try:
+            count = europepmc_citation_links(open_db(db_path(db_file)), client, lambda note: click.echo(note, err=True))
+        except HarvestError as error:
+            raise click.ClickException(str(error))
+        click.echo(f"{count} citation and reference link(s) from Europe PMC")
 
 
 @harvest.command(name="crossref")

@@ -7,7 +7,7 @@ import json
 from harvest import crossref, ctgov, europepmc, openalex, pubmed
 from harvest.errors import HarvestError
 
-from .load import LoadStats, WorkLoader, now
+from .load import LoadStats, WorkLoader, link_row, now
 from .trials import TrialLoader
 
 TAIL_BYTES = 65536
@@ -181,6 +181,25 @@ def harvest_works(db, source, client, query, progress=lambda stats, page: None, 
     return run_harvest(db, source, key, WorkLoader(db, source),
                        lambda since, state: client.harvest(query, since=since, state=state, **options),
                        lambda page: module.parse_payload(page.data, page.origin)[0], progress)
+
+
+def europepmc_citation_links(db, client, progress=lambda note: None):
+    """Fetch /citations and /references of every Europe PMC record in the KB as links."""
+    loader = WorkLoader(db, europepmc.SOURCE)
+    total = 0
+    for (source_id,) in db.execute("SELECT source_id FROM records WHERE source = 'europepmc'").fetchall():
+        source, _, identifier = source_id.partition(":")
+        links = [link_row(from_scheme="europepmc", from_id=source_id, relation=relation, to_scheme=scheme,
+                          to_id=target, asserted_by=europepmc.SOURCE + "-citations")
+                 for kind in ("citations", "references")
+                 for relation, scheme, target in client.related(source, identifier, kind)]
+        with db.atomic():
+            db.execute("DELETE FROM links WHERE asserted_by = ? AND from_id = ?",
+                       [europepmc.SOURCE + "-citations", source_id])
+            loader.add_links(links)
+        total += len(links)
+        progress(f"{source_id}: {len(links)} citation and reference link(s)")
+    return total
 
 
 def run_harvest(db, source, query, loader, pages, parse, progress):

@@ -81,3 +81,27 @@ def test_crossref_pages_by_cursor_and_slows_to_the_stated_rate_limit(db, tmp_pat
     assert stats.added == 1 and [c["cursor"] for c in calls] == ["*", "n2"]
     assert calls[0]["query.bibliographic"] == "musculoskeletal hypoxia" and calls[0]["mailto"]
     assert limiter.interval == pytest.approx(0.2)
+
+
+def test_europepmc_citations_and_references_become_links(db, tmp_path):
+    from kb.ingest import europepmc_citation_links, load_works_file
+
+    load_works_file(db, "europepmc", MERGE / "europepmc_MED_25349395.json")
+    answers = {
+        "/MED/25349395/citations": {"hitCount": 2, "citationList": {"citation": [
+            {"id": "30000001", "source": "MED"}, {"id": "PPR123", "source": "PPR"}]}},
+        "/MED/25349395/references": {"hitCount": 1, "referenceList": {"reference": [
+            {"id": "16451220", "source": "MED"}]}},
+    }
+
+    class Replay(PagedReplay):
+        def answer(self, path, params):
+            return 200, {"Content-Type": "application/json"}, json.dumps(answers[path]).encode()
+
+    with Replay("", "page", {}) as replay:
+        client = europepmc.EuropePMC(client=session(tmp_path, "europepmc"), base_url=replay.base_url)
+        assert europepmc_citation_links(db, client) == 3
+        assert europepmc_citation_links(db, client) == 3  # fetched again: replaced, not doubled
+    rows = set(db.execute("select relation, to_scheme, to_id from links where asserted_by = 'europepmc-citations'"))
+    assert rows == {("cited_by", "pmid", "30000001"), ("cited_by", "europepmc", "PPR:PPR123"),
+                    ("cites", "pmid", "16451220")}
