@@ -18,8 +18,8 @@ def new_work(**fields):
         "article_date": None, "journal": None, "journal_iso": None, "issn": None, "volume": None,
         "issue": None, "pages": None, "language": None, "pub_types": [], "keywords": [], "mesh": [],
         "authors": [], "grants": [], "registry_ids": [], "links": [], "is_retracted": False,
-        "is_preprint": False, "cited_by_count": None, "oa_status": None, "topics": [], "version": None,
-        "completeness": FULL,
+        "is_preprint": False, "cited_by_count": None, "oa_status": None, "topics": [], "copyright": None,
+        "layers": {}, "version": None, "completeness": FULL,
     }
     unknown = set(fields) - set(record) - {"raw"}
     if unknown:

@@ -6,13 +6,15 @@ import sys
 
 import click
 
-from harvest import crossref, ctgov, europepmc, openalex, pubmed
+from pathlib import Path
+
+from harvest import crossref, ctgov, europepmc, openalex, portal, pubmed
 from harvest.errors import HarvestError
 
 from . import demo, search as search_module, serve as serve_module
 from .db import db_path, open_db
 from .ingest import (LoadError, europepmc_citation_links, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed,
-                     harvest_works, load_ctgov_file, load_pubmed_file, load_works_file)
+                     harvest_works, load_ctgov_file, load_portal_page, load_pubmed_file, load_works_file)
 from .unmerge import UnmergeError, unmerge
 from .expand import expand as expand_kb
 from .linking import link_studies
@@ -239,6 +241,46 @@ def harvest_crossref_command(query, db_file, email):
     harvest_works_command("crossref", crossref.Crossref(email=email), query, db_file)
 
 
+@harvest.command(name="portal")
+@click.argument("url")
+@click.option("--depth", default=0, show_default=True, help="Follow 'Other Related Docs' links this many levels")
+@click.option("--max-pages", default=50, show_default=True, help="Fetch at most this many pages")
+@db_option
+@click.option("--email", envvar="REGENKB_EMAIL", help="Contact address in the User-Agent [$REGENKB_EMAIL]")
+def harvest_portal_command(url, depth, max_pages, db_file, email):
+    """Harvest a research-portal record page (university research portals, DSpace, EPrints,
+    Pure, OPUS, HAL, Sinaweb journal sites): title, authors with their numbered
+    affiliations, source, year, abstract and its "Other Related Docs".
+
+    \b
+    With --depth, related documents on the same host are fetched too (robots.txt honoured,
+    one page a second, each page once). A page that is no record page is kept in the
+    quarantine table and the crawl goes on.
+    Example:
+        kb harvest portal "https://www.rimpacts.com/rd/p.aspx?c=10158576256" --depth 1
+    """
+    db = open_db(db_path(db_file))
+    loaded = failed = 0
+    try:
+        for page_url, data, problem in portal.Crawler(email=email).crawl(url, depth, max_pages):
+            if problem:
+                click.echo(f"{page_url}: skipped, {problem}", err=True)
+                continue
+            try:
+                stats, related = load_portal_page(db, data, page_url)
+            except LoadError as error:
+                click.echo(f"error: {error}", err=True)
+                failed += 1
+                continue
+            loaded += 1
+            click.echo(f"{page_url}: {stats.added} added, {stats.updated} merged or updated; "
+                       f"{len(related)} related document(s)")
+    except HarvestError as error:
+        raise click.ClickException(str(error))
+    click.echo(f"{loaded} record page(s) loaded, {failed} kept in quarantine")
+    relink(db)
+
+
 @cli.group()
 def load():
     """Load records from files on disk (no network)."""
@@ -294,6 +336,23 @@ make_works_loader("crossref", """Load Crossref FILES: a /works/{doi} answer, a /
 or a CSL-JSON object from /transform.
 
 Works already in the KB from other sources are merged (one row per work).""")
+
+
+@load.command(name="portal")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--url", help="The address the page was saved from (one file only); relative links resolve against it")
+@db_option
+def load_portal_command(files, url, db_file):
+    """Load saved research-portal record pages (HTML FILES).
+
+    The page's own address comes from --url, else its <link rel="canonical"> or
+    citation_abstract_html_url, else the file's path. Its related documents become
+    'related' links to works in the KB, or to stubs a later harvest fills in.
+    """
+    if url and len(files) > 1:
+        raise click.UsageError("--url names the address of one page: give one file with it")
+    load_files(files, db_file, lambda db, path: (
+        load_portal_page(db, Path(path).read_bytes(), url or Path(path).resolve().as_uri())[0], None))
 
 
 def load_files(files, db_file, load_one):

@@ -25,6 +25,7 @@ SCHEMA = {
         "language": str, "pub_types": str, "keywords": str, "grants": str, "author_list": str,
         "is_retracted": int, "openalex_id": str, "is_preprint": int, "cited_by_count": int,
         "oa_status": str, "topics": str, "first_author": str, "sources": str, "provenance": str,
+        "copyright": str,
     }, "id"),
     "merges": ({
         "id": int, "work_id": int, "source": str, "source_id": str, "matched_by": str, "score": float,

@@ -1,8 +1,9 @@
-"""The bundled offline demo corpus: real works and trials on the topic, in the exact API formats."""
+"""The bundled offline demo corpus: real works and trials on the topic, in the exact API formats,
+and the seed record page."""
 
 from pathlib import Path
 
-from .ingest import load_ctgov_file, load_pubmed_file
+from .ingest import load_ctgov_file, load_portal_page, load_pubmed_file
 from .linking import link_studies
 from .load import LoadStats
 
@@ -17,6 +18,10 @@ def trial_files():
     return sorted(CORPUS.glob("ctgov_*.json"))
 
 
+def portal_files():
+    return sorted(CORPUS.glob("portal_*.html"))
+
+
 def build(db):
     """Load every corpus file into db through the same loaders as live data, then link studies."""
     stats = LoadStats()
@@ -24,5 +29,7 @@ def build(db):
         stats += load_pubmed_file(db, path)[0]
     for path in trial_files():
         stats += load_ctgov_file(db, path)
+    for path in portal_files():
+        stats += load_portal_page(db, path.read_bytes(), path.as_uri())[0]
     link_studies(db)
     return stats

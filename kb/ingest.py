@@ -4,7 +4,7 @@ import datetime as dt
 import io
 import json
 
-from harvest import crossref, ctgov, europepmc, openalex, pubmed
+from harvest import crossref, ctgov, europepmc, openalex, portal, pubmed
 from harvest.errors import HarvestError
 
 from .load import LoadStats, WorkLoader, link_row, now
@@ -78,6 +78,18 @@ def load_works_file(db, source, path, batch_size=1000):
         note = (f"{len(institutions)} institution(s) stored; " if institutions else "") + \
             f"{len(entities)} {'/'.join(kinds)} entit(ies) in the file, not works"
     return stats, note
+
+
+def load_portal_page(db, data, url):
+    """Load one record page (saved HTML or fetched bytes) and stubs of its related documents.
+
+    Returns (LoadStats, related entries). A page that is no record page, or lacks a title or
+    authors, raises LoadError naming the URL; the page is kept in the quarantine table."""
+    items, related = portal.parse_payload(data, url)
+    stats = WorkLoader(db, portal.SOURCE).load(items, url)
+    if stats.fatal:
+        raise LoadError(stats.fatal)
+    return stats, related
 
 
 def load_ctgov_file(db, path, batch_size=1000):

@@ -23,7 +23,10 @@ MAX_REMEMBERED = 1_000_000
 # Link-end schemes that name works, and the works column each is looked up in.
 WORK_SCHEMES = {"pmid": "pmid", "doi": "doi", "pmcid": "pmcid", "openalex": "openalex_id"}
 # How each publication source's own record id is written as a link end.
-SOURCE_SCHEMES = {"pubmed": "pmid", "openalex": "openalex", "crossref": "doi", "europepmc": "europepmc"}
+SOURCE_SCHEMES = {"pubmed": "pmid", "openalex": "openalex", "crossref": "doi", "europepmc": "europepmc",
+                  "portal": "portal"}
+# Link-end schemes that are a source's own record ids: they resolve through the records table.
+RECORD_SCHEMES = ("europepmc", "portal")
 LINK_COLUMNS = ("from_scheme", "from_id", "relation", "to_scheme", "to_id", "from_work_id", "to_work_id",
                 "from_trial_id", "to_trial_id", "score", "evidence", "asserted_by")
 
@@ -73,7 +76,7 @@ def work_row(work_id, record, sources, provenance=None):
         **{key: record[key] for key in (
             "title", "vernacular_title", "abstract", "year", "pub_date", "article_date", "journal",
             "journal_iso", "issn", "volume", "issue", "pages", "doi", "pmid", "pmcid", "language",
-            "openalex_id", "cited_by_count", "oa_status")},
+            "openalex_id", "cited_by_count", "oa_status", "copyright")},
         "pub_types": json.dumps(record["pub_types"], ensure_ascii=False),
         "keywords": json.dumps(record["keywords"], ensure_ascii=False),
         "grants": json.dumps(record["grants"], ensure_ascii=False),
@@ -302,10 +305,10 @@ class Loader:
                 rows = self.db.execute(
                     f"SELECT {column}, id FROM works WHERE {column} IN ({in_clause(chunk)})", chunk)
                 found.update((value, ("work", row_id)) for value, row_id in rows)
-            elif scheme == "europepmc":
+            elif scheme in RECORD_SCHEMES:
                 rows = self.db.execute(
-                    f"SELECT source_id, work_id FROM records WHERE source = 'europepmc' "
-                    f"AND source_id IN ({in_clause(chunk)})", chunk)
+                    f"SELECT source_id, work_id FROM records WHERE source = ? "
+                    f"AND source_id IN ({in_clause(chunk)})", [scheme, *chunk])
                 found.update((value, ("work", row_id)) for value, row_id in rows)
             elif scheme in registries.PATTERNS:
                 rows = self.db.execute(
@@ -367,8 +370,8 @@ class WorkLoader(Loader):
 
     def identifiers(self, record):
         found = [(scheme, record[column]) for scheme, column in WORK_SCHEMES.items() if record[column]]
-        if self.source == "europepmc":
-            found.append(("europepmc", record["source_id"]))
+        if self.source in RECORD_SCHEMES:
+            found.append((self.source, record["source_id"]))
         return found
 
     def place(self, records, stored):
@@ -405,16 +408,10 @@ class WorkLoader(Loader):
         A preprint and a journal article that match are two works: the match becomes a
         `version_of` link instead."""
         author = merge.first_author_key(record)
-        if not (author and record["year"] and record["title"]):
+        if not (record["year"] and record["title"]):
             return None
         same_work = version = None
-        # A work that already holds a record of this source would have matched by identifier:
-        # only a preprint or journal counterpart (for version_of) is worth comparing there.
-        for row in self.db.query("SELECT id, title, doi, pmid, pmcid, is_preprint FROM works "
-                                 "WHERE first_author = ? AND year BETWEEN ? AND ? "
-                                 "AND (sources NOT LIKE ? OR is_preprint != ?)",
-                                 [author, record["year"] - 1, record["year"] + 1, f'%"{self.source}"%',
-                                  int(bool(record["is_preprint"]))]):
+        for row in self.title_candidates(record, author):
             same, score = merge.same_title(record["title"], row["title"])
             if not same or self.blocked(record, row["id"]):
                 continue
@@ -429,6 +426,31 @@ class WorkLoader(Loader):
         if version:
             self.versions[record["source_id"]] = version
         return None
+
+    def title_candidates(self, record, author):
+        """Works that may be the record's: same first author within a year (an indexed block);
+        for a record that names no author (a listing's stub), works whose title holds the
+        phrase of its first words, found through the full-text index.
+
+        A work that already holds a record of this source would have matched by identifier:
+        only a preprint or journal counterpart (for version_of) is worth comparing there."""
+        from .merge import title_key
+
+        same_source = f'%"{self.source}"%'
+        preprint = int(bool(record["is_preprint"]))
+        if author:
+            return self.db.query(
+                "SELECT id, title, doi, pmid, pmcid, is_preprint FROM works WHERE first_author = ? "
+                "AND year BETWEEN ? AND ? AND (sources NOT LIKE ? OR is_preprint != ?)",
+                [author, record["year"] - 1, record["year"] + 1, same_source, preprint])
+        phrase = " ".join(title_key(record["title"]).split()[:8])
+        if not phrase:
+            return []
+        return self.db.query(
+            "SELECT w.id, w.title, w.doi, w.pmid, w.pmcid, w.is_preprint FROM works_fts "
+            "JOIN works w ON w.id = works_fts.rowid WHERE works_fts MATCH ? AND w.year BETWEEN ? AND ? "
+            "AND (w.sources NOT LIKE ? OR w.is_preprint != ?) LIMIT 50",
+            [f'title : "{phrase}"', record["year"] - 1, record["year"] + 1, same_source, preprint])
 
     def blocked(self, record, work_id):
         """A curator split this record from a record of that work: never put them together again."""
@@ -454,7 +476,7 @@ class WorkLoader(Loader):
             scheme = SOURCE_SCHEMES[self.source]
             links.extend(link_row(from_scheme=scheme, from_id=record["source_id"], relation=link["relation"],
                                   to_scheme=link["scheme"], to_id=link["target"], from_work_id=work_id,
-                                  asserted_by=self.source) for link in record["links"])
+                                  evidence=link.get("evidence"), asserted_by=self.source) for link in record["links"])
             links.extend(link_row(from_scheme=scheme, from_id=record["source_id"], relation="registered_as",
                                   to_scheme=r["scheme"], to_id=r["accession"], from_work_id=work_id,
                                   evidence=f"{r['found_in']} names {r['accession']}", asserted_by=self.source)
@@ -529,7 +551,8 @@ class WorkRows:
 
         if len(sources) == 1:
             (source, record), = sources.items()
-            provenance, conflicts = None, []
+            provenance = {field: f"{source} ({layer})" for field, layer in record["layers"].items()} or None
+            conflicts = []
         else:
             record, provenance, conflicts = merge.merge_records(sources)
         self.works.append(work_row(work_id, record, sorted(sources), provenance))

@@ -13,13 +13,13 @@ import re
 from lxml import etree
 from rapidfuzz import fuzz
 
-from harvest import crossref, europepmc, openalex, pubmed
+from harvest import crossref, europepmc, openalex, portal, pubmed
 
 from .text import fold
 
 # Titles must be equal but for a typo or a spelling variant (haemorrhage / hemorrhage).
 TITLE_THRESHOLD = 98
-DEFAULT_ORDER = ("pubmed", "crossref", "europepmc", "openalex")
+DEFAULT_ORDER = ("pubmed", "crossref", "europepmc", "openalex", "portal")
 PRECEDENCE = {
     "abstract": ("pubmed", "europepmc", "openalex", "crossref"),
     "mesh": ("pubmed", "europepmc", "openalex"),
@@ -39,7 +39,7 @@ PRECEDENCE = {
 MERGED_FIELDS = ("pmid", "doi", "pmcid", "openalex_id", "title", "vernacular_title", "abstract", "year",
                  "pub_date", "article_date", "journal", "journal_iso", "issn", "volume", "issue", "pages",
                  "language", "pub_types", "keywords", "mesh", "authors", "grants", "registry_ids",
-                 "cited_by_count", "oa_status", "topics", "version")
+                 "cited_by_count", "oa_status", "topics", "copyright", "version")
 # Fields whose disagreement between sources is worth showing a researcher.
 COMPARED = ("pmid", "doi", "pmcid", "title", "year", "journal", "volume", "issue", "pages")
 
@@ -53,6 +53,8 @@ def reparse(source, raw):
             return pubmed.parse_esummary(b"<eSummaryResult>" + raw + b"</eSummaryResult>")[0]
         doc = json.loads(raw)
         return pubmed.parse_esummary(json.dumps({"result": {"uids": [doc["uid"]], doc["uid"]: doc}}).encode())[0]
+    if source == "portal":
+        return portal.reparse(raw)
     if source == "europepmc" and raw.lstrip().startswith(b"<"):
         return europepmc.parse_dublin_core(etree.fromstring(raw))
     parse = {"openalex": openalex.parse_work, "europepmc": europepmc.parse_result,
@@ -73,7 +75,8 @@ def merge_records(records):
         chosen = next((s for s in candidates if not empty(records[s].get(field))), None)
         merged[field] = records[chosen][field] if chosen else records[candidates[0]].get(field)
         if chosen:
-            provenance[field] = chosen
+            layer = records[chosen].get("layers", {}).get(field)
+            provenance[field] = f"{chosen} ({layer})" if layer else chosen
         if field in COMPARED and chosen:
             for other in candidates:
                 value = records[other].get(field)

@@ -110,3 +110,14 @@ async def test_identifiers_render_as_links_to_their_registries(client):
     assert '<a href="https://clinicaltrials.gov/study/NCT03384433">NCT03384433</a>' in page
     page = (await client.get("/regenkb/works?pmid=35281985")).text
     assert '<a href="https://pubmed.ncbi.nlm.nih.gov/35281985/">35281985</a>' in page
+
+
+@pytest.mark.asyncio
+async def test_the_seed_work_shows_its_portal_record_and_related_documents(client):
+    related = (await client.get("/regenkb/related_works.json?work=35281985&_shape=array")).json()
+    titles = {r["title"] for r in related if "related (portal)" in r["links"]}
+    assert titles == {"Microrna: Relevance to Stroke Diagnosis, Prognosis, and Therapy",
+                      "The Therapeutic Effect of Mscs and Their Extracellular Vesicles on Neuroblastoma",
+                      "Stem Cell Therapy in Stroke: A Review Literature"}
+    sources = (await client.get("/regenkb/work_sources.json?work=35281985&_shape=array")).json()
+    assert {s["source"] for s in sources} == {"pubmed", "portal"}

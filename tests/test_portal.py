@@ -1,0 +1,148 @@
+import json
+
+import pytest
+
+from harvest import http, portal
+from harvest.errors import ParseError
+from kb import demo
+from kb.ingest import LoadError, load_portal_page, load_pubmed_file
+
+from conftest import EFETCH, FIXTURES
+from replay import ReplayServer
+
+PORTAL = FIXTURES / "portal"
+SEED_PAGE = demo.CORPUS / "portal_seed.html"
+SEED_URL = "https://www.rimpacts.com/rd/p.aspx?c=10158576256"
+NUMBERS = [[1], [1], [1, 2, 3], [4], [1], [5], [6], [5], [1, 7], [8]]
+
+
+def parse(path, url="https://portal.example/rd/p.aspx?c=1"):
+    return portal.parse_page(path.read_text(), url)
+
+
+@pytest.mark.parametrize("page", [SEED_PAGE, PORTAL / "seed_rich.html"])
+def test_the_seed_page_gives_ten_authors_mapped_to_eight_affiliations(page):
+    record, related = parse(page)
+    assert [a["written_name"] for a in record["authors"]] == [
+        "Dehghani L", "Khojasteh A", "Soleimani M", "Oraeeyazdani S", "Keshel SH", "Saadatnia M",
+        "Saboori M", "Zali A", "Hashemi SM", "Soleimani R"]
+    keshel = record["authors"][4]
+    assert (keshel["last_name"], keshel["initials"]) == ("Keshel", "SH")
+    affiliations = sorted({a["name"] for author in record["authors"] for a in author["affiliations"]})
+    assert len(affiliations) == 8
+    first = [a["name"] for a in record["authors"][0]["affiliations"]]
+    soleimani_m, soleimani_r = record["authors"][2], record["authors"][9]
+    assert [a["name"] for a in soleimani_m["affiliations"]][0] == first[0] and len(soleimani_m["affiliations"]) == 3
+    assert [a["name"] for a in soleimani_r["affiliations"]] == [
+        "Department of Neurology, Shahid Beheshti University of Medical Sciences, Tehran, Iran"]
+    assert (record["journal"], record["year"]) == ("International Journal of Preventive Medicine", 2022)
+    assert record["abstract"].startswith("Background: Malignant middle cerebral artery infarct")
+    assert "\nMethods: In this RCT" in record["abstract"] and "©" not in record["abstract"]
+    assert record["copyright"].startswith("© 2022 International Journal of Preventive Medicine")
+    assert [(r["position"], r["title"], r["journal"], r["year"]) for r in related] == [
+        (1, "Microrna: Relevance to Stroke Diagnosis, Prognosis, and Therapy", "Journal of Cellular Physiology", 2018),
+        (2, "The Therapeutic Effect of Mscs and Their Extracellular Vesicles on Neuroblastoma",
+         "Progress in Biophysics and Molecular Biology", 2024),
+        (3, "Stem Cell Therapy in Stroke: A Review Literature", "International Journal of Preventive Medicine", 2013)]
+
+
+def test_layers_say_where_each_field_came_from():
+    plain, _ = parse(SEED_PAGE)
+    rich, _ = parse(PORTAL / "seed_rich.html")
+    assert plain["layers"]["title"] == "layout" and plain["layers"]["authors"] == "layout"
+    assert rich["layers"]["title"] == "meta" and rich["layers"]["authors"] == "meta+layout"
+    assert rich["doi"] == "10.4103/ijpvm.ijpvm_441_21"
+
+
+def test_affiliation_numbers_in_every_notation():
+    assert portal.numbers_of("1, 2, 3") == portal.numbers_of("1,2,3") == portal.numbers_of("1-3") == [1, 2, 3]
+    assert portal.numbers_of("۱، ۲-۳") == [1, 2, 3]
+    record, _ = parse(PORTAL / "persian_digits.html")
+    assert [len(a["affiliations"]) for a in record["authors"]] == [1, 3] and record["year"] == 2022
+
+
+def test_bad_pages_say_what_is_missing():
+    with pytest.raises(ParseError, match="not a record page"):
+        portal.parse_page("<html><body><p>Welcome to the portal</p></body></html>", "https://p/x")
+    page = SEED_PAGE.read_text().replace("Soleimani R8", "Soleimani R9")
+    with pytest.raises(ParseError, match=r"Soleimani R names affiliation\(s\) \[9\]"):
+        portal.parse_page(page, "https://p/x")
+
+
+def test_a_bad_page_is_quarantined_with_its_url(db):
+    with pytest.raises(LoadError, match="https://p/x: not a record page"):
+        load_portal_page(db, b"<html><body><p>Welcome</p></body></html>", "https://p/x")
+    assert db.execute("select origin from quarantine").fetchone()[0] == "https://p/x"
+
+
+def test_the_seed_page_merges_with_its_pubmed_record_and_links_its_related_docs(db):
+    load_pubmed_file(db, EFETCH)
+    stats, related = load_portal_page(db, SEED_PAGE.read_bytes(), SEED_PAGE.as_uri())
+    work = next(db.query("select * from works where pmid = '35281985'"))
+    assert json.loads(work["sources"]) == ["portal", "pubmed"]
+    assert db.execute("select source_id from records where source = 'portal' and work_id = ?",
+                      [work["id"]]).fetchone()[0] == SEED_URL
+    links = db.execute("select to_work_id, evidence from links where asserted_by = 'portal' and from_work_id = ? "
+                       "order by evidence", [work["id"]]).fetchall()
+    assert len(links) == 3 and all(to_work for to_work, _ in links)
+    assert links[0][1] == "Other Related Docs #1 on www.rimpacts.com"
+    assert stats.added == 3  # the three related documents, as stubs
+
+
+def test_a_stub_becomes_the_page_when_the_page_is_loaded(db):
+    load_portal_page(db, (PORTAL / "seed_rich.html").read_bytes(), "https://portal.example/rd/p.aspx?c=1")
+    stub = db.execute("select work_id, completeness from records where source_id = "
+                      "'https://portal.example/rd/p.aspx?c=10158576024'").fetchone()
+    assert stub[1] == 1
+    load_portal_page(db, (PORTAL / "related_review_2013.html").read_bytes(),
+                     "https://portal.example/rd/p.aspx?c=10158576024")
+    work_id, completeness = db.execute("select work_id, completeness from records where source_id = "
+                                       "'https://portal.example/rd/p.aspx?c=10158576024'").fetchone()
+    assert (work_id, completeness) == (stub[0], 2)
+    assert db["works"].get(work_id)["author_list"] == "Meamar R"
+
+
+def test_every_recorded_portal_page_gives_its_title_and_authors(db):
+    import os
+    from pathlib import Path
+
+    root = os.environ.get("REGENKB_REAL_DATA")
+    if not root:
+        pytest.skip("REGENKB_REAL_DATA is not set")
+    folder = Path(root) / "portal_html"
+    assert folder.is_dir(), f"{folder} is missing"
+    for path in sorted(folder.iterdir()):
+        record, _ = portal.parse_page(path.read_text(encoding="utf-8", errors="replace"), path.as_uri())
+        assert record["title"] and record["authors"], path.name
+        load_portal_page(db, path.read_bytes(), path.as_uri())
+    assert db.execute("select count(*) from records where source = 'portal'").fetchone()[0] == 3
+
+
+class PortalSite(ReplayServer):
+    base_path = ""
+
+    def __init__(self, pages, robots=b""):
+        super().__init__()
+        self.pages, self.robots = pages, robots
+
+    def answer(self, path, params):
+        if path == "/robots.txt":
+            return 200, {"Content-Type": "text/plain"}, self.robots
+        key = path + ("?c=" + params["c"] if "c" in params else "")
+        if key in self.pages:
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, self.pages[key]
+        return 404, {}, b"<html><body>Not found</body></html>"
+
+
+def test_the_crawler_follows_related_docs_on_the_same_host_once_and_honours_robots(tmp_path):
+    pages = {"/rd/p.aspx?c=1": (PORTAL / "seed_rich.html").read_bytes(),
+             "/rd/p.aspx?c=10158576024": (PORTAL / "related_review_2013.html").read_bytes()}
+    with PortalSite(pages, robots=b"User-agent: *\nDisallow: /rd/p.aspx?c=10158576017\n") as site:
+        client = http.Client("portal", rate_per_second=100, cache=False, max_retries=0, sleep=lambda s: None)
+        crawler = portal.Crawler(client=client)
+        start = site.base_url + "/rd/p.aspx?c=1"
+        results = {url.rsplit("=", 1)[-1]: problem for url, data, problem in crawler.crawl(start, depth=1, max_pages=10)}
+    assert results["1"] is None and results["10158576024"] is None
+    assert results["10158576017"] == "robots.txt disallows it"
+    assert "HTTP 404" in results["10158576012"]  # a missing page is reported, the crawl goes on
+    assert len(results) == 4  # depth 1: the related pages' own related documents are not followed
