@@ -112,9 +112,9 @@ def test_every_recorded_portal_page_gives_its_title_and_authors(db):
     folder = Path(root) / "portal_html"
     assert folder.is_dir(), f"{folder} is missing"
     for path in sorted(folder.iterdir()):
-        record, _ = portal.parse_page(path.read_text(encoding="utf-8", errors="replace"), path.as_uri())
+        record, _ = portal.parse_page(path.read_text(encoding="utf-8", errors="replace"), path.resolve().as_uri())
         assert record["title"] and record["authors"], path.name
-        load_portal_page(db, path.read_bytes(), path.as_uri())
+        load_portal_page(db, path.read_bytes(), path.resolve().as_uri())
     assert db.execute("select count(*) from records where source = 'portal'").fetchone()[0] == 3
 
 
