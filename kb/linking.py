@@ -293,18 +293,19 @@ def score(trial, work, weights, common_surnames=frozenset()):
 def link_studies(db, threshold=THRESHOLD):
     """Recompute every probably_same_study link; returns how many there are now."""
     works, trials = read_works(db), read_trials(db)
-    already = set(db.execute(f"""
-        select coalesce(from_work_id, to_work_id), coalesce(from_trial_id, to_trial_id) from links
+    linked = db.execute(f"""
+        select coalesce(from_work_id, to_work_id), coalesce(from_trial_id, to_trial_id), relation from links
         where relation in ({', '.join('?' for _ in IDENTIFIER_RELATIONS)})
           and coalesce(from_work_id, to_work_id) is not null
-          and coalesce(from_trial_id, to_trial_id) is not null""", IDENTIFIER_RELATIONS))
-    reported = {work_id for work_id, _ in already}
+          and coalesce(from_trial_id, to_trial_id) is not null""", IDENTIFIER_RELATIONS).fetchall()
+    already = {(work_id, trial_id) for work_id, trial_id, _ in linked}
+    # A work that names a trial's registry number reports that trial, not another one.
+    reported = {work_id for work_id, _, relation in linked if relation == "registered_as"}
     weights = title_weights(works, trials)
     common_surnames = frequent_surnames(works)
     rows = []
     for trial, work in candidates(works, trials):
-        # A work that names its own trial reports that one; reviews report none.
-        if work.id in reported or not work.is_report:
+        if (work.id, trial.id) in already or work.id in reported or not work.is_report:
             continue
         value, reasons = score(trial, work, weights, common_surnames)
         if value >= threshold:
