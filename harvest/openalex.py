@@ -201,6 +201,12 @@ class OpenAlex:
             yield self.client.get(f"{self.base_url}/works", self.params(
                 filter=f"{key}:{'|'.join(chunk)}", select=SELECT, per_page=self.per_page)).content
 
+    def institutions_by(self, ids, batch=50):
+        """/institutions entities by OpenAlex id: one call per 50."""
+        for start in range(0, len(ids), batch):
+            yield self.client.get(f"{self.base_url}/institutions", self.params(
+                filter=f"openalex:{'|'.join(ids[start:start + batch])}", per_page=self.per_page)).content
+
     def work(self, identifier):
         """One work by W id, DOI or PMID ('pmid:123')."""
         return self.client.get(f"{self.base_url}/works/{identifier}", self.params()).content

@@ -47,7 +47,7 @@ SCHEMA = {
     "work_authors": ({
         "work_id": int, "position": int, "author_id": int, "written_name": str,
     }, ("work_id", "position")),
-    "affiliations": ({"id": int, "name": str, "ror": str, "ringgold": str}, "id"),
+    "affiliations": ({"id": int, "name": str, "ror": str, "ringgold": str, "openalex_id": str}, "id"),
     "work_author_affiliations": ({
         "work_id": int, "position": int, "affiliation_id": int, "number": int,
     }, ("work_id", "position", "affiliation_id")),

@@ -5,7 +5,7 @@ import io
 
 from harvest import openalex, pubmed
 
-from .ingest import LoadStats
+from .ingest import LoadStats, store_institutions
 from .load import WorkLoader
 
 RELATIONS = ("cites", "cited_by", "related", "related_review", "version_of")
@@ -40,4 +40,18 @@ def expand(db, pubmed_client, openalex_client, depth=1, limit=None, progress=lam
             for body in openalex_client.works_by(key, targets.get(scheme, [])):
                 stats += loader.write_batch(openalex.parse_payload(body, f"expand {key}")[0], f"expand {key}")
         progress(f"round {round_}: {stats.added} work(s) added so far")
+    fetch_institutions(db, openalex_client, progress)
     return stats, {scheme: len(ids) for scheme, ids in missing(db).items()}
+
+
+def fetch_institutions(db, client, progress=lambda note: None):
+    """Institutions the works' affiliations name (OpenAlex ids) but the KB does not describe yet."""
+    wanted = [row[0] for row in db.execute(
+        "SELECT DISTINCT openalex_id FROM affiliations WHERE openalex_id IS NOT NULL "
+        "AND openalex_id NOT IN (SELECT openalex_id FROM institutions) ORDER BY openalex_id")]
+    stored = 0
+    for body in client.institutions_by(wanted):
+        stored += len(store_institutions(db, openalex.parse_payload(body, "institutions")[1]["entities"]))
+    if wanted:
+        progress(f"{stored} of {len(wanted)} missing institution(s) fetched from OpenAlex")
+    return stored

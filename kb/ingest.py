@@ -69,11 +69,7 @@ def load_works_file(db, source, path, batch_size=1000):
     note = None
     entities = meta.get("entities") or []
     if entities:
-        institutions = [{key: e[key] for key in ("openalex_id", "ror", "name", "country", "type", "city",
-                                                  "latitude", "longitude")}
-                        for e in entities if e["kind"] == "institution"]
-        with db.atomic():
-            db["institutions"].insert_all(institutions, pk="openalex_id", replace=True)
+        institutions = store_institutions(db, entities)
         kinds = sorted({e["kind"] for e in entities})
         note = (f"{len(institutions)} institution(s) stored; " if institutions else "") + \
             f"{len(entities)} {'/'.join(kinds)} entit(ies) in the file, not works"
@@ -90,6 +86,16 @@ def load_portal_page(db, data, url):
     if stats.fatal:
         raise LoadError(stats.fatal)
     return stats, related
+
+
+def store_institutions(db, entities):
+    """Keep the institutions among OpenAlex entities (ROR, country, coordinates); returns them."""
+    institutions = [{key: e[key] for key in ("openalex_id", "ror", "name", "country", "type", "city",
+                                             "latitude", "longitude")}
+                    for e in entities if e["kind"] == "institution"]
+    with db.atomic():
+        db["institutions"].insert_all(institutions, pk="openalex_id", replace=True)
+    return institutions
 
 
 def load_ctgov_file(db, path, batch_size=1000):

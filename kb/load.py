@@ -65,7 +65,7 @@ def affiliation_row(affiliation):
     if ror:
         ror = "https://ror.org/" + ror.rstrip("/").rsplit("/", 1)[-1]
     return {"id": stable_id("affiliation:" + fold(affiliation["name"])), "name": affiliation["name"],
-            "ror": ror, "ringgold": identifiers.get("ringgold")}
+            "ror": ror, "ringgold": identifiers.get("ringgold"), "openalex_id": identifiers.get("openalex")}
 
 
 def work_row(work_id, record, sources, provenance=None):

@@ -1,3 +1,5 @@
+import json
+
 from harvest import http, openalex, pubmed
 from kb.expand import expand, missing
 from kb.ingest import load_pubmed_file, load_works_file
@@ -52,3 +54,22 @@ def test_related_articles_come_with_their_scores(db, tmp_path):
     row = db.execute("select score, to_work_id is not null from links where relation = 'related' "
                      "and to_id = '27497862'").fetchone()
     assert row == (41230, 1)
+
+
+def test_expand_fetches_the_institutions_affiliations_name(db, tmp_path):
+    load_works_file(db, "openalex", FIXTURES / "merge" / "openalex_W2109415576.json")
+    assert db.execute("select openalex_id from affiliations where openalex_id is not null").fetchone()[0] == "I84218800"
+    davis = {"id": "https://openalex.org/I84218800", "display_name": "University of California, Davis",
+             "ror": "https://ror.org/05rrcem69", "country_code": "US", "type": "education",
+             "geo": {"city": "Davis", "latitude": 38.54, "longitude": -121.75}}
+
+    class Institutions(OpenAlexReplay):
+        def answer(self, path, params):
+            if path.endswith("/institutions"):
+                return 200, {}, json.dumps({"meta": {}, "results": [davis]}).encode()
+            return super().answer(path, params)
+
+    with EutilsReplay([]) as eutils, Institutions([]) as alex:
+        expand(db, *clients(tmp_path, eutils, alex), depth=1)
+    row = db.execute("select name, ror, country, latitude from institutions").fetchone()
+    assert row == ("University of California, Davis", "https://ror.org/05rrcem69", "US", 38.54)
