@@ -112,15 +112,19 @@ def harvest_pubmed_command(term, db_file, related, api_key, email):
         if not term:
             return
 
+    report_harvest(db, f"pubmed {term!r}", lambda progress: harvest_pubmed(db, term, client, progress))
+
+
+def report_harvest(db, label, run):
+    """Run a live harvest with progress on stderr; an error stops it resumably."""
     def progress(stats, page):
         click.echo(f"{page.origin}: {stats.added} added, {stats.updated} updated so far", err=True)
 
     try:
-        stats = harvest_pubmed(db, term, client, progress)
+        stats = run(progress)
     except HarvestError as error:
         raise click.ClickException(f"{error} (run the same command again to resume)")
-    click.echo(f"pubmed {term!r}: {stats.added} added, {stats.updated} updated, "
-               f"{stats.quarantined} quarantined")
+    click.echo(f"{label}: {stats.added} added, {stats.updated} updated or merged, {stats.quarantined} quarantined")
     relink(db)
 
 
@@ -144,35 +148,18 @@ def harvest_ctgov_command(condition, intervention, term, nct_ids, db_file, email
     if not (condition or intervention or term or nct_ids):
         raise click.UsageError("give at least one of --condition, --intervention, --term, --nct")
     db = open_db(db_path(db_file))
-
-    def progress(stats, page):
-        click.echo(f"{page.origin}: {stats.added} added, {stats.updated} updated so far", err=True)
-
     client = ctgov.CtGov(email=email)
-    try:
-        if nct_ids:
-            stats = fetch_ctgov_studies(db, client, nct_ids)
-        else:
-            stats = harvest_ctgov(db, client, condition, intervention, term, progress)
-    except HarvestError as error:
-        raise click.ClickException(f"{error} (run the same command again to resume)")
-    click.echo(f"ctgov: {stats.added} added, {stats.updated} updated, {stats.quarantined} quarantined")
-    relink(db)
+    if nct_ids:
+        report_harvest(db, "ctgov", lambda progress: fetch_ctgov_studies(db, client, nct_ids))
+    else:
+        report_harvest(db, "ctgov", lambda progress: harvest_ctgov(db, client, condition, intervention, term,
+                                                                   progress))
 
 
 def harvest_works_command(source, client, query, db_file, **options):
     db = open_db(db_path(db_file))
-
-    def progress(stats, page):
-        click.echo(f"{page.origin}: {stats.added} added, {stats.updated} updated so far", err=True)
-
-    try:
-        stats = harvest_works(db, source, client, query, progress, **options)
-    except HarvestError as error:
-        raise click.ClickException(f"{error} (run the same command again to resume)")
-    click.echo(f"{source} {query!r}: {stats.added} added, {stats.updated} updated or merged, "
-               f"{stats.quarantined} quarantined")
-    relink(db)
+    report_harvest(db, f"{source} {query!r}",
+                   lambda progress: harvest_works(db, source, client, query, progress, **options))
 
 
 @harvest.command(name="openalex")

@@ -95,8 +95,20 @@ def reported_counts(text):
     return counts
 
 
+class TitleAndTopics:
+    """Features of a work or a trial, computed once and only for the candidates blocking finds."""
+
+    @cached_property
+    def words(self):
+        return title_words(self.title)
+
+    @cached_property
+    def topics(self):
+        return concepts(self.text)
+
+
 @dataclass
-class Work:
+class Work(TitleAndTopics):
     id: int
     pmid: str
     title: str
@@ -106,22 +118,13 @@ class Work:
     affiliations: list = field(default_factory=list)
     surnames: set = field(default_factory=set)
 
-    # Computed once, and only for works that blocking makes candidates.
-    @cached_property
-    def words(self):
-        return title_words(self.title)
-
-    @cached_property
-    def topics(self):
-        return concepts(self.text)
-
     @cached_property
     def counts(self):
         return reported_counts(self.text)
 
 
 @dataclass
-class Trial:
+class Trial(TitleAndTopics):
     id: int
     nct_id: str
     title: str
@@ -131,14 +134,6 @@ class Trial:
     start_year: int | None
     end_year: int | None
     enrollment: int | None
-
-    @cached_property
-    def words(self):
-        return title_words(self.title)
-
-    @cached_property
-    def topics(self):
-        return concepts(self.text)
 
     @cached_property
     def organisation_words(self):

@@ -58,8 +58,15 @@ class ReplayServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 url = urlsplit(self.path)
-                params = {k: v[0] for k, v in parse_qs(url.query).items()}
-                status, headers, body = replay.respond(url.path, params)
+                self.reply(url.path, parse_qs(url.query))
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.reply(urlsplit(self.path).path, parse_qs(self.rfile.read(length).decode()))
+
+            def reply(self, path, query):
+                params = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
+                status, headers, body = replay.respond(path, params)
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
@@ -69,20 +76,6 @@ class ReplayServer:
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-
-            def do_POST(self):
-                url = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                form = parse_qs(self.rfile.read(length).decode())
-                params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
-                self.path = url.path
-                status, headers, body = replay.respond(url.path, params)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
