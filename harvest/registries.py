@@ -52,8 +52,15 @@ def scheme_of(identifier):
     return None
 
 
+# Every identifier has a run of 7+ digits, a EudraCT-style dash group or CTRI's slashes: most
+# abstracts have none, and this one cheap scan spares them the full pattern.
+_MAYBE = re.compile(r"\d{7}|\d{4}-\d{6}|CTRI/", re.IGNORECASE)
+
+
 def find_in_text(text):
     """Every registry identifier named in free text, as (scheme, canonical id), in order, once each."""
+    if not text or not _MAYBE.search(text):
+        return []
     found = {}
     for match in _ANY.finditer(text or ""):
         scheme = match.lastgroup

@@ -25,7 +25,7 @@ SCHEMA = {
         "language": str, "pub_types": str, "keywords": str, "grants": str, "author_list": str,
         "is_retracted": int, "openalex_id": str, "is_preprint": int, "cited_by_count": int,
         "oa_status": str, "topics": str, "first_author": str, "sources": str, "provenance": str,
-        "copyright": str,
+        "copyright": str, "match_key": str,
     }, "id"),
     "merges": ({
         "id": int, "work_id": int, "source": str, "source_id": str, "matched_by": str, "score": float,
@@ -137,7 +137,7 @@ INDEXES = [
     ("links", ["from_trial_id"], False), ("links", ["to_trial_id"], False), ("records", ["trial_id"], False),
     ("trials", ["nct_id"], True), ("trial_ids", ["identifier"], False), ("trial_sites", ["country"], False),
     ("trial_people", ["affiliation_id"], False),
-    ("works", ["openalex_id"], False), ("works", ["first_author", "year"], False), ("merges", ["work_id"], False),
+    ("works", ["openalex_id"], False), ("works", ["match_key", "year"], False), ("merges", ["work_id"], False),
 ]
 
 

@@ -69,7 +69,7 @@ def affiliation_row(affiliation):
 
 
 def work_row(work_id, record, sources, provenance=None):
-    from .merge import first_author_key
+    from .merge import first_author_key, match_key
 
     return {
         "id": work_id,
@@ -85,6 +85,7 @@ def work_row(work_id, record, sources, provenance=None):
         "is_retracted": int(record["is_retracted"]),
         "is_preprint": int(record["is_preprint"]),
         "first_author": first_author_key(record),
+        "match_key": match_key(record),
         "sources": json.dumps(sources),
         "provenance": json.dumps(provenance) if provenance else None,
     }
@@ -407,11 +408,10 @@ class WorkLoader(Loader):
 
         A preprint and a journal article that match are two works: the match becomes a
         `version_of` link instead."""
-        author = merge.first_author_key(record)
         if not (record["year"] and record["title"]):
             return None
         same_work = version = None
-        for row in self.title_candidates(record, author):
+        for row in self.title_candidates(record, merge.match_key(record)):
             same, score = merge.same_title(record["title"], row["title"])
             if not same or self.blocked(record, row["id"]):
                 continue
@@ -427,8 +427,9 @@ class WorkLoader(Loader):
             self.versions[record["source_id"]] = version
         return None
 
-    def title_candidates(self, record, author):
-        """Works that may be the record's: same first author within a year (an indexed block);
+    def title_candidates(self, record, key):
+        """Works that may be the record's: same first author and first title word within a year
+        (an indexed block);
         for a record that names no author (a listing's stub), works whose title holds the
         phrase of its first words, found through the full-text index.
 
@@ -438,11 +439,11 @@ class WorkLoader(Loader):
 
         same_source = f'%"{self.source}"%'
         preprint = int(bool(record["is_preprint"]))
-        if author:
+        if key:
             return self.db.query(
-                "SELECT id, title, doi, pmid, pmcid, is_preprint FROM works WHERE first_author = ? "
+                "SELECT id, title, doi, pmid, pmcid, is_preprint FROM works WHERE match_key = ? "
                 "AND year BETWEEN ? AND ? AND (sources NOT LIKE ? OR is_preprint != ?)",
-                [author, record["year"] - 1, record["year"] + 1, same_source, preprint])
+                [key, record["year"] - 1, record["year"] + 1, same_source, preprint])
         phrase = " ".join(title_key(record["title"]).split()[:8])
         if not phrase:
             return []
@@ -591,7 +592,15 @@ class WorkRows:
 
 
 def work_registry_ids(record):
-    """Registry numbers a work reports: its DataBankList, then any its title or abstract names."""
+    """Registry numbers a work reports: its DataBankList, then any its title or abstract names.
+
+    Kept on the record: the row builder and the link builder both ask for them."""
+    if "registry_found" not in record:
+        record["registry_found"] = find_registry_ids(record)
+    return record["registry_found"]
+
+
+def find_registry_ids(record):
     found = {}
     for entry in record["registry_ids"]:
         known = registries.scheme_of(entry["accession"])

@@ -99,6 +99,16 @@ def title_key(title):
     return " ".join(re.sub(r"[^\w]+", " ", fold(re.sub(r"<[^>]+>", " ", title or ""))).split())
 
 
+def match_key(record):
+    """The block a record's title is compared within: first-author surname and first title word.
+
+    Titles equal up to the strict threshold almost always share their first word, and the
+    block stays small even for the commonest surnames."""
+    author = first_author_key(record)
+    words = title_key(record["title"]).split()
+    return f"{author}|{words[0]}" if author and words else None
+
+
 def first_author_key(record):
     authors = record["authors"]
     if not authors:
