@@ -471,9 +471,12 @@ class WorkLoader(Loader):
             others.setdefault(work_id, {}).setdefault(source, merge.reparse(source, zlib.decompress(raw)))
         rows = WorkRows()
         merges, links = [], []
+        # Two records of this source in one batch may be one work: its rows are built once.
+        latest = {work_id: record for work_id, record in changed}
+        for work_id, record in latest.items():
+            rows.add(work_id, {self.source: record, **others.get(work_id, {})})
         for work_id, record in changed:
             sources = {self.source: record, **others.get(work_id, {})}
-            rows.add(work_id, sources)
             scheme = SOURCE_SCHEMES[self.source]
             links.extend(link_row(from_scheme=scheme, from_id=record["source_id"], relation=link["relation"],
                                   to_scheme=link["scheme"], to_id=link["target"], from_work_id=work_id,

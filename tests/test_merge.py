@@ -1,3 +1,4 @@
+import copy
 import json
 
 from kb.ingest import load_pubmed_file, load_works_file
@@ -167,3 +168,14 @@ def test_canned_queries_show_sources_references_citations_and_related_works(db, 
     assert [c["doi"] for c in citations] == ["10.1000/citing.1"]
     related = get("/kb/related_works.json?work=25349395&_shape=array")
     assert related[0]["doi"] == "10.1000/citing.1" and "cites (crossref)" in related[0]["links"]
+
+
+def test_two_records_of_one_work_in_one_batch_make_one_row(db, tmp_path):
+    page = json.loads((MERGE / "europepmc_MED_25349395.json").read_text())
+    twin = copy.deepcopy(page["resultList"]["result"][0])
+    twin.update(id="PMC4234579", source="PMC")
+    page["resultList"]["result"].append(twin)
+    load(db, "pubmed", "pubmed_25349395.xml")
+    load_works_file(db, "europepmc", write(tmp_path, "twins.json", page))
+    assert db["works"].count == 1
+    assert db.execute("select count(*) from works_fts").fetchone()[0] == 1
