@@ -16,6 +16,7 @@ from .db import db_path, open_db
 from .ingest import (LoadError, europepmc_citation_links, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed,
                      harvest_works, load_ctgov_file, load_portal_page, load_pubmed_file, load_works_file)
 from .unmerge import UnmergeError, unmerge
+from . import graph as graph_module
 from .expand import expand as expand_kb
 from .linking import link_studies
 from .load import WorkLoader
@@ -392,6 +393,62 @@ def expand(db_file, depth, limit, api_key, openalex_key, email):
     click.echo(f"{stats.added} work(s) added, {stats.updated} merged or updated; still missing: "
                + (", ".join(f"{n} {scheme}" for scheme, n in sorted(left.items())) or "none"))
     relink(db)
+
+
+@cli.group()
+def graph():
+    """Co-authorship, institution and study networks: build them, then browse or export them."""
+
+
+@graph.command(name="build")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(graph_module.NETWORKS),
+              help="Which network (repeatable) [default: all]")
+@click.option("--counting", type=click.Choice(["full", "fractional"]), default="full", show_default=True,
+              help="Co-authorship weights: 1 per joint work, or 1/(n-1) per pair of an n-author work")
+@click.option("--query", help='Only works matching this search, e.g. --query "exosome"')
+@click.option("--from-year", type=int, help="Only works from this year on")
+@click.option("--to-year", type=int, help="Only works up to this year")
+@db_option
+def graph_build(kinds, counting, query, from_year, to_year, db_file):
+    """Build networks and write them to the graph_nodes and graph_edges tables.
+
+    \b
+    Each node gets degree, weighted degree, PageRank, betweenness (exact up to 2,000
+    nodes, sampled above), its connected component and its Louvain community (fixed seed,
+    so runs repeat), labelled by the community's most distinctive MeSH terms or title words.
+    Examples:
+        kb graph build
+        kb graph build --kind coauthorship --counting fractional --query exosome --from-year 2015
+    """
+    db = open_db(db_path(db_file))
+    years = (from_year or 0, to_year or 9999) if (from_year or to_year) else None
+    for kind in kinds or graph_module.NETWORKS:
+        built = graph_module.build(db, kind, counting, query, years)
+        click.echo(f"{kind}: {built.number_of_nodes()} nodes, {built.number_of_edges()} edges")
+
+
+@graph.command(name="export")
+@click.option("--kind", type=click.Choice(graph_module.NETWORKS), default="coauthorship", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["graphml", "gexf", "json", "vosviewer", "pajek"]),
+              default="graphml", show_default=True)
+@click.option("--output", required=True, type=click.Path(dir_okay=False),
+              help="File to write (vosviewer writes OUTPUT.map.txt and OUTPUT.network.txt)")
+@db_option
+def graph_export(kind, fmt, output, db_file):
+    """Export a built network: GraphML or GEXF (Gephi, Cytoscape), node-link JSON (web pages),
+    VOSviewer map and network files, or Pajek. Nodes carry label, kind, years, metrics and
+    community.
+
+    \b
+    Example:
+        kb graph export --kind institutions --format vosviewer --output institutions
+    """
+    db = open_db(db_path(db_file))
+    network = graph_module.load(db, kind)
+    if not network.number_of_nodes():
+        raise click.ClickException(f"no {kind} network in the KB: run `kb graph build --kind {kind}` first")
+    graph_module.export(network, fmt, output)
+    click.echo(f"{kind}: {network.number_of_nodes()} nodes, {network.number_of_edges()} edges written to {output}")
 
 
 @cli.command(name="unmerge")

@@ -36,6 +36,17 @@ SCHEMA = {
     }, ("source", "source_id", "other_source", "other_source_id")),
     "work_conflicts": ({"work_id": int, "field": str, "source": str, "value": str},
                        ("work_id", "field", "source")),
+    "graph_nodes": ({
+        "network": str, "node": str, "kind": str, "label": str, "degree": int, "weighted_degree": float,
+        "pagerank": float, "betweenness": float, "component": int, "community": int, "community_label": str,
+        "first_year": int, "last_year": int,
+    }, ("network", "node")),
+    "graph_edges": ({
+        "id": int, "network": str, "source": str, "target": str, "kind": str, "weight": float, "evidence": str,
+    }, "id"),
+    "graph_runs": ({
+        "network": str, "counting": str, "query": str, "years": str, "nodes": int, "edges": int,
+    }, "network"),
     "institutions": ({
         "openalex_id": str, "ror": str, "name": str, "country": str, "type": str, "city": str,
         "latitude": float, "longitude": float,
@@ -138,6 +149,8 @@ INDEXES = [
     ("trials", ["nct_id"], True), ("trial_ids", ["identifier"], False), ("trial_sites", ["country"], False),
     ("trial_people", ["affiliation_id"], False),
     ("works", ["openalex_id"], False), ("works", ["match_key", "year"], False), ("merges", ["work_id"], False),
+    ("graph_edges", ["network", "source"], False), ("graph_edges", ["network", "target"], False),
+    ("graph_nodes", ["network", "community"], False),
 ]
 
 
