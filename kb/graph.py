@@ -19,13 +19,23 @@ from collections import Counter, defaultdict
 from itertools import combinations
 
 import networkx as nx
+import pycountry
 
 from .db import insert_rows
 from .search import fts_query, register_functions
 
-NETWORKS = ("coauthorship", "institutions", "studies")
+NETWORKS = ("coauthorship", "institutions", "countries", "studies", "trials")
+TEXT_SIMILARITY = 0.3  # TF-IDF cosine from which two works' texts count as similar
+# Country spellings affiliations use that pycountry's names, codes and official names miss.
+COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "northern ireland": "GB",
+                   "korea": "KR", "republic of korea": "KR", "south korea": "KR", "pr china": "CN",
+                   "p.r. china": "CN", "people's republic of china": "CN", "taiwan": "TW", "u.s.a.": "US",
+                   "the netherlands": "NL", "russia": "RU", "iran": "IR", "vietnam": "VN", "turkey": "TR"}
+PAIRS = ("coauthorship", "institutions", "countries")  # networks whose weights count joint works
 MAX_AUTHORS = 50  # hyperauthorship: a 1,000-author paper would add half a million pairs
 EXACT_BETWEENNESS = 2000
+# Above that size betweenness is estimated from this many sampled sources (cost ~ k x edges).
+SAMPLED_SOURCES = 32
 SEED = 42
 LINK_KINDS = ("cites", "related", "registered_as", "reported_in", "background_for", "probably_same_study",
               "version_of")
@@ -92,6 +102,40 @@ def institutions(db, works, counting="full"):
     return graph
 
 
+def country_of(affiliation):
+    """ISO 3166 alpha-2 code of the country an affiliation string ends with, or None."""
+    text = re.sub(r"\S+@\S+|electronic address:?", "", affiliation or "", flags=re.I)
+    for part in reversed([p.strip(" .;") for p in text.split(",")][-3:]):
+        part = re.sub(r"\b\d{3,}(-\d+)?\b", "", part).strip(" .")
+        if not part:
+            continue
+        alias = COUNTRY_ALIASES.get(part.lower())
+        if alias:
+            return alias
+        try:
+            return pycountry.countries.lookup(part).alpha_2
+        except LookupError:
+            continue
+    return None
+
+
+def countries(db, works, counting="full"):
+    """Countries whose affiliations appear on the same work (each country once per work)."""
+    country = {row_id: country_of(name) for row_id, name in db.execute("SELECT id, name FROM affiliations")}
+    groups = defaultdict(set)
+    for work_id, affiliation_id in db.execute("SELECT work_id, affiliation_id FROM work_author_affiliations"):
+        if work_id in works and country.get(affiliation_id):
+            groups[work_id].add(country[affiliation_id])
+    weights, evidence = pair_weights(groups, counting)
+    graph = nx.Graph()
+    for (a, b), weight in weights.items():
+        graph.add_edge(f"country:{a}", f"country:{b}", weight=round(weight, 6), kind="collaboration",
+                       evidence=works_evidence(evidence[(a, b)]))
+    for node in graph:
+        graph.nodes[node].update(kind="country", label=pycountry.countries.get(alpha_2=node[8:]).name)
+    return graph
+
+
 def works_evidence(work_ids, shown=5):
     listed = ", ".join(str(w) for w in sorted(work_ids)[:shown])
     more = f" and {len(work_ids) - shown} more" if len(work_ids) > shown else ""
@@ -130,6 +174,7 @@ def studies(db, works):
         if target in works:
             cited_together[source].add(target)
     add_co_occurrence(graph, cited_together, "co_citation", "cited together by")
+    add_text_similarity(db, graph, works)
     labels = dict(db.execute("SELECT id, title FROM works"))
     trial_labels = dict(db.execute("SELECT id, coalesce(acronym || ': ', '') || brief_title FROM trials"))
     for node in graph:
@@ -150,6 +195,77 @@ def add_co_occurrence(graph, groups, kind, phrase):
                        evidence=f"{weight} {phrase}")
 
 
+def add_text_similarity(db, graph, works, threshold=TEXT_SIMILARITY):
+    """Edges between works whose title + abstract + MeSH are similar (TF-IDF cosine).
+
+    Only pairs that share at least two informative terms are compared (an inverted index
+    over terms no more common than 1 in 20 works), never all pairs."""
+    terms = {}
+    for work_id, title, abstract, mesh in db.execute(
+            "SELECT w.id, w.title, w.abstract, (SELECT group_concat(m.name, ' ') FROM work_mesh wm "
+            "JOIN mesh_terms m ON m.id = wm.mesh_id WHERE wm.work_id = w.id) FROM works w"):
+        if work_id in works:
+            words = [w for w in re.findall(r"[a-z][a-z0-9-]{2,}", " ".join(filter(None, (title, abstract, mesh))).lower())
+                     if w not in STOP]
+            terms[work_id] = Counter(words)
+    frequency = Counter(term for counts in terms.values() for term in counts)
+    total = len(terms)
+    idf = {term: math.log(total / count) for term, count in frequency.items()}
+    vectors = {}
+    for work_id, counts in terms.items():
+        vector = {term: count * idf[term] for term, count in counts.items() if idf[term] > 0}
+        norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
+        vectors[work_id] = {term: v / norm for term, v in vector.items()}
+    index = defaultdict(set)
+    common = max(2, total // 20)
+    for work_id, vector in vectors.items():
+        for term in vector:
+            if frequency[term] <= common:
+                index[term].add(work_id)
+    shared = Counter()
+    for members in index.values():
+        for a, b in combinations(sorted(members), 2):
+            shared[(a, b)] += 1
+    for (a, b), count in shared.items():
+        if count < 2:
+            continue
+        cosine = sum(value * vectors[b].get(term, 0.0) for term, value in vectors[a].items())
+        if cosine >= threshold:
+            graph.add_edge(f"work:{a}", f"work:{b}", key="text_similarity", kind="text_similarity",
+                           weight=round(cosine, 4), evidence=f"TF-IDF cosine {cosine:.2f}")
+
+
+def trial_network(db, works, counting="full"):
+    """Trials with the people (officials, investigators) and organisations (sponsors,
+    collaborators, sites, officials' affiliations) behind them; edges typed by role."""
+    from .text import fold
+
+    graph = nx.Graph()
+
+    def attach(trial_id, kind, name, role):
+        if name:
+            node = f"{kind}:{fold(name)}"
+            graph.add_node(node, kind=kind, label=name)
+            graph.add_edge(f"trial:{trial_id}", node, kind=role, weight=1.0, evidence=role)
+
+    for trial_id, sponsor, collaborators in db.execute("SELECT id, lead_sponsor, collaborators FROM trials"):
+        attach(trial_id, "organisation", sponsor, "sponsor")
+        for name in json.loads(collaborators or "[]"):
+            attach(trial_id, "organisation", name, "collaborator")
+    for trial_id, facility in db.execute("SELECT trial_id, facility FROM trial_sites WHERE facility IS NOT NULL"):
+        attach(trial_id, "organisation", facility, "site")
+    for trial_id, name, role, affiliation in db.execute(
+            "SELECT p.trial_id, p.name, p.role, a.name FROM trial_people p "
+            "LEFT JOIN affiliations a ON a.id = p.affiliation_id"):
+        attach(trial_id, "person", name, (role or "official").lower())
+        attach(trial_id, "organisation", affiliation, "official's affiliation")
+    labels = dict(db.execute("SELECT id, coalesce(acronym || ': ', '') || brief_title FROM trials"))
+    for node in graph:
+        if node.startswith("trial:"):
+            graph.nodes[node].update(kind="trial", label=labels.get(int(node[6:])))
+    return graph
+
+
 def simple(graph):
     """A weighted simple graph of a (multi)graph: parallel edges' weights summed."""
     if not graph.is_multigraph():
@@ -168,7 +284,7 @@ def metrics(graph):
     if not flat.number_of_nodes():
         return {}
     pagerank = nx.pagerank(flat, weight="weight")
-    sample = None if flat.number_of_nodes() <= EXACT_BETWEENNESS else 200
+    sample = None if flat.number_of_nodes() <= EXACT_BETWEENNESS else SAMPLED_SOURCES
     betweenness = nx.betweenness_centrality(flat, k=sample, seed=SEED if sample else None)
     components = {node: number for number, nodes in enumerate(
         sorted(nx.connected_components(flat), key=lambda c: (-len(c), min(c))), 1) for node in nodes}
@@ -214,7 +330,8 @@ def community_labels(db, graph, measures, top=3):
     return labels
 
 
-BUILDERS = {"coauthorship": coauthorship, "institutions": institutions, "studies": studies}
+BUILDERS = {"coauthorship": coauthorship, "institutions": institutions, "countries": countries, "studies": studies,
+            "trials": trial_network}
 
 
 def build(db, network, counting="full", query=None, years=None):
@@ -236,7 +353,7 @@ def build(db, network, counting="full", query=None, years=None):
         db.execute("DELETE FROM graph_edges WHERE network = ?", [network])
         insert_rows(db, "graph_nodes", nodes)
         insert_rows(db, "graph_edges", edges)
-        db["graph_runs"].insert({"network": network, "counting": counting if network != "studies" else None,
+        db["graph_runs"].insert({"network": network, "counting": counting if network in PAIRS else None,
                                  "query": query, "years": json.dumps(years) if years else None,
                                  "nodes": len(nodes), "edges": len(edges)}, replace=True)
     for node, data in graph.nodes(data=True):

@@ -117,3 +117,28 @@ def test_the_demo_study_network_types_its_edges(db):
     graph.build(db, "studies")
     kinds = {row[0] for row in db.execute("select distinct kind from graph_edges where network = 'studies'")}
     assert {"reported_in", "probably_same_study", "related", "shared_authors"} <= kinds
+
+
+def test_country_of_an_affiliation_string():
+    assert graph.country_of("Department of Neurology, Shahid Beheshti University of Medical Sciences, Tehran, Iran") == "IR"
+    assert graph.country_of("Harvard Medical School, Boston, MA 02115, USA. Electronic address: x@y.org.") == "US"
+    assert graph.country_of("Samsung Medical Center, Seoul, Republic of Korea") == "KR"
+    assert graph.country_of("Institute of Neuroscience and Psychology, University of Glasgow, Glasgow, UK") == "GB"
+    assert graph.country_of("Department of Neurology") is None
+
+
+def test_countries_collaborate_once_per_work(db):
+    records = []
+    for pmid, places in {"1": ["Tehran, Iran", "Tehran, Iran", "Glasgow, UK"], "2": ["Isfahan, Iran", "Glasgow, UK"],
+                         "3": ["Seoul, Republic of Korea", "Tehran, Iran"]}.items():
+        authors = [new_author(i, last_name=f"Person{pmid}{i}", fore_name="B", initials="B",
+                              affiliations=[{"name": f"Hospital {i}, {place}", "identifiers": {}}])
+                   for i, place in enumerate(places, 1)]
+        record = new_work(pmid=pmid, title=f"Cell therapy trial {pmid}", year=2020, authors=authors)
+        record["raw"] = f"<PubmedArticle>{pmid}</PubmedArticle>".encode()
+        records.append(record)
+    WorkLoader(db, "pubmed").write_batch(records, "hand-built")
+    graph.build(db, "countries")
+    pairs = {tuple(sorted((s[8:], t[8:]))): w for s, t, w in db.execute(
+        "select source, target, weight from graph_edges where network = 'countries'")}
+    assert pairs == {("GB", "IR"): 2, ("IR", "KR"): 1}
