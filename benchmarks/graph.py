@@ -32,8 +32,9 @@ def synthetic_kb(db, n, rng):
     loader = WorkLoader(db, "pubmed")
     batch = []
     for i in range(n):
-        chosen = {int(rng.paretovariate(1.2) * 7) % people for _ in range(rng.randint(2, 8))}
-        chosen |= {rng.randrange(people) for _ in range(2)}
+        # Productivity follows a long tail: a few authors on hundreds of works, most on one or two.
+        chosen = {min(people - 1, int(rng.paretovariate(1.5) * 40) + rng.randrange(people // 10) * 10)
+                  for _ in range(rng.randint(2, 6))}
         authors = [new_author(position, last_name=f"Author{a}", fore_name="A", initials="A",
                               affiliations=[{"name": f"Institute {a % 5000}", "identifiers": {}}])
                    for position, a in enumerate(sorted(chosen), 1)]
