@@ -60,15 +60,18 @@ def cli():
 def demo_command(db_file, host, port, no_serve):
     """Build a KB from the bundled offline demo corpus and serve it.
 
-    The corpus holds real works on stem-cell and exosome therapy for stroke, written
-    in the exact PubMed E-utilities format and loaded through the same parser as live data.
-    Running it again on the same file changes nothing.
+    The corpus holds real works and trials on stem-cell and exosome therapy for stroke,
+    written in the exact PubMed E-utilities and ClinicalTrials.gov formats, and the seed
+    record page; they load through the same parsers as live data, then the networks are
+    built. Running it again on the same file changes nothing.
     """
     path = db_path(db_file)
     db = open_db(path)
     stats = demo.build(db)
+    for kind in graph_module.NETWORKS:
+        graph_module.build(db, kind)
     click.echo(f"{path}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged; "
-               f"{db['works'].count} works and {db['trials'].count} trials in all")
+               f"{db['works'].count} works and {db['trials'].count} trials in all; networks built")
     if not no_serve:
         serve_module.serve(path, host, port)
 
