@@ -70,36 +70,36 @@ def pair_weights(groups, counting):
     return weights, evidence
 
 
-def coauthorship(db, works, counting="full"):
-    groups = defaultdict(list)
-    for work_id, author_id in db.execute("SELECT work_id, author_id FROM work_authors"):
-        if work_id in works:
-            groups[work_id].append(author_id)
+def network_of(groups, counting, kind, edge_kind, labels):
+    """A weighted graph of `kind` nodes that share groups (the works they appear on)."""
     weights, evidence = pair_weights(groups, counting)
-    labels = dict(db.execute("SELECT id, name FROM authors"))
     graph = nx.Graph()
     for (a, b), weight in weights.items():
-        graph.add_edge(f"author:{a}", f"author:{b}", weight=round(weight, 6), kind="coauthorship",
+        graph.add_edge(f"{kind}:{a}", f"{kind}:{b}", weight=round(weight, 6), kind=edge_kind,
                        evidence=works_evidence(evidence[(a, b)]))
     for node in graph:
-        graph.nodes[node].update(kind="author", label=labels.get(int(node.split(":")[1])))
+        graph.nodes[node].update(kind=kind, label=labels(node.split(":", 1)[1]))
     return graph
+
+
+def members_by_work(db, sql, works):
+    groups = defaultdict(set)
+    for work_id, member in db.execute(sql):
+        if work_id in works and member is not None:
+            groups[work_id].add(member)
+    return groups
+
+
+def coauthorship(db, works, counting="full"):
+    names = dict(db.execute("SELECT id, name FROM authors"))
+    return network_of(members_by_work(db, "SELECT work_id, author_id FROM work_authors", works), counting,
+                      "author", "coauthorship", lambda key: names.get(int(key)))
 
 
 def institutions(db, works, counting="full"):
-    groups = defaultdict(list)
-    for work_id, affiliation_id in db.execute("SELECT DISTINCT work_id, affiliation_id FROM work_author_affiliations"):
-        if work_id in works:
-            groups[work_id].append(affiliation_id)
-    weights, evidence = pair_weights(groups, counting)
-    labels = dict(db.execute("SELECT id, name FROM affiliations"))
-    graph = nx.Graph()
-    for (a, b), weight in weights.items():
-        graph.add_edge(f"affiliation:{a}", f"affiliation:{b}", weight=round(weight, 6), kind="collaboration",
-                       evidence=works_evidence(evidence[(a, b)]))
-    for node in graph:
-        graph.nodes[node].update(kind="affiliation", label=labels.get(int(node.split(":")[1])))
-    return graph
+    names = dict(db.execute("SELECT id, name FROM affiliations"))
+    return network_of(members_by_work(db, "SELECT work_id, affiliation_id FROM work_author_affiliations", works),
+                      counting, "affiliation", "collaboration", lambda key: names.get(int(key)))
 
 
 def country_of(affiliation):
@@ -122,18 +122,10 @@ def country_of(affiliation):
 def countries(db, works, counting="full"):
     """Countries whose affiliations appear on the same work (each country once per work)."""
     country = {row_id: country_of(name) for row_id, name in db.execute("SELECT id, name FROM affiliations")}
-    groups = defaultdict(set)
-    for work_id, affiliation_id in db.execute("SELECT work_id, affiliation_id FROM work_author_affiliations"):
-        if work_id in works and country.get(affiliation_id):
-            groups[work_id].add(country[affiliation_id])
-    weights, evidence = pair_weights(groups, counting)
-    graph = nx.Graph()
-    for (a, b), weight in weights.items():
-        graph.add_edge(f"country:{a}", f"country:{b}", weight=round(weight, 6), kind="collaboration",
-                       evidence=works_evidence(evidence[(a, b)]))
-    for node in graph:
-        graph.nodes[node].update(kind="country", label=pycountry.countries.get(alpha_2=node[8:]).name)
-    return graph
+    groups = members_by_work(db, "SELECT work_id, affiliation_id FROM work_author_affiliations", works)
+    groups = {work_id: {country[a] for a in members if country.get(a)} for work_id, members in groups.items()}
+    return network_of(groups, counting, "country", "collaboration",
+                      lambda code: pycountry.countries.get(alpha_2=code).name)
 
 
 def works_evidence(work_ids, shown=5):
