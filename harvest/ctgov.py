@@ -17,7 +17,7 @@ import re
 from lxml import etree
 
 from . import registries
-from .errors import HarvestError, ParseError
+from .errors import HarvestError, ParseError, error_message
 from .errors import guarded as guarded_parse
 from .http import Client, Page
 
@@ -502,18 +502,6 @@ def sniff(data):
     if b"NCT Number" in first_line:
         return "csv"
     return "error"
-
-
-def error_message(data):
-    text_ = data.decode("utf-8", "replace").strip()
-    try:
-        payload = json.loads(text_)
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict) and (payload.get("message") or payload.get("error")):
-        return str(payload.get("message") or payload.get("error"))
-    text_ = " ".join(text_.split())
-    return (text_[:200] or "an empty body") + ("..." if len(text_) > 200 else "")
 
 
 def guarded(parse, item, origin, record_id, raw):

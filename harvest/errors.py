@@ -1,5 +1,8 @@
 """Errors every harvester raises, so callers can tell a bad source from a bad record."""
 
+import json
+import re
+
 
 class HarvestError(Exception):
     """A request to a source failed for good (after retries) or answered with an error."""
@@ -36,3 +39,22 @@ def guarded(parse, item, *, source, origin, record_id, raw, key="source_id", val
                           record_id=record_id, raw=raw)
     record["raw"] = raw
     return record
+
+
+def error_message(data):
+    """The error a response body carries, as one line: a JSON error or message (E-utilities'
+    esearchresult ERROR included), an HTML page's title, else the body's start."""
+    text = data.decode("utf-8", "replace").strip()
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        message = payload.get("error") or payload.get("message") or payload.get("esearchresult", {}).get("ERROR")
+        if message:
+            return str(message)
+    if "<html" in text[:500].lower():
+        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+        return "an HTML page" + (f" ({title.group(1).strip()})" if title else "")
+    text = " ".join(text.split())
+    return (text[:200] or "an empty body") + ("..." if len(text) > 200 else "")

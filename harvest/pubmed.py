@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from .errors import HarvestError, ParseError
+from .errors import HarvestError, ParseError, error_message
 from .http import Client, Page
 from .records import SUMMARY, new_work, normalize_doi, normalize_orcid
 
@@ -418,24 +418,6 @@ def sniff(data):
         if marker in head:
             return kind
     return "error"
-
-
-def error_message(data):
-    """The error an E-utilities body carries (JSON {"error": ...}, an HTML page, ...), as one line."""
-    text = data.decode("utf-8", "replace").strip()
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict):
-        message = payload.get("error") or payload.get("esearchresult", {}).get("ERROR")
-        if message:
-            return str(message)
-    if "<html" in text[:500].lower():
-        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
-        return "an HTML page" + (f" ({title.group(1).strip()})" if title else "")
-    text = " ".join(text.split())
-    return (text[:200] or "an empty body") + ("..." if len(text) > 200 else "")
 
 
 @dataclass
