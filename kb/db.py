@@ -5,6 +5,7 @@ Every table and column is described in datasette-metadata.json.
 """
 
 import os
+from contextlib import contextmanager
 
 import sqlite_utils
 
@@ -152,6 +153,19 @@ INDEXES = [
     ("graph_edges", ["network", "source"], False), ("graph_edges", ["network", "target"], False),
     ("graph_nodes", ["network", "community"], False),
 ]
+
+
+@contextmanager
+def indexes_rebuilt(db, table):
+    """Drop `table`'s indexes for a bulk delete + insert and build them again after:
+    sorting once is several times cheaper than updating an index per row."""
+    names = [index.name for index in db[table].indexes if not index.name.startswith("sqlite_autoindex")]
+    for name in names:
+        db.execute(f'DROP INDEX "{name}"')
+    yield
+    for indexed, columns, unique in INDEXES:
+        if indexed == table:
+            db[table].create_index(columns, unique=unique, if_not_exists=True)
 
 
 def insert_rows(db, table, rows, on_conflict="REPLACE"):

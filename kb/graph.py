@@ -1,4 +1,4 @@
-"""Networks of the KB, built with networkx and written back as tables Datasette can browse.
+"""Networks of the KB, written back as tables Datasette can browse and exported with networkx.
 
 - coauthorship: people, weighted by joint works (full counting: 1 per work; fractional:
   1/(n-1) per pair of a work with n authors, so each author's links from one work sum to 1);
@@ -7,9 +7,10 @@
   registered_as, reported_in, background_for, probably_same_study, version_of) plus
   shared authors, bibliographic coupling (shared references) and co-citation.
 
-Edge weights are counted in one pass over each work's authorship list (not by projecting
-a bipartite graph), metrics are computed once per build, and everything lands in
-`graph_nodes` and `graph_edges`.
+Edge weights are counted in one vectorised pass over the memberships (not by projecting
+a bipartite graph), metrics come from igraph's C core, and everything lands in
+`graph_nodes` and `graph_edges`; `load` gives a stored network back as a networkx graph
+for the exports.
 """
 
 import json
@@ -17,13 +18,14 @@ import math
 import random
 import re
 from collections import Counter, defaultdict
-from itertools import combinations
+from itertools import chain, combinations, repeat
 
 import igraph
 import networkx as nx
+import numpy as np
 import pycountry
 
-from .db import insert_rows
+from .db import indexes_rebuilt, insert_rows
 from .search import fts_query, register_functions
 
 NETWORKS = ("coauthorship", "institutions", "countries", "studies", "trials")
@@ -35,6 +37,7 @@ COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
                    "the netherlands": "NL", "russia": "RU", "iran": "IR", "vietnam": "VN", "turkey": "TR"}
 PAIRS = ("coauthorship", "institutions", "countries")  # networks whose weights count joint works
 MAX_AUTHORS = 50  # hyperauthorship: a 1,000-author paper would add half a million pairs
+EVIDENCE_WORKS = 5  # works named in an edge's evidence; the rest are counted
 EXACT_BETWEENNESS = 2000
 # Above that size betweenness is estimated from this many sampled sources (cost ~ k x edges).
 SAMPLED_SOURCES = 32
@@ -58,50 +61,116 @@ def selected_works(db, query=None, years=None):
     return {row[0] for row in db.execute(sql, params)}
 
 
-def pair_weights(groups, counting):
-    """{(a, b): weight} from groups of co-occurring members (authors of one work, ...)."""
-    weights, evidence = Counter(), defaultdict(list)
-    for key, members in groups.items():
-        members = sorted(set(members))
-        if len(members) < 2 or len(members) > MAX_AUTHORS:
-            continue
-        share = 1.0 / (len(members) - 1) if counting == "fractional" else 1.0
-        for pair in combinations(members, 2):
-            weights[pair] += share
-            evidence[pair].append(key)
-    return weights, evidence
+class Network:
+    """Nodes with their kind and label, and typed, weighted edges (a, b, kind, weight,
+    evidence): what `build` computes metrics over and writes to graph_nodes / graph_edges.
+    Each relation between two nodes is one edge, so relations of different kinds stay apart."""
+
+    def __init__(self):
+        self.nodes = {}
+        self.edges = []
+        self.edge_at = {}
+
+    def add_node(self, node, kind, label):
+        self.nodes.setdefault(node, {"kind": kind, "label": label})
+
+    def add_edge(self, a, b, kind, weight, evidence):
+        """Add an edge, or replace the one of this kind between these nodes."""
+        a, b = sorted((a, b))
+        position = self.edge_at.setdefault((a, b, kind), len(self.edges))
+        if position == len(self.edges):
+            self.edges.append((a, b, kind, weight, evidence))
+        else:
+            self.edges[position] = (a, b, kind, weight, evidence)
+
+    def number_of_nodes(self):
+        return len(self.nodes)
+
+    def number_of_edges(self):
+        return len(self.edges)
 
 
-def network_of(groups, counting, kind, edge_kind, labels):
-    """A weighted graph of `kind` nodes that share groups (the works they appear on)."""
-    weights, evidence = pair_weights(groups, counting)
-    graph = nx.Graph()
-    for (a, b), weight in weights.items():
-        graph.add_edge(f"{kind}:{a}", f"{kind}:{b}", weight=round(weight, 6), kind=edge_kind,
-                       evidence=works_evidence(evidence[(a, b)]))
-    for node in graph:
-        graph.nodes[node].update(kind=kind, label=labels(node.split(":", 1)[1]))
-    return graph
+def memberships(db, sql, works=None):
+    """Distinct (work id, member id) pairs from SQL returning integer pairs (-1 for no
+    member), as two numpy arrays sorted by work then member; only the given works, when given."""
+    rows = np.array(db.execute(sql).fetchall(), dtype=np.int64).reshape(-1, 2)
+    rows = rows[rows[:, 1] >= 0]
+    if works is not None:
+        rows = rows[np.isin(rows[:, 0], np.fromiter(works, np.int64, len(works)))]
+    # Ids are 63-bit hashes: pairs are keyed by their dense ranks, which cannot overflow.
+    work_ids, work_rank = np.unique(rows[:, 0], return_inverse=True)
+    member_ids, member_rank = np.unique(rows[:, 1], return_inverse=True)
+    keys = np.unique(work_rank * len(member_ids) + member_rank)
+    return work_ids[keys // len(member_ids)], member_ids[keys % len(member_ids)]
 
 
-def members_by_work(db, sql, works):
-    groups = defaultdict(set)
-    for work_id, member in db.execute(sql):
-        if work_id in works and member is not None:
-            groups[work_id].add(member)
-    return groups
+class Pairs:
+    """Every pair of members that share a work, with its weight and its works.
+
+    Pairs are enumerated per group size with numpy (a work with k members gives the
+    k(k-1)/2 upper-triangle pairs of its row), sorted, and summed per pair: one pass over
+    the memberships, never a bipartite projection. Full counting adds 1 per joint work,
+    fractional 1/(k-1) per pair of a k-member work."""
+
+    def __init__(self, work, member, counting="full"):
+        starts = np.flatnonzero(np.r_[True, work[1:] != work[:-1]])
+        sizes = np.diff(np.r_[starts, len(work)])
+        firsts, seconds, works, shares = [], [], [], []
+        for size in np.unique(sizes[(sizes >= 2) & (sizes <= MAX_AUTHORS)]).tolist():
+            rows = starts[sizes == size][:, None] + np.arange(size)
+            upper, lower = np.triu_indices(size, 1)
+            firsts.append(member[rows[:, upper]].ravel())
+            seconds.append(member[rows[:, lower]].ravel())
+            works.append(np.repeat(work[rows[:, 0]], len(upper)))
+            shares.append(np.full(len(rows) * len(upper), 1.0 / (size - 1) if counting == "fractional" else 1.0))
+        if not firsts:
+            firsts = seconds = works = [np.empty(0, np.int64)]
+            shares = [np.empty(0)]
+        first, second, work, share = (np.concatenate(parts) for parts in (firsts, seconds, works, shares))
+        order = np.lexsort((work, second, first))
+        first, second = first[order], second[order]
+        new_pair = np.r_[True, (first[1:] != first[:-1]) | (second[1:] != second[:-1])]
+        self.starts = np.flatnonzero(new_pair) if len(first) else np.empty(0, np.int64)
+        self.counts = np.diff(np.r_[self.starts, len(first)])
+        self.a, self.b = first[self.starts], second[self.starts]
+        self.weight = np.round(np.add.reduceat(share[order], self.starts), 6) if len(first) else np.empty(0)
+        self.works = work[order]  # each pair's works, from its start, in order
+
+    def evidence(self):
+        """'works 3, 8, 12, 20, 31 and 4 more' for each pair: the first EVIDENCE_WORKS works, counted after."""
+        shown = np.minimum(self.counts, EVIDENCE_WORKS)
+        rank = np.arange(len(self.works)) - np.repeat(self.starts, self.counts)
+        names = self.works[rank < EVIDENCE_WORKS].astype(str).tolist()
+        at = np.r_[0, np.cumsum(shown)[:-1]].tolist()
+        return ["works " + ", ".join(names[i:i + k]) + (f" and {c - k} more" if c > k else "")
+                for i, k, c in zip(at, shown.tolist(), self.counts.tolist())]
+
+
+def network_of(work, member, counting, kind, edge_kind, label, key=str):
+    """A network of `kind` nodes weighted by the works they share; `key` names a member's node."""
+    pairs = Pairs(work, member, counting)
+    network = Network()
+    firsts, seconds = pairs.a.tolist(), pairs.b.tolist()
+    node = {m: f"{kind}:{key(m)}" for m in set(firsts) | set(seconds)}
+    for m, name in node.items():
+        network.add_node(name, kind, label(m))
+    # Pairs are unique by construction, so the edges go in without add_edge's bookkeeping.
+    network.edges = list(zip(map(node.get, firsts), map(node.get, seconds), repeat(edge_kind),
+                             pairs.weight.tolist(), pairs.evidence()))
+    return network
 
 
 def coauthorship(db, works, counting="full"):
     names = dict(db.execute("SELECT id, name FROM authors"))
-    return network_of(members_by_work(db, "SELECT work_id, author_id FROM work_authors", works), counting,
-                      "author", "coauthorship", lambda key: names.get(int(key)))
+    return network_of(*memberships(db, "SELECT work_id, coalesce(author_id, -1) FROM work_authors", works), counting,
+                      "author", "coauthorship", names.get)
 
 
 def institutions(db, works, counting="full"):
     names = dict(db.execute("SELECT id, name FROM affiliations"))
-    return network_of(members_by_work(db, "SELECT work_id, affiliation_id FROM work_author_affiliations", works),
-                      counting, "affiliation", "collaboration", lambda key: names.get(int(key)))
+    return network_of(*memberships(db, "SELECT work_id, coalesce(affiliation_id, -1) FROM work_author_affiliations",
+                                   works),
+                      counting, "affiliation", "collaboration", names.get)
 
 
 def country_of(affiliation):
@@ -124,21 +193,19 @@ def country_of(affiliation):
 def countries(db, works, counting="full"):
     """Countries whose affiliations appear on the same work (each country once per work)."""
     country = {row_id: country_of(name) for row_id, name in db.execute("SELECT id, name FROM affiliations")}
-    groups = members_by_work(db, "SELECT work_id, affiliation_id FROM work_author_affiliations", works)
-    groups = {work_id: {country[a] for a in members if country.get(a)} for work_id, members in groups.items()}
-    return network_of(groups, counting, "country", "collaboration",
-                      lambda code: pycountry.countries.get(alpha_2=code).name)
-
-
-def works_evidence(work_ids, shown=5):
-    listed = ", ".join(str(w) for w in sorted(work_ids)[:shown])
-    more = f" and {len(work_ids) - shown} more" if len(work_ids) > shown else ""
-    return f"works {listed}{more}"
+    codes = sorted({code for code in country.values() if code})
+    number = {code: i for i, code in enumerate(codes)}
+    db.conn.create_function("country_number", 1, lambda row_id: number.get(country.get(row_id), -1),
+                            deterministic=True)
+    work, member = memberships(db, "SELECT work_id, country_number(affiliation_id) FROM work_author_affiliations",
+                               works)
+    return network_of(work, member, counting, "country", "collaboration",
+                      lambda i: pycountry.countries.get(alpha_2=codes[i]).name, key=codes.__getitem__)
 
 
 def studies(db, works):
     """Works and trials; each kind of relation is its own edge kind (a MultiGraph keeps them apart)."""
-    graph = nx.MultiGraph()
+    graph = Network()
     marks = ", ".join("?" for _ in LINK_KINDS)
     for relation, fw, tw, ft, tt, evidence, score in db.execute(
             f"SELECT relation, from_work_id, to_work_id, from_trial_id, to_trial_id, evidence, score FROM links "
@@ -148,7 +215,7 @@ def studies(db, works):
             continue
         if any(e.startswith("work:") and int(e[5:]) not in works for e in ends):
             continue
-        graph.add_edge(*ends, key=relation, kind=relation, weight=score or 1.0, evidence=evidence or "")
+        graph.add_edge(*ends, relation, score or 1.0, evidence or "")
     shared = defaultdict(set)
     for work_id, author_id in db.execute("SELECT work_id, author_id FROM work_authors"):
         if work_id in works:
@@ -169,11 +236,12 @@ def studies(db, works):
             cited_together[source].add(target)
     add_co_occurrence(graph, cited_together, "co_citation", "cited together by")
     add_text_similarity(db, graph, works)
-    labels = dict(db.execute("SELECT id, title FROM works"))
-    trial_labels = dict(db.execute("SELECT id, coalesce(acronym || ': ', '') || brief_title FROM trials"))
-    for node in graph:
-        kind, key = node.split(":")
-        graph.nodes[node].update(kind=kind, label=(labels if kind == "work" else trial_labels).get(int(key)))
+    labels = {"work": dict(db.execute("SELECT id, title FROM works")),
+              "trial": dict(db.execute("SELECT id, coalesce(acronym || ': ', '') || brief_title FROM trials"))}
+    for a, b, *_ in graph.edges:
+        for node in (a, b):
+            kind, key = node.split(":")
+            graph.add_node(node, kind, labels[kind].get(int(key)))
     return graph
 
 
@@ -185,8 +253,7 @@ def add_co_occurrence(graph, groups, kind, phrase):
             for a, b in combinations(sorted(members), 2):
                 weights[(a, b)] += 1
     for (a, b), weight in weights.items():
-        graph.add_edge(f"work:{a}", f"work:{b}", key=kind, kind=kind, weight=float(weight),
-                       evidence=f"{weight} {phrase}")
+        graph.add_edge(f"work:{a}", f"work:{b}", kind, float(weight), f"{weight} {phrase}")
 
 
 def add_text_similarity(db, graph, works, threshold=TEXT_SIMILARITY):
@@ -225,8 +292,7 @@ def add_text_similarity(db, graph, works, threshold=TEXT_SIMILARITY):
             continue
         cosine = sum(value * vectors[b].get(term, 0.0) for term, value in vectors[a].items())
         if cosine >= threshold:
-            graph.add_edge(f"work:{a}", f"work:{b}", key="text_similarity", kind="text_similarity",
-                           weight=round(cosine, 4), evidence=f"TF-IDF cosine {cosine:.2f}")
+            graph.add_edge(f"work:{a}", f"work:{b}", "text_similarity", round(cosine, 4), f"TF-IDF cosine {cosine:.2f}")
 
 
 def trial_network(db, works, counting="full"):
@@ -234,13 +300,15 @@ def trial_network(db, works, counting="full"):
     collaborators, sites, officials' affiliations) behind them; edges typed by role."""
     from .text import fold
 
-    graph = nx.Graph()
+    graph = Network()
+    labels = dict(db.execute("SELECT id, coalesce(acronym || ': ', '') || brief_title FROM trials"))
 
     def attach(trial_id, kind, name, role):
         if name:
             node = f"{kind}:{fold(name)}"
-            graph.add_node(node, kind=kind, label=name)
-            graph.add_edge(f"trial:{trial_id}", node, kind=role, weight=1.0, evidence=role)
+            graph.add_node(node, kind, name)
+            graph.add_node(f"trial:{trial_id}", "trial", labels.get(trial_id))
+            graph.add_edge(f"trial:{trial_id}", node, role, 1.0, role)
 
     for trial_id, sponsor, collaborators in db.execute("SELECT id, lead_sponsor, collaborators FROM trials"):
         attach(trial_id, "organisation", sponsor, "sponsor")
@@ -253,10 +321,6 @@ def trial_network(db, works, counting="full"):
             "LEFT JOIN affiliations a ON a.id = p.affiliation_id"):
         attach(trial_id, "person", name, (role or "official").lower())
         attach(trial_id, "organisation", affiliation, "official's affiliation")
-    labels = dict(db.execute("SELECT id, coalesce(acronym || ': ', '') || brief_title FROM trials"))
-    for node in graph:
-        if node.startswith("trial:"):
-            graph.nodes[node].update(kind="trial", label=labels.get(int(node[6:])))
     return graph
 
 
@@ -272,20 +336,20 @@ def simple(graph):
     return result
 
 
-def metrics(graph):
+def metrics(network):
     """Per-node degree, weighted degree, PageRank, betweenness, component and community.
 
-    The networks are built with networkx; their metrics are computed by igraph's C core
-    (Louvain is its multilevel method), which is what keeps a 100,000-work KB's networks
-    within seconds. A fixed seed makes communities and sampled betweenness repeatable."""
-    flat = simple(graph)
-    nodes = list(flat)
+    Computed by igraph's C core (Louvain is its multilevel method) on the network with
+    each pair's edges of all kinds summed into one weight; this is what keeps a
+    100,000-work KB's networks within seconds. A fixed seed makes communities and sampled
+    betweenness repeatable."""
+    nodes = list(network.nodes)
     if not nodes:
         return {}
     index = {node: number for number, node in enumerate(nodes)}
-    edges = [(index[a], index[b]) for a, b in flat.edges()]
-    weights = [data["weight"] for _, _, data in flat.edges(data=True)]
-    net = igraph.Graph(n=len(nodes), edges=edges, edge_attrs={"weight": weights})
+    net = igraph.Graph(n=len(nodes), edges=[(index[a], index[b]) for a, b, *_ in network.edges],
+                       edge_attrs={"weight": [edge[3] for edge in network.edges]})
+    net.simplify(multiple=True, loops=True, combine_edges={"weight": "sum"})
     igraph.set_random_number_generator(random.Random(SEED))
     pagerank = net.pagerank(weights="weight")
     n = len(nodes)
@@ -314,30 +378,26 @@ def community_labels(db, graph, measures, top=3):
     members = {"author": "SELECT author_id, work_id FROM work_authors",
                "affiliation": "SELECT affiliation_id, work_id FROM work_author_affiliations"}
     works_of = defaultdict(set)
-    for node in graph:
+    for node in graph.nodes:
         if node.startswith("work:"):
             works_of[measures[node]["community"]].add(int(node[5:]))
-    for kind in {node.split(":")[0] for node in graph} & members.keys():
+    for kind in {data["kind"] for data in graph.nodes.values()} & members.keys():
         for key, work_id in db.execute(members[kind]):
             node = f"{kind}:{key}"
             if node in measures:
                 works_of[measures[node]["community"]].add(work_id)
-    terms_of = defaultdict(Counter)
+    terms_of = defaultdict(set)
     for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id "
                                     "WHERE m.name NOT IN ('Humans', 'Animals', 'Male', 'Female')"):
-        terms_of[work_id][name] += 1
+        terms_of[work_id].add(name)
     for work_id, title in db.execute("SELECT id, title FROM works"):
-        if not terms_of.get(work_id):
-            terms_of[work_id].update(w for w in re.findall(r"[a-z]{4,}", (title or "").lower()) if w not in STOP)
-    overall = Counter()
-    for counter in terms_of.values():
-        overall.update(counter.keys())
+        if work_id not in terms_of:
+            terms_of[work_id] = set(re.findall(r"[a-z]{4,}", (title or "").lower())) - STOP
+    overall = Counter(chain.from_iterable(terms_of.values()))
     total = max(1, len(terms_of))
     labels = {}
     for community, work_ids in works_of.items():
-        counts = Counter()
-        for work_id in work_ids:
-            counts.update(terms_of.get(work_id, {}).keys())
+        counts = Counter(chain.from_iterable(terms_of.get(work_id, ()) for work_id in work_ids))
         scored = sorted(counts, key=lambda t: (-counts[t] * math.log(total / overall[t] + 1), t))
         labels[community] = "; ".join(scored[:top]) or None
     return labels
@@ -355,22 +415,20 @@ def build(db, network, counting="full", query=None, years=None):
     measures = metrics(graph)
     labels = community_labels(db, graph, measures)
     years_of = node_years(db, graph)
-    nodes = [{"network": network, "node": node, "kind": data["kind"], "label": data.get("label"),
+    nodes = [{"network": network, "node": node, "kind": data["kind"], "label": data["label"],
               **measures[node], "community_label": labels.get(measures[node]["community"]),
               "first_year": years_of.get(node, (None, None))[0], "last_year": years_of.get(node, (None, None))[1]}
-             for node, data in graph.nodes(data=True)]
-    edges = [{"id": None, "network": network, "source": a, "target": b, "kind": data["kind"],
-              "weight": data["weight"], "evidence": data.get("evidence")} for a, b, data in graph.edges(data=True)]
-    with db.atomic():
+             for node, data in graph.nodes.items()]
+    edges = [(network, *edge) for edge in graph.edges]
+    with db.atomic(), indexes_rebuilt(db, "graph_edges"):
         db.execute("DELETE FROM graph_nodes WHERE network = ?", [network])
         db.execute("DELETE FROM graph_edges WHERE network = ?", [network])
         insert_rows(db, "graph_nodes", nodes)
-        insert_rows(db, "graph_edges", edges)
+        db.conn.executemany("INSERT INTO graph_edges (network, source, target, kind, weight, evidence) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", edges)
         db["graph_runs"].insert({"network": network, "counting": counting if network in PAIRS else None,
                                  "query": query, "years": json.dumps(years) if years else None,
                                  "nodes": len(nodes), "edges": len(edges)}, replace=True)
-    for node, data in graph.nodes(data=True):
-        data.update(measures[node], community_label=labels.get(measures[node]["community"]))
     return graph
 
 
@@ -382,7 +440,7 @@ def node_years(db, graph):
                "affiliation": "SELECT waa.affiliation_id, min(w.year), max(w.year) FROM work_author_affiliations waa "
                               "JOIN works w ON w.id = waa.work_id GROUP BY waa.affiliation_id",
                "work": "SELECT id, year, year FROM works"}
-    kinds = {node.split(":")[0] for node in graph}
+    kinds = {data["kind"] for data in graph.nodes.values()}
     for kind in kinds & queries.keys():
         for key, first, last in db.execute(queries[kind]):
             years[f"{kind}:{key}"] = (first, last)
@@ -391,7 +449,7 @@ def node_years(db, graph):
 
 def load(db, network):
     """A built network back from graph_nodes / graph_edges, with every node attribute."""
-    graph = nx.MultiGraph() if network == "studies" else nx.Graph()
+    graph = nx.MultiGraph() if network in ("studies", "trials") else nx.Graph()
     for row in db.query("SELECT * FROM graph_nodes WHERE network = ?", [network]):
         node = row.pop("node")
         graph.add_node(node, **{k: v for k, v in row.items() if k != "network" and v is not None})
