@@ -11,10 +11,10 @@ from pathlib import Path
 from harvest import crossref, ctgov, europepmc, openalex, portal, pubmed
 from harvest.errors import HarvestError
 
-from . import demo, search as search_module, serve as serve_module
+from . import authors as authors_module, demo, search as search_module, serve as serve_module
 from .db import db_path, open_db
 from .ingest import (LoadError, europepmc_citation_links, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed,
-                     harvest_works, load_ctgov_file, load_portal_page, load_pubmed_file, load_works_file)
+                     harvest_works, load_ctgov_file, load_portal_page, load_pubmed_file, load_works_file, refresh)
 from .unmerge import UnmergeError, unmerge
 from . import graph as graph_module
 from .expand import expand as expand_kb
@@ -366,9 +366,8 @@ def load_files(files, db_file, load_one):
 
 
 def relink(db):
-    """Works and trials just loaded may be one study: refresh the probably_same_study links."""
-    if db["trials"].count and db["works"].count:
-        click.echo(f"{link_studies(db)} probably_same_study link(s) between works and trials", err=True)
+    """Institutions, people and probably_same_study links follow what was just loaded."""
+    click.echo(refresh(db), err=True)
 
 
 @cli.command()
@@ -454,6 +453,74 @@ def graph_export(kind, fmt, output, db_file):
     click.echo(f"{kind}: {network.number_of_nodes()} nodes, {network.number_of_edges()} edges written to {output}")
 
 
+@cli.group()
+def authors():
+    """Who is who: people behind the author names, and a curator's corrections."""
+
+
+@authors.command(name="resolve")
+@click.option("--all", "everything", is_flag=True, help="Cluster every block again, not only those with new names")
+@db_option
+def authors_resolve(everything, db_file):
+    """Map affiliations to institutions, then cluster author occurrences into people.
+
+    \b
+    Occurrences are blocked by surname and first initial. ORCIDs decide first (two ORCIDs
+    are never one person); then pairs with coauthors, institutions, departments, given
+    names and topics in common are joined from the strongest evidence down. Each person
+    in `authors` keeps the evidence and a confidence. Loads and harvests run this by
+    themselves for the names they bring; --all reclusters everything.
+    """
+    from . import institutions
+
+    db = open_db(db_path(db_file))
+    click.echo(f"{institutions.resolve(db)} institution(s)")
+    occurrences, people = authors_module.resolve(db, everything=everything)
+    click.echo(f"{occurrences} author occurrence(s) clustered into {people} people")
+
+
+@authors.command(name="merge")
+@click.argument("author_a", type=int)
+@click.argument("author_b", type=int)
+@click.option("--note", help="Why (kept with the decision)")
+@db_option
+def authors_merge(author_a, author_b, note, db_file):
+    """Declare that authors AUTHOR_A and AUTHOR_B (authors.id) are one person.
+
+    \b
+    The decision is stored in author_curations and wins over the clustering on every rerun.
+    Example:
+        kb authors merge 123456 987654 --note "same ORCID on her lab page"
+    """
+    db = open_db(db_path(db_file))
+    try:
+        person = authors_module.merge_people(db, author_a, author_b, note)
+    except ValueError as error:
+        raise click.ClickException(str(error))
+    click.echo(f"authors {author_a} and {author_b} are now author {person}")
+
+
+@authors.command(name="split")
+@click.argument("author", type=int)
+@click.option("--works", "work_ids", required=True, help="Comma-separated works.id values to move to a new person")
+@click.option("--note", help="Why (kept with the decision)")
+@db_option
+def authors_split(author, work_ids, note, db_file):
+    """Declare that AUTHOR's occurrences on the given works are another person.
+
+    \b
+    The decision is stored in author_curations and wins over the clustering on every rerun.
+    Example:
+        kb authors split 123456 --works 42,97
+    """
+    db = open_db(db_path(db_file))
+    try:
+        person = authors_module.split_person(db, author, [int(w) for w in work_ids.split(",")], note)
+    except ValueError as error:
+        raise click.ClickException(str(error))
+    click.echo(f"works {work_ids} of author {author} now belong to author {person}")
+
+
 @cli.command(name="unmerge")
 @click.argument("work_id", type=int)
 @click.argument("source", type=click.Choice(["pubmed", "openalex", "europepmc", "crossref"]))
@@ -474,6 +541,7 @@ def unmerge_command(work_id, source, source_id, db_file):
     except UnmergeError as error:
         raise click.ClickException(str(error))
     click.echo(f"{source} {source_id} is now work {new_id}; work {work_id} keeps its other records")
+    relink(db)
 
 
 @cli.command()

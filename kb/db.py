@@ -49,17 +49,31 @@ SCHEMA = {
         "network": str, "counting": str, "query": str, "years": str, "nodes": int, "edges": int,
     }, "network"),
     "institutions": ({
-        "openalex_id": str, "ror": str, "name": str, "country": str, "type": str, "city": str,
-        "latitude": float, "longitude": float,
-    }, "openalex_id"),
-    "authors": ({
+        "id": int, "name": str, "ror": str, "openalex_id": str, "type": str, "city": str, "country": str,
+        "latitude": float, "longitude": float, "works": int, "authors": int, "first_year": int,
+        "last_year": int, "name_forms": str, "matched_by": str, "fetched_from": str,
+    }, "id"),
+    "departments": ({"id": int, "institution_id": int, "name": str, "works": int}, "id"),
+    "author_names": ({
         "id": int, "name": str, "last_name": str, "fore_name": str, "initials": str, "suffix": str,
         "orcid": str, "is_collective": int,
     }, "id"),
+    "authors": ({
+        "id": int, "name": str, "last_name": str, "fore_name": str, "orcid": str, "is_collective": int,
+        "works": int, "first_year": int, "last_year": int, "name_forms": str, "institutions": str,
+        "top_coauthors": str, "confidence": float, "evidence": str,
+    }, "id"),
+    "author_curations": ({
+        "id": int, "decision": str, "work_id": int, "position": int, "other_work_id": int, "other_position": int,
+        "note": str, "created_at": str,
+    }, "id"),
     "work_authors": ({
-        "work_id": int, "position": int, "author_id": int, "written_name": str,
+        "work_id": int, "position": int, "name_id": int, "author_id": int, "written_name": str,
     }, ("work_id", "position")),
-    "affiliations": ({"id": int, "name": str, "ror": str, "ringgold": str, "openalex_id": str}, "id"),
+    "affiliations": ({
+        "id": int, "name": str, "ror": str, "ringgold": str, "openalex_id": str, "department": str,
+        "institution_name": str, "city": str, "country": str, "institution_id": int, "department_id": int,
+    }, "id"),
     "work_author_affiliations": ({
         "work_id": int, "position": int, "affiliation_id": int, "number": int,
     }, ("work_id", "position", "affiliation_id")),
@@ -120,7 +134,9 @@ SCHEMA = {
 }
 
 FOREIGN_KEYS = {
-    "work_authors": [("work_id", "works", "id"), ("author_id", "authors", "id")],
+    "work_authors": [("work_id", "works", "id"), ("name_id", "author_names", "id"), ("author_id", "authors", "id")],
+    "affiliations": [("institution_id", "institutions", "id"), ("department_id", "departments", "id")],
+    "departments": [("institution_id", "institutions", "id")],
     "work_author_affiliations": [("work_id", "works", "id"), ("affiliation_id", "affiliations", "id")],
     "work_mesh": [("work_id", "works", "id"), ("mesh_id", "mesh_terms", "id")],
     "registry_ids": [("work_id", "works", "id")],
@@ -142,7 +158,10 @@ INDEXES = [
     ("works", ["pmid"], False), ("works", ["doi"], False), ("works", ["pmcid"], False),
     ("works", ["year"], False), ("work_authors", ["author_id"], False),
     ("work_author_affiliations", ["affiliation_id"], False), ("work_mesh", ["mesh_id"], False),
-    ("registry_ids", ["accession"], False), ("authors", ["orcid"], False),
+    ("registry_ids", ["accession"], False), ("authors", ["orcid"], False), ("author_names", ["orcid"], False),
+    ("work_authors", ["name_id"], False), ("affiliations", ["institution_id"], False),
+    ("institutions", ["ror"], False), ("institutions", ["openalex_id"], False), ("institutions", ["country"], False),
+    ("authors", ["last_name"], False), ("departments", ["institution_id"], False),
     ("links", ["from_scheme", "from_id", "relation", "to_scheme", "to_id", "asserted_by"], True),
     ("links", ["to_scheme", "to_id"], False), ("links", ["from_work_id"], False),
     ("links", ["to_work_id"], False), ("records", ["work_id"], False),
@@ -215,11 +234,34 @@ def creation_order():
     return order
 
 
+def migrate(db, existing):
+    """Reshape tables an older regenkb made: `authors` held name forms (now `author_names`;
+    the people are clustered again from them) and `institutions` was keyed by OpenAlex id."""
+    from .institutions import institution_id
+
+    if "authors" in existing and "author_names" not in existing and "initials" in db["authors"].columns_dict:
+        for index in db["authors"].indexes:
+            db.execute(f'DROP INDEX "{index.name}"')
+        db.execute("ALTER TABLE authors RENAME TO author_names")
+        db["authors"].create(SCHEMA["authors"][0], pk="id")
+        db["work_authors"].add_column("name_id", int)
+        db.execute("UPDATE work_authors SET name_id = author_id, author_id = NULL")
+        db["work_authors"].transform(foreign_keys=FOREIGN_KEYS["work_authors"])
+    if "institutions" in existing and db["institutions"].pks == ["openalex_id"]:
+        rows = list(db["institutions"].rows)
+        db["institutions"].drop()
+        db["institutions"].create(SCHEMA["institutions"][0], pk="id")
+        db["institutions"].insert_all({**row, "id": institution_id(row["ror"], row["openalex_id"]),
+                                       "fetched_from": "openalex"} for row in rows)
+
+
 def ensure_schema(db):
     """Create missing tables, columns, indexes and FTS tables: a KB made by an older regenkb
     gains what this one needs, and nothing it holds is touched."""
     existing = set(db.table_names())
     with db.atomic():
+        migrate(db, existing)
+        existing = set(db.table_names())
         for name in creation_order():
             columns, pk = SCHEMA[name]
             if name not in existing:

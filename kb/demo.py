@@ -3,8 +3,7 @@ and the seed record page."""
 
 from pathlib import Path
 
-from .ingest import load_ctgov_file, load_portal_page, load_pubmed_file
-from .linking import link_studies
+from .ingest import load_ctgov_file, load_portal_page, load_pubmed_file, refresh
 from .load import LoadStats
 
 CORPUS = Path(__file__).parent / "demo_corpus"
@@ -23,7 +22,8 @@ def portal_files():
 
 
 def build(db):
-    """Load every corpus file into db through the same loaders as live data, then link studies."""
+    """Load every corpus file into db through the same loaders as live data, then resolve
+    institutions and authors and link studies."""
     stats = LoadStats()
     for path in corpus_files():
         stats += load_pubmed_file(db, path)[0]
@@ -31,5 +31,5 @@ def build(db):
         stats += load_ctgov_file(db, path)
     for path in portal_files():
         stats += load_portal_page(db, path.read_bytes(), path.as_uri())[0]
-    link_studies(db)
+    refresh(db)
     return stats

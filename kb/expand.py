@@ -48,7 +48,7 @@ def fetch_institutions(db, client, progress=lambda note: None):
     """Institutions the works' affiliations name (OpenAlex ids) but the KB does not describe yet."""
     wanted = [row[0] for row in db.execute(
         "SELECT DISTINCT openalex_id FROM affiliations WHERE openalex_id IS NOT NULL "
-        "AND openalex_id NOT IN (SELECT openalex_id FROM institutions) ORDER BY openalex_id")]
+        "AND openalex_id NOT IN (SELECT openalex_id FROM institutions WHERE fetched_from = 'openalex') ORDER BY openalex_id")]
     stored = 0
     for body in client.institutions_by(wanted):
         stored += len(store_institutions(db, openalex.parse_payload(body, "institutions")[1]["entities"]))

@@ -2,7 +2,8 @@
 
 - coauthorship: people, weighted by joint works (full counting: 1 per work; fractional:
   1/(n-1) per pair of a work with n authors, so each author's links from one work sum to 1);
-- institutions: affiliations that appear on the same work, weighted the same way;
+- institutions: institutions (affiliations mapped by kb/institutions.py) that appear on the same
+  work, weighted the same way;
 - studies: works and trials, with typed edges from the links table (cites, related,
   registered_as, reported_in, background_for, probably_same_study, version_of) plus
   shared authors, bibliographic coupling (shared references) and co-citation.
@@ -30,11 +31,6 @@ from .search import fts_query, register_functions
 
 NETWORKS = ("coauthorship", "institutions", "countries", "studies", "trials")
 TEXT_SIMILARITY = 0.3  # TF-IDF cosine from which two works' texts count as similar
-# Country spellings affiliations use that pycountry's names, codes and official names miss.
-COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "northern ireland": "GB",
-                   "korea": "KR", "republic of korea": "KR", "south korea": "KR", "pr china": "CN",
-                   "p.r. china": "CN", "people's republic of china": "CN", "taiwan": "TW", "u.s.a.": "US",
-                   "the netherlands": "NL", "russia": "RU", "iran": "IR", "vietnam": "VN", "turkey": "TR"}
 PAIRS = ("coauthorship", "institutions", "countries")  # networks whose weights count joint works
 MAX_AUTHORS = 50  # hyperauthorship: a 1,000-author paper would add half a million pairs
 EVIDENCE_WORKS = 5  # works named in an edge's evidence; the rest are counted
@@ -167,38 +163,20 @@ def coauthorship(db, works, counting="full"):
 
 
 def institutions(db, works, counting="full"):
-    names = dict(db.execute("SELECT id, name FROM affiliations"))
-    return network_of(*memberships(db, "SELECT work_id, coalesce(affiliation_id, -1) FROM work_author_affiliations",
-                                   works),
-                      counting, "affiliation", "collaboration", names.get)
-
-
-def country_of(affiliation):
-    """ISO 3166 alpha-2 code of the country an affiliation string ends with, or None."""
-    text = re.sub(r"\S+@\S+|electronic address:?", "", affiliation or "", flags=re.I)
-    for part in reversed([p.strip(" .;") for p in text.split(",")][-3:]):
-        part = re.sub(r"\b\d{3,}(-\d+)?\b", "", part).strip(" .")
-        if not part:
-            continue
-        alias = COUNTRY_ALIASES.get(part.lower())
-        if alias:
-            return alias
-        try:
-            return pycountry.countries.lookup(part).alpha_2
-        except LookupError:
-            continue
-    return None
+    names = dict(db.execute("SELECT id, name FROM institutions"))
+    return network_of(*memberships(db, "SELECT waa.work_id, coalesce(af.institution_id, -1) FROM work_author_affiliations "
+                                   "waa JOIN affiliations af ON af.id = waa.affiliation_id", works),
+                      counting, "institution", "collaboration", names.get)
 
 
 def countries(db, works, counting="full"):
     """Countries whose affiliations appear on the same work (each country once per work)."""
-    country = {row_id: country_of(name) for row_id, name in db.execute("SELECT id, name FROM affiliations")}
-    codes = sorted({code for code in country.values() if code})
+    codes = [row[0] for row in db.execute("SELECT DISTINCT country FROM affiliations WHERE country IS NOT NULL "
+                                          "ORDER BY country")]
     number = {code: i for i, code in enumerate(codes)}
-    db.conn.create_function("country_number", 1, lambda row_id: number.get(country.get(row_id), -1),
-                            deterministic=True)
-    work, member = memberships(db, "SELECT work_id, country_number(affiliation_id) FROM work_author_affiliations",
-                               works)
+    db.conn.create_function("country_number", 1, lambda code: number.get(code, -1), deterministic=True)
+    work, member = memberships(db, "SELECT waa.work_id, country_number(af.country) FROM work_author_affiliations waa "
+                               "JOIN affiliations af ON af.id = waa.affiliation_id", works)
     return network_of(work, member, counting, "country", "collaboration",
                       lambda i: pycountry.countries.get(alpha_2=codes[i]).name, key=codes.__getitem__)
 
@@ -317,8 +295,8 @@ def trial_network(db, works, counting="full"):
     for trial_id, facility in db.execute("SELECT trial_id, facility FROM trial_sites WHERE facility IS NOT NULL"):
         attach(trial_id, "organisation", facility, "site")
     for trial_id, name, role, affiliation in db.execute(
-            "SELECT p.trial_id, p.name, p.role, a.name FROM trial_people p "
-            "LEFT JOIN affiliations a ON a.id = p.affiliation_id"):
+            "SELECT p.trial_id, p.name, p.role, coalesce(i.name, a.name) FROM trial_people p "
+            "LEFT JOIN affiliations a ON a.id = p.affiliation_id LEFT JOIN institutions i ON i.id = a.institution_id"):
         attach(trial_id, "person", name, (role or "official").lower())
         attach(trial_id, "organisation", affiliation, "official's affiliation")
     return graph
@@ -376,7 +354,8 @@ def numbered(clusters):
 def community_labels(db, graph, measures, top=3):
     """Each community's most distinctive MeSH terms (else title words) over the works behind it."""
     members = {"author": "SELECT author_id, work_id FROM work_authors",
-               "affiliation": "SELECT affiliation_id, work_id FROM work_author_affiliations"}
+               "institution": "SELECT af.institution_id, waa.work_id FROM work_author_affiliations waa "
+                              "JOIN affiliations af ON af.id = waa.affiliation_id"}
     works_of = defaultdict(set)
     for node in graph.nodes:
         if node.startswith("work:"):
@@ -433,12 +412,13 @@ def build(db, network, counting="full", query=None, years=None):
 
 
 def node_years(db, graph):
-    """(first, last) publication year of the works behind each author or affiliation node."""
+    """(first, last) publication year of the works behind each author or institution node."""
     years = {}
     queries = {"author": "SELECT wa.author_id, min(w.year), max(w.year) FROM work_authors wa "
                          "JOIN works w ON w.id = wa.work_id GROUP BY wa.author_id",
-               "affiliation": "SELECT waa.affiliation_id, min(w.year), max(w.year) FROM work_author_affiliations waa "
-                              "JOIN works w ON w.id = waa.work_id GROUP BY waa.affiliation_id",
+               "institution": "SELECT af.institution_id, min(w.year), max(w.year) FROM work_author_affiliations waa "
+                              "JOIN affiliations af ON af.id = waa.affiliation_id "
+                              "JOIN works w ON w.id = waa.work_id GROUP BY af.institution_id",
                "work": "SELECT id, year, year FROM works"}
     kinds = {data["kind"] for data in graph.nodes.values()}
     for kind in kinds & queries.keys():

@@ -7,10 +7,26 @@ import json
 from harvest import crossref, ctgov, europepmc, openalex, portal, pubmed
 from harvest.errors import HarvestError
 
+from .institutions import institution_id
 from .load import LoadStats, WorkLoader, link_row, now
 from .trials import TrialLoader
 
 TAIL_BYTES = 65536
+
+
+def refresh(db):
+    """What a load or harvest changes beyond its records: affiliations' institutions, who is
+    who among the authors, and works and trials that may be one study. Returns a summary."""
+    from . import authors, institutions
+    from .linking import link_studies
+
+    parts = [f"{institutions.resolve(db)} institution(s)"]
+    occurrences, people = authors.resolve(db)
+    if occurrences:
+        parts.append(f"{occurrences} author occurrence(s) clustered into {people} people")
+    if db["trials"].count and db["works"].count:
+        parts.append(f"{link_studies(db)} probably_same_study link(s) between works and trials")
+    return "; ".join(parts)
 
 
 class LoadError(Exception):
@@ -90,11 +106,12 @@ def load_portal_page(db, data, url):
 
 def store_institutions(db, entities):
     """Keep the institutions among OpenAlex entities (ROR, country, coordinates); returns them."""
-    institutions = [{key: e[key] for key in ("openalex_id", "ror", "name", "country", "type", "city",
-                                             "latitude", "longitude")}
+    institutions = [{"id": institution_id(e["ror"], e["openalex_id"]), "fetched_from": "openalex",
+                     **{key: e[key] for key in ("openalex_id", "ror", "name", "country", "type", "city",
+                                                "latitude", "longitude")}}
                     for e in entities if e["kind"] == "institution"]
     with db.atomic():
-        db["institutions"].insert_all(institutions, pk="openalex_id", replace=True)
+        db["institutions"].upsert_all(institutions, pk="id")
     return institutions
 
 

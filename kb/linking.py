@@ -165,7 +165,7 @@ def read_works(db):
             "select distinct work_id, affiliation_id from work_author_affiliations"):
         works[work_id].affiliations.append(affiliation_words[affiliation_id])
     for work_id, last_name in db.execute("""
-            select wa.work_id, a.last_name from work_authors wa join authors a on a.id = wa.author_id
+            select wa.work_id, a.last_name from work_authors wa join author_names a on a.id = wa.name_id
             where a.last_name is not null"""):
         works[work_id].surnames.add(squeeze(fold(last_name)))
     return works

@@ -15,6 +15,8 @@ from harvest import registries
 from harvest.errors import ParseError
 from harvest.pubmed import Deletion
 
+from .affiliations import parse as parse_affiliation
+from .affiliations import split_affiliations
 from .db import FTS_COLUMNS, insert_rows
 from .text import fold, stable_id
 
@@ -59,13 +61,20 @@ def author_row(author):
             "orcid": author["orcid"], "is_collective": int(bool(author["collective_name"]))}
 
 
-def affiliation_row(affiliation):
-    identifiers = affiliation["identifiers"]
+def affiliation_rows(affiliation):
+    """One row per affiliation in a source's affiliation string, parsed into department,
+    institution, city and country; identifiers stay only on a string that holds one."""
+    parts = split_affiliations(affiliation["name"])
+    identifiers = affiliation["identifiers"] if len(parts) == 1 else {}
     ror = identifiers.get("ror")
     if ror:
         ror = "https://ror.org/" + ror.rstrip("/").rsplit("/", 1)[-1]
-    return {"id": stable_id("affiliation:" + fold(affiliation["name"])), "name": affiliation["name"],
-            "ror": ror, "ringgold": identifiers.get("ringgold"), "openalex_id": identifiers.get("openalex")}
+    for text in parts:
+        parsed = parse_affiliation(text)
+        yield {"id": stable_id("affiliation:" + fold(text)), "name": text, "ror": ror,
+               "ringgold": identifiers.get("ringgold"), "openalex_id": identifiers.get("openalex"),
+               "department": parsed.department, "institution_name": parsed.institution, "city": parsed.city,
+               "country": parsed.country}
 
 
 def work_row(work_id, record, sources, provenance=None):
@@ -292,7 +301,7 @@ class Loader:
         self.db.execute(f"DELETE FROM {self.fts} WHERE rowid IN ({marks})", row_ids)
 
     def insert_entities(self, table, rows):
-        """INSERT OR IGNORE rows of a shared table (authors, affiliations, ...) keyed by id."""
+        """INSERT OR IGNORE rows of a shared table (author names, affiliations, ...) keyed by id."""
         new = [row for key, row in rows.items() if (table, key) not in self.committed]
         insert_rows(self.db, table, new, on_conflict="IGNORE")
         self.pending.update((table, key) for key in rows)
@@ -546,7 +555,7 @@ class WorkRows:
     """The rows of a batch of works, built from their records (one or several sources each)."""
 
     def __init__(self):
-        self.works, self.fts, self.authors, self.work_authors = [], [], {}, []
+        self.works, self.fts, self.author_names, self.work_authors = [], [], {}, []
         self.affiliations, self.author_affiliations, self.mesh_terms, self.work_mesh = {}, [], {}, []
         self.registry_ids, self.conflicts = [], []
 
@@ -566,16 +575,21 @@ class WorkRows:
         numbers = {}
         for author in record["authors"]:
             row = author_row(author)
-            self.authors[row["id"]] = row
-            self.work_authors.append({"work_id": work_id, "position": author["position"],
-                                      "author_id": row["id"], "written_name": author["written_name"]})
+            self.author_names[row["id"]] = row
+            # The person behind the name is decided by `kb authors resolve`, over the whole KB.
+            self.work_authors.append({"work_id": work_id, "position": author["position"], "name_id": row["id"],
+                                      "author_id": None, "written_name": author["written_name"]})
+            seen = set()
             for affiliation in author["affiliations"]:
-                aff = affiliation_row(affiliation)
-                self.affiliations.setdefault(aff["id"], aff)
-                # Numbered in order of first appearance, as a paper's affiliation list is.
-                number = numbers.setdefault(aff["id"], len(numbers) + 1)
-                self.author_affiliations.append({"work_id": work_id, "position": author["position"],
-                                                 "affiliation_id": aff["id"], "number": number})
+                for aff in affiliation_rows(affiliation):
+                    if aff["id"] in seen:
+                        continue
+                    seen.add(aff["id"])
+                    self.affiliations.setdefault(aff["id"], aff)
+                    # Numbered in order of first appearance, as a paper's affiliation list is.
+                    number = numbers.setdefault(aff["id"], len(numbers) + 1)
+                    self.author_affiliations.append({"work_id": work_id, "position": author["position"],
+                                                     "affiliation_id": aff["id"], "number": number})
         for heading in record["mesh"]:
             self.mesh_terms[heading["ui"]] = {"id": heading["ui"], "name": heading["name"]}
             self.work_mesh.append({"work_id": work_id, "mesh_id": heading["ui"], "major_topic": int(heading["major"]),
@@ -584,7 +598,7 @@ class WorkRows:
 
     def write(self, loader):
         insert_rows(loader.db, "works", self.works)
-        loader.insert_entities("authors", self.authors)
+        loader.insert_entities("author_names", self.author_names)
         loader.insert_entities("affiliations", self.affiliations)
         loader.insert_entities("mesh_terms", self.mesh_terms)
         for table, rows in (("work_authors", self.work_authors),

@@ -5,7 +5,7 @@ import json
 from harvest import registries
 
 from .db import TRIAL_FTS_COLUMNS, insert_rows
-from .load import Loader, affiliation_row, link_row
+from .load import Loader, affiliation_rows, link_row
 
 # A trial reference's type -> the relation from the trial to the referenced work.
 REFERENCE_RELATIONS = {"RESULT": "reported_in", "DERIVED": "reported_in", "BACKGROUND": "background_for"}
@@ -106,9 +106,11 @@ class TrialLoader(Loader):
             for person in record["people"]:
                 affiliation_id = None
                 if person["affiliation"]:
-                    aff = affiliation_row({"name": person["affiliation"], "identifiers": {}})
-                    affiliations[aff["id"]] = aff
-                    affiliation_id = aff["id"]
+                    # A trial person has one affiliation, however it is written.
+                    aff = next(affiliation_rows({"name": person["affiliation"], "identifiers": {}}), None)
+                    if aff:
+                        affiliations[aff["id"]] = aff
+                        affiliation_id = aff["id"]
                 people.append({"role": person["role"], "name": person["name"], "affiliation_id": affiliation_id})
             rows["trial_people"].extend(numbered(trial_id, people))
             for reference in record["references"]:

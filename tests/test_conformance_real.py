@@ -80,7 +80,7 @@ def test_real_facts_survive_loading(db):
     assert gecko["title"] == "Prey size preference in the tokay gecko (Gekko gecko)."
     assert db.execute("select ror from affiliations where name like 'Division of Behavioural Ecology%'"
                       ).fetchone()[0] == "https://ror.org/02k7v4d05"
-    assert db.execute("select count(*) from authors where orcid = '0000-0002-3226-8621'").fetchone()[0] == 1
+    assert db.execute("select count(*) from author_names where orcid = '0000-0002-3226-8621'").fetchone()[0] == 1
 
     book = work(db, "20301577")
     assert book["title"] == "CACNA1C-Related Disorders" and book["journal"] == "GeneReviews®"
@@ -90,7 +90,7 @@ def test_real_facts_survive_loading(db):
                       [erratum["id"]]).fetchone()[0] == "erratum_for"
 
     group = db.execute("select a.name, a.is_collective from works w join work_authors wa on wa.work_id = w.id "
-                       "join authors a on a.id = wa.author_id where w.pmid = '34843274'").fetchall()
+                       "join author_names a on a.id = wa.name_id where w.pmid = '34843274'").fetchall()
     assert len(group) == 1 and group[0][1] == 1
 
     german = work(db, "38048813")

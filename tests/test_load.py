@@ -54,7 +54,7 @@ def test_a_newer_revision_replaces_derived_rows_and_an_older_one_is_ignored(db, 
     assert (stats.updated, stats.unchanged) == (1, 2)
     names = [r[0] for r in db.execute(
         "select a.fore_name from works w join work_authors wa on wa.work_id = w.id "
-        "join authors a on a.id = wa.author_id where w.pmid = '35281985' and wa.position = 10")]
+        "join author_names a on a.id = wa.name_id where w.pmid = '35281985' and wa.position = 10")]
     assert names == ["Reyhaneh"]
     assert db.execute("select count(*) from work_authors wa join works w on w.id = wa.work_id "
                       "where w.pmid = '35281985'").fetchone()[0] == 10

@@ -1,0 +1,435 @@
+"""Who is who: every author occurrence (a `work_authors` row) assigned to a person.
+
+Occurrences are blocked by surname and first initial (`names.Name.block`), so the work
+grows with the KB, not with its square. Inside a block:
+
+1. a curator's decisions come first (`author_curations`: 'same' joins two occurrences,
+   'different' keeps them apart for good);
+2. the same ORCID is the same person; different ORCIDs are never one person;
+3. pairs that share a coauthor, an institution, a department or a spelled-out given name
+   are scored (shared coauthors, shared institution, department or country, given names
+   that agree, overlapping MeSH terms or title words, distant years count against) and
+   joined from the best score down while the score reaches THRESHOLD, as long as the two
+   clusters stay compatible: names that can be one person's, no two ORCIDs, no curator's
+   'different' between them.
+
+Each person keeps the evidence of the joins that made it and a confidence (the weakest
+join's). People are recomputed only in blocks with unassigned occurrences (new or
+reloaded works) or that a curator touched, so a rerun leaves everything else alone.
+"""
+
+import json
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from .db import insert_rows
+from .load import now
+from .names import parse_name
+from .text import fold, stable_id
+
+THRESHOLD = 2.0
+COMMON_FEATURE = 200  # a feature shared by more occurrences of a block says little, and costs a lot
+EVIDENCE_KEPT = 5
+TOPIC_STOP = {"humans", "animals", "male", "female", "adult", "middle aged", "aged", "mice", "rats"}
+
+
+@dataclass
+class Occurrence:
+    key: tuple  # (work_id, position)
+    name: object  # names.Name
+    name_id: int
+    orcid: str | None
+    written: str | None
+    year: int | None
+    block: str
+    coauthors: set = field(default_factory=set)  # blocks of the work's other authors
+    institutions: set = field(default_factory=set)
+    departments: set = field(default_factory=set)
+    countries: set = field(default_factory=set)
+    topics: set = field(default_factory=set)
+
+
+def resolve(db, everything=False, blocks=None):
+    """Cluster the occurrences of the blocks that need it (all of them with everything=True)
+    and rewrite their people. Returns (occurrences clustered, people written)."""
+    names = name_forms(db)
+    block_of = {}
+    for work_id, position, name_id, author_id in db.execute(
+            "SELECT work_id, position, name_id, author_id FROM work_authors"):
+        form = names.get(name_id)
+        if form:
+            block_of[(work_id, position)] = (form["block"], author_id)
+    wanted = set(blocks or ())
+    if everything:
+        wanted |= {block for block, _ in block_of.values()}
+    else:
+        wanted |= {block for block, author_id in block_of.values() if author_id is None}
+    curations = list(db.query("SELECT * FROM author_curations ORDER BY id"))
+    wanted |= curated_blocks(curations, block_of, wanted)
+    if not wanted:
+        return 0, 0
+    occurrences = gather(db, names, {key for key, (block, _) in block_of.items() if block in wanted}, block_of)
+    groups = block_groups(occurrences, curations)
+    people = {}
+    for members in groups:
+        people.update(cluster(members, curations))
+    write(db, occurrences, people)
+    return len(occurrences), len({pid for pid, _ in people.values()})
+
+
+def name_forms(db):
+    forms = {}
+    for row in db.query("SELECT id, last_name, fore_name, initials, orcid, is_collective, name FROM author_names"):
+        if row["is_collective"]:
+            block = "group:" + fold(row["name"])
+            forms[row["id"]] = {**row, "parsed": None, "block": block}
+            continue
+        parsed = parse_name(row["last_name"], row["fore_name"], row["initials"])
+        block = parsed.block if parsed.surname else f"unnamed:{row['id']}"
+        forms[row["id"]] = {**row, "parsed": parsed, "block": block}
+    return forms
+
+
+def curated_blocks(curations, block_of, wanted):
+    """Blocks a curator's decision ties to a wanted block (a merge across two surnames)."""
+    extra = set()
+    for c in curations:
+        ends = [block_of.get((c["work_id"], c["position"])), block_of.get((c["other_work_id"], c["other_position"]))]
+        blocks = {end[0] for end in ends if end}
+        if blocks & (wanted | extra):
+            extra |= blocks
+    return extra - wanted
+
+
+def gather(db, names, keys, block_of):
+    """Occurrences with their context: coauthors, institutions, departments, countries, topics."""
+    works = {work_id for work_id, _ in keys}
+    year = dict(db.execute("SELECT id, year FROM works"))
+    occurrences = {}
+    by_work = defaultdict(list)
+    for work_id, position, name_id, written in db.execute(
+            "SELECT work_id, position, name_id, written_name FROM work_authors"):
+        if work_id not in works:
+            continue
+        form = names.get(name_id)
+        by_work[work_id].append(((work_id, position), block_of.get((work_id, position), (None,))[0]))
+        if (work_id, position) in keys and form:
+            occurrences[(work_id, position)] = Occurrence((work_id, position), form["parsed"], name_id,
+                                                          form["orcid"], written, year.get(work_id), form["block"])
+    for work_id, members in by_work.items():
+        for key, _ in members:
+            if key in occurrences:
+                occurrences[key].coauthors = {block for other, block in members if other != key and block}
+    for work_id, position, institution_id, department_id, country in db.execute(
+            "SELECT waa.work_id, waa.position, af.institution_id, af.department_id, af.country "
+            "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id"):
+        occurrence = occurrences.get((work_id, position))
+        if occurrence:
+            occurrence.institutions.discard(None)
+            if institution_id:
+                occurrence.institutions.add(institution_id)
+            if department_id:
+                occurrence.departments.add(department_id)
+            if country:
+                occurrence.countries.add(country)
+    topics = defaultdict(set)
+    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id"):
+        if work_id in works and name.lower() not in TOPIC_STOP:
+            topics[work_id].add(name.lower())
+    for work_id, title in db.execute("SELECT id, title FROM works"):
+        if work_id in works and not topics[work_id]:
+            topics[work_id] = {word for word in fold(title or "").split() if len(word) > 4}
+    for occurrence in occurrences.values():
+        occurrence.topics = topics[occurrence.key[0]]
+    return occurrences
+
+
+def block_groups(occurrences, curations):
+    """Occurrences grouped by block, blocks a curator's 'same' joins being one group."""
+    parent = {}
+
+    def root(block):
+        parent.setdefault(block, block)
+        while parent[block] != block:
+            block = parent[block]
+        return block
+
+    for c in curations:
+        a = occurrences.get((c["work_id"], c["position"]))
+        b = occurrences.get((c["other_work_id"], c["other_position"]))
+        if c["decision"] == "same" and a and b:
+            parent[root(a.block)] = root(b.block)
+    groups = defaultdict(list)
+    for occurrence in occurrences.values():
+        groups[root(occurrence.block)].append(occurrence)
+    return groups.values()
+
+
+class Clusters:
+    """Union-find over occurrences, with what each cluster must stay compatible with."""
+
+    def __init__(self, members):
+        self.parent = {o.key: o.key for o in members}
+        self.forms = {o.key: {o.name} for o in members}
+        self.orcids = {o.key: {o.orcid} - {None} for o in members}
+        self.works = {o.key: {o.key[0]} for o in members}
+        self.evidence = {o.key: [] for o in members}
+        self.weakest = {o.key: None for o in members}
+
+    def root(self, key):
+        while self.parent[key] != key:
+            self.parent[key] = self.parent[self.parent[key]]
+            key = self.parent[key]
+        return key
+
+    def compatible(self, a, b, apart):
+        a, b = self.root(a), self.root(b)
+        if a == b:
+            return True
+        if self.orcids[a] and self.orcids[b] and self.orcids[a] != self.orcids[b]:
+            return False
+        if self.works[a] & self.works[b]:
+            return False  # two authors of one work are two people
+        if any((self.root(x) == a and self.root(y) == b) or (self.root(x) == b and self.root(y) == a)
+               for x, y in apart):
+            return False
+        forms_a, forms_b = self.forms[a], self.forms[b]
+        if None in forms_a or None in forms_b:
+            return True  # a collective name's block holds one name
+        same_surname = [(x, y) for x in forms_a for y in forms_b if x.surname == y.surname]
+        return bool(same_surname) and all(x.compatible(y) for x, y in same_surname)
+
+    def join(self, a, b, reason, confidence):
+        a, b = self.root(a), self.root(b)
+        if a == b:
+            return
+        if len(self.forms[a]) + len(self.evidence[a]) < len(self.forms[b]) + len(self.evidence[b]):
+            a, b = b, a
+        self.parent[b] = a
+        self.forms[a] |= self.forms.pop(b)
+        self.orcids[a] |= self.orcids.pop(b)
+        self.works[a] |= self.works.pop(b)
+        self.evidence[a] = (self.evidence[a] + self.evidence.pop(b) + [reason])
+        weakest = [w for w in (self.weakest[a], self.weakest.pop(b), confidence) if w is not None]
+        self.weakest[a] = min(weakest)
+
+
+def cluster(members, curations):
+    """{occurrence key: (person id, cluster root)} for one block group."""
+    clusters = Clusters(members)
+    present = {o.key for o in members}
+    apart = [((c["work_id"], c["position"]), (c["other_work_id"], c["other_position"])) for c in curations
+             if c["decision"] == "different"]
+    apart = [(x, y) for x, y in apart if x in present and y in present]
+    for c in curations:
+        x, y = (c["work_id"], c["position"]), (c["other_work_id"], c["other_position"])
+        if c["decision"] == "same" and x in present and y in present:
+            clusters.join(x, y, f"a curator joined works {x[0]} and {y[0]}", 1.0)
+    groups = [o for o in members if o.name is None]
+    for o in groups[1:]:
+        clusters.join(groups[0].key, o.key, "same group name", 1.0)
+    by_orcid = defaultdict(list)
+    for o in members:
+        if o.orcid:
+            by_orcid[o.orcid].append(o.key)
+    for orcid, keys in by_orcid.items():
+        for other in keys[1:]:
+            if clusters.compatible(keys[0], other, apart):
+                clusters.join(keys[0], other, f"same ORCID {orcid}", 1.0)
+    for score, a, b, reason in sorted(candidate_pairs(members), key=lambda p: (-p[0], p[1].key, p[2].key)):
+        if score < THRESHOLD:
+            break
+        if (a.orcid and b.orcid and a.orcid != b.orcid) or not clusters.compatible(a.key, b.key, apart):
+            continue
+        clusters.join(a.key, b.key, reason, round(1 - math.exp(-score / 1.5), 3))
+    result = {}
+    for o in members:
+        root = clusters.root(o.key)
+        result[o.key] = (root, clusters)
+    return result
+
+
+def candidate_pairs(members):
+    """(score, a, b, reason) for pairs sharing a coauthor, institution, department or given name."""
+    if len(members) < 2:
+        return []
+    index = defaultdict(list)
+    for o in members:
+        if o.name is None:
+            continue
+        for block in o.coauthors:
+            index["c", block].append(o)
+        for iid in o.institutions:
+            index["i", iid].append(o)
+        for did in o.departments:
+            index["d", did].append(o)
+        if all(o.name.given):
+            index["n", o.name.given[0]].append(o)
+    seen, pairs = set(), []
+    for posting in index.values():
+        if len(posting) > COMMON_FEATURE:
+            continue
+        for i, a in enumerate(posting):
+            for b in posting[i + 1:]:
+                pair = (a.key, b.key) if a.key < b.key else (b.key, a.key)
+                if pair in seen or a.key[0] == b.key[0] or not a.name.compatible(b.name):
+                    continue
+                seen.add(pair)
+                score, reason = score_pair(a, b)
+                pairs.append((score, a, b, reason))
+    return pairs
+
+
+def score_pair(a, b):
+    """How strongly two compatible occurrences look like one person, and why."""
+    score, why = 0.0, []
+    shared = a.coauthors & b.coauthors
+    if shared:
+        score += 2.0 + min(2, len(shared) - 1)
+        why.append(f"{len(shared)} coauthor(s) in common")
+    if a.departments & b.departments:
+        score += 2.0
+        why.append("same department")
+    elif a.institutions & b.institutions:
+        score += 1.5
+        why.append("same institution")
+    elif a.countries & b.countries:
+        score += 0.3
+        why.append("same country")
+    if all(a.name.given) and all(b.name.given) and a.name.given[0] and b.name.given[0]:
+        score += 1.0
+        why.append("given names agree")
+    if a.topics and b.topics:
+        overlap = len(a.topics & b.topics) / len(a.topics | b.topics)
+        if overlap:
+            score += 2.0 * overlap
+            why.append(f"topics overlap {overlap:.2f}")
+    if a.year and b.year and abs(a.year - b.year) > 10:
+        score -= 1.5 if abs(a.year - b.year) > 20 else 0.5
+        why.append(f"{abs(a.year - b.year)} years apart")
+    return score, f"works {a.key[0]} and {b.key[0]}: " + ", ".join(why) + f" (score {score:.1f})"
+
+
+def write(db, occurrences, people):
+    """Give each clustered occurrence its person, and rewrite those people's rows."""
+    roots = defaultdict(list)
+    for key, (root, clusters) in people.items():
+        roots[(root, id(clusters))].append(key)
+    assignments, rows = [], []
+    for (root, _), keys in roots.items():
+        clusters = people[keys[0]][1]
+        members = [occurrences[key] for key in keys]
+        orcids = sorted({o.orcid for o in members if o.orcid})
+        anchor = "orcid:" + orcids[0] if orcids else "first:%d:%d" % min(keys)
+        person = stable_id("person:" + anchor)
+        assignments.extend((person, work_id, position) for work_id, position in keys)
+        rows.append({"id": person, "orcid": orcids[0] if len(orcids) == 1 else None,
+                     "confidence": clusters.weakest[root] if clusters.weakest[root] is not None else 1.0,
+                     "evidence": json.dumps(clusters.evidence[root][:EVIDENCE_KEPT], ensure_ascii=False) if
+                     clusters.evidence[root] else None, "name_ids": Counter(o.name_id for o in members)})
+    with db.atomic():
+        old = {row[0] for row in db.execute("SELECT DISTINCT author_id FROM work_authors WHERE author_id IS NOT NULL")}
+        db.conn.executemany("UPDATE work_authors SET author_id = ? WHERE work_id = ? AND position = ?", assignments)
+        still = {row[0] for row in db.execute("SELECT DISTINCT author_id FROM work_authors WHERE author_id IS NOT NULL")}
+        db.conn.executemany("DELETE FROM authors WHERE id = ?", [(gone,) for gone in old - still])
+        forms = {row["id"]: row for row in db.query("SELECT * FROM author_names")}
+        insert_rows(db, "authors", [person_row(row, forms) for row in rows])
+        profile(db, {row["id"] for row in rows})
+
+
+def person_row(row, forms):
+    """A person's display name: the fullest name form they were written with, the most used first."""
+    used = sorted(row.pop("name_ids").items(), key=lambda item: (-len(forms[item[0]]["fore_name"] or ""), -item[1]))
+    best = forms[used[0][0]]
+    return {**row, "name": best["name"], "last_name": best["last_name"], "fore_name": best["fore_name"],
+            "is_collective": best["is_collective"], "works": None, "first_year": None, "last_year": None,
+            "name_forms": json.dumps(sorted({forms[name_id]["name"] for name_id, _ in used}), ensure_ascii=False),
+            "institutions": None, "top_coauthors": None}
+
+
+def profile(db, people):
+    """Works, years, institutions and top coauthors of the given people (and of their coauthors,
+    whose lists name them)."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS profiled (id INTEGER PRIMARY KEY)")
+    db.execute("DELETE FROM profiled")
+    db.conn.executemany("INSERT OR IGNORE INTO profiled VALUES (?)", [(p,) for p in people])
+    db.execute("INSERT OR IGNORE INTO profiled SELECT DISTINCT b.author_id FROM work_authors a "
+               "JOIN work_authors b ON b.work_id = a.work_id WHERE a.author_id IN (SELECT id FROM profiled) "
+               "AND b.author_id IS NOT NULL")
+    db.execute("""UPDATE authors SET (works, first_year, last_year) = (
+        SELECT count(DISTINCT wa.work_id), min(w.year), max(w.year) FROM work_authors wa
+        JOIN works w ON w.id = wa.work_id WHERE wa.author_id = authors.id)
+        WHERE id IN (SELECT id FROM profiled)""")
+    top = defaultdict(list)
+    for person, name, count in db.execute("""
+            SELECT a.author_id, p.name, count(DISTINCT a.work_id) AS n FROM work_authors a
+            JOIN work_authors b ON b.work_id = a.work_id AND b.author_id != a.author_id
+            JOIN authors p ON p.id = b.author_id
+            WHERE a.author_id IN (SELECT id FROM profiled)
+            GROUP BY a.author_id, b.author_id ORDER BY a.author_id, n DESC, p.name"""):
+        if len(top[person]) < 5:
+            top[person].append(f"{name} ({count})")
+    places = defaultdict(list)
+    for person, name, count in db.execute("""
+            SELECT wa.author_id, i.name, count(DISTINCT wa.work_id) AS n FROM work_authors wa
+            JOIN work_author_affiliations waa ON waa.work_id = wa.work_id AND waa.position = wa.position
+            JOIN affiliations af ON af.id = waa.affiliation_id JOIN institutions i ON i.id = af.institution_id
+            WHERE wa.author_id IN (SELECT id FROM profiled)
+            GROUP BY wa.author_id, i.id ORDER BY wa.author_id, n DESC, i.name"""):
+        if len(places[person]) < 5:
+            places[person].append(f"{name} ({count})")
+    db.conn.executemany("UPDATE authors SET top_coauthors = ?, institutions = ? WHERE id = ?",
+                        [(json.dumps(top.get(p), ensure_ascii=False) if top.get(p) else None,
+                          json.dumps(places.get(p), ensure_ascii=False) if places.get(p) else None, p)
+                         for (p,) in db.execute("SELECT id FROM profiled")])
+
+
+def curate(db, decision, pairs, note=None):
+    """Store a curator's 'same' or 'different' decisions between occurrence pairs."""
+    insert_rows(db, "author_curations", [
+        {"id": None, "decision": decision, "work_id": a[0], "position": a[1], "other_work_id": b[0],
+         "other_position": b[1], "note": note, "created_at": now()} for a, b in pairs])
+
+
+def occurrences_of(db, person):
+    return [tuple(row) for row in db.execute(
+        "SELECT work_id, position FROM work_authors WHERE author_id = ? ORDER BY work_id, position", [person])]
+
+
+def merge_people(db, a, b, note=None):
+    """A curator's 'A and B are one person'; survives every rerun. Returns the person's id."""
+    first_a, first_b = occurrences_of(db, a)[:1], occurrences_of(db, b)[:1]
+    if not first_a or not first_b:
+        raise ValueError(f"no author {a if not first_a else b} in the KB")
+    with db.atomic():
+        curate(db, "same", [(first_a[0], first_b[0])], note)
+    resolve(db, blocks=blocks_of(db, first_a + first_b))
+    return db.execute("SELECT author_id FROM work_authors WHERE work_id = ? AND position = ?",
+                      first_a[0]).fetchone()[0]
+
+
+def split_person(db, person, work_ids, note=None):
+    """A curator's 'the occurrences of PERSON on these works are someone else'. Returns the
+    new person's id."""
+    mine = occurrences_of(db, person)
+    moved = [key for key in mine if key[0] in set(work_ids)]
+    kept = [key for key in mine if key[0] not in set(work_ids)]
+    if not moved or not kept:
+        raise ValueError(f"author {person} has {len(mine)} work(s); name some of them, not none or all")
+    with db.atomic():
+        curate(db, "same", [(moved[0], key) for key in moved[1:]], note)
+        curate(db, "different", [(moved[0], key) for key in kept], note)
+    resolve(db, blocks=blocks_of(db, mine))
+    return db.execute("SELECT author_id FROM work_authors WHERE work_id = ? AND position = ?",
+                      moved[0]).fetchone()[0]
+
+
+def blocks_of(db, keys):
+    names = name_forms(db)
+    blocks = set()
+    for work_id, position in keys:
+        (name_id,) = db.execute("SELECT name_id FROM work_authors WHERE work_id = ? AND position = ?",
+                                [work_id, position]).fetchone()
+        blocks.add(names[name_id]["block"])
+    return blocks
