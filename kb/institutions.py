@@ -40,7 +40,7 @@ def resolve(db):
     affiliations = list(db.query("SELECT id, name, ror, openalex_id, institution_name, department, city, country "
                                  "FROM affiliations"))
     by_name = name_targets(affiliations, fetched)
-    merged = fuzzy_merges(set(name_keys(affiliations)) - set(by_name))
+    merged = fuzzy_merges(set(name_keys(affiliations)) | set(by_name), preferred=set(by_name))
     institutions, assigned = {}, {}
     for aff in affiliations:
         target = target_of(aff, fetched, by_name, merged)
@@ -95,8 +95,9 @@ def name_targets(affiliations, fetched):
     return {key: counter.most_common(1)[0][0] for key, counter in votes.items()}
 
 
-def fuzzy_merges(keys):
-    """{(country, key): (country, canonical key)} for name keys a typo apart within a country."""
+def fuzzy_merges(keys, preferred=frozenset()):
+    """{(country, key): (country, canonical key)} for name keys a typo apart within a country;
+    a group's canonical key is a preferred one (a ROR-vouched name) when it holds one."""
     by_country = defaultdict(list)
     for country, key in keys:
         by_country[country].append(key)
@@ -117,9 +118,13 @@ def fuzzy_merges(keys):
         for i, j in zip(*scores.nonzero()):
             if i < j:
                 parent[root(j)] = root(i)
+        groups = defaultdict(list)
         for i, name in enumerate(names):
-            if root(i) != i:
-                merged[(country, name)] = (country, names[root(i)])
+            groups[root(i)].append(name)
+        for group in groups.values():
+            if len(group) > 1:
+                canonical = min(group, key=lambda name: ((country, name) not in preferred, name))
+                merged.update({(country, name): (country, canonical) for name in group if name != canonical})
     return merged
 
 
@@ -134,12 +139,13 @@ def target_of(aff, fetched, by_name, merged):
     if not aff["institution_name"]:
         return None
     key = (aff["country"], institution_key(aff["institution_name"]))
-    if key in by_name:
-        ror, openalex_id = by_name[key]
-        return institution_id(ror, openalex_id), "name to ror", ror, openalex_id, aff["country"]
-    country, canonical = merged.get(key, key)
-    return (institution_id(country=country, key=canonical), "name~typo" if key in merged else "name", None, None,
-            country)
+    canonical = merged.get(key, key)
+    typo = "~typo" if key in merged else ""
+    if canonical in by_name:
+        ror, openalex_id = by_name[canonical]
+        return institution_id(ror, openalex_id), f"name{typo} to ror", ror, openalex_id, aff["country"]
+    country, name_key = canonical
+    return institution_id(country=country, key=name_key), f"name{typo}", None, None, country
 
 
 def institution_row(iid, entry, known):
