@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 import pycountry
+from anyascii import anyascii
 
 from .names import ascii_fold
 
@@ -29,7 +30,7 @@ ORGANISATION_TIERS = (
      "medical center", "medical centre", "health system", "healthcare"),
     ("institute", "institut", "instituto", "istituto", "academy", "college", "school", "foundation",
      "council", "agency", "ministry", "company", "corporation", "inc", "ltd", "gmbh", "laboratories",
-     "center", "centre", "centro", "zentrum"),
+     "center", "centre", "centro", "zentrum", "research"),
 )
 TIER_PATTERNS = [re.compile(r"\b(" + "|".join(keywords) + r")\b") for keywords in ORGANISATION_TIERS]
 DEPARTMENT_PATTERN = re.compile(r"(department|dept|division|faculty|school of|laboratory|lab|unit|section|program"
@@ -52,6 +53,7 @@ ABBREVIATIONS = {"univ": "university", "med": "medical", "sci": "sciences", "sci
 NAME_STOPWORDS = {"of", "the", "and", "for", "de", "di", "der", "des", "la", "le", "du", "y", "e", "da", "do",
                   "del", "degli", "della", "fur", "at", "in"}
 US_STATE = re.compile(r"^[A-Z]{2}$")
+ACRONYM = re.compile(r"^[A-Z][A-Z&]{2,7}$")
 EMAIL_TAIL = re.compile(r"\s*(electronic address:?\s*)?\S+@\S+.*$|\s*electronic address:?\s*$", re.I)
 
 
@@ -111,11 +113,14 @@ def country_code(part):
 
 
 def tier_of(segment):
-    """0 for a university, 1 for a hospital, 2 for another organisation, None for none."""
+    """0 for a university, 1 for a hospital, 2 for an organisation known by its acronym
+    alone (EPFL, MIT), 3 for another organisation, None for none."""
     words = ascii_fold(segment)
     for tier, pattern in enumerate(TIER_PATTERNS):
         if pattern.search(words):
-            return tier
+            return tier if tier < 2 else 3
+    if ACRONYM.match(segment.strip()):
+        return 2
     return None
 
 
@@ -139,7 +144,9 @@ def parse(text):
     ranked = [(tier, i) for i, tier in enumerate(tiers) if tier is not None
               and not (is_department(body[i]) and any(t is not None and t <= tier for t in tiers[i + 1:]))]
     if ranked:
-        tier, at = min(ranked)
+        # The first university or hospital; of acronyms, the last (ISIC, EPFL: EPFL holds ISIC).
+        tier = min(tier for tier, _ in ranked)
+        at = [i for t, i in ranked if t == tier][-1 if tier == 2 else 0]
     elif body:
         tier, at = None, 0
     else:
@@ -172,5 +179,6 @@ def institution_key(name):
     """The form names of one institution share: transliterated, abbreviations expanded,
     stop words dropped, words sorted ('Univ. of Med. Sci., Shahid Beheshti' and 'Shahid
     Beheshti University of Medical Sciences' agree)."""
-    words = [ABBREVIATIONS.get(word, word) for word in ascii_fold(name).split()]
+    # Numbers stay: Paris 5 and Paris 7 are two universities.
+    words = [ABBREVIATIONS.get(word, word) for word in re.sub(r"[^a-z0-9]+", " ", anyascii(name).lower()).split()]
     return " ".join(sorted(word for word in words if word not in NAME_STOPWORDS))

@@ -29,6 +29,7 @@ from .names import parse_name
 from .text import fold, stable_id
 
 THRESHOLD = 2.0
+MARGIN = 0.5  # how much better an ambiguous name form must fit one person than the next
 COMMON_FEATURE = 200  # a feature shared by more occurrences of a block says little, and costs a lot
 EVIDENCE_KEPT = 5
 TOPIC_STOP = {"humans", "animals", "male", "female", "adult", "middle aged", "aged", "mice", "rats"}
@@ -43,11 +44,14 @@ class Occurrence:
     written: str | None
     year: int | None
     block: str
-    coauthors: set = field(default_factory=set)  # blocks of the work's other authors
+    coauthors: set = field(default_factory=set)  # surname|initials of the work's other authors
+    coauthor_blocks: set = field(default_factory=set)  # surname|first initial of the same
     institutions: set = field(default_factory=set)
     departments: set = field(default_factory=set)
     countries: set = field(default_factory=set)
     topics: set = field(default_factory=set)
+    namesake_on_work: bool = False  # another author of the work has the same surname and initial
+    crowded: bool = False  # a department of this occurrence has two people of its block
 
 
 def resolve(db, everything=False, blocks=None):
@@ -83,11 +87,12 @@ def name_forms(db):
     for row in db.query("SELECT id, last_name, fore_name, initials, orcid, is_collective, name FROM author_names"):
         if row["is_collective"]:
             block = "group:" + fold(row["name"])
-            forms[row["id"]] = {**row, "parsed": None, "block": block}
+            forms[row["id"]] = {**row, "parsed": None, "block": block, "key": block}
             continue
         parsed = parse_name(row["last_name"], row["fore_name"], row["initials"])
         block = parsed.block if parsed.surname else f"unnamed:{row['id']}"
-        forms[row["id"]] = {**row, "parsed": parsed, "block": block}
+        forms[row["id"]] = {**row, "parsed": parsed, "block": block,
+                            "key": f"{parsed.surname}|{parsed.initials}" if parsed.surname else block}
     return forms
 
 
@@ -113,14 +118,17 @@ def gather(db, names, keys, block_of):
         if work_id not in works:
             continue
         form = names.get(name_id)
-        by_work[work_id].append(((work_id, position), block_of.get((work_id, position), (None,))[0]))
+        by_work[work_id].append(((work_id, position), form and form["key"], form and form["block"]))
         if (work_id, position) in keys and form:
             occurrences[(work_id, position)] = Occurrence((work_id, position), form["parsed"], name_id,
                                                           form["orcid"], written, year.get(work_id), form["block"])
     for work_id, members in by_work.items():
-        for key, _ in members:
+        blocks = Counter(block for _, _, block in members)
+        for key, _, block in members:
             if key in occurrences:
-                occurrences[key].coauthors = {block for other, block in members if other != key and block}
+                occurrences[key].namesake_on_work = blocks[block] > 1
+                occurrences[key].coauthors = {name for other, name, _ in members if other != key and name}
+                occurrences[key].coauthor_blocks = {block for other, _, block in members if other != key and block}
     for work_id, position, institution_id, department_id, country in db.execute(
             "SELECT waa.work_id, waa.position, af.institution_id, af.department_id, af.country "
             "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id"):
@@ -142,6 +150,12 @@ def gather(db, names, keys, block_of):
             topics[work_id] = {word for word in fold(title or "").split() if len(word) > 4}
     for occurrence in occurrences.values():
         occurrence.topics = topics[occurrence.key[0]]
+    # Where two people of one block write together, their department and coauthors are
+    # shared and say nothing about which of them an occurrence is.
+    crowded = {(o.block, department) for o in occurrences.values() if o.namesake_on_work
+               for department in o.departments}
+    for o in occurrences.values():
+        o.crowded = any((o.block, department) in crowded for department in o.departments)
     return occurrences
 
 
@@ -176,6 +190,8 @@ class Clusters:
         self.works = {o.key: {o.key[0]} for o in members}
         self.evidence = {o.key: [] for o in members}
         self.weakest = {o.key: None for o in members}
+        self.undecided = set()  # ambiguous occurrences that fit two people equally well
+        self.anchored = {o.key: False for o in members}  # holds a name form that is not ambiguous
 
     def root(self, key):
         while self.parent[key] != key:
@@ -210,6 +226,7 @@ class Clusters:
         self.forms[a] |= self.forms.pop(b)
         self.orcids[a] |= self.orcids.pop(b)
         self.works[a] |= self.works.pop(b)
+        self.anchored[a] = self.anchored[a] or self.anchored.pop(b)
         self.evidence[a] = (self.evidence[a] + self.evidence.pop(b) + [reason])
         weakest = [w for w in (self.weakest[a], self.weakest.pop(b), confidence) if w is not None]
         self.weakest[a] = min(weakest)
@@ -237,17 +254,66 @@ def cluster(members, curations):
         for other in keys[1:]:
             if clusters.compatible(keys[0], other, apart):
                 clusters.join(keys[0], other, f"same ORCID {orcid}", 1.0)
-    for score, a, b, reason in sorted(candidate_pairs(members), key=lambda p: (-p[0], p[1].key, p[2].key)):
-        if score < THRESHOLD:
-            break
-        if (a.orcid and b.orcid and a.orcid != b.orcid) or not clusters.compatible(a.key, b.key, apart):
-            continue
-        clusters.join(a.key, b.key, reason, round(1 - math.exp(-score / 1.5), 3))
+    pairs = [p for p in sorted(candidate_pairs(members), key=lambda p: (-p[0], p[1].key, p[2].key))
+             if p[0] >= THRESHOLD and not (p[1].orcid and p[2].orcid and p[1].orcid != p[2].orcid)]
+    # Forms that could be either of two people ('Esposito M' beside 'Esposito MA' and
+    # 'Esposito MH') join last, each to the cluster it matches best on average: joining
+    # them first, pair by pair, would chain the two people together.
+    ambiguous = ambiguous_forms({o.name for o in members if o.name})
+    for o in members:
+        clusters.anchored[o.key] = o.name not in ambiguous
+    for score, a, b, reason in pairs:
+        if a.name not in ambiguous and b.name not in ambiguous and clusters.compatible(a.key, b.key, apart):
+            clusters.join(a.key, b.key, reason, confidence_of(score))
+    attach(clusters, [o for o in members if o.name in ambiguous], pairs, apart)
+    for score, a, b, reason in pairs:
+        if clusters.undecided.isdisjoint((a.key, b.key)) and clusters.compatible(a.key, b.key, apart):
+            clusters.join(a.key, b.key, reason, confidence_of(score))
     result = {}
     for o in members:
         root = clusters.root(o.key)
         result[o.key] = (root, clusters)
     return result
+
+
+def confidence_of(score):
+    return round(1 - math.exp(-score / 1.5), 3)
+
+
+def ambiguous_forms(forms):
+    """Name forms compatible with two forms that are not compatible with each other."""
+    ambiguous = set()
+    for form in forms:
+        fits = [other for other in forms if other != form and form.compatible(other)]
+        if any(not x.compatible(y) for i, x in enumerate(fits) for y in fits[i + 1:]):
+            ambiguous.add(form)
+    return ambiguous
+
+
+def attach(clusters, ambiguous, pairs, apart):
+    """Join each ambiguous occurrence to the person whose occurrences it scores best with on
+    average (at least THRESHOLD): among the compatible clusters that hold an unambiguous
+    form, and by a clear margin over the next; otherwise it stays undecided."""
+    scored = defaultdict(list)
+    for score, a, b, reason in pairs:
+        scored[a.key].append((score, b.key, reason))
+        scored[b.key].append((score, a.key, reason))
+    for occurrence in sorted(ambiguous, key=lambda o: o.key):
+        by_cluster = defaultdict(list)
+        for score, other, reason in scored[occurrence.key]:
+            by_cluster[clusters.root(other)].append((score, reason))
+        ranked = sorted(((sum(s for s, _ in found) / len(found), root, max(found)[1])
+                         for root, found in by_cluster.items()
+                         if root != clusters.root(occurrence.key) and clusters.anchored[root]),
+                        key=lambda r: (-r[0], r[1]))
+        fitting = [(mean, root, reason) for mean, root, reason in ranked
+                   if mean >= THRESHOLD and clusters.compatible(occurrence.key, root, apart)]
+        # Two clusters that fit about as well are two people it could be: it joins neither.
+        if fitting and (len(fitting) == 1 or fitting[0][0] - fitting[1][0] >= MARGIN):
+            mean, root, reason = fitting[0]
+            clusters.join(occurrence.key, root, reason, confidence_of(mean))
+        else:
+            clusters.undecided.add(occurrence.key)
 
 
 def candidate_pairs(members):
@@ -258,7 +324,7 @@ def candidate_pairs(members):
     for o in members:
         if o.name is None:
             continue
-        for block in o.coauthors:
+        for block in o.coauthor_blocks:
             index["c", block].append(o)
         for iid in o.institutions:
             index["i", iid].append(o)
@@ -281,13 +347,25 @@ def candidate_pairs(members):
     return pairs
 
 
+def specific(a, b):
+    """Do two name forms pin one person down: the same two or more initials, or given names
+    spelled out on both that agree?"""
+    return (a.name.initials == b.name.initials and len(a.name.initials) > 1) or (
+        all(a.name.given) and all(b.name.given) and a.name.initials == b.name.initials)
+
+
 def score_pair(a, b):
     """How strongly two compatible occurrences look like one person, and why."""
+    if (a.crowded or b.crowded) and not specific(a, b):
+        return 0.0, f"works {a.key[0]} and {b.key[0]}: two people of this name work in one department"
     score, why = 0.0, []
-    shared = a.coauthors & b.coauthors
-    if shared:
-        score += 2.0 + min(2, len(shared) - 1)
-        why.append(f"{len(shared)} coauthor(s) in common")
+    # A coauthor written the same way (surname and all initials) counts more than one who
+    # may be another person of the same surname and first initial.
+    shared = len(a.coauthors & b.coauthors)
+    loosely = len(a.coauthor_blocks & b.coauthor_blocks) - shared
+    if shared or loosely:
+        score += min(3.0, 1.5 * shared + 0.75 * loosely)
+        why.append(f"{shared + loosely} coauthor(s) in common")
     if a.departments & b.departments:
         score += 2.0
         why.append("same department")
@@ -297,16 +375,19 @@ def score_pair(a, b):
     elif a.countries & b.countries:
         score += 0.3
         why.append("same country")
+    elif a.countries and b.countries:
+        score -= 0.5
+        why.append("different countries")
     if all(a.name.given) and all(b.name.given) and a.name.given[0] and b.name.given[0]:
-        score += 1.0
+        score += 0.75
         why.append("given names agree")
     if a.topics and b.topics:
         overlap = len(a.topics & b.topics) / len(a.topics | b.topics)
         if overlap:
-            score += 2.0 * overlap
+            score += overlap
             why.append(f"topics overlap {overlap:.2f}")
-    if a.year and b.year and abs(a.year - b.year) > 10:
-        score -= 1.5 if abs(a.year - b.year) > 20 else 0.5
+    if a.year and b.year and abs(a.year - b.year) > 20:
+        score -= 0.5  # careers are long; only a gap longer than most weighs against
         why.append(f"{abs(a.year - b.year)} years apart")
     return score, f"works {a.key[0]} and {b.key[0]}: " + ", ".join(why) + f" (score {score:.1f})"
 
@@ -324,10 +405,13 @@ def write(db, occurrences, people):
         anchor = "orcid:" + orcids[0] if orcids else "first:%d:%d" % min(keys)
         person = stable_id("person:" + anchor)
         assignments.extend((person, work_id, position) for work_id, position in keys)
+        evidence = clusters.evidence[root][:EVIDENCE_KEPT]
+        if root in clusters.undecided:
+            evidence = ["this name form fits two people about equally well, so it is left on its own"]
         rows.append({"id": person, "orcid": orcids[0] if len(orcids) == 1 else None,
                      "confidence": clusters.weakest[root] if clusters.weakest[root] is not None else 1.0,
-                     "evidence": json.dumps(clusters.evidence[root][:EVIDENCE_KEPT], ensure_ascii=False) if
-                     clusters.evidence[root] else None, "name_ids": Counter(o.name_id for o in members)})
+                     "evidence": json.dumps(evidence, ensure_ascii=False) if evidence else None,
+                     "name_ids": Counter(o.name_id for o in members)})
     with db.atomic():
         old = {row[0] for row in db.execute("SELECT DISTINCT author_id FROM work_authors WHERE author_id IS NOT NULL")}
         db.conn.executemany("UPDATE work_authors SET author_id = ? WHERE work_id = ? AND position = ?", assignments)

@@ -476,6 +476,7 @@ def authors_resolve(everything, db_file):
     db = open_db(db_path(db_file))
     click.echo(f"{institutions.resolve(db)} institution(s)")
     occurrences, people = authors_module.resolve(db, everything=everything)
+    institutions.count_works(db)
     click.echo(f"{occurrences} author occurrence(s) clustered into {people} people")
 
 

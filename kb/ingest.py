@@ -22,6 +22,7 @@ def refresh(db):
 
     parts = [f"{institutions.resolve(db)} institution(s)"]
     occurrences, people = authors.resolve(db)
+    institutions.count_works(db)  # its people are known now
     if occurrences:
         parts.append(f"{occurrences} author occurrence(s) clustered into {people} people")
     if db["trials"].count and db["works"].count:

@@ -4,22 +4,20 @@ An affiliation goes to an institution by, in order: the ROR id its source gave; 
 OpenAlex institution its source gave; else its parsed institution name, normalised
 (`affiliations.institution_key`) within its country. A name that some affiliation or a
 fetched OpenAlex institution ties to a ROR id takes every affiliation with that name to
-the ROR institution; names left over merge when they differ by a typo (rapidfuzz
-token-sort ratio of at least 95, within one country). Departments are rows of their own
+the ROR institution; names that differ by a typo in one word merge (within one
+country; see `fuzzy_merges`). Departments are rows of their own
 under their institution.
 """
 
 import json
 from collections import Counter, defaultdict
 
-from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from .affiliations import institution_key, type_of
 from .db import insert_rows
 from .text import stable_id
 
-FUZZY_RATIO = 95
-FUZZY_MIN_LENGTH = 12  # short names ("ucl hospital") are too close to each other to fuzz
 NAME_FORMS_KEPT = 10
 
 
@@ -96,35 +94,39 @@ def name_targets(affiliations, fetched):
 
 
 def fuzzy_merges(keys, preferred=frozenset()):
-    """{(country, key): (country, canonical key)} for name keys a typo apart within a country;
-    a group's canonical key is a preferred one (a ROR-vouched name) when it holds one."""
-    by_country = defaultdict(list)
-    for country, key in keys:
-        by_country[country].append(key)
+    """{(country, key): (country, canonical key)} for name keys one typo apart within a country:
+    the same words but one, and those two words of five letters or more, no digits, one edit
+    apart ('behesti' ~ 'beheshti'; never 'bonn' ~ 'bern' or 'campus 2' ~ 'campus 3').
+
+    Keys are found by their one-word-deleted neighbourhoods, so no two keys are compared
+    unless they already share all their other words."""
+    parent = {key: key for key in keys}
+
+    def root(key):
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    neighbourhood = defaultdict(list)
+    for country, name in keys:
+        words = name.split()
+        for i, word in enumerate(words):
+            if len(word) >= 5 and not any(c.isdigit() for c in word):
+                neighbourhood[(country, " ".join(words[:i] + words[i + 1:]))].append((word, (country, name)))
+    for variants in neighbourhood.values():
+        for i, (word, key) in enumerate(variants):
+            for other_word, other in variants[i + 1:]:
+                if Levenshtein.distance(word, other_word) <= 1:
+                    parent[root(other)] = root(key)
+    groups = defaultdict(list)
+    for key in keys:
+        groups[root(key)].append(key)
     merged = {}
-    for country, names in by_country.items():
-        names = sorted(name for name in names if len(name) >= FUZZY_MIN_LENGTH)
-        if len(names) < 2:
-            continue
-        scores = process.cdist(names, names, scorer=fuzz.ratio, score_cutoff=FUZZY_RATIO)
-        parent = list(range(len(names)))
-
-        def root(i):
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        for i, j in zip(*scores.nonzero()):
-            if i < j:
-                parent[root(j)] = root(i)
-        groups = defaultdict(list)
-        for i, name in enumerate(names):
-            groups[root(i)].append(name)
-        for group in groups.values():
-            if len(group) > 1:
-                canonical = min(group, key=lambda name: ((country, name) not in preferred, name))
-                merged.update({(country, name): (country, canonical) for name in group if name != canonical})
+    for group in groups.values():
+        if len(group) > 1:
+            canonical = min(group, key=lambda key: (key not in preferred, key[1]))
+            merged.update({key: canonical for key in group if key != canonical})
     return merged
 
 
@@ -161,13 +163,20 @@ def institution_row(iid, entry, known):
 
 
 def count_works(db):
-    """Works, people and years of each institution, and works of each department."""
-    db.execute("""UPDATE institutions SET (works, authors, first_year, last_year) = (
-        SELECT count(DISTINCT waa.work_id), count(DISTINCT wa.author_id), min(w.year), max(w.year)
-        FROM affiliations af JOIN work_author_affiliations waa ON waa.affiliation_id = af.id
-        JOIN works w ON w.id = waa.work_id
-        LEFT JOIN work_authors wa ON wa.work_id = waa.work_id AND wa.position = waa.position
-        WHERE af.institution_id = institutions.id)""")
-    db.execute("""UPDATE departments SET works = (
-        SELECT count(DISTINCT waa.work_id) FROM affiliations af
-        JOIN work_author_affiliations waa ON waa.affiliation_id = af.id WHERE af.department_id = departments.id)""")
+    """Works, people and years of each institution, and works of each department: aggregated
+    once and joined in (UPDATE ... FROM), not a correlated subquery per row."""
+    db.execute("UPDATE institutions SET works = 0, authors = 0, first_year = NULL, last_year = NULL")
+    db.execute("""UPDATE institutions SET works = s.works, authors = s.authors, first_year = s.first_year,
+        last_year = s.last_year
+        FROM (SELECT af.institution_id AS id, count(DISTINCT waa.work_id) AS works,
+                     count(DISTINCT wa.author_id) AS authors, min(w.year) AS first_year, max(w.year) AS last_year
+              FROM affiliations af JOIN work_author_affiliations waa ON waa.affiliation_id = af.id
+              JOIN works w ON w.id = waa.work_id
+              LEFT JOIN work_authors wa ON wa.work_id = waa.work_id AND wa.position = waa.position
+              WHERE af.institution_id IS NOT NULL GROUP BY af.institution_id) AS s
+        WHERE s.id = institutions.id""")
+    db.execute("""UPDATE departments SET works = s.works
+        FROM (SELECT af.department_id AS id, count(DISTINCT waa.work_id) AS works FROM affiliations af
+              JOIN work_author_affiliations waa ON waa.affiliation_id = af.id
+              WHERE af.department_id IS NOT NULL GROUP BY af.department_id) AS s
+        WHERE s.id = departments.id""")

@@ -55,6 +55,8 @@ class Name:
         short, long = sorted((self.initials, other.initials), key=len)
         if not long.startswith(short):
             return False
+        if all(self.given) and all(other.given) and "".join(self.given) == "".join(other.given):
+            return True  # Xiaoming and Xiao-Ming
         return all(not a or not b or same_given(a, b) for a, b in zip(self.given, other.given))
 
 

@@ -81,6 +81,12 @@ def test_affiliation_strings_lose_email_tails_and_split_when_they_hold_two():
     assert (hospital.institution, hospital.city, hospital.type) == ("Massachusetts General Hospital", "Boston",
                                                                    "healthcare")
     assert affiliations.parse("Samsung Medical Center, Seoul, Republic of Korea").country == "KR"
+    epfl = [affiliations.parse(text) for text in (
+        "National Centre of Competence in Research (NCCR) Catalysis, EPFL, Lausanne, Switzerland",
+        "Laboratory of Artificial Chemical Intelligence (LIAC), ISIC, EPFL, Lausanne, Switzerland")]
+    assert {(a.institution, a.city, a.country) for a in epfl} == {("EPFL", "Lausanne", "CH")}
+    assert affiliations.parse("Accelerated Discovery, IBM Research – Europe, Rüschlikon, Switzerland"
+                              ).institution == "IBM Research – Europe"
     assert affiliations.parse("Institute of Neuroscience, University of Glasgow, Glasgow, UK").country == "GB"
 
 
@@ -130,8 +136,9 @@ def hard_cases(db):
                                                            "University of Tabriz, Tabriz, Iran", None),
                                                           ("Rahimi", None, "K", None, None)], ("Soil Microbiology",)),
         # Same surname and initial, spelled-out given names that differ: never one person.
-        work("5", 2021, "Exosomes and neurogenesis", [("Soleimani", "Mohammad", "M", TEHRAN, None),
-                                                      ("Hashemi", None, "SM", TEHRAN, None)], STROKE),
+        work("5", 2021, "Exosomes and neurogenesis", [("Soleimani", "Mohammad", "M", "Department of Pharmacology, "
+                                                       "Tehran University of Medical Sciences, Tehran, Iran", None),
+                                                      ("Karimi", None, "A", None, None)], STROKE),
         # Two ORCIDs: two people, whatever else they share.
         work("6", 2020, "Stem cells for stroke", [("Dehghani", "Leila", "L", TEHRAN, "0000-0001-0000-0001"),
                                                   ("Hashemi", None, "SM", TEHRAN, None)], STROKE),
@@ -172,6 +179,17 @@ def test_same_surname_and_initial_with_nothing_in_common_stays_apart(hard_cases)
 def test_given_names_that_differ_are_never_one_person(hard_cases):
     assert person(hard_cases, "5", 1) != person(hard_cases, "1", 1)
     assert person(hard_cases, "5", 1) != person(hard_cases, "2", 1)  # nor joined through the initials-only form
+
+
+def test_an_initials_only_form_that_fits_two_people_equally_joins_neither(db):
+    both = [("Hashemi", None, "SM", TEHRAN, None)]
+    WorkLoader(db, "pubmed").write_batch([
+        work("1", 2020, "Exosomes after stroke", [("Soleimani", "Masoud", "M", TEHRAN, None), *both], STROKE),
+        work("2", 2021, "Exosomes in stroke", [("Soleimani", "Mohammad", "M", TEHRAN, None), *both], STROKE),
+        work("3", 2022, "Exosomes for stroke", [("Soleimani", None, "M", TEHRAN, None), *both], STROKE)], "hand-built")
+    refresh(db)
+    assert len({person(db, pmid, 1) for pmid in "123"}) == 3
+    assert "fits two people" in db["authors"].get(person(db, "3", 1))["evidence"]
 
 
 def test_two_orcids_are_two_people_and_one_orcid_is_one(hard_cases):
