@@ -35,7 +35,7 @@ EVIDENCE_KEPT = 5
 TOPIC_STOP = {"humans", "animals", "male", "female", "adult", "middle aged", "aged", "mice", "rats"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Occurrence:
     key: tuple  # (work_id, position)
     name: object  # names.Name
@@ -207,14 +207,19 @@ class Clusters:
             return False
         if self.works[a] & self.works[b]:
             return False  # two authors of one work are two people
-        if any((self.root(x) == a and self.root(y) == b) or (self.root(x) == b and self.root(y) == a)
-               for x, y in apart):
+        if self.kept_apart(a, b, apart):
             return False
         forms_a, forms_b = self.forms[a], self.forms[b]
         if None in forms_a or None in forms_b:
             return True  # a collective name's block holds one name
         same_surname = [(x, y) for x in forms_a for y in forms_b if x.surname == y.surname]
         return bool(same_surname) and all(x.compatible(y) for x, y in same_surname)
+
+    def kept_apart(self, a, b, apart):
+        """Does a curator's 'different' stand between the clusters of a and b?"""
+        a, b = self.root(a), self.root(b)
+        return any((self.root(x) == a and self.root(y) == b) or (self.root(x) == b and self.root(y) == a)
+                   for x, y in apart)
 
     def join(self, a, b, reason, confidence):
         a, b = self.root(a), self.root(b)
@@ -227,7 +232,7 @@ class Clusters:
         self.orcids[a] |= self.orcids.pop(b)
         self.works[a] |= self.works.pop(b)
         self.anchored[a] = self.anchored[a] or self.anchored.pop(b)
-        self.evidence[a] = (self.evidence[a] + self.evidence.pop(b) + [reason])
+        self.evidence[a] = (self.evidence[a] + self.evidence.pop(b) + [reason])[:EVIDENCE_KEPT]
         weakest = [w for w in (self.weakest[a], self.weakest.pop(b), confidence) if w is not None]
         self.weakest[a] = min(weakest)
 
@@ -241,7 +246,8 @@ def cluster(members, curations):
     apart = [(x, y) for x, y in apart if x in present and y in present]
     for c in curations:
         x, y = (c["work_id"], c["position"]), (c["other_work_id"], c["other_position"])
-        if c["decision"] == "same" and x in present and y in present:
+        # A curator's 'different' wins over a 'same' it contradicts (a split after a merge).
+        if c["decision"] == "same" and x in present and y in present and not clusters.kept_apart(x, y, apart):
             clusters.join(x, y, f"a curator joined works {x[0]} and {y[0]}", 1.0)
     groups = [o for o in members if o.name is None]
     for o in groups[1:]:
@@ -262,13 +268,13 @@ def cluster(members, curations):
     ambiguous = ambiguous_forms({o.name for o in members if o.name})
     for o in members:
         clusters.anchored[o.key] = o.name not in ambiguous
-    for score, a, b, reason in pairs:
+    for score, a, b in pairs:
         if a.name not in ambiguous and b.name not in ambiguous and clusters.compatible(a.key, b.key, apart):
-            clusters.join(a.key, b.key, reason, confidence_of(score))
+            clusters.join(a.key, b.key, explain(a, b), confidence_of(score))
     attach(clusters, [o for o in members if o.name in ambiguous], pairs, apart)
-    for score, a, b, reason in pairs:
+    for score, a, b in pairs:
         if clusters.undecided.isdisjoint((a.key, b.key)) and clusters.compatible(a.key, b.key, apart):
-            clusters.join(a.key, b.key, reason, confidence_of(score))
+            clusters.join(a.key, b.key, explain(a, b), confidence_of(score))
     result = {}
     for o in members:
         root = clusters.root(o.key)
@@ -295,29 +301,29 @@ def attach(clusters, ambiguous, pairs, apart):
     average (at least THRESHOLD): among the compatible clusters that hold an unambiguous
     form, and by a clear margin over the next; otherwise it stays undecided."""
     scored = defaultdict(list)
-    for score, a, b, reason in pairs:
-        scored[a.key].append((score, b.key, reason))
-        scored[b.key].append((score, a.key, reason))
+    for score, a, b in pairs:
+        scored[a.key].append((score, b))
+        scored[b.key].append((score, a))
     for occurrence in sorted(ambiguous, key=lambda o: o.key):
         by_cluster = defaultdict(list)
-        for score, other, reason in scored[occurrence.key]:
-            by_cluster[clusters.root(other)].append((score, reason))
-        ranked = sorted(((sum(s for s, _ in found) / len(found), root, max(found)[1])
+        for score, other in scored[occurrence.key]:
+            by_cluster[clusters.root(other.key)].append((score, other))
+        ranked = sorted(((sum(s for s, _ in found) / len(found), root, max(found, key=lambda f: f[0])[1])
                          for root, found in by_cluster.items()
                          if root != clusters.root(occurrence.key) and clusters.anchored[root]),
                         key=lambda r: (-r[0], r[1]))
-        fitting = [(mean, root, reason) for mean, root, reason in ranked
+        fitting = [(mean, root, best) for mean, root, best in ranked
                    if mean >= THRESHOLD and clusters.compatible(occurrence.key, root, apart)]
         # Two clusters that fit about as well are two people it could be: it joins neither.
         if fitting and (len(fitting) == 1 or fitting[0][0] - fitting[1][0] >= MARGIN):
-            mean, root, reason = fitting[0]
-            clusters.join(occurrence.key, root, reason, confidence_of(mean))
+            mean, root, best = fitting[0]
+            clusters.join(occurrence.key, root, explain(occurrence, best), confidence_of(mean))
         else:
             clusters.undecided.add(occurrence.key)
 
 
 def candidate_pairs(members):
-    """(score, a, b, reason) for pairs sharing a coauthor, institution, department or given name."""
+    """(score, a, b) for pairs sharing a coauthor, institution, department or given name."""
     if len(members) < 2:
         return []
     index = defaultdict(list)
@@ -342,8 +348,7 @@ def candidate_pairs(members):
                 if pair in seen or a.key[0] == b.key[0] or not a.name.compatible(b.name):
                     continue
                 seen.add(pair)
-                score, reason = score_pair(a, b)
-                pairs.append((score, a, b, reason))
+                pairs.append((sum(points for points, _ in evidence_between(a, b)), a, b))
     return pairs
 
 
@@ -354,42 +359,42 @@ def specific(a, b):
         all(a.name.given) and all(b.name.given) and a.name.initials == b.name.initials)
 
 
-def score_pair(a, b):
-    """How strongly two compatible occurrences look like one person, and why."""
+def evidence_between(a, b):
+    """(points, words) for each piece of evidence that two compatible occurrences are one
+    person (negative points: evidence against). Their sum is the pair's score."""
     if (a.crowded or b.crowded) and not specific(a, b):
-        return 0.0, f"works {a.key[0]} and {b.key[0]}: two people of this name work in one department"
-    score, why = 0.0, []
+        return [(0.0, "two people of this name work in one department")]
+    found = []
     # A coauthor written the same way (surname and all initials) counts more than one who
     # may be another person of the same surname and first initial.
     shared = len(a.coauthors & b.coauthors)
     loosely = len(a.coauthor_blocks & b.coauthor_blocks) - shared
     if shared or loosely:
-        score += min(3.0, 1.5 * shared + 0.75 * loosely)
-        why.append(f"{shared + loosely} coauthor(s) in common")
+        found.append((min(3.0, 1.5 * shared + 0.75 * loosely), f"{shared + loosely} coauthor(s) in common"))
     if a.departments & b.departments:
-        score += 2.0
-        why.append("same department")
+        found.append((2.0, "same department"))
     elif a.institutions & b.institutions:
-        score += 1.5
-        why.append("same institution")
+        found.append((1.5, "same institution"))
     elif a.countries & b.countries:
-        score += 0.3
-        why.append("same country")
+        found.append((0.3, "same country"))
     elif a.countries and b.countries:
-        score -= 0.5
-        why.append("different countries")
+        found.append((-0.5, "different countries"))
     if all(a.name.given) and all(b.name.given) and a.name.given[0] and b.name.given[0]:
-        score += 0.75
-        why.append("given names agree")
+        found.append((0.75, "given names agree"))
     if a.topics and b.topics:
         overlap = len(a.topics & b.topics) / len(a.topics | b.topics)
         if overlap:
-            score += overlap
-            why.append(f"topics overlap {overlap:.2f}")
+            found.append((overlap, f"topics overlap {overlap:.2f}"))
     if a.year and b.year and abs(a.year - b.year) > 20:
-        score -= 0.5  # careers are long; only a gap longer than most weighs against
-        why.append(f"{abs(a.year - b.year)} years apart")
-    return score, f"works {a.key[0]} and {b.key[0]}: " + ", ".join(why) + f" (score {score:.1f})"
+        # Careers are long; only a gap longer than most weighs against.
+        found.append((-0.5, f"{abs(a.year - b.year)} years apart"))
+    return found
+
+
+def explain(a, b):
+    found = evidence_between(a, b)
+    score = sum(points for points, _ in found)
+    return f"works {a.key[0]} and {b.key[0]}: " + ", ".join(words for _, words in found) + f" (score {score:.1f})"
 
 
 def write(db, occurrences, people):
@@ -483,9 +488,13 @@ def occurrences_of(db, person):
 
 def merge_people(db, a, b, note=None):
     """A curator's 'A and B are one person'; survives every rerun. Returns the person's id."""
-    first_a, first_b = occurrences_of(db, a)[:1], occurrences_of(db, b)[:1]
-    if not first_a or not first_b:
-        raise ValueError(f"no author {a if not first_a else b} in the KB")
+    of_a, of_b = occurrences_of(db, a), occurrences_of(db, b)
+    if not of_a or not of_b:
+        raise ValueError(f"no author {a if not of_a else b} in the KB")
+    both = sorted({work for work, _ in of_a} & {work for work, _ in of_b})
+    if both:
+        raise ValueError(f"authors {a} and {b} both wrote work {both[0]}: two authors of one work are two people")
+    first_a, first_b = of_a[:1], of_b[:1]
     with db.atomic():
         curate(db, "same", [(first_a[0], first_b[0])], note)
     resolve(db, blocks=blocks_of(db, first_a + first_b))

@@ -60,3 +60,30 @@ def test_search_trials_ranks_the_seed_trial_first(tmp_path):
     assert hits[0]["nct_id"] == "NCT03384433"
     text = run("search", "--trials", "exosome ischemic stroke", "--db", db).output
     assert "NCT03384433" in text and "RECRUITING, PHASE1, PHASE2" in text
+
+
+def test_authors_commands_resolve_merge_and_split_people(tmp_path):
+    from kb.db import open_db
+
+    db_file = str(tmp_path / "kb.db")
+    run("load", "pubmed", str(EFETCH), "--db", db_file)
+    result = run("authors", "resolve", "--all", "--db", db_file)
+    assert "institution(s)" in result.output and "clustered into" in result.output
+    db = open_db(db_file)
+    firsts = db.execute("select wa.author_id, wa.work_id from work_authors wa join works w on w.id = wa.work_id "
+                        "where wa.position = 1 order by w.pmid").fetchall()
+    (a, work_a), (b, work_b) = firsts[:2]
+    result = run("authors", "merge", str(a), str(b), "--note", "same lab page", "--db", db_file)
+    assert result.exit_code == 0, result.output
+    person = db.execute("select author_id from work_authors where work_id = ? and position = 1", [work_b]).fetchone()[0]
+    assert person == db.execute("select author_id from work_authors where work_id = ? and position = 1",
+                                [work_a]).fetchone()[0]
+    result = run("authors", "split", str(person), "--works", str(work_b), "--db", db_file)
+    assert "now belong to author" in result.output
+    assert db.execute("select count(distinct author_id) from work_authors where position = 1 and work_id in (?, ?)",
+                      [work_a, work_b]).fetchone()[0] == 2
+    coauthor = db.execute("select author_id from work_authors where work_id = ? and position = 2", [work_a]).fetchone()[0]
+    refused = CliRunner().invoke(cli, ["authors", "merge", str(a), str(coauthor), "--db", db_file])
+    assert refused.exit_code == 1 and "two authors of one work are two people" in refused.output
+    unknown = CliRunner().invoke(cli, ["authors", "merge", "1", str(a), "--db", db_file])
+    assert "no author 1 in the KB" in unknown.output
