@@ -522,6 +522,59 @@ def authors_split(author, work_ids, note, db_file):
     click.echo(f"works {work_ids} of author {author} now belong to author {person}")
 
 
+@cli.command(name="classify")
+@click.option("--vocabulary", type=click.Path(exists=True, file_okay=False),
+              help="A vocabulary folder (default: the bundled stem-cell and exosome therapy for stroke one)")
+@db_option
+def classify_command(vocabulary, db_file):
+    """Tag every work and trial with the kind of evidence it is, then rebuild `evidence`.
+
+    \b
+    Tags (table `tags`, each with its field, the words that justify it and the rule):
+    topic and relevance, intervention, cell source, autologous/allogeneic, route, design,
+    phase, N, species, stroke type, outcomes and safety. Structured facts (PubMed
+    publication types and MeSH, ClinicalTrials.gov phases, allocation, enrollment) win
+    over text rules; negated phrases ("not randomised") do not count. The vocabulary is
+    a folder of TSV files, one per tag: extend it without touching code. Loads and
+    harvests run this by themselves.
+    """
+    from . import evidence
+
+    db = open_db(db_path(db_file))
+    summary = evidence.classify(db, vocabulary or evidence.DEFAULT_VOCABULARY)
+    click.echo(f"{summary['works']} works and {summary['trials']} trials tagged ({summary['tags']} tags); "
+               f"{summary['studies']} studies in `evidence`, {summary['on_topic']} on topic")
+
+
+@cli.command(name="related")
+@click.argument("work")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text")
+@db_option
+def related_command(work, as_json, db_file):
+    """Trials related to WORK (a PMID, DOI or works.id), best first, with the reasons.
+
+    \b
+    Explicit links (the paper names the registry number, the trial's references list the
+    paper) and probable same-study links come first; then shared institutions and people,
+    the same intervention, cell source, route, origin and stroke type, and title words.
+    Example:
+        kb related 35281985
+    """
+    db = open_db(db_path(db_file))
+    rows = list(db.query(
+        "SELECT r.rank, t.nct_id, t.brief_title, t.phases, t.enrollment, r.score, r.reasons FROM related_trials r "
+        "JOIN trials t ON t.id = r.trial_id JOIN works w ON w.id = r.work_id "
+        "WHERE w.pmid = :work OR w.doi = lower(:work) OR CAST(w.id AS TEXT) = :work ORDER BY r.rank", {"work": work}))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    if not rows:
+        raise click.ClickException(f"no related trials for {work}: is it in the KB, and has `kb classify` run?")
+    for row in rows:
+        click.echo(f"{row['rank']}. {row['nct_id']}  {row['brief_title']}  (score {row['score']:.2f})\n"
+                   f"   {row['reasons']}")
+
+
 @cli.command(name="unmerge")
 @click.argument("work_id", type=int)
 @click.argument("source", type=click.Choice(["pubmed", "openalex", "europepmc", "crossref"]))

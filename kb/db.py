@@ -123,6 +123,18 @@ SCHEMA = {
     "trial_people": ({
         "trial_id": int, "position": int, "role": str, "name": str, "affiliation_id": int,
     }, ("trial_id", "position")),
+    "tags": ({
+        "subject": str, "subject_id": int, "tag": str, "value": str, "field": str, "span": str, "rule": str,
+    }, ("subject", "subject_id", "tag", "value")),
+    "evidence": ({
+        "study_id": str, "kind": str, "title": str, "year": int, "nct_id": str, "registry_ids": str, "pmids": str,
+        "work_id": int, "trial_id": int, "work_ids": str, "on_topic": int, "design": str, "phase": str, "n": int,
+        "species": str, "intervention": str, "cell_source": str, "origin": str, "route": str, "stroke_type": str,
+        "stroke_detail": str, "outcomes": str, "safety": str,
+    }, "study_id"),
+    "related_trials": ({
+        "work_id": int, "trial_id": int, "rank": int, "score": float, "reasons": str,
+    }, ("work_id", "trial_id")),
     "quarantine": ({
         "id": int, "source": str, "origin": str, "record_id": str, "error": str, "raw": bytes,
         "quarantined_at": str,
@@ -137,6 +149,8 @@ FOREIGN_KEYS = {
     "work_authors": [("work_id", "works", "id"), ("name_id", "author_names", "id"), ("author_id", "authors", "id")],
     "affiliations": [("institution_id", "institutions", "id"), ("department_id", "departments", "id")],
     "departments": [("institution_id", "institutions", "id")],
+    "evidence": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
+    "related_trials": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
     "work_author_affiliations": [("work_id", "works", "id"), ("affiliation_id", "affiliations", "id")],
     "work_mesh": [("work_id", "works", "id"), ("mesh_id", "mesh_terms", "id")],
     "registry_ids": [("work_id", "works", "id")],
@@ -171,6 +185,7 @@ INDEXES = [
     ("works", ["openalex_id"], False), ("works", ["match_key", "year"], False), ("merges", ["work_id"], False),
     ("graph_edges", ["network", "source"], False), ("graph_edges", ["network", "target"], False),
     ("graph_nodes", ["network", "community"], False),
+    ("tags", ["tag", "value"], False), ("related_trials", ["work_id", "rank"], False),
 ]
 
 

@@ -16,8 +16,9 @@ TAIL_BYTES = 65536
 
 def refresh(db):
     """What a load or harvest changes beyond its records: affiliations' institutions, who is
-    who among the authors, and works and trials that may be one study. Returns a summary."""
-    from . import authors, institutions
+    who among the authors, works and trials that may be one study, and the evidence tags
+    and tables. Returns a summary."""
+    from . import authors, evidence, institutions
     from .linking import link_studies
 
     parts = [f"{institutions.resolve(db)} institution(s)"]
@@ -27,6 +28,8 @@ def refresh(db):
         parts.append(f"{occurrences} author occurrence(s) clustered into {people} people")
     if db["trials"].count and db["works"].count:
         parts.append(f"{link_studies(db)} probably_same_study link(s) between works and trials")
+    summary = evidence.classify(db)
+    parts.append(f"{summary['studies']} studies classified, {summary['on_topic']} on topic")
     return "; ".join(parts)
 
 

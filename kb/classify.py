@@ -1,0 +1,245 @@
+"""Evidence tags for every work and trial: what kind of evidence it is, with the words
+that justify each tag.
+
+A vocabulary is a folder of TSV files, one per tag (see kb/vocabularies/*/README.md):
+text rules (regular expressions, with the tags a match implies) and `structured.tsv`
+(PubMed publication types and MeSH, ClinicalTrials.gov phases, allocation, model,
+study type and conditions). Structured facts win over text: when a structured fact sets
+a tag, text rules do not add other values of that tag (design qualifiers such as pilot
+or open-label excepted). The parse functions here are pure; `kb.evidence` writes tables.
+"""
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+VOCABULARIES = Path(__file__).parent / "vocabularies"
+DEFAULT_VOCABULARY = VOCABULARIES / "stem_cell_stroke"
+# A negation within three words before a match cancels it ("not randomised", "no MSC").
+NEGATION = re.compile(r"\b(no|not|non|without|neither|nor|absence of|free of|lack of)\W+(?:[\w/]+\W+){0,2}$", re.I)
+NEGATION_BLIND = {"outcome"}  # "no adverse events" still means adverse events were measured
+QUALIFIERS = {"pilot / feasibility", "open-label", "single-arm"}  # design words that add to a structured design
+NUMBER_WORDS = {word: value for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+                                                     "hundred": 100}
+POPULATION = re.compile(
+    r"\b(?P<n>\d{1,5}|" + "|".join(NUMBER_WORDS) + r")\s+(?:(?![\d.])[\w()-]+\s+){0,3}?"
+    r"(?P<noun>patients|participants|subjects|individuals|volunteers|cases|adults|children|survivors|rats|mice)\b",
+    re.I)
+EXPLICIT_N = re.compile(r"\bn\s*=\s*(?P<n>\d{1,5})\b", re.I)
+ENROLLED = re.compile(r"^\W*(?:\w+\W+){0,3}?(were|was)?\s*(included|enrolled|randomi[sz]ed|recruited|treated|"
+                      r"allocated|assigned|received|underwent)", re.I)
+NOT_A_COUNT = re.compile(r"(aged?|age of|score of|scores? (was|were)|≤|<|>|±|\bof)\s*$", re.I)
+SAFETY_MENTION = re.compile(r"\b(serious )?(adverse (events?|effects?|reactions?)|complications?|side effects?)\b", re.I)
+SAFE_WORDS = re.compile(r"\b(safe|safety|well[- ]tolerated|tolerability)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Tag:
+    tag: str
+    value: str
+    field: str  # where the evidence is: title, abstract, mesh, pub_type, phase, ...
+    span: str  # the words (or the structured value) that justify it
+    rule: str  # the vocabulary row or structured mapping that set it
+
+
+@dataclass(frozen=True)
+class Rule:
+    tag: str
+    value: str
+    pattern: re.Pattern
+    implies: tuple  # ((tag, value), ...)
+    fields: frozenset  # where it applies; empty for every text field
+    unless: frozenset  # values of the same tag that, when found, make this one redundant
+    name: str  # file:line
+
+
+class VocabularyError(ValueError):
+    pass
+
+
+class Vocabulary:
+    """Text rules and structured mappings from a vocabulary folder."""
+
+    def __init__(self, folder=DEFAULT_VOCABULARY):
+        self.folder = Path(folder)
+        self.rules, self.structured = [], {}
+        files = sorted(self.folder.glob("*.tsv"))
+        if not files:
+            raise VocabularyError(f"{self.folder}: no .tsv vocabulary files")
+        for path in files:
+            with open(path, newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle, delimiter="\t"))
+            for line, row in enumerate(rows, 2):
+                name = f"{path.name}:{line}"
+                if path.stem == "structured":
+                    key = (row["field"].strip(), row["value"].strip().lower())
+                    self.structured.setdefault(key, []).append((row["tag"].strip(), row["tag_value"].strip(), name))
+                    continue
+                try:
+                    pattern = re.compile(row["pattern"], re.I)
+                except (re.error, TypeError) as error:
+                    raise VocabularyError(f"{name}: bad pattern {row.get('pattern')!r}: {error}") from None
+                implies = tuple(tuple(pair.split("=", 1)) for pair in (row.get("implies") or "").split(";")
+                                if "=" in pair)
+                fields = frozenset(f.strip() for f in (row.get("fields") or "").split(",") if f.strip())
+                unless = frozenset(v.strip() for v in (row.get("unless") or "").split(";") if v.strip())
+                self.rules.append(Rule(path.stem, row["value"].strip(), pattern, implies, fields, unless, name))
+
+    @property
+    def tags(self):
+        return sorted({rule.tag for rule in self.rules} | {t for v in self.structured.values() for t, _, _ in v})
+
+
+def plain(text):
+    """Accents removed, whitespace collapsed: what text rules match against."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def text_tags(vocabulary, fields):
+    """Tags that text rules find in {field: text}; negated matches are skipped."""
+    found = []
+    for field, text in fields.items():
+        text = plain(text)
+        if not text:
+            continue
+        for rule in vocabulary.rules:
+            if rule.fields and field not in rule.fields:
+                continue
+            for match in rule.pattern.finditer(text):
+                if rule.tag not in NEGATION_BLIND and NEGATION.search(text[max(0, match.start() - 40):match.start()]):
+                    continue
+                found.append(Tag(rule.tag, rule.value, field, match.group(0), rule.name))
+                found.extend(Tag(tag, value, field, match.group(0), f"{rule.name} (implied)")
+                             for tag, value in rule.implies)
+                break
+    present = {(t.tag, t.value) for t in found}
+    redundant = {(rule.tag, rule.value) for rule in vocabulary.rules
+                 if any((rule.tag, other) in present for other in rule.unless)}
+    return [t for t in found if (t.tag, t.value) not in redundant]
+
+
+def structured_tags(vocabulary, facts):
+    """Tags from structured facts: [(field, value), ...] looked up in structured.tsv."""
+    found = []
+    for field, value in facts:
+        for tag, tag_value, name in vocabulary.structured.get((field, str(value).strip().lower()), ()):
+            found.append(Tag(tag, tag_value, field, str(value), name))
+    return found
+
+
+def population_size(text):
+    """(N, span) of the patients or animals a study reports, or None.
+
+    Counts said to be included, enrolled, randomised or treated come first, then an
+    explicit 'n = 24', then the first count of patients; ages, scores, doses and follow-up
+    times are not counts of people."""
+    text = plain(text)
+    candidates = []
+    for match in POPULATION.finditer(text):
+        if NOT_A_COUNT.search(text[max(0, match.start() - 12):match.start()]):
+            continue
+        raw = match.group("n").lower()
+        n = NUMBER_WORDS.get(raw) if raw in NUMBER_WORDS else int(raw)
+        if not n:
+            continue
+        enrolled = bool(ENROLLED.match(text[match.end():match.end() + 40]))
+        candidates.append((not enrolled, 1, match.start(), n, match.group(0)))
+    for match in EXPLICIT_N.finditer(text):
+        candidates.append((True, 0, match.start(), int(match.group("n")), match.group(0)))
+    if not candidates:
+        return None
+    _, _, _, n, span = min(candidates)
+    return n, span
+
+
+def safety_finding(text):
+    """(value, span) when a text reports on safety: no serious adverse events, adverse events
+    reported, or safety assessed; else None."""
+    text = plain(text)
+    for match in SAFETY_MENTION.finditer(text):
+        before = text[max(0, match.start() - 40):match.start()]
+        if NEGATION.search(before):
+            return "no serious adverse events", (before.split(".")[-1] + match.group(0)).strip()
+        after = text[match.end():match.end() + 40]
+        if re.match(r"\W*(were|was)?\s*(observed|reported|occurred|noted|seen)", after, re.I):
+            return "adverse events reported", match.group(0) + after[:20]
+    match = SAFE_WORDS.search(text)
+    return ("safety assessed", match.group(0)) if match else None
+
+
+def phase_value(phases):
+    """'1/2' from phases 1 and 2; '2' from 2."""
+    numbers = sorted(set(phases), key=lambda p: float(p))
+    return "/".join(numbers) if numbers else None
+
+
+def work_tags(vocabulary, work):
+    """Tags of a work: {title, abstract, keywords, mesh, pub_types}, structured first."""
+    structured = structured_tags(vocabulary, [("pub_type", p) for p in work["pub_types"]] +
+                                 [("mesh", m) for m in work["mesh"]])
+    mesh = {m.lower() for m in work["mesh"]}
+    if "animals" in mesh and "humans" not in mesh:
+        structured.append(Tag("design", "preclinical (animal)", "mesh", "Animals (no Humans)", "MeSH: Animals"))
+    text = text_tags(vocabulary, {"title": work["title"], "abstract": work["abstract"],
+                                  "keywords": "; ".join(work["keywords"]), "mesh": "; ".join(work["mesh"])})
+    tags = combine(structured, text)
+    is_review = any(t.tag == "design" and t.value in ("systematic review", "meta-analysis", "narrative review")
+                    for t in tags)
+    if not is_review:
+        counted = population_size(work["abstract"] or "") or population_size(work["title"] or "")
+        if counted:
+            tags.append(Tag("n", str(counted[0]), "abstract", counted[1], "population count"))
+    safety = safety_finding(" ".join(filter(None, (work["title"], work["abstract"]))))
+    if safety:
+        tags.append(Tag("safety", safety[0], "abstract", safety[1], "safety wording"))
+    return relevance(tags)
+
+
+def trial_tags(vocabulary, trial):
+    """Tags of a trial from its registry record: structured fields first, then its texts."""
+    facts = [("phase", p) for p in trial["phases"]] + [("condition", c) for c in trial["conditions"]] + [
+        ("allocation", trial["allocation"]), ("intervention_model", trial["intervention_model"]),
+        ("study_type", trial["study_type"])]
+    structured = structured_tags(vocabulary, [(field, value) for field, value in facts if value])
+    text = text_tags(vocabulary, {"title": " | ".join(filter(None, (trial["brief_title"], trial["official_title"]))),
+                                  "conditions": "; ".join(trial["conditions"]),
+                                  "interventions": "; ".join(trial["interventions"]),
+                                  "outcomes": "; ".join(trial["outcomes"]),
+                                  "summary": trial["brief_summary"]})
+    tags = combine(structured, text)
+    if trial["enrollment"]:
+        tags.append(Tag("n", str(trial["enrollment"]), "enrollment", str(trial["enrollment"]),
+                        "ClinicalTrials.gov enrollment"))
+    return relevance(tags)
+
+
+def combine(structured, text):
+    """Structured tags, plus text tags of the tags structured facts did not set."""
+    decided = {tag.tag for tag in structured}
+    kept = [t for t in text if t.tag not in decided or (t.tag == "design" and t.value in QUALIFIERS)
+            or t.tag in ("topic", "outcome")]
+    return dedupe(structured + kept)
+
+
+def dedupe(tags):
+    seen, result = set(), []
+    for tag in tags:
+        if (tag.tag, tag.value) not in seen:
+            seen.add((tag.tag, tag.value))
+            result.append(tag)
+    return result
+
+
+def relevance(tags):
+    """Add relevance 'on topic' when a record is about stroke and about stem cells or exosomes."""
+    topics = {t.value: t for t in tags if t.tag == "topic"}
+    if "stroke" in topics and ({"stem cells", "exosomes"} & topics.keys()):
+        cells = topics.get("exosomes") or topics["stem cells"]
+        tags.append(Tag("relevance", "on topic", "tags", f"{cells.span} + {topics['stroke'].span}",
+                        "topic: (stem cells or exosomes) and stroke"))
+    return tags

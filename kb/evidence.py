@@ -1,0 +1,249 @@
+"""The evidence layer of the KB: tags for every work and trial (`tags`), one row per study
+(`evidence`, a work and the trial it reports being one study), and trials ranked for each
+on-topic work with their reasons (`related_trials`)."""
+
+import json
+from collections import Counter, defaultdict
+
+from .affiliations import institution_key
+from .classify import DEFAULT_VOCABULARY, Vocabulary, phase_value, trial_tags, work_tags
+from .db import insert_rows
+from .linking import parse_list
+from .text import fold
+
+STUDY_RELATIONS = ("registered_as", "reported_in", "probably_same_study")
+EXPLICIT = {"registered_as": "the paper names {nct}", "reported_in": "the trial's references list the paper",
+            "background_for": "the trial cites the paper as background"}
+TAG_COLUMNS = ("design", "species", "intervention", "cell_source", "origin", "route", "outcome", "safety")
+COARSE_STROKE = ("ischaemic", "haemorrhagic")
+SHARED_TAG_WEIGHTS = {"intervention": 1.0, "stroke_type": 0.5, "cell_source": 0.5, "route": 0.5, "origin": 0.25}
+RELATED_KEPT = 10
+STOP = set("a an and the of in on for with to by at from as after before into study trial patients clinical".split())
+
+
+def classify(db, vocabulary=DEFAULT_VOCABULARY):
+    """Tag every work and trial, then rebuild the evidence and related_trials tables.
+    Returns {"works": n, "trials": n, "tags": n, "studies": n, "on_topic": n}."""
+    vocab = Vocabulary(vocabulary)
+    works, trials = read_works(db), read_trials(db)
+    tags = {("work", work_id): work_tags(vocab, work) for work_id, work in works.items()}
+    tags.update({("trial", trial_id): trial_tags(vocab, trial) for trial_id, trial in trials.items()})
+    rows = [{"subject": kind, "subject_id": subject_id, "tag": t.tag, "value": t.value, "field": t.field,
+             "span": t.span[:300], "rule": t.rule} for (kind, subject_id), found in tags.items() for t in found]
+    studies = study_rows(db, works, trials, tags)
+    related = related_rows(db, works, trials, tags)
+    with db.atomic():
+        for table in ("tags", "evidence", "related_trials"):
+            db.execute(f"DELETE FROM {table}")
+        insert_rows(db, "tags", rows)
+        insert_rows(db, "evidence", studies)
+        insert_rows(db, "related_trials", related)
+    return {"works": len(works), "trials": len(trials), "tags": len(rows), "studies": len(studies),
+            "on_topic": sum(row["on_topic"] for row in studies)}
+
+
+def read_works(db):
+    works = {row["id"]: {**row, "keywords": parse_list(row["keywords"]), "pub_types": parse_list(row["pub_types"]),
+                         "mesh": []}
+             for row in db.query("SELECT id, pmid, title, abstract, keywords, pub_types, year FROM works")}
+    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id"):
+        works[work_id]["mesh"].append(name)
+    return works
+
+
+def read_trials(db):
+    trials = {row["id"]: {**row, "phases": parse_list(row["phases"]), "conditions": parse_list(row["conditions"]),
+                          "interventions": [], "outcomes": [], "organisations": [], "people": set()}
+              for row in db.query("SELECT id, nct_id, brief_title, official_title, phases, conditions, allocation, "
+                                  "intervention_model, study_type, enrollment, brief_summary, start_year, "
+                                  "lead_sponsor, collaborators FROM trials")}
+    for trial_id, name, description, other in db.execute(
+            "SELECT trial_id, name, description, other_names FROM trial_interventions"):
+        trials[trial_id]["interventions"].append(" ".join(filter(None, (name, description, " ".join(parse_list(other))))))
+    for trial_id, measure in db.execute("SELECT trial_id, measure FROM trial_outcomes"):
+        trials[trial_id]["outcomes"].append(measure or "")
+    for trial in trials.values():
+        trial["organisations"] = [("sponsor", trial["lead_sponsor"])] + [
+            ("collaborator", name) for name in parse_list(trial["collaborators"])]
+    for trial_id, facility in db.execute("SELECT trial_id, facility FROM trial_sites WHERE facility IS NOT NULL"):
+        trials[trial_id]["organisations"].append(("site", facility))
+    for trial_id, name, institution in db.execute(
+            "SELECT p.trial_id, p.name, coalesce(i.name, a.institution_name) FROM trial_people p "
+            "LEFT JOIN affiliations a ON a.id = p.affiliation_id LEFT JOIN institutions i ON i.id = a.institution_id"):
+        if institution:
+            trials[trial_id]["organisations"].append(("official's institution", institution))
+        surname = (name or "").split(",")[0].split()
+        if surname:
+            trials[trial_id]["people"].add(fold(surname[-1]))
+    return trials
+
+
+def values(found, tag):
+    return sorted({t.value for t in found if t.tag == tag})
+
+
+def study_groups(db, works, trials):
+    """Works and trials that are one study (a paper and the trial it reports), as groups."""
+    parent = {}
+
+    def root(node):
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    marks = ", ".join("?" for _ in STUDY_RELATIONS)
+    for work_id, trial_id in db.execute(
+            f"SELECT coalesce(from_work_id, to_work_id), coalesce(from_trial_id, to_trial_id) FROM links "
+            f"WHERE relation IN ({marks}) AND coalesce(from_work_id, to_work_id) IS NOT NULL "
+            f"AND coalesce(from_trial_id, to_trial_id) IS NOT NULL", STUDY_RELATIONS):
+        if work_id in works and trial_id in trials:
+            parent[root(("work", work_id))] = root(("trial", trial_id))
+    groups = defaultdict(list)
+    for node in [("work", w) for w in works] + [("trial", t) for t in trials]:
+        groups[root(node)].append(node)
+    return list(groups.values())
+
+
+def study_rows(db, works, trials, tags):
+    registry = defaultdict(set)
+    for work_id, accession in db.execute("SELECT work_id, accession FROM registry_ids"):
+        registry[("work", work_id)].add(accession)
+    for trial_id, identifier in db.execute("SELECT trial_id, identifier FROM trial_ids WHERE registry IS NOT NULL"):
+        registry[("trial", trial_id)].add(identifier)
+    rows = []
+    for members in study_groups(db, works, trials):
+        member_works = [works[i] for kind, i in sorted(members) if kind == "work"]
+        member_trials = [trials[i] for kind, i in sorted(members) if kind == "trial"]
+        found = [t for node in members for t in tags[node]]
+        first_work = member_works[0] if member_works else None
+        first_trial = min(member_trials, key=lambda t: t["nct_id"] or "") if member_trials else None
+        phases = values(found, "phase")
+        numbers = [int(t.value) for t in found if t.tag == "n" and t.field == "enrollment"] or \
+                  [int(t.value) for t in found if t.tag == "n"]
+        stroke = values(found, "stroke_type")
+        on_topic = any(t.tag == "relevance" for t in found)
+        rows.append({
+            "study_id": first_trial["nct_id"] if first_trial else (
+                f"PMID:{first_work['pmid']}" if first_work["pmid"] else f"work:{first_work['id']}"),
+            "kind": " + ".join(k for k, present in (("trial", member_trials), ("work", member_works)) if present),
+            "title": (first_work or {}).get("title") or first_trial["brief_title"],
+            "year": (first_work or {}).get("year") or (first_trial or {}).get("start_year"),
+            "nct_id": ", ".join(sorted(t["nct_id"] for t in member_trials if t["nct_id"])) or None,
+            "registry_ids": ", ".join(sorted(set().union(*(registry[node] for node in members)))) or None,
+            "pmids": ", ".join(sorted(w["pmid"] for w in member_works if w["pmid"])) or None,
+            "work_id": first_work["id"] if first_work else None,
+            "trial_id": first_trial["id"] if first_trial else None,
+            "work_ids": json.dumps([w["id"] for w in member_works]) if len(member_works) > 1 else None,
+            "on_topic": int(on_topic),
+            "phase": combined_phase(phases),
+            "n": max(numbers) if numbers else None,
+            "stroke_type": "; ".join(s for s in COARSE_STROKE if s in stroke) or (
+                "stroke (type not stated)" if any(t.tag == "topic" and t.value == "stroke" for t in found) else None),
+            "stroke_detail": "; ".join(s for s in stroke if s not in COARSE_STROKE) or None,
+            **{("outcomes" if column == "outcome" else column): "; ".join(values(found, column)) or None
+               for column in TAG_COLUMNS},
+        })
+    return rows
+
+
+def combined_phase(phases):
+    """'1/2' from the values '1' and '2' (a registry lists both), or the text's own '1/2'."""
+    single = [p for p in phases if "/" not in p]
+    if len(single) > 1:
+        return phase_value(single)
+    return (phases or [None])[0] if len(phases) <= 1 else "; ".join(phases)
+
+
+def related_rows(db, works, trials, tags):
+    """For each on-topic work (or any work a trial is linked to), its top trials with reasons."""
+    linked = defaultdict(dict)
+    for work_id, trial_id, relation, score, evidence in db.execute(
+            "SELECT coalesce(from_work_id, to_work_id), coalesce(from_trial_id, to_trial_id), relation, score, "
+            "evidence FROM links WHERE coalesce(from_work_id, to_work_id) IS NOT NULL "
+            "AND coalesce(from_trial_id, to_trial_id) IS NOT NULL"):
+        if work_id in works and trial_id in trials:
+            linked[work_id][trial_id] = (relation, score, evidence)
+    on_topic = {node for node, found in tags.items() if any(t.tag == "relevance" for t in found)}
+    topical_trials = [t for t in trials if ("trial", t) in on_topic]
+    institutions = work_institutions(db)
+    surnames = work_surnames(db)
+    rows = []
+    for work_id, work in works.items():
+        if ("work", work_id) not in on_topic and work_id not in linked:
+            continue
+        scored = []
+        for trial_id in set(topical_trials) | set(linked[work_id]):
+            score, reasons = rank_trial(work, trials[trial_id], tags[("work", work_id)], tags[("trial", trial_id)],
+                                        linked[work_id].get(trial_id), institutions[work_id], surnames[work_id])
+            if score > 0:
+                scored.append((score, trials[trial_id]["nct_id"] or "", trial_id, reasons))
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        rows.extend({"work_id": work_id, "trial_id": trial_id, "rank": rank, "score": round(score, 3),
+                     "reasons": "; ".join(reasons)}
+                    for rank, (score, _, trial_id, reasons) in enumerate(scored[:RELATED_KEPT], 1))
+    return rows
+
+
+def work_institutions(db):
+    found = defaultdict(dict)
+    for work_id, name in db.execute(
+            "SELECT DISTINCT waa.work_id, coalesce(i.name, af.institution_name) FROM work_author_affiliations waa "
+            "JOIN affiliations af ON af.id = waa.affiliation_id LEFT JOIN institutions i ON i.id = af.institution_id"):
+        if name:
+            found[work_id][institution_key(name)] = name
+    return found
+
+
+def work_surnames(db):
+    found = defaultdict(set)
+    for work_id, last_name in db.execute(
+            "SELECT wa.work_id, n.last_name FROM work_authors wa JOIN author_names n ON n.id = wa.name_id "
+            "WHERE n.last_name IS NOT NULL"):
+        found[work_id].add(fold(last_name))
+    return found
+
+
+def rank_trial(work, trial, work_found, trial_found, link, institutions, surnames):
+    """(score, reasons in words) for how closely a trial relates to a work."""
+    score, reasons = 0.0, []
+    if link:
+        relation, strength, evidence = link
+        if relation in EXPLICIT:
+            score += 3.0
+            reasons.append(EXPLICIT[relation].format(nct=trial["nct_id"]))
+        elif relation == "probably_same_study":
+            score += 2.0 * (strength or 0.5)
+            reasons.append(f"probably the same study ({strength:.2f})")
+    places = {}
+    for role, name in trial["organisations"]:
+        key = institution_key(name or "")
+        if key in institutions and key not in places:
+            places[key] = f"same {role} institution: {institutions[key]}"
+    if places:
+        score += min(2.0, 1.0 * len(places))
+        reasons.extend(sorted(places.values()))
+    people = trial["people"] & surnames
+    if people:
+        score += 1.0
+        reasons.append("people in common: " + ", ".join(sorted(people)))
+    for tag, weight in SHARED_TAG_WEIGHTS.items():
+        shared = set(values(work_found, tag)) & set(values(trial_found, tag))
+        if shared:
+            score += weight * len(shared)
+            reasons.append(f"same {tag.replace('_', ' ')}: " + ", ".join(sorted(shared)))
+    work_words = title_words(work["title"])
+    trial_words = title_words(" ".join(filter(None, (trial["brief_title"], trial["official_title"]))))
+    if work_words and trial_words:
+        overlap = len(work_words & trial_words) / len(work_words | trial_words)
+        if overlap >= 0.1:
+            score += overlap
+            reasons.append("titles share " + ", ".join(sorted(work_words & trial_words)))
+    if score and trial["start_year"] and work["year"]:
+        reasons.append(f"trial started {trial['start_year']}, paper published {work['year']}")
+    return score, reasons
+
+
+def title_words(text):
+    return {word for word in fold(text or "").replace("-", " ").split() if len(word) > 3 and word not in STOP}
