@@ -28,6 +28,16 @@ from kb.ingest import refresh  # noqa: E402
 from kb.load import WorkLoader  # noqa: E402
 
 
+def letters(number):
+    """A surname per person ('Bcd'): names with digits would fold to one name."""
+    word = ""
+    while True:
+        number, digit = divmod(number, 26)
+        word += "abcdefghijklmnopqrstuvwxyz"[digit]
+        if not number:
+            return "Q" + word
+
+
 def synthetic_kb(db, n, rng):
     """n works written mostly inside research groups, as co-authorship is: each work takes
     2 to 8 authors from one group of 15 (groups differ in output by a long tail), and one
@@ -42,7 +52,7 @@ def synthetic_kb(db, n, rng):
         chosen = {group * group_size + member for member in rng.sample(range(group_size), rng.randint(2, 8))}
         if rng.random() < 1 / 3:
             chosen.add(rng.randrange(groups * group_size))
-        authors = [new_author(position, last_name=f"Author{a}", fore_name="A", initials="A",
+        authors = [new_author(position, last_name=letters(a), fore_name="A", initials="A",
                               affiliations=[{"name": f"Institute {a // group_size % 2000}", "identifiers": {}}])
                    for position, a in enumerate(sorted(chosen), 1)]
         record = new_work(pmid=str(70_000_000 + i), title=f"Synthetic work {i}", year=2000 + i % 25, authors=authors)

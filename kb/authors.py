@@ -30,7 +30,11 @@ from .text import fold, stable_id
 
 THRESHOLD = 2.0
 MARGIN = 0.5  # how much better an ambiguous name form must fit one person than the next
-COMMON_FEATURE = 200  # a feature shared by more occurrences of a block says little, and costs a lot
+# A feature shared by more occurrences than this (a prolific author's lab) pairs each
+# occurrence with its nearest neighbours only, sorted by name form and year: joining is
+# single-link, so a chain connects them as well as every pair would, at linear cost.
+ALL_PAIRS_UP_TO = 50
+NEIGHBOURS = 5
 EVIDENCE_KEPT = 5
 TOPIC_STOP = {"humans", "animals", "male", "female", "adult", "middle aged", "aged", "mice", "rats"}
 
@@ -205,7 +209,7 @@ class Clusters:
             return True
         if self.orcids[a] and self.orcids[b] and self.orcids[a] != self.orcids[b]:
             return False
-        if self.works[a] & self.works[b]:
+        if not self.works[a].isdisjoint(self.works[b]):
             return False  # two authors of one work are two people
         if self.kept_apart(a, b, apart):
             return False
@@ -225,8 +229,8 @@ class Clusters:
         a, b = self.root(a), self.root(b)
         if a == b:
             return
-        if len(self.forms[a]) + len(self.evidence[a]) < len(self.forms[b]) + len(self.evidence[b]):
-            a, b = b, a
+        if len(self.works[a]) < len(self.works[b]):
+            a, b = b, a  # the smaller cluster's sets are merged into the larger's
         self.parent[b] = a
         self.forms[a] |= self.forms.pop(b)
         self.orcids[a] |= self.orcids.pop(b)
@@ -340,10 +344,10 @@ def candidate_pairs(members):
             index["n", o.name.given[0]].append(o)
     seen, pairs = set(), []
     for posting in index.values():
-        if len(posting) > COMMON_FEATURE:
-            continue
+        if len(posting) > ALL_PAIRS_UP_TO:
+            posting = sorted(posting, key=lambda o: (o.name.initials, o.name.given, o.year or 0, o.key))
         for i, a in enumerate(posting):
-            for b in posting[i + 1:]:
+            for b in posting[i + 1:i + 1 + NEIGHBOURS] if len(posting) > ALL_PAIRS_UP_TO else posting[i + 1:]:
                 pair = (a.key, b.key) if a.key < b.key else (b.key, a.key)
                 if pair in seen or a.key[0] == b.key[0] or not a.name.compatible(b.name):
                     continue

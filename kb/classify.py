@@ -25,8 +25,10 @@ NUMBER_WORDS = {word: value for value, word in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty".split())} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
                                                      "hundred": 100}
+NUMBER = r"(?:\d{1,5}|" + "|".join(NUMBER_WORDS) + r")"
+# A count, then up to three words that are not numbers themselves, then who was counted.
 POPULATION = re.compile(
-    r"\b(?P<n>\d{1,5}|" + "|".join(NUMBER_WORDS) + r")\s+(?:(?![\d.])[\w()-]+\s+){0,3}?"
+    r"(?<![\d.,])\b(?P<n>" + NUMBER + r")\s+(?:(?!" + NUMBER + r"\b)(?![\d.])[\w()-]+\s+){0,3}?"
     r"(?P<noun>patients|participants|subjects|individuals|volunteers|cases|adults|children|survivors|rats|mice)\b",
     re.I)
 EXPLICIT_N = re.compile(r"\bn\s*=\s*(?P<n>\d{1,5})\b", re.I)
@@ -147,7 +149,7 @@ def population_size(text):
         n = NUMBER_WORDS.get(raw) if raw in NUMBER_WORDS else int(raw)
         if not n:
             continue
-        enrolled = bool(ENROLLED.match(text[match.end():match.end() + 40]))
+        enrolled = bool(ENROLLED.match(text[match.end():match.end() + 40].split(".")[0]))  # same sentence
         candidates.append((not enrolled, 1, match.start(), n, match.group(0)))
     for match in EXPLICIT_N.finditer(text):
         candidates.append((True, 0, match.start(), int(match.group("n")), match.group(0)))

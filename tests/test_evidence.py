@@ -1,0 +1,129 @@
+import pytest
+from click.testing import CliRunner
+
+from kb import classify, demo, evidence
+from kb.cli import cli
+from kb.db import open_db
+
+VOCABULARY = classify.Vocabulary()
+
+
+def work(title="", abstract="", pub_types=(), mesh=(), keywords=()):
+    return {"title": title, "abstract": abstract, "pub_types": list(pub_types), "mesh": list(mesh),
+            "keywords": list(keywords)}
+
+
+def trial(**fields):
+    record = {"brief_title": "", "official_title": None, "phases": [], "conditions": [], "allocation": None,
+              "intervention_model": None, "study_type": "INTERVENTIONAL", "enrollment": None, "brief_summary": None,
+              "interventions": [], "outcomes": []}
+    record.update(fields)
+    return record
+
+
+def tagged(tags, tag):
+    return {t.value for t in tags if t.tag == tag}
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    db = open_db(str(tmp_path_factory.mktemp("evidence") / "regenkb.db"))
+    demo.build(db)
+    return db
+
+
+def test_the_seed_paper_is_a_pilot_rct_of_placenta_msc_exosomes_injected_into_the_brain(demo_db):
+    seed = demo_db.execute("select id from works where pmid = '35281985'").fetchone()[0]
+    tags = {}
+    for tag, value, span in demo_db.execute("select tag, value, span from tags where subject = 'work' "
+                                            "and subject_id = ?", [seed]):
+        tags.setdefault(tag, {})[value] = span
+    assert {"randomised controlled trial", "pilot / feasibility"} <= tags["design"].keys()
+    assert tags["n"] == {"5": "Five mMCAI patients"}
+    assert tags["intervention"].keys() == {"MSC-derived exosome/EV"}
+    assert tags["cell_source"].keys() == {"placenta"} and tags["origin"].keys() == {"allogeneic"}
+    assert tags["route"] == {"intracerebral": "Intraparenchymal"}
+    assert {"malignant MCA infarct", "ischaemic"} <= tags["stroke_type"].keys()
+    assert {"NIHSS", "mRS"} <= tags["outcome"].keys()
+    assert tags["safety"].keys() == {"no serious adverse events"}
+    assert "relevance" in tags
+
+
+def test_the_evidence_table_makes_the_seed_paper_and_its_trial_one_study(demo_db):
+    row = demo_db["evidence"].get("NCT03384433")
+    assert row["kind"] == "trial + work" and row["pmids"] == "35281985" and row["on_topic"] == 1
+    assert (row["phase"], row["n"], row["cell_source"], row["origin"], row["route"], row["stroke_type"]) == (
+        "1/2", 5, "placenta", "allogeneic", "intracerebral", "ischaemic")
+    assert "MSC-derived exosome/EV" in row["intervention"] and "NIHSS" in row["outcomes"]
+    assert demo_db.execute("select count(*) from evidence where pmids like '%35281985%'").fetchone()[0] == 1
+
+
+def test_negated_phrases_do_not_count():
+    tags = classify.text_tags(VOCABULARY, {"abstract": "This was not a randomised controlled trial. Cells were "
+                                                      "given without intravenous infusion, by intrathecal injection."})
+    assert "randomised controlled trial" not in tagged(tags, "design")
+    assert tagged(tags, "route") == {"intrathecal"}
+    assert "randomised controlled trial" not in tagged(
+        classify.text_tags(VOCABULARY, {"title": "A non-randomized controlled study of MSCs"}), "design")
+    assert classify.safety_finding("No adverse events occurred during follow-up.")[0] == "no serious adverse events"
+    assert classify.safety_finding("Two adverse events were reported: fever and headache.")[0] == \
+        "adverse events reported"
+
+
+@pytest.mark.parametrize("text,n", [
+    ("Patients aged 62 years were followed for 3 months; twelve patients were enrolled.", 12),
+    ("The mean mRS was 3.25 in three patients. Five patients were included.", 5),
+    ("A dose of 1 x 10^6 cells/kg was infused at 30 days; NIHSS of 17 at baseline (n = 36).", 36),
+    ("MSCs were given to 18 patients with chronic stroke and 2 of them had seizures.", 18),
+    ("Rats (n=24) underwent MCAO.", 24),
+])
+def test_population_size_skips_ages_scores_doses_and_times(text, n):
+    assert classify.population_size(text)[0] == n
+
+
+def test_no_count_of_people_is_no_n():
+    assert classify.population_size("Infarct volume fell by 30% at 7 days after 2 million cells.") is None
+
+
+def test_structured_facts_beat_text():
+    review = classify.work_tags(VOCABULARY, work(
+        title="Mesenchymal stem cells for ischemic stroke: a systematic review",
+        abstract="Twelve randomized controlled trials with 600 patients were included.",
+        pub_types=["Journal Article", "Systematic Review"]))
+    assert tagged(review, "design") == {"systematic review"}
+    assert not tagged(review, "n")  # a review's patients are not its sample
+    registered = classify.trial_tags(VOCABULARY, trial(
+        brief_title="Phase 3 study of intravenous MSC in stroke", phases=["PHASE2"], allocation="RANDOMIZED",
+        conditions=["Ischemic Stroke"], enrollment=60, interventions=["Biological: autologous MSC"]))
+    assert tagged(registered, "phase") == {"2"} and tagged(registered, "n") == {"60"}
+    assert tagged(registered, "design") == {"randomised controlled trial"}
+    assert tagged(registered, "route") == {"intravenous"} and tagged(registered, "origin") == {"autologous"}
+    assert tagged(registered, "relevance") == {"on topic"}
+
+
+def test_cerebrovascular_disorders_make_a_stroke_trial_and_other_diseases_do_not():
+    stroke = classify.trial_tags(VOCABULARY, trial(brief_title="Allogenic MSC derived exosome", conditions=[
+        "Cerebrovascular Disorders"], interventions=["exosome"]))
+    dry_eye = classify.trial_tags(VOCABULARY, trial(brief_title="UMSC derived exosomes on dry eye",
+                                                    conditions=["Dry Eye"], interventions=["Umbilical MSC exosomes"]))
+    assert tagged(stroke, "relevance") == {"on topic"} and tagged(stroke, "stroke_type") == {"ischaemic"}
+    assert not tagged(dry_eye, "relevance") and tagged(dry_eye, "cell_source") == {"umbilical cord"}
+
+
+def test_a_vocabulary_is_a_folder_of_tsv_files(tmp_path):
+    (tmp_path / "route.tsv").write_text("value\tpattern\timplies\nintravitreal\t\\bintravitreal\\b\t\n")
+    own = classify.Vocabulary(tmp_path)
+    assert tagged(classify.text_tags(own, {"title": "Intravitreal MSC-exosomes"}), "route") == {"intravitreal"}
+    (tmp_path / "design.tsv").write_text("value\tpattern\nbroken\t(unclosed\n")
+    with pytest.raises(classify.VocabularyError, match=r"design.tsv:2: bad pattern"):
+        classify.Vocabulary(tmp_path)
+
+
+def test_kb_related_puts_the_seed_papers_own_trial_first_with_reasons(demo_db):
+    path = demo_db.conn.execute("pragma database_list").fetchone()[2]
+    result = CliRunner().invoke(cli, ["related", "35281985", "--db", path])
+    first = result.output.splitlines()[:2]
+    assert first[0].startswith("1. NCT03384433") and "same sponsor institution" in first[1]
+    classified = CliRunner().invoke(cli, ["classify", "--db", path])
+    assert "studies in `evidence`" in classified.output
+    assert evidence.classify(demo_db)["on_topic"] >= 40
