@@ -5,8 +5,8 @@ A vocabulary is a folder of TSV files, one per tag (see kb/vocabularies/*/README
 text rules (regular expressions, with the tags a match implies) and `structured.tsv`
 (PubMed publication types and MeSH, ClinicalTrials.gov phases, allocation, model,
 study type and conditions). Structured facts win over text: when a structured fact sets
-a tag, text rules do not add other values of that tag (design qualifiers such as pilot
-or open-label excepted). The parse functions here are pure; `kb.evidence` writes tables.
+a tag, text rules do not add other values of that tag (except design words that qualify
+or refine it: pilot, open-label, protocol, systematic review, meta-analysis). The parse functions here are pure; `kb.evidence` writes tables.
 """
 
 import csv
@@ -20,7 +20,9 @@ DEFAULT_VOCABULARY = VOCABULARIES / "stem_cell_stroke"
 # A negation within three words before a match cancels it ("not randomised", "no MSC").
 NEGATION = re.compile(r"\b(no|not|non|without|neither|nor|absence of|free of|lack of)\W+(?:[\w/]+\W+){0,2}$", re.I)
 NEGATION_BLIND = {"outcome"}  # "no adverse events" still means adverse events were measured
-QUALIFIERS = {"pilot / feasibility", "open-label", "single-arm"}  # design words that add to a structured design
+QUALIFIERS = {"pilot / feasibility", "open-label"}  # design words that qualify a design, not designs
+# Text designs that refine a structured one: PubMed types a systematic review as "Review".
+REFINEMENTS = QUALIFIERS | {"systematic review", "meta-analysis", "protocol"}
 NUMBER_WORDS = {word: value for value, word in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty".split())} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
@@ -119,10 +121,15 @@ def text_tags(vocabulary, fields):
                 found.extend(Tag(tag, value, field, match.group(0), f"{rule.name} (implied)")
                              for tag, value in rule.implies)
                 break
-    present = {(t.tag, t.value) for t in found}
+    return found
+
+
+def drop_redundant(vocabulary, tags):
+    """Without the values a more specific one makes redundant (a rule's `unless` column)."""
+    present = {(t.tag, t.value) for t in tags}
     redundant = {(rule.tag, rule.value) for rule in vocabulary.rules
                  if any((rule.tag, other) in present for other in rule.unless)}
-    return [t for t in found if (t.tag, t.value) not in redundant]
+    return [t for t in tags if (t.tag, t.value) not in redundant]
 
 
 def structured_tags(vocabulary, facts):
@@ -189,7 +196,7 @@ def work_tags(vocabulary, work):
         structured.append(Tag("design", "preclinical (animal)", "mesh", "Animals (no Humans)", "MeSH: Animals"))
     text = text_tags(vocabulary, {"title": work["title"], "abstract": work["abstract"],
                                   "keywords": "; ".join(work["keywords"]), "mesh": "; ".join(work["mesh"])})
-    tags = combine(structured, text)
+    tags = drop_redundant(vocabulary, combine(structured, text))
     is_review = any(t.tag == "design" and t.value in ("systematic review", "meta-analysis", "narrative review")
                     for t in tags)
     if not is_review:
@@ -213,7 +220,7 @@ def trial_tags(vocabulary, trial):
                                   "interventions": "; ".join(trial["interventions"]),
                                   "outcomes": "; ".join(trial["outcomes"]),
                                   "summary": trial["brief_summary"]})
-    tags = combine(structured, text)
+    tags = drop_redundant(vocabulary, combine(structured, text))
     if trial["enrollment"]:
         tags.append(Tag("n", str(trial["enrollment"]), "enrollment", str(trial["enrollment"]),
                         "ClinicalTrials.gov enrollment"))
@@ -223,7 +230,7 @@ def trial_tags(vocabulary, trial):
 def combine(structured, text):
     """Structured tags, plus text tags of the tags structured facts did not set."""
     decided = {tag.tag for tag in structured}
-    kept = [t for t in text if t.tag not in decided or (t.tag == "design" and t.value in QUALIFIERS)
+    kept = [t for t in text if t.tag not in decided or (t.tag == "design" and t.value in REFINEMENTS)
             or t.tag in ("topic", "outcome")]
     return dedupe(structured + kept)
 

@@ -177,3 +177,19 @@ def test_real_works_from_several_sources_become_one(db):
     assert db.execute("select ror from institutions").fetchone()[0] == "https://ror.org/00jmfr291"
     load_works_file(db, "europepmc", root / "europepmc" / "pyepmc__cursor_10pages_wrapper.json")
     assert db.execute("select count(*) from records where source = 'europepmc'").fetchone()[0] == 1000
+
+
+def test_the_real_msc_exosome_trial_export_holds_one_stroke_trial(db):
+    from kb import evidence
+
+    load_ctgov_file(db, real_data() / "ctgov" / "jesnyder__legacy_csv_MSC_exosome_trials.csv")
+    evidence.classify(db)
+    stroke = [row[0] for row in db.execute(
+        "select t.nct_id from tags g join trials t on t.id = g.subject_id "
+        "where g.subject = 'trial' and g.tag = 'topic' and g.value = 'stroke'")]
+    assert stroke == ["NCT03384433"]  # checked by hand: the only stroke condition among the 18
+    row = db["evidence"].get("NCT03384433")
+    assert (row["on_topic"], row["phase"], row["n"], row["origin"], row["stroke_type"]) == (
+        1, "1/2", 5, "allogeneic", "ischaemic")
+    routes = dict(db.execute("select study_id, route from evidence where route is not null"))
+    assert routes["NCT04388982"] == "intranasal" and routes["NCT04798716"] == "intravenous"
