@@ -410,8 +410,9 @@ def graph():
 @click.option("--query", help='Only works matching this search, e.g. --query "exosome"')
 @click.option("--from-year", type=int, help="Only works from this year on")
 @click.option("--to-year", type=int, help="Only works up to this year")
+@click.option("--on-topic", is_flag=True, help="Only works kb classify tagged on topic")
 @db_option
-def graph_build(kinds, counting, query, from_year, to_year, db_file):
+def graph_build(kinds, counting, query, from_year, to_year, on_topic, db_file):
     """Build networks and write them to the graph_nodes and graph_edges tables.
 
     \b
@@ -421,11 +422,12 @@ def graph_build(kinds, counting, query, from_year, to_year, db_file):
     Examples:
         kb graph build
         kb graph build --kind coauthorship --counting fractional --query exosome --from-year 2015
+        kb graph build --kind institutions --on-topic
     """
     db = open_db(db_path(db_file))
     years = (from_year or 0, to_year or 9999) if (from_year or to_year) else None
     for kind in kinds or graph_module.NETWORKS:
-        built = graph_module.build(db, kind, counting, query, years)
+        built = graph_module.build(db, kind, counting, query, years, on_topic)
         click.echo(f"{kind}: {built.number_of_nodes()} nodes, {built.number_of_edges()} edges")
 
 

@@ -46,7 +46,7 @@ SCHEMA = {
         "id": int, "network": str, "source": str, "target": str, "kind": str, "weight": float, "evidence": str,
     }, "id"),
     "graph_runs": ({
-        "network": str, "counting": str, "query": str, "years": str, "nodes": int, "edges": int,
+        "network": str, "counting": str, "query": str, "years": str, "on_topic": int, "nodes": int, "edges": int,
     }, "network"),
     "institutions": ({
         "id": int, "name": str, "ror": str, "openalex_id": str, "type": str, "city": str, "country": str,

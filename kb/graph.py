@@ -44,9 +44,12 @@ STOP = set("""a an and are as at be by for from in into is of on or the to with 
 between among study trial patients patient effect effects using use based review analysis clinical""".split())
 
 
-def selected_works(db, query=None, years=None):
-    """Ids of the works a network covers: all, or those matching a search and/or a year range."""
+def selected_works(db, query=None, years=None, on_topic=False):
+    """Ids of the works a network covers: all, or those matching a search, a year range
+    and/or the topic (tagged 'on topic' by kb classify)."""
     sql, params = "SELECT id FROM works WHERE 1 = 1", []
+    if on_topic:
+        sql += " AND id IN (SELECT subject_id FROM tags WHERE subject = 'work' AND tag = 'relevance')"
     if query:
         register_functions(db.conn)
         sql += " AND id IN (SELECT rowid FROM works_fts WHERE works_fts MATCH ?)"
@@ -386,9 +389,9 @@ BUILDERS = {"coauthorship": coauthorship, "institutions": institutions, "countri
             "trials": trial_network}
 
 
-def build(db, network, counting="full", query=None, years=None):
+def build(db, network, counting="full", query=None, years=None, on_topic=False):
     """Build one network, compute its metrics and write it to graph_nodes / graph_edges."""
-    works = selected_works(db, query, years)
+    works = selected_works(db, query, years, on_topic)
     builder = BUILDERS[network]
     graph = builder(db, works) if network == "studies" else builder(db, works, counting)
     measures = metrics(graph)
@@ -407,6 +410,7 @@ def build(db, network, counting="full", query=None, years=None):
                             "VALUES (?, ?, ?, ?, ?, ?)", edges)
         db["graph_runs"].insert({"network": network, "counting": counting if network in PAIRS else None,
                                  "query": query, "years": json.dumps(years) if years else None,
+                                 "on_topic": int(on_topic),
                                  "nodes": len(nodes), "edges": len(edges)}, replace=True)
     return graph
 

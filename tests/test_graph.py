@@ -137,3 +137,17 @@ def test_countries_collaborate_once_per_work(db):
     pairs = {tuple(sorted((s[8:], t[8:]))): w for s, t, w in db.execute(
         "select source, target, weight from graph_edges where network = 'countries'")}
     assert pairs == {("GB", "IR"): 2, ("IR", "KR"): 1}
+
+
+def test_a_network_can_be_restricted_to_the_topic(db):
+    from kb import demo
+
+    demo.build(db)
+    everything = graph.build(db, "coauthorship")
+    topical = graph.build(db, "coauthorship", on_topic=True)
+    on_topic = {row[0] for row in db.execute("select subject_id from tags where tag = 'relevance'")}
+    assert 0 < topical.number_of_nodes() < everything.number_of_nodes()
+    authors_on_topic = {f"author:{row[0]}" for row in db.execute(
+        "select author_id from work_authors where work_id in (%s)" % ",".join(map(str, on_topic)))}
+    assert set(topical.nodes) <= authors_on_topic
+    assert db["graph_runs"].get("coauthorship")["on_topic"] == 1
