@@ -657,14 +657,18 @@ def search(query, db_file, trials, limit, as_json):
 @cli.command()
 @db_option
 @serve_options
-def serve(db_file, host, port):
+@click.option("--immutable", is_flag=True,
+              help="Serve a finished KB as immutable (faster counts; nothing may write to it meanwhile)")
+@click.option("--cors", is_flag=True, help="Send CORS headers, so pages on other sites can call the JSON API")
+def serve(db_file, host, port, immutable, cors):
     """Serve a KB with Datasette (read-only, with a SQL time limit).
 
     \b
-    Browse http://127.0.0.1:8001/ ; the ranked search page is /<db>/search?q=...,
-    and every table answers JSON, e.g. /<db>/works.json?_search=exosome&_shape=array
+    Browse http://127.0.0.1:8001/ ; search everything at /-/search-all?q=..., a work's
+    page is /-/work/<id>, and every table answers JSON, e.g.
+    /<db>/works.json?_search=exosome&_shape=array (docs/api.md has more).
     """
     path = db_path(db_file)
     if not os.path.exists(path):
         raise click.ClickException(f"{path} does not exist: build it with `kb demo --no-serve` or `kb load`")
-    serve_module.serve(path, host, port)
+    serve_module.serve(path, host, port, immutable=immutable, cors=cors)

@@ -12,21 +12,26 @@ def metadata_for(db_file):
     """The metadata of datasette-metadata.json, applied to this KB whatever its file is called."""
     metadata = json.loads(METADATA.read_text())
     databases = metadata.get("databases", {})
+    stem = Path(db_file).stem
     if TEMPLATE_DATABASE in databases:
-        databases[Path(db_file).stem] = databases.pop(TEMPLATE_DATABASE)
+        databases[stem] = databases.pop(TEMPLATE_DATABASE)
+    # The front page's links name the template database; point them at this one.
+    metadata["description_html"] = metadata.get("description_html", "").replace(f"/{TEMPLATE_DATABASE}/", f"/{stem}/")
     return metadata
 
 
-def datasette_for(db_file, **kwargs):
-    """An in-process Datasette for a KB, as `kb serve` runs it."""
+def datasette_for(db_file, immutable=False, cors=False):
+    """An in-process Datasette for a KB, as `kb serve` runs it: read-only (Datasette opens
+    the file in read-only mode; immutable when asked), SQL cut at 3 s, CORS off unless asked."""
     from datasette.app import Datasette
 
-    return Datasette(files=[str(db_file)], metadata=metadata_for(db_file), settings=SETTINGS, **kwargs)
+    files = {"immutables" if immutable else "files": [str(db_file)]}
+    return Datasette(**files, metadata=metadata_for(db_file), settings=SETTINGS, cors=cors)
 
 
-def serve(db_file, host, port):
+def serve(db_file, host, port, immutable=False, cors=False):
     import uvicorn
 
-    datasette = datasette_for(db_file)
+    datasette = datasette_for(db_file, immutable=immutable, cors=cors)
     print(f"Serving {db_file} at http://{host}:{port}/{Path(db_file).stem} (Ctrl+C stops)")
     uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")

@@ -1,0 +1,194 @@
+"""Datasette plugin: the KB's SQL function, cell rendering, citation exports (.bibtex,
+.ris, .csljson) and pages (a work page at /-/work/{id}, search across everything at
+/-/search-all).
+
+Registered by entry point, so `kb serve` and plain `datasette regenkb.db` both load it.
+"""
+
+import json
+import re
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+from markupsafe import Markup, escape
+
+from ..citations import FORMATS, works_for_citation
+from ..search import MARK_END, MARK_START, SEARCH_SQL, fts_query, register_functions
+
+# column name -> (pattern a value must match, URL of its record at the registry)
+IDENTIFIER_LINKS = {
+    "nct_id": (r"NCT\d{8}", "https://clinicaltrials.gov/study/{}"),
+    "pmid": (r"\d{1,9}", "https://pubmed.ncbi.nlm.nih.gov/{}/"),
+    "doi": (r"10\.\S+", "https://doi.org/{}"),
+    "pmcid": (r"PMC\d+", "https://www.ncbi.nlm.nih.gov/pmc/articles/{}/"),
+    "orcid": (r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", "https://orcid.org/{}"),
+    "ror": (r"https://ror\.org/\w+", "{}"),
+}
+
+
+@hookimpl
+def prepare_connection(conn):
+    register_functions(conn)
+
+
+@hookimpl
+def render_cell(value, column, table, row, datasette):
+    """A work's title links to its work page; search snippets show their hits as <mark>;
+    identifiers link to their registries; JSON lists of names read as lists."""
+    if not isinstance(value, str):
+        return None
+    if table == "works" and column == "title" and row is not None and "id" in row.keys():
+        return Markup('<a href="{}">{}</a>'.format(escape(datasette.urls.path(f"/-/work/{row['id']}")), escape(value)))
+    if MARK_START in value:
+        return snippet_html(value)
+    if value.startswith('["') and value.endswith("]"):
+        items = json_list(value)
+        if items and all(isinstance(item, (str, int, float)) for item in items):
+            return Markup("; ".join(str(escape(item)) for item in items))
+    if column in IDENTIFIER_LINKS:
+        pattern, url = IDENTIFIER_LINKS[column]
+        if re.fullmatch(pattern, value):
+            return Markup('<a href="{}">{}</a>'.format(escape(url.format(value)), escape(value)))
+    return None
+
+
+@hookimpl
+def register_output_renderer(datasette):
+    return [{"extension": extension, "render": citation_renderer(extension), "can_render": can_cite}
+            for extension in FORMATS]
+
+
+def can_cite(columns, table=None):
+    """Rows of works (the works table, or any query with a work_id column) can be cited."""
+    return table == "works" or "work_id" in columns or (table is None and {"id", "title", "pmid"} <= set(columns))
+
+
+def citation_renderer(extension):
+    formatter, content_type = FORMATS[extension]
+
+    async def render(datasette, columns, rows, database, table):
+        if not can_cite(columns, table):
+            return Response.text(f"These rows are not works (no work_id column), so they have no .{extension} "
+                                 "export; works, search results and works_by_author have.", status=400)
+        column = "work_id" if "work_id" in columns and table != "works" else "id"
+        ids = list(dict.fromkeys(row[column] for row in rows if row[column] is not None))
+        works = await datasette.get_database(database).execute_fn(lambda conn: works_for_citation(conn, ids))
+        name = table or "works"
+        return Response(formatter(works), content_type=content_type,
+                        headers={"content-disposition": f'attachment; filename="{name}.{extension}"'})
+
+    return render
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/-/work/(?P<work_id>\d+)$", work_page), (r"^/-/search-all$", search_all_page)]
+
+
+def kb_database(datasette):
+    """The served database that is a KB (the first with a works table)."""
+    for name, database in datasette.databases.items():
+        if name != "_internal" and not database.is_memory:
+            return name, database
+    return None, None
+
+
+async def work_page(datasette, request):
+    name, database = kb_database(datasette)
+    work_id = int(request.url_vars["work_id"])
+    context = await database.execute_fn(lambda conn: work_context(conn, work_id))
+    if context is None:
+        return Response.html(await datasette.render_template(
+            "regenkb_missing.html", {"what": f"work {work_id}", "database": name}, request=request), status=404)
+    return Response.html(await datasette.render_template(
+        "regenkb_work.html", {**context, "database": name}, request=request))
+
+
+def rows(conn, sql, params=()):
+    cursor = conn.execute(sql, params)
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def work_context(conn, work_id):
+    """Everything the work page shows, read in one go."""
+    found = rows(conn, "SELECT * FROM works WHERE id = ?", [work_id])
+    if not found:
+        return None
+    work = found[0]
+    authors = rows(conn, """
+        SELECT wa.position, wa.written_name, wa.author_id, p.name AS person,
+          (SELECT group_concat(number, ', ') FROM (SELECT number FROM work_author_affiliations waa
+             WHERE waa.work_id = wa.work_id AND waa.position = wa.position ORDER BY number)) AS numbers
+        FROM work_authors wa LEFT JOIN authors p ON p.id = wa.author_id
+        WHERE wa.work_id = ? ORDER BY wa.position""", [work_id])
+    affiliations = rows(conn, """
+        SELECT DISTINCT waa.number, af.name, af.institution_id, i.name AS institution
+        FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id
+        LEFT JOIN institutions i ON i.id = af.institution_id WHERE waa.work_id = ? ORDER BY waa.number""", [work_id])
+    tags = rows(conn, "SELECT tag, value, field, span, rule FROM tags WHERE subject = 'work' AND subject_id = ? "
+                      "ORDER BY tag, value", [work_id])
+    links = rows(conn, """
+        SELECT l.relation, l.from_work_id, l.to_work_id, l.to_scheme, l.to_id, l.from_scheme, l.from_id,
+          l.score, l.evidence, l.asserted_by, fw.title AS from_title, tw.title AS to_title
+        FROM links l LEFT JOIN works fw ON fw.id = l.from_work_id LEFT JOIN works tw ON tw.id = l.to_work_id
+        WHERE (l.from_work_id = ? OR l.to_work_id = ?) AND l.from_trial_id IS NULL AND l.to_trial_id IS NULL
+        ORDER BY l.relation, coalesce(tw.year, fw.year) DESC""", [work_id, work_id])
+    trials = rows(conn, """
+        SELECT r.rank, r.score, r.reasons, t.id AS trial_id, t.nct_id, t.brief_title, t.phases, t.enrollment
+        FROM related_trials r JOIN trials t ON t.id = r.trial_id WHERE r.work_id = ? ORDER BY r.rank""", [work_id])
+    records = rows(conn, "SELECT source, source_id, version, retrieved_at, origin FROM records WHERE work_id = ? "
+                         "ORDER BY source", [work_id])
+    related = [link for link in links if link["relation"] == "related"]
+    references = [link for link in links if link["relation"] == "cites" and link["from_work_id"] == work_id]
+    cited_by = [link for link in links if link["relation"] == "cites" and link["to_work_id"] == work_id]
+    other = [link for link in links if link["relation"] not in ("related", "cites")]
+    return {"work": work, "authors": authors, "affiliations": affiliations, "tags": tags, "related": related,
+            "references": references, "cited_by": cited_by, "other_links": other, "trials": trials,
+            "records": records, "pub_types": json.loads(work["pub_types"] or "[]"),
+            "keywords": json.loads(work["keywords"] or "[]")}
+
+
+async def search_all_page(datasette, request):
+    name, database = kb_database(datasette)
+    query = request.args.get("q", "").strip()
+    results = {}
+    if query and fts_query(query) != '""':
+        results = await database.execute_fn(lambda conn: search_everything(conn, query))
+    return Response.html(await datasette.render_template(
+        "regenkb_search_all.html", {"q": query, "results": results, "database": name}, request=request))
+
+
+def search_everything(conn, query, limit=20):
+    """Works and trials (ranked full-text search, with snippets), people and institutions
+    (by any name form they were written with)."""
+    register_functions(conn)
+    found = {kind: rows(conn, SEARCH_SQL[kind], {"q": query, "limit": limit}) for kind in ("works", "trials")}
+    words = [w for w in re.findall(r"\w+", query) if len(w) > 1]
+    if words:
+        where = " AND ".join("(name LIKE ? OR name_forms LIKE ?)" for _ in words)
+        params = [f"%{w}%" for w in words for _ in range(2)]
+        found["people"] = rows(conn, f"SELECT id, name, works, first_year, last_year, institutions FROM authors "
+                                     f"WHERE {where} ORDER BY works DESC, name LIMIT {limit}", params)
+        found["institutions"] = rows(conn, f"SELECT id, name, city, country, works FROM institutions "
+                                           f"WHERE {where} ORDER BY works DESC, name LIMIT {limit}", params)
+    return found
+
+
+@hookimpl
+def extra_template_vars():
+    return {"regenkb_snippet": snippet_html, "regenkb_list": json_list}
+
+
+def snippet_html(snippet):
+    """A search snippet, escaped, with its hits in <mark>."""
+    return Markup(str(escape(snippet or "")).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
+
+
+def json_list(value):
+    """A JSON list column as a Python list ([] for anything else)."""
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return []
+    return parsed if isinstance(parsed, list) else []
