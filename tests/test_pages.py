@@ -145,3 +145,27 @@ def test_cors_is_off_unless_asked_and_nothing_can_be_written(site):
     assert get(open_api, "/regenkb/works.json").headers["access-control-allow-origin"] == "*"
     refused = get(datasette, "/regenkb.json?sql=" + "delete from works")
     assert refused.status_code == 400 and db["works"].count > 60
+
+
+def test_author_and_institution_pages_show_works_partners_and_an_offline_network(site):
+    db, datasette = site
+    masoud = db.execute("select wa.author_id from work_authors wa join works w on w.id = wa.work_id "
+                        "where w.pmid = '35281985' and wa.position = 3").fetchone()[0]
+    page = get(datasette, f"/-/author/{masoud}").text
+    assert "<h1>Masoud Soleimani</h1>" in page and "Tarbiat Modares University (1)" in page
+    assert page.count('href="/-/author/') >= 9  # his coauthors, each linked to their page
+    assert "/-/static-plugins/regenkb/cytoscape.min.js" in page and "cdn" not in page.lower()
+    elements = json.loads(re.search(r"var elements = (\[.*?\]);", page).group(1))
+    assert sum("source" not in e["data"] for e in elements) == 10 and any("source" in e["data"] for e in elements)
+    script = get(datasette, "/-/static-plugins/regenkb/cytoscape.min.js")
+    assert script.status_code == 200 and "cytoscape" in script.text[:2000].lower()
+    sbmu = db.execute("select id from institutions where name = 'Shahid Beheshti University of Medical Sciences'"
+                      ).fetchone()[0]
+    page = get(datasette, f"/-/institution/{sbmu}").text
+    assert "Tarbiat Modares University" in page and "Isfahan University of Medical Sciences" in page  # partners
+    assert "Department of Tissue Engineering and Applied Cell Sciences" in page  # a department
+    assert get(datasette, "/-/author/1").status_code == 404
+    evil = db.execute("select author_id from work_authors wa join works w on w.id = wa.work_id "
+                      "where w.pmid = '99999999'").fetchone()[0]
+    page = get(datasette, f"/-/author/{evil}").text
+    assert "Evil<script>" not in page and ("Evil\\u003cscript\\u003e" in page or "Evil&lt;script&gt;" in page)

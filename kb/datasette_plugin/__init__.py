@@ -1,6 +1,8 @@
 """Datasette plugin: the KB's SQL function, cell rendering, citation exports (.bibtex,
-.ris, .csljson) and pages (a work page at /-/work/{id}, search across everything at
-/-/search-all).
+.ris, .csljson) and pages (a work page at /-/work/{id}, people at /-/author/{id} and
+institutions at /-/institution/{id} with their ego networks, search across everything at
+/-/search-all). The network drawing library (cytoscape.js, from npm; see package.json)
+ships in static/, so the pages work offline.
 
 Registered by entry point, so `kb serve` and plain `datasette regenkb.db` both load it.
 """
@@ -26,6 +28,10 @@ IDENTIFIER_LINKS = {
 }
 
 
+# (table, column) whose value links to the row's page
+PAGES = {("works", "title"): "work", ("authors", "name"): "author", ("institutions", "name"): "institution"}
+
+
 @hookimpl
 def prepare_connection(conn):
     register_functions(conn)
@@ -33,12 +39,13 @@ def prepare_connection(conn):
 
 @hookimpl
 def render_cell(value, column, table, row, datasette):
-    """A work's title links to its work page; search snippets show their hits as <mark>;
+    """A work's title, a person's and an institution's name link to their pages; search snippets show their hits as <mark>;
     identifiers link to their registries; JSON lists of names read as lists."""
     if not isinstance(value, str):
         return None
-    if table == "works" and column == "title" and row is not None and "id" in row.keys():
-        return Markup('<a href="{}">{}</a>'.format(escape(datasette.urls.path(f"/-/work/{row['id']}")), escape(value)))
+    page = PAGES.get((table, column))
+    if page and row is not None and "id" in row.keys():
+        return Markup('<a href="{}">{}</a>'.format(escape(datasette.urls.path(f"/-/{page}/{row['id']}")), escape(value)))
     if MARK_START in value:
         return snippet_html(value)
     if value.startswith('["') and value.endswith("]"):
@@ -82,7 +89,9 @@ def citation_renderer(extension):
 
 @hookimpl
 def register_routes():
-    return [(r"^/-/work/(?P<work_id>\d+)$", work_page), (r"^/-/search-all$", search_all_page)]
+    return [(r"^/-/work/(?P<work_id>\d+)$", work_page), (r"^/-/search-all$", search_all_page),
+            (r"^/-/author/(?P<author_id>\d+)$", author_page), (r"^/-/institution/(?P<institution_id>\d+)$",
+                                                                 institution_page)]
 
 
 def kb_database(datasette):
@@ -192,3 +201,104 @@ def json_list(value):
     except ValueError:
         return []
     return parsed if isinstance(parsed, list) else []
+
+
+EGO_NEIGHBOURS = 25
+
+
+async def author_page(datasette, request):
+    return await entity_page(datasette, request, "author", int(request.url_vars["author_id"]), author_context)
+
+
+async def institution_page(datasette, request):
+    return await entity_page(datasette, request, "institution", int(request.url_vars["institution_id"]),
+                             institution_context)
+
+
+async def entity_page(datasette, request, kind, entity_id, read):
+    name, database = kb_database(datasette)
+    context = await database.execute_fn(lambda conn: read(conn, entity_id))
+    if context is None:
+        return Response.html(await datasette.render_template(
+            "regenkb_missing.html", {"what": f"{kind} {entity_id}", "database": name}, request=request), status=404)
+    return Response.html(await datasette.render_template(
+        f"regenkb_{kind}.html", {**context, "database": name, "kind": kind}, request=request))
+
+
+def author_context(conn, author_id):
+    found = rows(conn, "SELECT * FROM authors WHERE id = ?", [author_id])
+    if not found:
+        return None
+    works = rows(conn, """
+        SELECT w.id, w.year, w.title, w.journal, wa.written_name FROM work_authors wa JOIN works w ON w.id = wa.work_id
+        WHERE wa.author_id = ? ORDER BY w.year DESC, w.id""", [author_id])
+    partners = rows(conn, f"""
+        SELECT b.author_id AS id, p.name AS label, count(DISTINCT a.work_id) AS weight
+        FROM work_authors a JOIN work_authors b ON b.work_id = a.work_id AND b.author_id != a.author_id
+        JOIN authors p ON p.id = b.author_id WHERE a.author_id = ?
+        GROUP BY b.author_id ORDER BY weight DESC, p.name LIMIT {EGO_NEIGHBOURS}""", [author_id])
+    between = rows(conn, f"""
+        SELECT a.author_id AS source, b.author_id AS target, count(DISTINCT a.work_id) AS weight
+        FROM work_authors a JOIN work_authors b ON b.work_id = a.work_id AND a.author_id < b.author_id
+        WHERE a.author_id IN ({",".join("?" * (len(partners) + 1))}) AND b.author_id IN ({",".join("?" * (len(partners) + 1))})
+        GROUP BY a.author_id, b.author_id""", [author_id, *[p["id"] for p in partners]] * 2)
+    return {"entity": found[0], "works": works, "by_year": by_year(works), "partners": partners,
+            "network": ego_network(conn, "coauthorship", "author", found[0], partners, between),
+            "places": json_list(found[0]["institutions"]), "forms": json_list(found[0]["name_forms"])}
+
+
+def institution_context(conn, institution_id):
+    found = rows(conn, "SELECT * FROM institutions WHERE id = ?", [institution_id])
+    if not found:
+        return None
+    memberships = """SELECT DISTINCT waa.work_id, af.institution_id FROM work_author_affiliations waa
+                     JOIN affiliations af ON af.id = waa.affiliation_id WHERE af.institution_id IS NOT NULL"""
+    works = rows(conn, f"""
+        SELECT w.id, w.year, w.title, w.journal FROM works w WHERE w.id IN (
+          SELECT work_id FROM ({memberships}) WHERE institution_id = ?) ORDER BY w.year DESC, w.id""", [institution_id])
+    partners = rows(conn, f"""
+        SELECT b.institution_id AS id, i.name AS label, count(DISTINCT a.work_id) AS weight
+        FROM ({memberships}) a JOIN ({memberships}) b ON b.work_id = a.work_id AND b.institution_id != a.institution_id
+        JOIN institutions i ON i.id = b.institution_id WHERE a.institution_id = ?
+        GROUP BY b.institution_id ORDER BY weight DESC, i.name LIMIT {EGO_NEIGHBOURS}""", [institution_id])
+    members = [institution_id, *[p["id"] for p in partners]]
+    marks = ",".join("?" * len(members))
+    between = rows(conn, f"""
+        SELECT a.institution_id AS source, b.institution_id AS target, count(DISTINCT a.work_id) AS weight
+        FROM ({memberships}) a JOIN ({memberships}) b ON b.work_id = a.work_id AND a.institution_id < b.institution_id
+        WHERE a.institution_id IN ({marks}) AND b.institution_id IN ({marks})
+        GROUP BY a.institution_id, b.institution_id""", members * 2)
+    people = rows(conn, """
+        SELECT p.id, p.name, count(DISTINCT wa.work_id) AS works_here FROM affiliations af
+        JOIN work_author_affiliations waa ON waa.affiliation_id = af.id
+        JOIN work_authors wa ON wa.work_id = waa.work_id AND wa.position = waa.position
+        JOIN authors p ON p.id = wa.author_id WHERE af.institution_id = ?
+        GROUP BY p.id ORDER BY works_here DESC, p.name LIMIT 50""", [institution_id])
+    departments = rows(conn, "SELECT id, name, works FROM departments WHERE institution_id = ? "
+                             "ORDER BY works DESC, name", [institution_id])
+    return {"entity": found[0], "works": works, "by_year": by_year(works), "partners": partners, "people": people,
+            "departments": departments, "forms": json_list(found[0]["name_forms"]),
+            "network": ego_network(conn, "institutions", "institution", found[0], partners, between)}
+
+
+def by_year(works):
+    counts = {}
+    for work in works:
+        counts[work["year"]] = counts.get(work["year"], 0) + 1
+    return sorted(counts.items(), key=lambda item: (item[0] is None, item[0] or 0))
+
+
+def ego_network(conn, network, kind, centre, partners, between):
+    """Cytoscape elements of an ego network: the centre, its strongest partners and the
+    links among them, each node coloured by its community when the network is built."""
+    ids = [centre["id"], *[p["id"] for p in partners]]
+    community = dict(conn.execute(
+        f"SELECT node, community FROM graph_nodes WHERE network = ? AND node IN ({','.join('?' * len(ids))})",
+        [network, *[f"{kind}:{i}" for i in ids]]).fetchall())
+    labels = {centre["id"]: centre["name"], **{p["id"]: p["label"] for p in partners}}
+    nodes = [{"data": {"id": str(i), "label": labels[i], "centre": i == centre["id"],
+                       "community": community.get(f"{kind}:{i}") or 0,
+                       "href": f"/-/{kind}/{i}"}} for i in ids]
+    edges = [{"data": {"id": f"{e['source']}-{e['target']}", "source": str(e["source"]), "target": str(e["target"]),
+                       "weight": e["weight"]}} for e in between]
+    return {"elements": nodes + edges, "nodes": len(nodes), "edges": len(edges)}

@@ -1,0 +1,116 @@
+"""The demo in a real browser: Debian's headless Chromium driven by Playwright against a
+real `kb serve`. Screenshots go to tests/artifacts/ (ignored by git, kept by CI)."""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from harvest.records import new_author, new_work
+from kb import demo
+from kb.db import open_db
+from kb.ingest import refresh
+from kb.load import WorkLoader
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+XSS_TITLE = '<img src=x onerror="alert(1)"><script>alert(2)</script>Exosome stroke payload'
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    path = tmp_path_factory.mktemp("browser") / "regenkb.db"
+    db = open_db(str(path))
+    demo.build(db)
+    record = new_work(pmid="99999998", title=XSS_TITLE, year=2024, authors=[
+        new_author(1, last_name="Payload", fore_name="Pat", initials="P")])
+    record["raw"] = b"<PubmedArticle>99999998</PubmedArticle>"
+    WorkLoader(db, "pubmed").write_batch([record], "hand-built")
+    refresh(db)
+    from kb import graph
+    graph.build(db, "coauthorship")
+    evil = db.execute("select id from works where pmid = '99999998'").fetchone()[0]
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(path), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base, evil
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_a_researcher_searches_opens_the_seed_work_an_author_and_downloads_bibtex(server, browser):
+    base, _ = server
+    page = browser.new_page(accept_downloads=True)
+    page.goto(base + "/")
+    page.click("text=Search everything")
+    page.fill("input[name=q]", "placenta exosome craniectomy")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_selector("text=Works (")
+    shot(page, "1-search")
+    page.click("a:has-text('Safety of Intraparenchymal Injection')")
+    page.wait_for_selector("p.authors")
+    assert page.locator("p.authors a").count() == 10
+    assert page.locator("ol.affiliations li").count() == 8
+    assert page.locator("p.authors").inner_text().startswith("Dehghani L1; Khojasteh A1; Soleimani M1, 2, 3")
+    shot(page, "2-seed-work")
+    page.click("p.authors a:has-text('Soleimani M')")
+    page.wait_for_selector("#regenkb-network canvas")
+    page.wait_for_function("window.regenkbNetwork && window.regenkbNetwork.nodes().length > 1")
+    assert page.locator("h1").inner_text() == "Masoud Soleimani"
+    assert page.evaluate("window.regenkbNetwork.nodes().length") >= 10
+    shot(page, "3-author-network")
+    with page.expect_download() as download:
+        page.click("text=BibTeX")
+    bibtex = Path(download.value.path()).read_text()
+    assert bibtex.startswith("@article{") and "Soleimani, Masoud" in bibtex
+    page.close()
+
+
+def test_a_title_carrying_a_script_does_not_run(server, browser):
+    base, evil = server
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    for url in (f"/-/work/{evil}", "/regenkb/works?pmid=99999998", "/-/search-all?q=payload"):
+        page.goto(base + url)
+        page.wait_for_load_state("load")
+        assert "<script>alert(2)</script>" in page.content().replace("&lt;", "<").replace("&gt;", ">")
+    shot(page, "4-xss-as-text")
+    assert dialogs == []
+    assert page.locator("img[src=x]").count() == 0
+    page.close()
