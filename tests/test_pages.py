@@ -169,3 +169,9 @@ def test_author_and_institution_pages_show_works_partners_and_an_offline_network
                       "where w.pmid = '99999999'").fetchone()[0]
     page = get(datasette, f"/-/author/{evil}").text
     assert "Evil<script>" not in page and ("Evil\\u003cscript\\u003e" in page or "Evil&lt;script&gt;" in page)
+
+
+def test_trial_sites_get_a_map_and_stay_a_list_without_tiles(site):
+    page = get(site[1], "/regenkb/trial_sites?country=China&_size=50").text
+    assert "/-/static-plugins/datasette-cluster-map/datasette-cluster-map.js" in page  # Leaflet ships locally
+    assert page.count("China") >= 8  # the sites themselves, as rows, with tiles or without
