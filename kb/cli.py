@@ -14,7 +14,8 @@ from harvest.errors import HarvestError
 from . import authors as authors_module, demo, search as search_module, serve as serve_module
 from .db import db_path, open_db
 from .ingest import (LoadError, europepmc_citation_links, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed,
-                     harvest_works, load_ctgov_file, load_portal_page, load_pubmed_file, load_works_file, refresh)
+                     harvest_works, load_ctgov_file, load_portal_page, load_pubmed_file, load_works_file, refresh,
+                     HarvestBusy)
 from .unmerge import UnmergeError, unmerge
 from . import graph as graph_module
 from .expand import expand as expand_kb
@@ -126,6 +127,8 @@ def report_harvest(db, label, run):
 
     try:
         stats = run(progress)
+    except HarvestBusy as error:
+        raise click.ClickException(str(error))
     except HarvestError as error:
         raise click.ClickException(f"{error} (run the same command again to resume)")
     click.echo(f"{label}: {stats.added} added, {stats.updated} updated or merged, {stats.quarantined} quarantined")
@@ -575,6 +578,36 @@ def related_command(work, as_json, db_file):
     for row in rows:
         click.echo(f"{row['rank']}. {row['nct_id']}  {row['brief_title']}  (score {row['score']:.2f})\n"
                    f"   {row['reasons']}")
+
+
+@cli.command(name="doctor")
+@click.option("--fix", is_flag=True, help="Rebuild what is derived from the stored raw records, then check again")
+@db_option
+def doctor_command(fix, db_file):
+    """Check a KB: SQLite integrity, full-text indexes in step with their tables, no
+    dangling rows, a source record behind every work and trial, people and evidence up to
+    date. Exits 1 when it finds a problem.
+
+    \b
+    --fix rebuilds every work and trial from its stored raw record (the parsers are pure,
+    so nothing is lost), the full-text indexes, and the derived tables (institutions,
+    people, study links, evidence), and deletes rows that point at nothing.
+    """
+    from . import doctor
+
+    path = db_path(db_file)
+    if not os.path.exists(path):
+        raise click.ClickException(f"{path} does not exist")
+    db = open_db(path)
+    if fix:
+        for line in doctor.fix(db):
+            click.echo(f"fixed: {line}")
+    findings = doctor.check(db)
+    for finding in findings:
+        click.echo(f"problem: {finding.problem} (--fix will {finding.fix})")
+    if findings:
+        raise SystemExit(1)
+    click.echo(f"{path}: healthy ({db['works'].count} works, {db['trials'].count} trials)")
 
 
 @cli.command(name="unmerge")

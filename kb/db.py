@@ -141,7 +141,7 @@ SCHEMA = {
     }, "id"),
     "harvest_runs": ({
         "id": int, "source": str, "query": str, "started_at": str, "finished_at": str,
-        "status": str, "state": str, "pages": int, "records_loaded": int, "error": str,
+        "status": str, "state": str, "pages": int, "records_loaded": int, "error": str, "pid": int, "host": str,
     }, "id"),
 }
 
@@ -223,9 +223,33 @@ def db_path(path=None):
     return path or os.environ.get("REGENKB_DB") or DEFAULT_DB
 
 
+class KnowledgeBase(sqlite_utils.Database):
+    """A sqlite-utils Database whose transactions take the write lock as they begin.
+
+    sqlite-utils' atomic() says BEGIN (deferred): a transaction that reads, then writes,
+    fails at once with "database is locked" when another process wrote in between, busy
+    timeout or not, because its snapshot is stale. BEGIN IMMEDIATE waits for the lock
+    (up to the busy timeout) before reading, so two loads into one KB take turns."""
+
+    @contextmanager
+    def atomic(self):
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.rollback()
+            raise
+        else:
+            self.conn.commit()
+
+
 def open_db(path):
     """Open (creating if needed) a knowledge base with its schema, in WAL mode."""
-    db = sqlite_utils.Database(path)
+    db = KnowledgeBase(path)
     db.execute("PRAGMA busy_timeout = 30000")
     # 64 MB of page cache: index inserts on a KB of millions of records stay off the disk.
     db.execute("PRAGMA cache_size = -65536")

@@ -3,6 +3,8 @@
 import datetime as dt
 import io
 import json
+import os
+import socket
 
 from harvest import crossref, ctgov, europepmc, openalex, portal, pubmed
 from harvest.errors import HarvestError
@@ -165,26 +167,59 @@ def with_file_tail(items, path):
         yield item
 
 
+class HarvestBusy(Exception):
+    """Another live process is running the same harvest into this KB."""
+
+
 def start_run(db, source, query):
     """A harvest run for (source, query): the interrupted one to resume, or a new one.
 
     Returns (run_id, resume_state, since); since is the start date of the last finished run
-    of the same query, so a new run fetches only records modified after it.
+    of the same query, so a new run fetches only records modified after it. A run still
+    held by a live process on this machine is not taken over: HarvestBusy says whose it is.
+    The check and the claim are one IMMEDIATE transaction, so two processes cannot both
+    take the same run.
     """
-    interrupted = db.execute(
-        "SELECT id, state FROM harvest_runs WHERE source = ? AND query = ? AND status = 'running' "
-        "ORDER BY id DESC LIMIT 1", [source, query]).fetchone()
-    if interrupted:
-        return interrupted[0], json.loads(interrupted[1]) if interrupted[1] else None, None
-    finished = db.execute(
-        "SELECT started_at FROM harvest_runs WHERE source = ? AND query = ? AND status = 'done' "
-        "ORDER BY id DESC LIMIT 1", [source, query]).fetchone()
-    since = dt.datetime.fromisoformat(finished[0]).date() if finished else None
-    with db.atomic():
-        run_id = db["harvest_runs"].insert({
-            "source": source, "query": query, "started_at": now(), "status": "running",
-            "state": None, "pages": 0, "records_loaded": 0}).last_pk
-    return run_id, None, since
+    if db.conn.in_transaction:
+        db.conn.commit()
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        interrupted = db.execute(
+            "SELECT id, state, pid, host, started_at FROM harvest_runs WHERE source = ? AND query = ? "
+            "AND status = 'running' ORDER BY id DESC LIMIT 1", [source, query]).fetchone()
+        if interrupted:
+            run_id, state, pid, host, started_at = interrupted
+            if pid and pid != os.getpid() and (host != socket.gethostname() or alive(pid)):
+                raise HarvestBusy(f"another harvest of {source} {query!r} is running (process {pid} on {host}, "
+                                  f"started {started_at}); wait for it to finish, or stop it and run this "
+                                  "command again to resume where it stopped")
+            db.execute("UPDATE harvest_runs SET pid = ?, host = ? WHERE id = ?",
+                       [os.getpid(), socket.gethostname(), run_id])
+            db.conn.commit()
+            return run_id, json.loads(state) if state else None, None
+        finished = db.execute(
+            "SELECT started_at FROM harvest_runs WHERE source = ? AND query = ? AND status = 'done' "
+            "ORDER BY id DESC LIMIT 1", [source, query]).fetchone()
+        since = dt.datetime.fromisoformat(finished[0]).date() if finished else None
+        run_id = db.execute(
+            "INSERT INTO harvest_runs (source, query, started_at, status, state, pages, records_loaded, pid, host) "
+            "VALUES (?, ?, ?, 'running', NULL, 0, 0, ?, ?)",
+            [source, query, now(), os.getpid(), socket.gethostname()]).lastrowid
+        db.conn.commit()
+        return run_id, None, since
+    except BaseException:
+        db.conn.rollback()
+        raise
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def harvest_pubmed(db, term, client, progress=lambda stats, page: None):
