@@ -5,7 +5,7 @@ import json
 import re
 from urllib.parse import urlsplit
 
-from .errors import HarvestError, ParseError, guarded
+from .errors import HarvestError, ParseError, guarded, payload_guarded
 from .http import Client, Page, limiter_for
 from .records import FULL, initials_of, new_author, new_work
 
@@ -88,6 +88,7 @@ def parse_work(message):
     )
 
 
+@payload_guarded(SOURCE)
 def parse_payload(data, origin):
     """Works in a Crossref answer: {status, message} for one work or a work-list, or a bare
     CSL-JSON object (/transform). Returns (items, meta) with `next_cursor` and `total`.

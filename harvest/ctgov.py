@@ -17,7 +17,7 @@ import re
 from lxml import etree
 
 from . import registries
-from .errors import HarvestError, ParseError, error_message
+from .errors import HarvestError, ParseError, error_message, payload_guarded
 from .errors import guarded as guarded_parse
 from .http import Client, Page
 
@@ -509,6 +509,7 @@ def guarded(parse, item, origin, record_id, raw):
                          valid=lambda nct_id: bool(nct_id and re.fullmatch(r"NCT\d{8}", nct_id)))
 
 
+@payload_guarded(SOURCE)
 def parse_payload(data, origin):
     """Every trial in a payload of any supported format: records, or ParseErrors for bad ones.
 
@@ -542,11 +543,7 @@ def parse_payload(data, origin):
         for row in json.loads(data)["StudyFieldsResponse"].get("StudyFields") or []:
             items.append(guarded(parse_v1_study_fields, row, origin, (row.get("NCTId") or [None])[0], dump(row)))
     elif kind == "xml":
-        try:
-            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
-        except etree.XMLSyntaxError as error:
-            return [ParseError(f"malformed or truncated XML: {error}", source=SOURCE, origin=origin,
-                               raw=data[-65536:], fatal=True)], meta
+        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
         items = [guarded(parse_legacy_xml, root, origin, root.findtext("id_info/nct_id"), data)]
     elif kind == "rss":
         root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))

@@ -1,5 +1,6 @@
 """Errors every harvester raises, so callers can tell a bad source from a bad record."""
 
+import functools
 import json
 import re
 
@@ -58,3 +59,22 @@ def error_message(data):
         return "an HTML page" + (f" ({title.group(1).strip()})" if title else "")
     text = " ".join(text.split())
     return (text[:200] or "an empty body") + ("..." if len(text) > 200 else "")
+
+
+def payload_guarded(source):
+    """Decorate a parse_payload(data, origin) -> (items, meta): a payload that is malformed as
+    a whole (cut short, not the JSON, XML or CSV it looks like, nested past Python's limits)
+    gives one fatal ParseError naming the source and origin instead of the parser's own
+    exception. Faults in single records are already each record's ParseError."""
+    def decorate(parse_payload):
+        @functools.wraps(parse_payload)
+        def guarded_payload(data, origin):
+            try:
+                return parse_payload(data, origin)
+            except ParseError:
+                raise
+            except Exception as error:  # noqa: BLE001
+                return [ParseError(f"malformed or truncated payload: {error!r}"[:500], source=source, origin=origin,
+                                   raw=data[:65536], fatal=True)], {}
+        return guarded_payload
+    return decorate

@@ -6,7 +6,7 @@ import re
 
 from lxml import etree
 
-from .errors import HarvestError, ParseError, guarded
+from .errors import HarvestError, ParseError, guarded, payload_guarded
 from .http import Client, Page
 from .records import FULL, SUMMARY, initials_of, new_author, new_work
 
@@ -132,6 +132,7 @@ def parse_dublin_core(description):
         pub_types=split_types(description.findtext(DC + "description")), authors=authors, completeness=SUMMARY)
 
 
+@payload_guarded(SOURCE)
 def parse_payload(data, origin):
     """Works in a Europe PMC answer: /search JSON (core, lite, idlist), its XML twin, Dublin
     Core, or a JSON list of /search pages. Returns (items, meta) with `next_cursor` and

@@ -8,7 +8,7 @@ referenced and related works, topics and open-access status. An API key
 import json
 import os
 
-from .errors import HarvestError, ParseError, guarded
+from .errors import HarvestError, ParseError, guarded, payload_guarded
 from .http import Client, Page
 from .records import (SUMMARY, initials_of, new_author, new_work, normalize_doi, normalize_pmcid,
                       normalize_pmid, openalex_key)
@@ -125,6 +125,7 @@ def parse_entity(entity):
             "longitude": geo.get("longitude")}
 
 
+@payload_guarded(SOURCE)
 def parse_payload(data, origin):
     """Works in an OpenAlex response: one work, a /works list page, or a JSON list of works.
 

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, NavigableString
 
-from .errors import HarvestError, ParseError
+from .errors import HarvestError, ParseError, payload_guarded
 from .http import Client
 from .records import SUMMARY, new_author, new_work
 
@@ -301,6 +301,7 @@ def related_stub(entry, listed_on):
                     completeness=SUMMARY, layers={"title": f"listed on {listed_on}"})
 
 
+@payload_guarded(SOURCE)
 def parse_payload(data, url):
     """A saved or fetched page -> (items, related). Items are the page's record, a stub for each
     related document, or a ParseError; each record carries its raw JSON for provenance."""

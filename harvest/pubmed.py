@@ -400,11 +400,20 @@ def parse_element(elem, origin):
 
 # ---------------------------------------------------------------- other E-utilities payloads
 
+# Untrusted XML: entities are never expanded (no billion laughs) nor fetched (no XXE).
+SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True)
+
+
 def sniff(data):
     """Which E-utilities payload this is: 'efetch', 'esearch', 'esummary', 'elink' or 'error'."""
     head = data.lstrip()[:4096]
     if head.startswith(b"{"):
-        payload = json.loads(data)
+        try:
+            payload = json.loads(data)
+        except ValueError:  # cut short or undecodable: an error body, not a payload
+            return "error"
+        if not isinstance(payload, dict):
+            return "error"
         if "esearchresult" in payload:
             return "esearch"
         if "result" in payload and "uids" in payload.get("result", {}):
@@ -438,7 +447,7 @@ def parse_esearch(data, origin="esearch"):
         return SearchResult(int(result.get("count", 0)), list(result.get("idlist", [])),
                             result.get("webenv"), result.get("querykey"))
     try:
-        root = etree.fromstring(data)
+        root = etree.fromstring(data, SAFE_XML)
     except etree.XMLSyntaxError as error:
         raise ParseError(f"esearch response is not XML: {error}", source=SOURCE, origin=origin) from error
     if root.tag != "eSearchResult":
@@ -467,7 +476,7 @@ def parse_esummary(data, origin="esummary"):
                 (doc.get("lang") or [None])[0], doc.get("pubtype", []),
                 json.dumps(doc, ensure_ascii=False).encode()))
         return records
-    root = etree.fromstring(data)
+    root = etree.fromstring(data, SAFE_XML)
     for doc in root.iterfind("DocSum"):
         items = {item.get("Name"): item for item in doc.iter("Item")}
 
@@ -524,7 +533,7 @@ ELINK_RELATIONS = {
 
 def parse_elink(data, origin="elink"):
     """An elink response -> link dicts {from, relation, scheme, target, score} between PMIDs."""
-    root = etree.fromstring(data)
+    root = etree.fromstring(data, SAFE_XML)
     links = {}
     for link_set in root.iterfind("LinkSet"):
         from_ids = [i.text.strip() for i in link_set.iterfind("IdList/Id")]

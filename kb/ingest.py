@@ -7,7 +7,7 @@ import os
 import socket
 
 from harvest import crossref, ctgov, europepmc, openalex, portal, pubmed
-from harvest.errors import HarvestError
+from harvest.errors import HarvestError, ParseError
 
 from .institutions import institution_id
 from .load import LoadStats, WorkLoader, link_row, now
@@ -62,16 +62,21 @@ def load_pubmed_file(db, path, batch_size=1000):
                                 "the fault is in the quarantine table)")
             return stats, None
         data = head + handle.read()
-    if kind == "esearch":
-        result = pubmed.parse_esearch(data, origin)
-        return LoadStats(), (f"an esearch result ({result.count} hit(s), {len(result.ids)} id(s) listed) "
-                             "holds ids, not records; fetch them with `kb harvest pubmed`")
-    if kind == "esummary":
-        return loader.load(pubmed.parse_esummary(data, origin), origin, batch_size), None
-    if kind == "elink":
+    if kind not in ("esearch", "esummary", "elink"):
+        raise LoadError(f"{origin}: not a PubMed E-utilities payload: {pubmed.error_message(data)}")
+    try:
+        if kind == "esearch":
+            result = pubmed.parse_esearch(data, origin)
+            return LoadStats(), (f"an esearch result ({result.count} hit(s), {len(result.ids)} id(s) listed) "
+                                 "holds ids, not records; fetch them with `kb harvest pubmed`")
+        if kind == "esummary":
+            return loader.load(pubmed.parse_esummary(data, origin), origin, batch_size), None
         count = loader.add_related(pubmed.parse_elink(data, origin))
         return LoadStats(), f"{count} link(s) between PMIDs stored"
-    raise LoadError(f"{origin}: not a PubMed E-utilities payload: {pubmed.error_message(data)}")
+    except ParseError as error:
+        raise LoadError(str(error)) from error
+    except Exception as error:  # noqa: BLE001 - a malformed payload, whatever the parser raised
+        raise LoadError(f"{origin}: malformed or truncated {kind} payload: {error!r}"[:500]) from error
 
 
 WORK_SOURCES = {"openalex": openalex, "europepmc": europepmc, "crossref": crossref}

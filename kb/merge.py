@@ -48,7 +48,7 @@ def reparse(source, raw):
     """A stored raw record -> its record dict again (the parsers are pure, so this is exact)."""
     if source == "pubmed":
         if raw.lstrip().startswith((b"<PubmedArticle", b"<PubmedBookArticle", b"<MedlineCitation")):
-            return pubmed.parse_element(etree.fromstring(raw), "records")
+            return pubmed.parse_element(etree.fromstring(raw, pubmed.SAFE_XML), "records")
         if raw.lstrip().startswith(b"<DocSum"):
             return pubmed.parse_esummary(b"<eSummaryResult>" + raw + b"</eSummaryResult>")[0]
         doc = json.loads(raw)
@@ -56,7 +56,7 @@ def reparse(source, raw):
     if source == "portal":
         return portal.reparse(raw)
     if source == "europepmc" and raw.lstrip().startswith(b"<"):
-        return europepmc.parse_dublin_core(etree.fromstring(raw))
+        return europepmc.parse_dublin_core(etree.fromstring(raw, pubmed.SAFE_XML))
     parse = {"openalex": openalex.parse_work, "europepmc": europepmc.parse_result,
              "crossref": crossref.parse_work}[source]
     return parse(json.loads(raw))
