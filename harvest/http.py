@@ -51,6 +51,10 @@ class RateLimiter:
             self.next_slot = slot + self.interval
         if slot > now:
             self.sleep(slot - now)
+            # A sleep that overran its slot must not shorten the gap to the next request,
+            # or a one-second window on the server's side sees one request too many.
+            with self.lock:
+                self.next_slot = max(self.next_slot, self.clock() + self.interval)
 
 
 _limiters = {}
@@ -125,7 +129,9 @@ class Client:
                 limiter.wait()
             try:
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as error:
+            # A body cut short (ChunkedEncodingError) is a transient fault like a reset connection.
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as error:
                 problem = f"{type(error).__name__}: {error}"
                 wait = self.backoff * 2 ** attempt
                 continue

@@ -3,6 +3,7 @@ ClinicalTrials.gov API from a set of records, with faults injected on demand."""
 
 import http.server
 import json
+import random
 import re
 import threading
 import time
@@ -30,18 +31,54 @@ def date_key(text):
     return tuple(int(part) for part in text.split("/"))
 
 
+# Faults chaos() injects: (what, status, headers, body); "reset" closes the connection
+# unanswered, "truncate" sends half the body, "stall" answers after the client gave up.
+CHAOS = [("status", 429, {"Retry-After": "1"}, b'{"error":"API rate limit exceeded"}'),
+         ("status", 429, {}, b"Too Many Requests"), ("status", 500, {}, b"Internal Server Error"),
+         ("status", 502, {}, b"<html><title>502 Bad Gateway</title></html>"),
+         ("status", 503, {"Retry-After": "0"}, b"Service Unavailable"), ("reset", 0, {}, b""),
+         ("truncate", 200, {}, b""), ("stall", 200, {}, b""),
+         ("status", 200, {"Content-Type": "text/html"}, b"<html><head><title>Down for maintenance</title>"
+                                                       b"</head><body>Back soon</body></html>")]
+
+
 class ReplayServer:
-    """A threaded HTTP server whose answers come from `answer(path, params)`; faults first."""
+    """A threaded HTTP server whose answers come from `answer(path, params)`; faults first.
+
+    `chaos(rate, seed)` faults that share of requests at random (reproducibly); the
+    request times are kept, so a test can check the client kept its rate limit."""
 
     def __init__(self):
         self.faults = []
         self.requests = []
+        self.times = []
+        self.chaos_rate, self.rng, self.stall = 0.0, random.Random(0), 1.0
+        self.injected = []
 
     def fail_next(self, path, **kwargs):
         self.faults.append(Fault(path, **kwargs))
 
+    def chaos(self, rate, seed, stall=1.0):
+        self.chaos_rate, self.rng, self.stall = rate, random.Random(seed), stall
+
+    def max_per_second(self):
+        """The most requests that arrived within any one second."""
+        times = sorted(self.times)
+        return max((sum(1 for t in times[i:] if t - start < 1.0) for i, start in enumerate(times)), default=0)
+
     def respond(self, path, params):
         self.requests.append((path, params))
+        self.times.append(time.monotonic())
+        if self.chaos_rate and self.rng.random() < self.chaos_rate:
+            what, status, headers, body = self.rng.choice(CHAOS)
+            self.injected.append(what if what != "status" else status)
+            if what == "stall":
+                time.sleep(self.stall)
+                return self.answer(path, params)
+            if what == "truncate":
+                status, headers, body = self.answer(path, params)
+                return status, {**headers, "X-Truncate": "1"}, body
+            return (what if what == "reset" else status), headers, body
         for fault in list(self.faults):
             if fault.path in path and all(params.get(k) == v for k, v in fault.params.items()):
                 self.faults.remove(fault)
@@ -67,13 +104,20 @@ class ReplayServer:
             def reply(self, path, query):
                 params = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
                 status, headers, body = replay.respond(path, params)
+                if status == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                truncate = headers.pop("X-Truncate", None)
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    self.wfile.write(body[:len(body) // 2] if truncate else body)
+                    if truncate:
+                        self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

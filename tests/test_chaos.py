@@ -1,0 +1,100 @@
+"""Harvests through a replay server that faults a fifth of the requests (429 with and without
+Retry-After, 500, 502, 503, reset connections, truncated bodies, stalls past the client's
+timeout, an HTML page where XML or JSON was expected) end with the same KB as a fault-free
+run, and the client never exceeds its rate limit."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harvest import ctgov, http, pubmed
+from harvest.errors import HarvestError
+from kb.ingest import harvest_ctgov, harvest_pubmed
+
+from conftest import EFETCH, FIXTURES
+from replay import CtgovReplay, EutilsReplay, articles_in, with_pmid
+from test_crash_resume import COMPARED, snapshot
+
+RATE = 25  # requests a second the client is allowed
+TRIAL_TABLES = {"trials": (), "trial_conditions": (), "trial_interventions": (), "trial_sites": (), "trial_ids": (),
+                "records": ("retrieved_at",), "links": ("id",)}
+
+
+def client(name, tmp_path, uncached):
+    return http.Client(name, rate_per_second=RATE, cache=tmp_path / f"{name}-cache.sqlite", uncached=uncached,
+                       backoff=0.05, timeout=(2, 0.5), max_retries=8)
+
+
+def until_done(run, attempts=40):
+    """Run a harvest again after each failure, as a researcher would; the last run's stats."""
+    for _ in range(attempts):
+        try:
+            return run()
+        except HarvestError:
+            continue
+    raise AssertionError(f"the harvest did not finish in {attempts} attempts")
+
+
+def pubmed_corpus():
+    base = articles_in(EFETCH)
+    return [with_pmid(base[i % len(base)], str(41_000_000 + i), revised="2024/02/%02d" % (1 + i % 28))
+            for i in range(30)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_pubmed_harvest_through_a_fifth_of_faults_equals_the_clean_one(tmp_path, seed):
+    articles = pubmed_corpus()
+
+    def harvest(path, chaos):
+        from kb.db import open_db
+
+        db = open_db(str(path))
+        with EutilsReplay(articles) as replay:
+            if chaos:
+                replay.chaos(0.2, seed, stall=0.8)
+            session = client("pubmed", path.parent / path.stem, (r"/esearch\.fcgi",))
+            until_done(lambda: harvest_pubmed(db, "stroke", pubmed.PubMed(client=session, base_url=replay.base_url,
+                                                                          batch_size=1)))
+            return replay
+
+    clean = harvest(tmp_path / "clean.db", chaos=False)
+    faulted = harvest(tmp_path / "faulted.db", chaos=True)
+    assert len(faulted.injected) >= 3, faulted.injected
+    assert snapshot(tmp_path / "faulted.db") == snapshot(tmp_path / "clean.db")
+    assert faulted.max_per_second() <= RATE and clean.max_per_second() <= RATE
+
+
+def test_a_ctgov_harvest_through_a_fifth_of_faults_equals_the_clean_one(tmp_path):
+    study = json.loads((FIXTURES / "ctgov" / "v2_NCT03384433.json").read_bytes())
+    studies = []
+    for i in range(20):
+        copy = json.loads(json.dumps(study))
+        copy["protocolSection"]["identificationModule"]["nctId"] = f"NCT0{5000000 + i}"
+        studies.append(copy)
+
+    def harvest(path, chaos):
+        from kb.db import open_db
+
+        db = open_db(str(path))
+        with CtgovReplay(studies) as replay:
+            if chaos:
+                replay.chaos(0.2, 7, stall=0.8)
+            session = client("ctgov", path.parent / path.stem, (r"/studies\?",))
+            until_done(lambda: harvest_ctgov(db, ctgov.CtGov(client=session, base_url=replay.base_url, page_size=2),
+                                             condition="stroke"))
+            return replay
+
+    clean = harvest(tmp_path / "clean.db", chaos=False)
+    faulted = harvest(tmp_path / "faulted.db", chaos=True)
+    assert len(faulted.injected) >= 3
+    tables = {}
+    for path in ("clean.db", "faulted.db"):
+        from kb.db import open_db
+
+        db = open_db(str(tmp_path / path))
+        tables[path] = {table: sorted(db.execute(
+            f"SELECT {', '.join(c for c in db[table].columns_dict if c not in ignored)} FROM {table}").fetchall(),
+            key=repr) for table, ignored in TRIAL_TABLES.items()}
+    assert tables["faulted.db"] == tables["clean.db"] and len(tables["clean.db"]["trials"]) == 20
+    assert faulted.max_per_second() <= RATE
