@@ -1,0 +1,150 @@
+"""Serving under load: mixed search, facet and canned-query traffic against a real `kb serve`
+at 8 connections, while a deliberately expensive SQL query runs into the time limit.
+
+    python benchmarks/load.py [SECONDS] [--db PATH]     (default 60 s on the demo KB)
+
+Prints requests/s, errors, 5xx, p50/p99 per kind of request, what the expensive query got
+(it must be cut at the SQL time limit with a clear error), and the latency of the other
+requests while it ran. tests/test_load.py runs a short variant of the same code in CI.
+"""
+
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+# (kind, path) templates; {db} is the database's name.
+TRAFFIC = [
+    ("search", "/{db}/works.json?_search=exosome+stroke&_shape=array"),
+    ("search", "/{db}/search.json?q=mesenchymal+stem+cells&_shape=array"),
+    ("search", "/{db}/trials.json?_search=stroke&_shape=array"),
+    ("facet", "/{db}/evidence.json?_facet=route&_facet=design&on_topic=1&_shape=objects"),
+    ("facet", "/{db}/works.json?_facet=year&_size=0"),
+    ("canned", "/{db}/related_trials.json?work=35281985&_shape=array"),
+    ("canned", "/{db}/work_authors.json?pmid=35281985&_shape=array"),
+    ("canned", "/{db}/works_by_author.json?name=Soleimani&_shape=array"),
+    ("page", "/-/search-all?q=placenta+exosome"),
+]
+# A query that would count for minutes: the server must cut it at its time limit.
+EXPENSIVE = ("/{db}.json?sql=" + urllib.parse.quote(
+    "with recursive n(x) as (select 1 union all select x + 1 from n where x < 10000000000) select count(*) from n"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, timeout=30):
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        error.read()
+        status = error.code
+    except OSError:
+        status = None  # no answer at all
+    return status, (time.perf_counter() - started) * 1000
+
+
+def start_server(db_path):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if get(base + "/-/versions.json", timeout=1)[0] == 200:
+            return process, base
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("kb serve did not start")
+
+
+def run(db_path, seconds, connections=8, seed=1):
+    """Drive the server for `seconds`; returns {kind: [(status, ms), ...]} and the expensive
+    query's (status, ms, body start)."""
+    process, base = start_server(db_path)
+    name = Path(db_path).stem
+    results = {kind: [] for kind, _ in TRAFFIC}
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(number):
+        rng = random.Random(seed * 100 + number)
+        while time.perf_counter() < deadline:
+            kind, path = rng.choice(TRAFFIC)
+            outcome = get(base + path.format(db=name))
+            with lock:
+                results[kind].append(outcome)
+
+    try:
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(connections)]
+        for thread in threads:
+            thread.start()
+        time.sleep(min(1.0, seconds / 4))
+        started = time.perf_counter()
+        status, body = status_and_body(base + EXPENSIVE.format(db=name))
+        expensive = (status, (time.perf_counter() - started) * 1000, body)
+        for thread in threads:
+            thread.join()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    return results, expensive
+
+
+def status_and_body(url):
+    """GET a URL: its status and the start of its body, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, response.read(300).decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(300).decode(errors="replace")
+
+
+def report(results, expensive, seconds):
+    total = sum(len(v) for v in results.values())
+    errors = sum(1 for v in results.values() for status, _ in v if status is None)
+    server_errors = sum(1 for v in results.values() for status, _ in v if status and status >= 500)
+    print(f"{total:,} requests in {seconds:.0f} s ({total / seconds:.0f}/s) at 8 connections: "
+          f"{errors} without an answer, {server_errors} 5xx")
+    for kind, outcomes in results.items():
+        times = sorted(ms for _, ms in outcomes)
+        if times:
+            print(f"  {kind:<7} {len(times):>6}  p50 {statistics.median(times):7.1f} ms  "
+                  f"p99 {times[min(len(times) - 1, int(len(times) * 0.99))]:7.1f} ms")
+    status, ms, body = expensive
+    print(f"expensive query: HTTP {status} after {ms:.0f} ms: {body[:120]!r}")
+
+
+def main(seconds, db_path=None):
+    with tempfile.TemporaryDirectory() as tmp:
+        if db_path is None:
+            from kb import demo
+            from kb.db import open_db
+
+            db_path = Path(tmp) / "regenkb.db"
+            demo.build(open_db(str(db_path)))
+        results, expensive = run(db_path, seconds)
+        report(results, expensive, seconds)
+
+
+if __name__ == "__main__":
+    arguments = sys.argv[1:]
+    path = arguments[arguments.index("--db") + 1] if "--db" in arguments else None
+    numbers = [a for a in arguments if a.isdigit()]
+    main(int(numbers[0]) if numbers else 60, path)
