@@ -21,11 +21,19 @@ class ParseError(Exception):
         # fatal: the payload itself is broken (cut short, not XML); nothing after it can be read.
         self.fatal = fatal
 
+    def __reduce__(self):
+        # Pickled whole (bulk loads parse in worker processes): the fields are keyword-only.
+        return rebuild_parse_error, (self.args[0], self.source, self.origin, self.record_id, self.raw, self.fatal)
+
     def __str__(self):
         where = f"{self.source} {self.origin}"
         if self.record_id:
             where += f" record {self.record_id}"
         return f"{where}: {self.args[0]}"
+
+
+def rebuild_parse_error(message, source, origin, record_id, raw, fatal):
+    return ParseError(message, source=source, origin=origin, record_id=record_id, raw=raw, fatal=fatal)
 
 
 def guarded(parse, item, *, source, origin, record_id, raw, key="source_id", valid=bool):

@@ -382,7 +382,7 @@ def iter_articles(stream, origin):
 
 
 def parse_element(elem, origin):
-    raw = etree.tostring(elem)
+    raw = etree.tostring(elem, with_tail=False)  # the record alone, whatever follows it in its file
     pmid = next((p.text.strip() for p in elem.iter("PMID") if p.text), None)
     try:
         if elem.tag == "PubmedBookArticle":
@@ -489,7 +489,7 @@ def parse_esummary(data, origin="esummary"):
             [text_of(a) for a in doc.iterfind("Item[@Name='AuthorList']/Item")],
             item("FullJournalName") or item("Source"), year, pub_date, item("DOI"), item("pmc"),
             item("Volume"), item("Issue"), item("Pages"), item("Lang"),
-            [text_of(p) for p in doc.iterfind("Item[@Name='PubTypeList']/Item")], etree.tostring(doc)))
+            [text_of(p) for p in doc.iterfind("Item[@Name='PubTypeList']/Item")], etree.tostring(doc, with_tail=False)))
     return records
 
 

@@ -1,0 +1,129 @@
+"""Loading PubMed baseline and update files in bulk: parsing in worker processes, writing
+through one writer, file by file, resumably.
+
+A file is cut into chunks of whole top-level elements (<PubmedArticle>,
+<PubmedBookArticle>, <DeleteCitation>), each wrapped as a small PubmedArticleSet, so a
+worker parses a chunk with the same `pubmed.iter_articles` as a single-process load.
+Results come back in file order and the writer applies them in that order, so update
+files' revisions and deletions land exactly as they would one by one. A file loaded to
+its end is recorded in `loaded_files` and skipped next time.
+"""
+
+import io
+import os
+import re
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+
+from harvest import pubmed
+
+from .load import LoadStats, WorkLoader, now
+
+CHUNK = 500  # elements per chunk: big enough to amortise pickling, small enough to stream
+ELEMENT_END = re.compile(rb"</(PubmedArticle|PubmedBookArticle|DeleteCitation)>")
+SET_START, SET_END = b"<PubmedArticleSet>\n", b"\n</PubmedArticleSet>\n"
+READ = 1 << 22
+
+
+def chunks(path, size=CHUNK):
+    """The file's top-level elements, `size` at a time, as small PubmedArticleSet documents.
+    A tail with no closing tag (a file cut short) is passed on whole: its parser then
+    reports the truncation."""
+    with pubmed.open_payload(path) as handle:
+        buffer, started, count, pending = b"", False, 0, []
+        while True:
+            block = handle.read(READ)
+            buffer += block
+            if not started:
+                at = buffer.find(b"<PubmedArticleSet")
+                if at < 0:
+                    if not block:
+                        yield buffer  # not a set at all: let the parser say so
+                        return
+                    continue
+                buffer = buffer[buffer.index(b">", at) + 1:]
+                started = True
+            cut = 0
+            for match in ELEMENT_END.finditer(buffer):
+                pending.append(buffer[cut:match.end()])
+                cut = match.end()
+                count += 1
+                if count == size:
+                    yield SET_START + b"".join(pending) + SET_END
+                    pending, count = [], 0
+            buffer = buffer[cut:]
+            if not block:
+                break
+        # What follows the last element: the set's end tag, or a record cut short (then the
+        # chunk stays unclosed and its parser reports where the file broke off).
+        tail = buffer.replace(b"</PubmedArticleSet>", b"").strip()
+        if pending or tail:
+            yield SET_START + b"".join(pending) + (tail or SET_END)
+
+
+def parse_chunk(task):
+    """In a worker: every record, Deletion and ParseError of one chunk."""
+    data, origin = task
+    return list(pubmed.iter_articles(io.BytesIO(data), origin))
+
+
+def already_loaded(db, path):
+    stat = os.stat(path)
+    row = db.execute("SELECT size, mtime FROM loaded_files WHERE path = ?", [str(Path(path).resolve())]).fetchone()
+    return row is not None and row[0] == stat.st_size and row[1] == int(stat.st_mtime)
+
+
+def load_files(db, paths, workers=1, again=False, progress=lambda path, stats, note: None):
+    """Load PubMed files in order with `workers` parsing processes; returns total LoadStats.
+    Files recorded as fully loaded (same size and time) are skipped unless `again`."""
+    loader = WorkLoader(db, pubmed.SOURCE)
+    total = LoadStats()
+    with ProcessPoolExecutor(workers) if workers > 1 else _InProcess() as pool:
+        for path in paths:
+            if not again and already_loaded(db, path):
+                progress(path, LoadStats(), "already loaded (use --again to load it again)")
+                continue
+            origin = str(path)
+            stats = LoadStats()
+            fatal = None
+            for items in in_order(pool, parse_chunk, ((chunk, origin) for chunk in chunks(path)), 2 * workers):
+                batch = loader.write_batch(items, origin)
+                stats += batch
+                fatal = fatal or batch.fatal
+            if not fatal:
+                stat = os.stat(path)
+                with db.atomic():
+                    db["loaded_files"].insert({"path": str(Path(path).resolve()), "size": stat.st_size,
+                                               "mtime": int(stat.st_mtime), "records": stats.loaded,
+                                               "loaded_at": now()}, replace=True)
+            total += stats
+            progress(path, stats, fatal)
+    return total
+
+
+def in_order(pool, function, tasks, window):
+    """function(task) for each task, computed by the pool with at most `window` tasks in
+    flight (Executor.map would read the whole file ahead), results in task order."""
+    pending = deque()
+    for task in tasks:
+        pending.append(pool.submit(function, task))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+class _InProcess:
+    """The executor interface, in this process: one worker needs no pool."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, function, task):
+        future = Future()
+        future.set_result(function(task))
+        return future

@@ -1,0 +1,71 @@
+import gzip
+
+from kb import bulk
+from kb.db import open_db
+from kb.ingest import load_pubmed_file
+
+from conftest import EFETCH
+from replay import SET_HEAD, articles_in, with_pmid
+from test_crash_resume import snapshot
+
+BASE = articles_in(EFETCH)
+
+
+def baseline_file(path, pmids, deletions=(), revised="2024/03/01", gz=False):
+    body = b"\n".join(with_pmid(BASE[i % len(BASE)], pmid, revised=revised) for i, pmid in enumerate(pmids))
+    if deletions:
+        body += b"\n<DeleteCitation>" + b"".join(f'<PMID Version="1">{p}</PMID>'.encode()
+                                                  for p in deletions) + b"</DeleteCitation>"
+    data = SET_HEAD + body + b"\n</PubmedArticleSet>\n"
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def files(tmp_path):
+    first = baseline_file(tmp_path / "pubmed25n0001.xml.gz", [str(50_000_000 + i) for i in range(1200)], gz=True)
+    update = baseline_file(tmp_path / "pubmed25n1275.xml", [str(50_000_000 + i) for i in range(0, 40)],
+                           deletions=[str(50_000_000 + i) for i in range(100, 110)], revised="2025/01/15")
+    return [first, update]
+
+
+def test_two_workers_load_the_same_kb_as_one_process(tmp_path):
+    paths = files(tmp_path)
+    single = open_db(str(tmp_path / "single.db"))
+    for path in paths:
+        load_pubmed_file(single, path)
+    parallel = open_db(str(tmp_path / "parallel.db"))
+    stats = bulk.load_files(parallel, paths, workers=2)
+    assert stats.added == 1200 and stats.deleted == 10 and stats.updated == 40
+    assert snapshot(tmp_path / "parallel.db") == snapshot(tmp_path / "single.db")
+    assert parallel["works"].count == 1190
+    assert parallel.execute("select count(*) from records where version = '2025-01-15'").fetchone()[0] == 40
+
+
+def test_a_loaded_file_is_skipped_until_it_changes(tmp_path):
+    first, update = files(tmp_path)
+    db = open_db(str(tmp_path / "kb.db"))
+    notes = []
+    bulk.load_files(db, [first], workers=1, progress=lambda path, stats, note: notes.append(note))
+    again = bulk.load_files(db, [first, update], workers=1, progress=lambda path, stats, note: notes.append(note))
+    assert notes[1].startswith("already loaded") and again.updated == 40
+    baseline_file(first, [str(50_000_000 + i) for i in range(1201)], gz=True)  # the file was replaced
+    # The replaced baseline brings back the ten records the update deleted, and one new one.
+    assert bulk.load_files(db, [first], workers=1).added == 11
+    assert bulk.load_files(db, [first], workers=1, again=True).unchanged == 1201
+
+
+def test_a_file_cut_short_keeps_its_complete_records_and_is_not_recorded(tmp_path):
+    whole = baseline_file(tmp_path / "whole.xml", [str(60_000_000 + i) for i in range(700)]).read_bytes()
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(whole[:len(whole) * 2 // 3])
+    db = open_db(str(tmp_path / "kb.db"))
+    stats = bulk.load_files(db, [cut], workers=2)
+    assert stats.fatal and "malformed or truncated" in str(stats.fatal)
+    single = open_db(str(tmp_path / "single.db"))
+    from kb.ingest import LoadError
+    try:
+        load_pubmed_file(single, cut)
+    except LoadError:
+        pass
+    assert db["works"].count == single["works"].count > 400
+    assert db["loaded_files"].count == 0
