@@ -175,3 +175,22 @@ def test_trial_sites_get_a_map_and_stay_a_list_without_tiles(site):
     page = get(site[1], "/regenkb/trial_sites?country=China&_size=50").text
     assert "/-/static-plugins/datasette-cluster-map/datasette-cluster-map.js" in page  # Leaflet ships locally
     assert page.count("China") >= 8  # the sites themselves, as rows, with tiles or without
+
+
+def test_networks_download_as_graphml_and_gexf_from_the_graph_pages(site, tmp_path):
+    import networkx as nx
+
+    from kb import graph
+
+    db, datasette = site
+    graph.build(db, "coauthorship")
+    response = get(datasette, "/regenkb/graph_edges.graphml?network=coauthorship&_size=max")
+    assert response.status_code == 200 and response.text.startswith("<?xml")
+    (tmp_path / "net.graphml").write_text(response.text)
+    back = nx.read_graphml(tmp_path / "net.graphml")
+    assert back.number_of_edges() == min(1000, db.execute(
+        "select count(*) from graph_edges where network = 'coauthorship'").fetchone()[0])
+    assert any(data.get("label") == "Masoud Soleimani" for _, data in back.nodes(data=True))
+    gexf = get(datasette, "/regenkb/graph_edges.gexf?network=coauthorship&_size=20")
+    assert gexf.status_code == 200 and "<gexf" in gexf.text
+    assert get(datasette, "/regenkb/works.graphml").status_code == 400

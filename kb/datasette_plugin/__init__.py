@@ -62,7 +62,52 @@ def render_cell(value, column, table, row, datasette):
 @hookimpl
 def register_output_renderer(datasette):
     return [{"extension": extension, "render": citation_renderer(extension), "can_render": can_cite}
-            for extension in FORMATS]
+            for extension in FORMATS] + [
+        {"extension": extension, "render": graph_renderer(extension), "can_render": is_graph}
+        for extension in ("graphml", "gexf")]
+
+
+def is_graph(columns):
+    """Rows with a source and a target (graph_edges, ego_network, ...) are a network."""
+    return {"source", "target"} <= set(columns)
+
+
+def graph_renderer(extension):
+    """Edges (and the nodes they name, with their labels and metrics) as GraphML or GEXF, for
+    Gephi and Cytoscape."""
+
+    async def render(datasette, columns, rows, database, table):
+        if not is_graph(columns):
+            return Response.text(f"These rows are not a network (no source and target columns), so they have no "
+                                 f".{extension} export; graph_edges and ego_network have.", status=400)
+        edges = [dict(zip(columns, row)) for row in rows]
+        names = sorted({e["source"] for e in edges} | {e["target"] for e in edges})
+        marks = ", ".join("?" for _ in names)
+        nodes = (await datasette.get_database(database).execute(
+            f"SELECT node, network, kind, label, degree, pagerank, community, first_year, last_year FROM graph_nodes "
+            f"WHERE node IN ({marks})", names)).rows if names else []
+        text = await datasette.get_database(database).execute_fn(
+            lambda conn: graph_text(edges, [dict(n) for n in nodes], extension))
+        return Response(text, content_type="application/xml; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{table or "network"}.{extension}"'})
+
+    return render
+
+
+def graph_text(edges, nodes, extension):
+    import io
+
+    import networkx as nx
+
+    graph = nx.MultiGraph()
+    for node in nodes:
+        graph.add_node(node["node"], **{k: v for k, v in node.items() if k != "node" and v is not None})
+    for edge in edges:
+        graph.add_edge(edge["source"], edge["target"], **{k: v for k, v in edge.items()
+                                                         if k not in ("source", "target", "id") and v is not None})
+    out = io.BytesIO()
+    (nx.write_graphml if extension == "graphml" else nx.write_gexf)(graph, out)
+    return out.getvalue().decode()
 
 
 def can_cite(columns, table=None):
