@@ -7,6 +7,7 @@ names an organisation (a university before a hospital before an institute or cen
 and the department is the first segment, when it comes before the institution.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -74,6 +75,7 @@ def clean(text):
     return text.strip(" .;,")
 
 
+@functools.lru_cache(maxsize=200_000)
 def split_affiliations(text):
     """The affiliations in one source string: 'A, Tehran, Iran; B, Isfahan, Iran' holds two.
 
@@ -82,9 +84,9 @@ def split_affiliations(text):
     parts = [clean(part) for part in re.split(r";\s*|\s+and\s+(?=(?:the\s+)?department\b)", text or "", flags=re.I)]
     parts = [part for part in parts if part]
     if len(parts) > 1 and all(tier_of(part) is not None or country_of(part) for part in parts):
-        return parts
+        return tuple(parts)
     cleaned = clean(text)
-    return [cleaned] if cleaned else []
+    return (cleaned,) if cleaned else ()
 
 
 def country_of(text):
@@ -98,6 +100,7 @@ def country_of(text):
     return None
 
 
+@functools.lru_cache(maxsize=50_000)
 def country_code(part):
     if not part:
         return None
@@ -129,8 +132,10 @@ def is_department(segment):
     return bool(DEPARTMENT_PATTERN.match(ascii_fold(segment)))
 
 
+@functools.lru_cache(maxsize=200_000)
 def parse(text):
-    """An Affiliation from one affiliation string."""
+    """An Affiliation from one affiliation string (cached: a KB repeats a lab's string on
+    every paper, and parsing it is most of what loading an author costs)."""
     text = clean(text)
     segments = [segment.strip(" .") for segment in text.split(",") if segment.strip(" .")]
     country, end = None, len(segments)

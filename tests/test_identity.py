@@ -74,8 +74,8 @@ def test_affiliation_strings_lose_email_tails_and_split_when_they_hold_two():
         f"Department of Neurology, {MUI}, Isfahan, Iran; Stem Cell Research Center, Tabriz University of Medical "
         "Sciences, Tabriz 5166614756, Iran. x@tbzmed.ac.ir")
     assert [affiliations.parse(part).city for part in two] == ["Isfahan", "Tabriz"]
-    assert affiliations.split_affiliations("Department of Neurology; Stroke Unit") == [
-        "Department of Neurology; Stroke Unit"]
+    assert affiliations.split_affiliations("Department of Neurology; Stroke Unit") == (
+        "Department of Neurology; Stroke Unit",)
     hospital = affiliations.parse("Department of Neurology, Massachusetts General Hospital, 55 Fruit Street, "
                                   "Boston, MA 02114, USA")
     assert (hospital.institution, hospital.city, hospital.type) == ("Massachusetts General Hospital", "Boston",
