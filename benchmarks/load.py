@@ -5,7 +5,7 @@ at 8 connections, while a deliberately expensive SQL query runs into the time li
 
 Prints requests/s, errors, 5xx, p50/p99 per kind of request, what the expensive query got
 (it must be cut at the SQL time limit with a clear error), and the latency of the other
-requests while it ran. tests/test_load.py runs a short variant of the same code in CI.
+requests while it ran. tests/test_serving_load.py runs a short variant of the same code in CI.
 """
 
 import random
