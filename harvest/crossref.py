@@ -149,7 +149,11 @@ class Crossref:
         if since:
             params["filter"] = f"from-index-date:{since.isoformat()}"
         seen = set()
-        while state["cursor"] and state["cursor"] not in seen:
+        while state["cursor"]:
+            if state["cursor"] in seen:
+                # Following it would loop for ever: stop, resumable, rather than finish early.
+                raise HarvestError(f"{SOURCE} /works repeated the cursor of an earlier page after page "
+                                   f"{state['pages']}")
             seen.add(state["cursor"])
             response = self.get(f"{self.base_url}/works", dict(params, cursor=state["cursor"]))
             origin = f"crossref /works {query!r} page {state['pages'] + 1}"

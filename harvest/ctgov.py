@@ -603,7 +603,10 @@ class CtGov:
             token = json.loads(response.content).get("nextPageToken")
             state = {"page_token": token, "pages": state["pages"] + 1, "since": state["since"]}
             yield Page(response.content, origin, dict(state))
-            # A repeated token would loop for ever; the end of the results has none.
-            if not token or token in seen_tokens:
+            if not token:
                 return
+            if token in seen_tokens:
+                # Following it would loop for ever. The run stops here, resumable, rather than
+                # finishing with the pages after it missing.
+                raise HarvestError(f"{origin} repeated the page token {token!r} of an earlier page")
             seen_tokens.add(token)

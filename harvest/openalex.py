@@ -181,7 +181,11 @@ class OpenAlex:
         filters = [f for f in (filter, f"from_updated_date:{since.isoformat()}" if since else None) if f]
         state = dict(state or {"cursor": "*", "pages": 0})
         seen = set()
-        while state["cursor"] and state["cursor"] not in seen:
+        while state["cursor"]:
+            if state["cursor"] in seen:
+                # Following it would loop for ever: stop, resumable, rather than finish early.
+                raise HarvestError(f"{SOURCE} /works repeated the cursor of an earlier page after page "
+                                   f"{state['pages']}")
             seen.add(state["cursor"])
             params = self.params(search=search, filter=",".join(filters), select=SELECT,
                                  per_page=self.per_page, cursor=state["cursor"])

@@ -32,14 +32,16 @@ def date_key(text):
 
 
 # Faults chaos() injects: (what, status, headers, body); "reset" closes the connection
-# unanswered, "truncate" sends half the body, "stall" answers after the client gave up.
+# unanswered, "truncate" sends half the body, "stall" answers after the client gave up,
+# "repeat" sends a valid page whose next-page token is the one just used.
 CHAOS = [("status", 429, {"Retry-After": "1"}, b'{"error":"API rate limit exceeded"}'),
          ("status", 429, {}, b"Too Many Requests"), ("status", 500, {}, b"Internal Server Error"),
          ("status", 502, {}, b"<html><title>502 Bad Gateway</title></html>"),
          ("status", 503, {"Retry-After": "0"}, b"Service Unavailable"), ("reset", 0, {}, b""),
          ("truncate", 200, {}, b""), ("stall", 200, {}, b""),
          ("status", 200, {"Content-Type": "text/html"}, b"<html><head><title>Down for maintenance</title>"
-                                                       b"</head><body>Back soon</body></html>")]
+                                                       b"</head><body>Back soon</body></html>"),
+         ("repeat", 200, {}, b"")]
 
 
 class ReplayServer:
@@ -61,10 +63,14 @@ class ReplayServer:
     def chaos(self, rate, seed, stall=1.0):
         self.chaos_rate, self.rng, self.stall = rate, random.Random(seed), stall
 
-    def max_per_second(self):
-        """The most requests that arrived within any one second."""
+    def repeat_token(self, params, body):
+        """A valid page whose next-page token is the one just asked for (paged APIs override)."""
+        return body
+
+    def max_per_second(self, window=1.0):
+        """The most requests that arrived within any `window` seconds."""
         times = sorted(self.times)
-        return max((sum(1 for t in times[i:] if t - start < 1.0) for i, start in enumerate(times)), default=0)
+        return max((sum(1 for t in times[i:] if t - start < window) for i, start in enumerate(times)), default=0)
 
     def respond(self, path, params):
         self.requests.append((path, params))
@@ -75,6 +81,9 @@ class ReplayServer:
             if what == "stall":
                 time.sleep(self.stall)
                 return self.answer(path, params)
+            if what == "repeat":
+                status, headers, body = self.answer(path, params)
+                return status, headers, self.repeat_token(params, body)
             if what == "truncate":
                 status, headers, body = self.answer(path, params)
                 return status, {**headers, "X-Truncate": "1"}, body
@@ -234,6 +243,12 @@ class CtgovReplay(ReplayServer):
         if "pageToken" not in params and params.get("countTotal") == "true":
             page["totalCount"] = len(found)
         return 200, {"Content-Type": "application/json"}, json.dumps(page).encode()
+
+    def repeat_token(self, params, body):
+        page = json.loads(body)
+        if "pageToken" in params and page.get("nextPageToken"):
+            page["nextPageToken"] = params["pageToken"]
+        return json.dumps(page).encode()
 
 
 def articles_in(path):

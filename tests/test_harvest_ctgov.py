@@ -65,7 +65,7 @@ def test_a_failing_page_stops_the_run_and_the_next_run_resumes_from_its_token(db
     assert tokens == ["tok2"] and db["trials"].count == 3
 
 
-def test_a_repeated_page_token_ends_the_harvest_instead_of_looping(db, tmp_path):
+def test_a_repeated_page_token_stops_the_harvest_resumably_instead_of_looping(db, tmp_path):
     with CtgovReplay(STUDIES) as replay:
         original = replay.answer
 
@@ -76,9 +76,11 @@ def test_a_repeated_page_token_ends_the_harvest_instead_of_looping(db, tmp_path)
             return status, headers, json.dumps(page).encode()
 
         replay.answer = always_the_same_token
-        harvest_ctgov(db, client_for(replay, tmp_path), term="exosome")
+        with pytest.raises(HarvestError, match="repeated the page token 'tok2'"):
+            harvest_ctgov(db, client_for(replay, tmp_path), term="exosome")
         assert len(replay.calls("/studies")) == 2  # the token came back: stop, do not loop
-    assert db["trials"].count == 3
+    assert db["trials"].count == 3  # both pages' studies are kept
+    assert db.execute("select status from harvest_runs").fetchone()[0] == "running"  # the next run resumes
 
 
 def test_an_error_body_is_an_error_naming_the_request(db, tmp_path):
