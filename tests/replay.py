@@ -291,6 +291,13 @@ class PagedReplay(ReplayServer):
         body, headers = self.pages[params[self.cursor_param]]
         return 200, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
 
+    def repeat_token(self, params, body):
+        page = json.loads(body)
+        meta = page.get("meta") or {}
+        if meta.get("next_cursor"):  # OpenAlex's shape: the next cursor is the one just used
+            meta["next_cursor"] = params[self.cursor_param]
+        return json.dumps(page).encode()
+
 
 class OpenAlexReplay(ReplayServer):
     """Serves /works?filter=openalex:W1|W2 (or doi:...) from a list of OpenAlex work objects."""

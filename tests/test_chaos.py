@@ -105,3 +105,40 @@ def test_a_ctgov_harvest_through_a_fifth_of_faults_equals_the_clean_one(tmp_path
             key=repr) for table, ignored in TRIAL_TABLES.items()}
     assert tables["faulted.db"] == tables["clean.db"] and len(tables["clean.db"]["trials"]) == 20
     assert within_rate(faulted)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_an_openalex_harvest_through_a_fifth_of_faults_equals_the_clean_one(tmp_path, seed):
+    from harvest import openalex
+    from kb.db import open_db
+    from kb.ingest import harvest_works
+    from replay import PagedReplay
+    from test_harvest_sources import WORK, another
+
+    works = [another(WORK, 9000 + i) for i in range(24)]
+    cursors = ["*"] + [f"c{i}" for i in range(1, 12)]
+    pages = {cursor: ({"meta": {"count": len(works), "next_cursor": cursors[i + 1] if i + 1 < len(cursors) else None},
+                       "results": works[2 * i:2 * i + 2]}, {}) for i, cursor in enumerate(cursors)}
+
+    def harvest(path, chaos):
+        db = open_db(str(path))
+        with PagedReplay("/works", "cursor", pages) as replay:
+            if chaos:
+                replay.chaos(0.2, seed, stall=0.8)
+            session = client("openalex", path.parent / path.stem, (r"/works\?",))
+            until_done(lambda: harvest_works(db, "openalex", openalex.OpenAlex(client=session,
+                                                                              base_url=replay.base_url), "stroke"))
+            return replay
+
+    harvest(tmp_path / "clean.db", chaos=False)
+    faulted = harvest(tmp_path / "faulted.db", chaos=True)
+    assert len(faulted.injected) >= 2
+    tables = {}
+    for name in ("clean.db", "faulted.db"):
+        db = open_db(str(tmp_path / name))
+        tables[name] = {table: sorted(db.execute(
+            f"SELECT {', '.join(c for c in db[table].columns_dict if c not in ignored)} FROM {table}").fetchall(),
+            key=repr) for table, ignored in {"works": (), "records": ("retrieved_at", "origin"),
+                                             "links": ("id",), "work_authors": ()}.items()}
+    assert tables["faulted.db"] == tables["clean.db"] and len(tables["clean.db"]["works"]) == 24, faulted.injected
+    assert within_rate(faulted)
