@@ -107,27 +107,59 @@ def test_a_ctgov_harvest_through_a_fifth_of_faults_equals_the_clean_one(tmp_path
     assert within_rate(faulted)
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_an_openalex_harvest_through_a_fifth_of_faults_equals_the_clean_one(tmp_path, seed):
-    from harvest import openalex
+def paged_corpus(source, count=24, per_page=2):
+    """(path, cursor parameter, pages, client class) serving `count` distinct works of a source."""
+    import copy
+
+    from harvest import crossref, europepmc, openalex
+    from test_harvest_sources import CROSSREF, EPMC, WORK, another
+
+    cursors = ["*"] + [f"c{i}" for i in range(1, count // per_page)]
+    nexts = cursors[1:] + [None]
+    if source == "openalex":
+        works = [another(WORK, 9000 + i) for i in range(count)]
+        pages = {c: ({"meta": {"count": count, "next_cursor": n}, "results": works[per_page * i:per_page * (i + 1)]}, {})
+                 for i, (c, n) in enumerate(zip(cursors, nexts))}
+        return "/works", "cursor", pages, openalex.OpenAlex
+    if source == "europepmc":
+        results = []
+        for i in range(count):
+            result = copy.deepcopy(EPMC["resultList"]["result"][0])
+            result.update(id=str(39_000_000 + i), pmid=str(39_000_000 + i), doi=f"10.5555/epmc.{i}", pmcid=None,
+                          title=f"Europe PMC work {i}")
+            results.append(result)
+        pages = {c: ({**EPMC, "resultList": {"result": results[per_page * i:per_page * (i + 1)]},
+                      "nextCursorMark": n or c}, {}) for i, (c, n) in enumerate(zip(cursors, nexts))}
+        return "/search", "cursorMark", pages, europepmc.EuropePMC
+    items = []
+    for i in range(count):
+        item = copy.deepcopy(CROSSREF)
+        item.update(DOI=f"10.5555/crossref.{i}", title=[f"Crossref work {i}"])
+        items.append(item)
+    pages = {c: ({"status": "ok", "message": {"items": items[per_page * i:per_page * (i + 1)],
+                                              "next-cursor": n or "end", "total-results": count}}, {})
+             for i, (c, n) in enumerate(zip(cursors, nexts))}
+    pages["end"] = ({"status": "ok", "message": {"items": [], "next-cursor": "end", "total-results": count}}, {})
+    return "/works", "cursor", pages, crossref.Crossref
+
+
+@pytest.mark.parametrize("source,seed", [("openalex", 11), ("openalex", 12), ("openalex", 13), ("europepmc", 21),
+                                         ("europepmc", 22), ("crossref", 31), ("crossref", 32)])
+def test_work_source_harvests_through_a_fifth_of_faults_equal_the_clean_one(tmp_path, source, seed):
     from kb.db import open_db
     from kb.ingest import harvest_works
     from replay import PagedReplay
-    from test_harvest_sources import WORK, another
 
-    works = [another(WORK, 9000 + i) for i in range(24)]
-    cursors = ["*"] + [f"c{i}" for i in range(1, 12)]
-    pages = {cursor: ({"meta": {"count": len(works), "next_cursor": cursors[i + 1] if i + 1 < len(cursors) else None},
-                       "results": works[2 * i:2 * i + 2]}, {}) for i, cursor in enumerate(cursors)}
+    path_, cursor, pages, client_class = paged_corpus(source)
 
     def harvest(path, chaos):
         db = open_db(str(path))
-        with PagedReplay("/works", "cursor", pages) as replay:
+        with PagedReplay(path_, cursor, pages) as replay:
             if chaos:
                 replay.chaos(0.2, seed, stall=0.8)
-            session = client("openalex", path.parent / path.stem, (r"/works\?",))
-            until_done(lambda: harvest_works(db, "openalex", openalex.OpenAlex(client=session,
-                                                                              base_url=replay.base_url), "stroke"))
+            session = client(source, path.parent / path.stem, (r"/works\?", r"/search\?"))
+            until_done(lambda: harvest_works(db, source, client_class(client=session, base_url=replay.base_url),
+                                             "stroke"))
             return replay
 
     harvest(tmp_path / "clean.db", chaos=False)
