@@ -50,7 +50,10 @@ def cli():
         kb load pubmed pubmed25n0001.xml.gz --db my.db
         kb load ctgov NCT03384433.json ctgov-export.csv --db my.db
         kb search "placenta exosome" --db my.db
-        kb serve --db my.db
+        kb related 35281985 --db my.db          trials for a paper, with reasons
+        kb serve --db my.db                     pages, search-all, JSON API, exports
+    Loads and harvests also map institutions, cluster authors into people, link
+    papers to their trials and tag the evidence; `kb doctor` checks a KB.
     """
 
 
@@ -63,8 +66,9 @@ def demo_command(db_file, host, port, no_serve):
 
     The corpus holds real works and trials on stem-cell and exosome therapy for stroke,
     written in the exact PubMed E-utilities and ClinicalTrials.gov formats, and the seed
-    record page; they load through the same parsers as live data, then the networks are
-    built. Running it again on the same file changes nothing.
+    record page; they load through the same parsers as live data, people, institutions
+    and evidence are resolved, then the networks are built. Running it again on the same
+    file changes nothing.
     """
     path = db_path(db_file)
     db = open_db(path)
