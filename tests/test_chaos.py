@@ -174,3 +174,21 @@ def test_work_source_harvests_through_a_fifth_of_faults_equal_the_clean_one(tmp_
                                              "links": ("id",), "work_authors": ()}.items()}
     assert tables["faulted.db"] == tables["clean.db"] and len(tables["clean.db"]["works"]) == 24, faulted.injected
     assert within_rate(faulted)
+
+
+# Each source's documented limit, as the replay server enforces it (requests a second).
+DOCUMENTED = {"pubmed": 3, "ctgov": 1}
+
+
+def test_the_default_clients_keep_each_sources_documented_rate(tmp_path, monkeypatch):
+    from kb.db import open_db
+
+    monkeypatch.setenv("REGENKB_CACHE", str(tmp_path / "cache.sqlite"))
+    db = open_db(str(tmp_path / "kb.db"))
+    with EutilsReplay(pubmed_corpus()[:9]) as replay:
+        harvest_pubmed(db, "stroke", pubmed.PubMed(base_url=replay.base_url, batch_size=2))
+        assert len(replay.requests) >= 6 and replay.max_per_second(window=0.98) <= DOCUMENTED["pubmed"]
+    study = json.loads((FIXTURES / "ctgov" / "v2_NCT03384433.json").read_bytes())
+    with CtgovReplay([study] * 3, page_size=1) as replay:
+        harvest_ctgov(db, ctgov.CtGov(base_url=replay.base_url, page_size=1), condition="stroke")
+        assert len(replay.requests) == 3 and replay.max_per_second(window=0.98) <= DOCUMENTED["ctgov"]
