@@ -366,13 +366,17 @@ def specific(a, b):
 def evidence_between(a, b):
     """(points, words) for each piece of evidence that two compatible occurrences are one
     person (negative points: evidence against). Their sum is the pair's score."""
-    if (a.crowded or b.crowded) and not specific(a, b):
-        return [(0.0, "two people of this name work in one department")]
     found = []
     # A coauthor written the same way (surname and all initials) counts more than one who
     # may be another person of the same surname and first initial.
     shared = len(a.coauthors & b.coauthors)
     loosely = len(a.coauthor_blocks & b.coauthor_blocks) - shared
+    if (a.crowded or b.crowded) and not specific(a, b):
+        # Two people of this name share the department: only coauthors written the same
+        # way, two or more of them, still say which of the two this is.
+        if shared >= 2:
+            return [(min(3.0, 1.5 * shared), f"{shared} coauthors in common, in a department with a namesake")]
+        return [(0.0, "two people of this name work in one department")]
     if shared or loosely:
         found.append((min(3.0, 1.5 * shared + 0.75 * loosely), f"{shared + loosely} coauthor(s) in common"))
     if a.departments & b.departments:
