@@ -6,7 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from .errors import HarvestError, ParseError, guarded, payload_guarded
-from .http import Client, Page, limiter_for
+from .http import Client, Page, follow, limiter_for
 from .records import FULL, initials_of, new_author, new_work
 
 SOURCE = "crossref"
@@ -150,11 +150,7 @@ class Crossref:
             params["filter"] = f"from-index-date:{since.isoformat()}"
         seen = set()
         while state["cursor"]:
-            if state["cursor"] in seen:
-                # Following it would loop for ever: stop, resumable, rather than finish early.
-                raise HarvestError(f"{SOURCE} /works repeated the cursor of an earlier page after page "
-                                   f"{state['pages']}")
-            seen.add(state["cursor"])
+            follow(seen, state["cursor"], f"{SOURCE} /works after page {state['pages']}")
             response = self.get(f"{self.base_url}/works", dict(params, cursor=state["cursor"]))
             origin = f"crossref /works {query!r} page {state['pages'] + 1}"
             try:

@@ -19,7 +19,7 @@ from lxml import etree
 from . import registries
 from .errors import HarvestError, ParseError, error_message, payload_guarded
 from .errors import guarded as guarded_parse
-from .http import Client, Page
+from .http import Client, Page, follow
 
 SOURCE = "ctgov"
 API = "https://clinicaltrials.gov/api/v2"
@@ -605,8 +605,4 @@ class CtGov:
             yield Page(response.content, origin, dict(state))
             if not token:
                 return
-            if token in seen_tokens:
-                # Following it would loop for ever. The run stops here, resumable, rather than
-                # finishing with the pages after it missing.
-                raise HarvestError(f"{origin} repeated the page token {token!r} of an earlier page")
-            seen_tokens.add(token)
+            follow(seen_tokens, token, origin, "page token")

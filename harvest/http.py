@@ -165,3 +165,12 @@ class Page:
     data: bytes
     origin: str
     state: dict
+
+
+def follow(seen, cursor, where, noun="cursor"):
+    """Note that a paged harvest follows `cursor`. One it followed before would loop for
+    ever: the run stops there with HarvestError, resumable, rather than finish as done with
+    the pages after it missing."""
+    if cursor in seen:
+        raise HarvestError(f"{where} repeated the {noun} {cursor!r} of an earlier page")
+    seen.add(cursor)

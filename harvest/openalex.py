@@ -9,7 +9,7 @@ import json
 import os
 
 from .errors import HarvestError, ParseError, guarded, payload_guarded
-from .http import Client, Page
+from .http import Client, Page, follow
 from .records import (SUMMARY, initials_of, new_author, new_work, normalize_doi, normalize_pmcid,
                       normalize_pmid, openalex_key)
 
@@ -182,11 +182,7 @@ class OpenAlex:
         state = dict(state or {"cursor": "*", "pages": 0})
         seen = set()
         while state["cursor"]:
-            if state["cursor"] in seen:
-                # Following it would loop for ever: stop, resumable, rather than finish early.
-                raise HarvestError(f"{SOURCE} /works repeated the cursor of an earlier page after page "
-                                   f"{state['pages']}")
-            seen.add(state["cursor"])
+            follow(seen, state["cursor"], f"{SOURCE} /works after page {state['pages']}")
             params = self.params(search=search, filter=",".join(filters), select=SELECT,
                                  per_page=self.per_page, cursor=state["cursor"])
             response = self.client.get(f"{self.base_url}/works", params)

@@ -3,7 +3,7 @@
 on-topic work with their reasons (`related_trials`)."""
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 from .affiliations import institution_key
 from .classify import DEFAULT_VOCABULARY, Vocabulary, phase_value, trial_tags, work_tags

@@ -4,21 +4,22 @@ timeout, an HTML page where XML or JSON was expected) end with the same KB as a 
 run, and the client never exceeds its rate limit."""
 
 import json
-from pathlib import Path
 
 import pytest
 
-from harvest import ctgov, http, pubmed
+from harvest import crossref, ctgov, europepmc, http, openalex, pubmed
 from harvest.errors import HarvestError
-from kb.ingest import harvest_ctgov, harvest_pubmed
+from kb.db import open_db
+from kb.ingest import harvest_ctgov, harvest_pubmed, harvest_works
 
 from conftest import EFETCH, FIXTURES
-from replay import CtgovReplay, EutilsReplay, articles_in, with_pmid
-from test_crash_resume import COMPARED, snapshot
+from replay import CtgovReplay, EutilsReplay, PagedReplay, articles_in, with_pmid
+from test_crash_resume import snapshot, table_rows
 
 RATE = 25  # requests a second the client is allowed
 TRIAL_TABLES = {"trials": (), "trial_conditions": (), "trial_interventions": (), "trial_sites": (), "trial_ids": (),
                 "records": ("retrieved_at", "origin"), "links": ("id",)}  # origin names the page it came on
+WORK_TABLES = {"works": (), "records": ("retrieved_at", "origin"), "links": ("id",), "work_authors": ()}
 
 
 def client(name, tmp_path, uncached):
@@ -54,8 +55,6 @@ def test_a_pubmed_harvest_through_a_fifth_of_faults_equals_the_clean_one(tmp_pat
     articles = pubmed_corpus()
 
     def harvest(path, chaos):
-        from kb.db import open_db
-
         db = open_db(str(path))
         with EutilsReplay(articles) as replay:
             if chaos:
@@ -81,8 +80,6 @@ def test_a_ctgov_harvest_through_a_fifth_of_faults_equals_the_clean_one(tmp_path
         studies.append(copy)
 
     def harvest(path, chaos):
-        from kb.db import open_db
-
         db = open_db(str(path))
         with CtgovReplay(studies) as replay:
             if chaos:
@@ -92,18 +89,11 @@ def test_a_ctgov_harvest_through_a_fifth_of_faults_equals_the_clean_one(tmp_path
                                              condition="stroke"))
             return replay
 
-    clean = harvest(tmp_path / "clean.db", chaos=False)
+    harvest(tmp_path / "clean.db", chaos=False)
     faulted = harvest(tmp_path / "faulted.db", chaos=True)
     assert len(faulted.injected) >= 3
-    tables = {}
-    for path in ("clean.db", "faulted.db"):
-        from kb.db import open_db
-
-        db = open_db(str(tmp_path / path))
-        tables[path] = {table: sorted(db.execute(
-            f"SELECT {', '.join(c for c in db[table].columns_dict if c not in ignored)} FROM {table}").fetchall(),
-            key=repr) for table, ignored in TRIAL_TABLES.items()}
-    assert tables["faulted.db"] == tables["clean.db"] and len(tables["clean.db"]["trials"]) == 20
+    clean_rows = table_rows(tmp_path / "clean.db", TRIAL_TABLES)
+    assert table_rows(tmp_path / "faulted.db", TRIAL_TABLES) == clean_rows and len(clean_rows["trials"]) == 20
     assert within_rate(faulted)
 
 
@@ -111,7 +101,6 @@ def paged_corpus(source, count=24, per_page=2):
     """(path, cursor parameter, pages, client class) serving `count` distinct works of a source."""
     import copy
 
-    from harvest import crossref, europepmc, openalex
     from test_harvest_sources import CROSSREF, EPMC, WORK, another
 
     cursors = ["*"] + [f"c{i}" for i in range(1, count // per_page)]
@@ -146,9 +135,6 @@ def paged_corpus(source, count=24, per_page=2):
 @pytest.mark.parametrize("source,seed", [("openalex", 11), ("openalex", 12), ("openalex", 13), ("europepmc", 21),
                                          ("europepmc", 22), ("crossref", 31), ("crossref", 32)])
 def test_work_source_harvests_through_a_fifth_of_faults_equal_the_clean_one(tmp_path, source, seed):
-    from kb.db import open_db
-    from kb.ingest import harvest_works
-    from replay import PagedReplay
 
     path_, cursor, pages, client_class = paged_corpus(source)
 
@@ -165,14 +151,9 @@ def test_work_source_harvests_through_a_fifth_of_faults_equal_the_clean_one(tmp_
     harvest(tmp_path / "clean.db", chaos=False)
     faulted = harvest(tmp_path / "faulted.db", chaos=True)
     assert len(faulted.injected) >= 2
-    tables = {}
-    for name in ("clean.db", "faulted.db"):
-        db = open_db(str(tmp_path / name))
-        tables[name] = {table: sorted(db.execute(
-            f"SELECT {', '.join(c for c in db[table].columns_dict if c not in ignored)} FROM {table}").fetchall(),
-            key=repr) for table, ignored in {"works": (), "records": ("retrieved_at", "origin"),
-                                             "links": ("id",), "work_authors": ()}.items()}
-    assert tables["faulted.db"] == tables["clean.db"] and len(tables["clean.db"]["works"]) == 24, faulted.injected
+    clean_rows = table_rows(tmp_path / "clean.db", WORK_TABLES)
+    assert table_rows(tmp_path / "faulted.db", WORK_TABLES) == clean_rows and len(clean_rows["works"]) == 24, \
+        faulted.injected
     assert within_rate(faulted)
 
 
@@ -181,7 +162,6 @@ DOCUMENTED = {"pubmed": 3, "ctgov": 1}
 
 
 def test_the_default_clients_keep_each_sources_documented_rate(tmp_path, monkeypatch):
-    from kb.db import open_db
 
     monkeypatch.setenv("REGENKB_CACHE", str(tmp_path / "cache.sqlite"))
     db = open_db(str(tmp_path / "kb.db"))

@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from kb.db import open_db
 
 from conftest import EFETCH
@@ -43,15 +41,18 @@ def corpus():
             for i in range(36)]
 
 
-def snapshot(path):
+def table_rows(path, compared):
+    """{table: its rows, sorted} of a KB file, without the columns `compared` ignores."""
     db = open_db(str(path))
-    tables = {}
-    for table, ignored in COMPARED.items():
-        columns = [c for c in db[table].columns_dict if c not in ignored]
-        tables[table] = sorted(db.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall(), key=repr)
+    return {table: sorted(db.execute(
+        f"SELECT {', '.join(c for c in db[table].columns_dict if c not in ignored)} FROM {table}").fetchall(),
+        key=repr) for table, ignored in compared.items()}
+
+
+def snapshot(path):
     # A kill that lands after the run finished leaves a second, incremental run: both done.
-    statuses = {row[0] for row in db.execute("SELECT status FROM harvest_runs")}
-    return tables, statuses
+    statuses = {row[0] for row in open_db(str(path)).execute("SELECT status FROM harvest_runs")}
+    return table_rows(path, COMPARED), statuses
 
 
 def harvest(path, replay, tmp_path, kill_at=None):
