@@ -34,11 +34,17 @@ def cache_path():
     return base / "regenkb" / "http.sqlite"
 
 
+# A server counts arrivals, and arrivals carry network and scheduling jitter: requests spaced
+# exactly 1/rate apart can land four in one second of a 3/s limit. Spacing them a tenth wider
+# keeps every window the server sees within the documented rate.
+HEADROOM = 1.1
+
+
 class RateLimiter:
-    """At most `rate` requests per second to one host, across threads."""
+    """At most `rate` requests per second to one host, across threads, with HEADROOM."""
 
     def __init__(self, rate, clock=time.monotonic, sleep=time.sleep):
-        self.interval = 1.0 / rate
+        self.interval = HEADROOM / rate
         self.clock = clock
         self.sleep = sleep
         self.next_slot = 0.0
@@ -67,7 +73,7 @@ def limiter_for(host, rate):
         limiter = _limiters.get(host)
         if limiter is None:
             limiter = _limiters[host] = RateLimiter(rate)
-        limiter.interval = max(limiter.interval, 1.0 / rate)
+        limiter.interval = max(limiter.interval, HEADROOM / rate)
         return limiter
 
 

@@ -67,10 +67,10 @@ class ReplayServer:
         """A valid page whose next-page token is the one just asked for (paged APIs override)."""
         return body
 
-    def max_per_second(self, window=1.0):
-        """The most requests that arrived within any `window` seconds."""
+    def max_per_second(self):
+        """The most requests that arrived within any one second."""
         times = sorted(self.times)
-        return max((sum(1 for t in times[i:] if t - start < window) for i, start in enumerate(times)), default=0)
+        return max((sum(1 for t in times[i:] if t - start < 1.0) for i, start in enumerate(times)), default=0)
 
     def respond(self, path, params):
         self.requests.append((path, params))

@@ -28,10 +28,8 @@ def client(name, tmp_path, uncached):
 
 
 def within_rate(replay):
-    """No more than RATE requests in any second, as the server sees them. Arrival times carry
-    the scheduling jitter of two processes on a busy machine (a few ms), so the window is
-    counted 20 ms short of a second."""
-    return replay.max_per_second(window=0.98) <= RATE
+    """No more than RATE requests in any second, as the server sees them."""
+    return replay.max_per_second() <= RATE
 
 
 def until_done(run, attempts=40):
@@ -167,8 +165,8 @@ def test_the_default_clients_keep_each_sources_documented_rate(tmp_path, monkeyp
     db = open_db(str(tmp_path / "kb.db"))
     with EutilsReplay(pubmed_corpus()[:9]) as replay:
         harvest_pubmed(db, "stroke", pubmed.PubMed(base_url=replay.base_url, batch_size=2))
-        assert len(replay.requests) >= 6 and replay.max_per_second(window=0.98) <= DOCUMENTED["pubmed"]
+        assert len(replay.requests) >= 6 and replay.max_per_second() <= DOCUMENTED["pubmed"]
     study = json.loads((FIXTURES / "ctgov" / "v2_NCT03384433.json").read_bytes())
     with CtgovReplay([study] * 3, page_size=1) as replay:
         harvest_ctgov(db, ctgov.CtGov(base_url=replay.base_url, page_size=1), condition="stroke")
-        assert len(replay.requests) == 3 and replay.max_per_second(window=0.98) <= DOCUMENTED["ctgov"]
+        assert len(replay.requests) == 3 and replay.max_per_second() <= DOCUMENTED["ctgov"]

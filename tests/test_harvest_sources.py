@@ -80,7 +80,7 @@ def test_crossref_pages_by_cursor_and_slows_to_the_stated_rate_limit(db, tmp_pat
         limiter = http.limiter_for(replay.base_url.split("//")[1], 100)
     assert stats.added == 1 and [c["cursor"] for c in calls] == ["*", "n2"]
     assert calls[0]["query.bibliographic"] == "musculoskeletal hypoxia" and calls[0]["mailto"]
-    assert limiter.interval == pytest.approx(0.2)
+    assert limiter.interval == pytest.approx(1.1 / 5)
 
 
 def test_europepmc_citations_and_references_become_links(db, tmp_path):
