@@ -1,7 +1,11 @@
 """Serving under load: mixed search, facet and canned-query traffic against a real `kb serve`
 at 8 connections, while a deliberately expensive SQL query runs into the time limit.
 
-    python benchmarks/load.py [SECONDS] [--db PATH]     (default 60 s on the demo KB)
+    python benchmarks/load.py [SECONDS] [--db PATH] [--works N]
+
+Default: 60 s on the demo KB. --works N adds N synthetic works (Zipf-worded titles and
+abstracts, as benchmarks/serve.py writes them) to the demo KB first, so the same traffic
+meets a KB of PubMed's order of size; the demo's studies still answer the canned queries.
 
 Prints requests/s, errors, 5xx, p50/p99 per kind of request, what the expensive query got
 (it must be cut at the SQL time limit with a clear error), and the latency of the other
@@ -131,7 +135,7 @@ def report(results, expensive, seconds):
     print(f"expensive query: HTTP {status} after {ms:.0f} ms: {body[:120]!r}")
 
 
-def main(seconds, db_path=None):
+def main(seconds, db_path=None, works=0):
     with tempfile.TemporaryDirectory() as tmp:
         if db_path is None:
             from kb import demo
@@ -139,12 +143,19 @@ def main(seconds, db_path=None):
 
             db_path = Path(tmp) / "regenkb.db"
             demo.build(open_db(str(db_path)))
+            if works:
+                import serve
+
+                started = time.perf_counter()
+                serve.build(db_path, works, random.Random(3))
+                print(f"{works:,} synthetic works added to the demo KB in {time.perf_counter() - started:.0f} s "
+                      f"({db_path.stat().st_size / 1e9:.2f} GB)")
         results, expensive = run(db_path, seconds)
         report(results, expensive, seconds)
 
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
-    path = arguments[arguments.index("--db") + 1] if "--db" in arguments else None
-    numbers = [a for a in arguments if a.isdigit()]
-    main(int(numbers[0]) if numbers else 60, path)
+    option = {name: arguments[arguments.index(name) + 1] for name in ("--db", "--works") if name in arguments}
+    numbers = [a for a in arguments if a.isdigit() and a not in option.values()]
+    main(int(numbers[0]) if numbers else 60, option.get("--db"), int(option.get("--works", 0)))

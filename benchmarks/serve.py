@@ -47,9 +47,11 @@ def words(rng, n):
 
 
 def build(path, n, rng):
+    """Add `n` synthetic works (and their FTS rows) to the KB at `path`, after its own."""
     db = open_db(str(path))
+    first = (db.execute("SELECT max(id) FROM works").fetchone()[0] or 0) + 1
     batch, fts = [], []
-    for i in range(1, n + 1):
+    for i in range(first, first + n):
         title, abstract = words(rng, 12), words(rng, 120)
         batch.append((i, title, abstract, 2000 + i % 25, str(60_000_000 + i)))
         fts.append((i, title, abstract))

@@ -6,7 +6,12 @@ import re
 
 
 class HarvestError(Exception):
-    """A request to a source failed for good (after retries) or answered with an error."""
+    """A request to a source failed for good (after retries) or answered with an error;
+    `status` is the last HTTP status, None when no answer came."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
 
 
 class ParseError(Exception):

@@ -127,7 +127,7 @@ class Client:
 
     def request(self, method, url, **kwargs):
         limiter = limiter_for(urlsplit(url).netloc, self.rate)
-        problem, wait = None, 0.0
+        problem, status, wait = None, None, 0.0
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.sleep(min(MAX_WAIT, wait))
@@ -138,18 +138,19 @@ class Client:
             # A body cut short (ChunkedEncodingError) is a transient fault like a reset connection.
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as error:
-                problem = f"{type(error).__name__}: {error}"
+                problem, status = f"{type(error).__name__}: {error}", None
                 wait = self.backoff * 2 ** attempt
                 continue
             if response.status_code < 400:
                 return response
-            problem = f"HTTP {response.status_code}: {response.text[:200].strip()}"
+            problem, status = f"HTTP {response.status_code}: {response.text[:200].strip()}", response.status_code
             if response.status_code not in RETRY_STATUSES:
                 break
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait is None:
                 wait = self.backoff * 2 ** attempt
-        raise HarvestError(f"{self.source}: {method} {url} failed after {attempt + 1} attempt(s): {problem}")
+        raise HarvestError(f"{self.source}: {method} {url} failed after {attempt + 1} attempt(s): {problem}",
+                           status)
 
     def is_cached(self, method, url, **kwargs):
         cache = getattr(self.session, "cache", None)

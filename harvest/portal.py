@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from bs4 import BeautifulSoup, NavigableString
 
 from .errors import HarvestError, ParseError, payload_guarded
-from .http import Client
+from .http import Client, limiter_for
 from .records import SUMMARY, new_author, new_work
 
 SOURCE = "portal"
@@ -335,50 +335,96 @@ def reparse(raw):
 
 
 class Crawler:
-    """Fetches record pages politely: same host only, robots.txt honoured, each page once."""
+    """Fetches record pages politely: same host only, robots.txt honoured (its Crawl-delay
+    too), each page once."""
 
     def __init__(self, client=None, email=None):
         self.client = client or Client(SOURCE, rate_per_second=1, email=email)
         self.robots = {}
+        self.unreadable = {}  # host -> why its robots.txt could not be read
 
-    def allowed(self, url):
-        parts = urlsplit(url)
-        host = f"{parts.scheme}://{parts.netloc}"
+    def fetch(self, url, read):
+        """(bytes, read(bytes)) of the page at `url`. A page `read` finds unusable (None), such as
+        a maintenance page sent with 200, is dropped from the cache and asked for again, within
+        the client's retries; the last answer is returned whatever it is."""
+        for _ in range(self.client.max_retries + 1):
+            data = (response := self.client.get(url)).content
+            if (content := read(data)) is not None:
+                break
+            self.client.forget(response)
+        return data, content
+
+    def rules(self, host):
+        """robots.txt of a host, read as RFC 9309 says: a 4xx answer allows everything, an
+        answer that never came (5xx, no connection) forbids everything until the next run."""
         if host not in self.robots:
             rules = urllib.robotparser.RobotFileParser()
             try:
-                rules.parse(self.client.get(host + "/robots.txt").text.splitlines())
-            except HarvestError:
-                rules.parse([])
+                # An HTML page where robots.txt should be holds no rules (and may be an error page).
+                lines = self.fetch(host + "/robots.txt", robots_lines)[1]
+                rules.parse(lines or [])
+            except HarvestError as error:
+                if error.status and 400 <= error.status < 500:
+                    rules.parse([])
+                else:
+                    rules.parse(["User-agent: *", "Disallow: /"])
+                    self.unreadable[host] = f"robots.txt could not be read, so nothing on the host is fetched ({error})"
+            delay = rules.crawl_delay(self.user_agent)
+            if delay:
+                limiter_for(urlsplit(host).netloc, 1 / float(delay))
             self.robots[host] = rules
-        return self.robots[host].can_fetch(self.client.session.headers["User-Agent"], url)
+        return self.robots[host]
+
+    @property
+    def user_agent(self):
+        return self.client.session.headers["User-Agent"]
+
+    def forbidden(self, url):
+        """Why robots.txt keeps the crawler from `url`, or None."""
+        parts = urlsplit(url)
+        host = f"{parts.scheme}://{parts.netloc}"
+        if self.rules(host).can_fetch(self.user_agent, url):
+            return None
+        return self.unreadable.get(host, "robots.txt disallows it")
 
     def crawl(self, start, depth=0, max_pages=50):
         """Yield (url, page bytes, problem) breadth-first from `start`, following related-document
-        links `depth` levels deep on the same host. A page robots.txt forbids or that fails to
-        come is yielded with its problem and no bytes; the crawl goes on."""
+        links `depth` levels deep on the same host, fetching at most `max_pages` pages. A page
+        robots.txt forbids or that fails to come is yielded with its problem and no bytes; the
+        crawl goes on, and a later run fetches it again."""
         host = urlsplit(start).netloc
         queue, seen = deque([(start, 0)]), {start}
         fetched = 0
         while queue and fetched < max_pages:
             url, level = queue.popleft()
-            if not self.allowed(url):
-                yield url, None, "robots.txt disallows it"
+            if reason := self.forbidden(url):
+                yield url, None, reason
                 continue
             fetched += 1
             try:
-                data = self.client.get(url).content
+                data, page = self.fetch(url, lambda data: record_page(data, url))
             except HarvestError as error:
                 yield url, None, str(error)
                 continue
             yield url, data, None
-            if level < depth:
-                try:
-                    _, related = parse_page(data.decode("utf-8", "replace"), url)
-                except ParseError:
-                    continue
-                for entry in related:
+            if page and level < depth:
+                for entry in page[1]:
                     target = entry["url"]
                     if target and urlsplit(target).netloc == host and target not in seen:
                         seen.add(target)
                         queue.append((target, level + 1))
+
+
+def robots_lines(data):
+    """The lines of a robots.txt, or None when an HTML page came instead."""
+    if data.lstrip()[:200].lower().startswith((b"<!doctype html", b"<html")):
+        return None
+    return data.decode("utf-8", "replace").splitlines()
+
+
+def record_page(data, url):
+    """(record, related) of a fetched page, or None when it is no record page."""
+    try:
+        return parse_page(data.decode("utf-8", "replace"), url)
+    except ParseError:
+        return None

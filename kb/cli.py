@@ -13,9 +13,9 @@ from harvest.errors import HarvestError
 
 from . import authors as authors_module, demo, search as search_module, serve as serve_module
 from .db import db_path, open_db
-from .ingest import (LoadError, europepmc_citation_links, fetch_ctgov_studies, harvest_ctgov, harvest_pubmed,
-                     harvest_works, load_ctgov_file, load_portal_page, load_pubmed_file, load_works_file, refresh,
-                     HarvestBusy)
+from .ingest import (HarvestBusy, LoadError, europepmc_citation_links, fetch_ctgov_studies, harvest_ctgov,
+                     harvest_portal, harvest_pubmed, harvest_works, load_ctgov_file, load_portal_page,
+                     load_pubmed_file, load_works_file, refresh)
 from .unmerge import UnmergeError, unmerge
 from . import graph as graph_module
 from .expand import expand as expand_kb
@@ -258,24 +258,12 @@ def harvest_portal_command(url, depth, max_pages, db_file, email):
         kb harvest portal "https://www.rimpacts.com/rd/p.aspx?c=10158576256" --depth 1
     """
     db = open_db(db_path(db_file))
-    loaded = failed = 0
     try:
-        for page_url, data, problem in portal.Crawler(email=email).crawl(url, depth, max_pages):
-            if problem:
-                click.echo(f"{page_url}: skipped, {problem}", err=True)
-                continue
-            try:
-                stats, related = load_portal_page(db, data, page_url)
-            except LoadError as error:
-                click.echo(f"error: {error}", err=True)
-                failed += 1
-                continue
-            loaded += 1
-            click.echo(f"{page_url}: {stats.added} added, {stats.updated} merged or updated; "
-                       f"{len(related)} related document(s)")
+        loaded, quarantined, skipped = harvest_portal(db, portal.Crawler(email=email), url, depth, max_pages,
+                                                      lambda page, outcome: click.echo(f"{page}: {outcome}", err=True))
     except HarvestError as error:
         raise click.ClickException(str(error))
-    click.echo(f"{loaded} record page(s) loaded, {failed} kept in quarantine")
+    click.echo(f"{loaded} record page(s) loaded, {quarantined} kept in quarantine, {skipped} skipped")
     relink(db)
 
 

@@ -115,6 +115,27 @@ def load_portal_page(db, data, url):
     return stats, related
 
 
+def harvest_portal(db, crawler, url, depth=0, max_pages=50, progress=lambda url, outcome: None):
+    """Crawl record pages from `url` and load each; returns (pages loaded, pages quarantined,
+    pages skipped). A page that failed to come is skipped and reported through `progress`; a
+    run after it fetches what is missing, and pages already loaded merge into themselves."""
+    loaded = quarantined = skipped = 0
+    for page_url, data, problem in crawler.crawl(url, depth, max_pages):
+        if problem:
+            skipped += 1
+            progress(page_url, f"skipped, {problem}")
+            continue
+        try:
+            stats, related = load_portal_page(db, data, page_url)
+        except LoadError as error:
+            quarantined += 1
+            progress(page_url, f"error: {error}")
+            continue
+        loaded += 1
+        progress(page_url, f"{stats.added} added, {stats.updated} merged or updated; {len(related)} related document(s)")
+    return loaded, quarantined, skipped
+
+
 def store_institutions(db, entities):
     """Keep the institutions among OpenAlex entities (ROR, country, coordinates); returns them."""
     institutions = [{"id": institution_id(e["ror"], e["openalex_id"]), "fetched_from": "openalex",

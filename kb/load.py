@@ -248,6 +248,10 @@ class Loader:
             return
         db = self.db
         keys = [r[self.key] for r in records]
+        # A record that loads now is no longer bad: a quarantined earlier answer (an error page a
+        # flaky server sent in its place) would otherwise outlive it.
+        db.execute(f"DELETE FROM quarantine WHERE source = ? AND coalesce(record_id, origin) IN ({in_clause(keys)})",
+                   [self.source, *keys])
         stored = {row["source_id"]: row for row in db.query(
             f"SELECT source_id, completeness, version, sha1, {self.fk} AS row_id FROM records "
             f"WHERE source = ? AND source_id IN ({in_clause(keys)})", [self.source, *keys])}

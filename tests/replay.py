@@ -1,5 +1,6 @@
-"""Local replay servers: real HTTP on 127.0.0.1 answering like E-utilities or the
-ClinicalTrials.gov API from a set of records, with faults injected on demand."""
+"""Local replay servers: real HTTP on 127.0.0.1 answering like E-utilities, the
+ClinicalTrials.gov API, OpenAlex, Europe PMC, Crossref or a research portal from a set of
+records, with faults injected on demand."""
 
 import http.server
 import json
@@ -316,3 +317,21 @@ class OpenAlexReplay(ReplayServer):
         results = [w for w in self.works if field(w) in wanted]
         return 200, {"Content-Type": "application/json"}, json.dumps(
             {"meta": {"count": len(results), "next_cursor": None}, "results": results}).encode()
+
+
+class PortalSite(ReplayServer):
+    """A research portal: pages[path?c=N] -> HTML, and a robots.txt (None: the site has none, 404)."""
+
+    base_path = ""
+
+    def __init__(self, pages, robots=b""):
+        super().__init__()
+        self.pages, self.robots = pages, robots
+
+    def answer(self, path, params):
+        if path == "/robots.txt" and self.robots is not None:
+            return 200, {"Content-Type": "text/plain"}, self.robots
+        key = path + ("?c=" + params["c"] if "c" in params else "")
+        if key in self.pages:
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, self.pages[key]
+        return 404, {"Content-Type": "text/html"}, b"<html><body>Not found</body></html>"

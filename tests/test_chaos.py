@@ -7,19 +7,20 @@ import json
 
 import pytest
 
-from harvest import crossref, ctgov, europepmc, http, openalex, pubmed
+from harvest import crossref, ctgov, europepmc, http, openalex, portal, pubmed
 from harvest.errors import HarvestError
 from kb.db import open_db
-from kb.ingest import harvest_ctgov, harvest_pubmed, harvest_works
+from kb.ingest import harvest_ctgov, harvest_portal, harvest_pubmed, harvest_works
 
 from conftest import EFETCH, FIXTURES
-from replay import CtgovReplay, EutilsReplay, PagedReplay, articles_in, with_pmid
+from replay import CtgovReplay, EutilsReplay, PagedReplay, PortalSite, articles_in, with_pmid
 from test_crash_resume import snapshot, table_rows
 
 RATE = 25  # requests a second the client is allowed
 TRIAL_TABLES = {"trials": (), "trial_conditions": (), "trial_interventions": (), "trial_sites": (), "trial_ids": (),
                 "records": ("retrieved_at", "origin"), "links": ("id",)}  # origin names the page it came on
 WORK_TABLES = {"works": (), "records": ("retrieved_at", "origin"), "links": ("id",), "work_authors": ()}
+PORTAL_TABLES = {**WORK_TABLES, "affiliations": (), "quarantine": ("quarantined_at",)}
 
 
 def client(name, tmp_path, uncached):
@@ -155,8 +156,55 @@ def test_work_source_harvests_through_a_fifth_of_faults_equal_the_clean_one(tmp_
     assert within_rate(faulted)
 
 
+def portal_site():
+    """A portal whose record pages link on to each other; one of them robots.txt forbids."""
+    folder = FIXTURES / "portal"
+    pages = {"/rd/p.aspx?c=1": "seed_rich.html", "/rd/p.aspx?c=10158576012": "persian_digits.html",
+             "/rd/p.aspx?c=10158576024": "related_review_2013.html", "/rd/p.aspx?c=10158576256": "persian_digits.html"}
+    return PortalSite({path: (folder / name).read_bytes() for path, name in pages.items()},
+                      robots=b"User-agent: *\nDisallow: /rd/p.aspx?c=10158576017\n")
+
+
+@pytest.mark.parametrize("seed", [41, 48, 113])  # 48, 113: a maintenance page for a record page
+def test_a_portal_crawl_through_a_fifth_of_faults_equals_the_clean_one(tmp_path, seed):
+
+    def harvest(path, site):
+        db = open_db(str(path))
+        crawler = portal.Crawler(client=client("portal", path.parent / path.stem, ()))
+        for _ in range(40):  # a researcher runs the crawl again until only the forbidden page is left out
+            loaded, quarantined, skipped = harvest_portal(db, crawler, site.base_url + "/rd/p.aspx?c=1", depth=2)
+            if (loaded, quarantined, skipped) == (4, 0, 1):
+                return
+            crawler = portal.Crawler(client=crawler.client)
+        raise AssertionError("the crawl did not finish in 40 runs")
+
+    with portal_site() as site:  # one site for both runs: page URLs, with their port, are record ids
+        harvest(tmp_path / "clean.db", site)
+        site.times.clear()
+        site.chaos(0.2, seed, stall=0.8)
+        harvest(tmp_path / "faulted.db", site)
+    assert len(site.injected) >= 1
+    clean_rows = table_rows(tmp_path / "clean.db", PORTAL_TABLES)
+    assert table_rows(tmp_path / "faulted.db", PORTAL_TABLES) == clean_rows, site.injected
+    assert len(clean_rows["records"]) == 5 and not clean_rows["quarantine"]  # 4 pages, a stub of the forbidden one
+    assert within_rate(site)
+
+
+@pytest.mark.parametrize("seed", [51, 52])
+def test_the_portal_crawler_stops_at_max_pages_however_the_site_fails(tmp_path, seed):
+    with portal_site() as site:
+        site.chaos(0.2, seed, stall=0.8)
+        crawler = portal.Crawler(client=client("portal", tmp_path, ()))
+        list(crawler.crawl(site.base_url + "/rd/p.aspx?c=1", depth=2, max_pages=2))
+        pages = {params["c"] for path, params in site.requests if path != "/robots.txt"}
+    assert len(pages) <= 2 and all(path in ("/robots.txt", "/rd/p.aspx") for path, _ in site.requests)
+
+
 # Each source's documented limit, as the replay server enforces it (requests a second).
-DOCUMENTED = {"pubmed": 3, "ctgov": 1}
+# Europe PMC publishes none and asks for moderate use; Crossref allows 5/s to the public pool and
+# more to clients that give a mailto, which ours do; a portal gets one page a second unless its
+# robots.txt asks for a longer Crawl-delay.
+DOCUMENTED = {"pubmed": 3, "ctgov": 1, "openalex": 10, "europepmc": 5, "crossref": 5, "portal": 1}
 
 
 def test_the_default_clients_keep_each_sources_documented_rate(tmp_path, monkeypatch):
@@ -170,3 +218,11 @@ def test_the_default_clients_keep_each_sources_documented_rate(tmp_path, monkeyp
     with CtgovReplay([study] * 3, page_size=1) as replay:
         harvest_ctgov(db, ctgov.CtGov(base_url=replay.base_url, page_size=1), condition="stroke")
         assert len(replay.requests) == 3 and replay.max_per_second() <= DOCUMENTED["ctgov"]
+    for source in ("openalex", "europepmc", "crossref"):
+        path_, cursor, pages, client_class = paged_corpus(source)
+        with PagedReplay(path_, cursor, pages) as replay:
+            harvest_works(db, source, client_class(base_url=replay.base_url), "stroke")
+            assert len(replay.requests) >= 12 and replay.max_per_second() <= DOCUMENTED[source], source
+    with portal_site() as site:
+        harvest_portal(db, portal.Crawler(), site.base_url + "/rd/p.aspx?c=1", depth=2)
+        assert len(site.requests) == 5 and site.max_per_second() <= DOCUMENTED["portal"]

@@ -8,7 +8,7 @@ from kb import demo
 from kb.ingest import LoadError, load_portal_page, load_pubmed_file
 
 from conftest import EFETCH, FIXTURES
-from replay import ReplayServer
+from replay import PortalSite
 
 PORTAL = FIXTURES / "portal"
 SEED_PAGE = demo.CORPUS / "portal_seed.html"
@@ -118,22 +118,6 @@ def test_every_recorded_portal_page_gives_its_title_and_authors(db):
     assert db.execute("select count(*) from records where source = 'portal'").fetchone()[0] == 3
 
 
-class PortalSite(ReplayServer):
-    base_path = ""
-
-    def __init__(self, pages, robots=b""):
-        super().__init__()
-        self.pages, self.robots = pages, robots
-
-    def answer(self, path, params):
-        if path == "/robots.txt":
-            return 200, {"Content-Type": "text/plain"}, self.robots
-        key = path + ("?c=" + params["c"] if "c" in params else "")
-        if key in self.pages:
-            return 200, {"Content-Type": "text/html; charset=utf-8"}, self.pages[key]
-        return 404, {}, b"<html><body>Not found</body></html>"
-
-
 def test_the_crawler_follows_related_docs_on_the_same_host_once_and_honours_robots(tmp_path):
     pages = {"/rd/p.aspx?c=1": (PORTAL / "seed_rich.html").read_bytes(),
              "/rd/p.aspx?c=10158576024": (PORTAL / "related_review_2013.html").read_bytes()}
@@ -146,3 +130,53 @@ def test_the_crawler_follows_related_docs_on_the_same_host_once_and_honours_robo
     assert results["10158576017"] == "robots.txt disallows it"
     assert "HTTP 404" in results["10158576012"]  # a missing page is reported, the crawl goes on
     assert len(results) == 4  # depth 1: the related pages' own related documents are not followed
+
+
+def crawl_results(site, robots_status=None, **options):
+    client = http.Client("portal", rate_per_second=100, cache=False, max_retries=0, sleep=lambda s: None)
+    crawler = portal.Crawler(client=client)
+    if robots_status:
+        site.fail_next("/robots.txt", status=robots_status)
+    return {url.rsplit("=", 1)[-1]: problem
+            for url, data, problem in crawler.crawl(site.base_url + "/rd/p.aspx?c=1", **options)}, crawler
+
+
+def test_a_site_without_robots_txt_may_be_crawled():
+    with PortalSite({"/rd/p.aspx?c=1": (PORTAL / "seed_rich.html").read_bytes()}, robots=None) as site:
+        results, _ = crawl_results(site)
+    assert results == {"1": None}
+
+
+def test_a_robots_txt_that_cannot_be_read_forbids_the_whole_host_for_this_run():
+    with PortalSite({"/rd/p.aspx?c=1": (PORTAL / "seed_rich.html").read_bytes()}) as site:
+        results, _ = crawl_results(site, robots_status=503)
+        assert [path for path, _ in site.requests] == ["/robots.txt"]
+    assert results["1"].startswith("robots.txt could not be read, so nothing on the host is fetched")
+
+
+def test_the_crawl_delay_of_robots_txt_slows_the_crawler_down():
+    with PortalSite({"/rd/p.aspx?c=1": (PORTAL / "seed_rich.html").read_bytes()},
+                    robots=b"User-agent: *\nCrawl-delay: 4\n") as site:
+        crawl_results(site)
+        limiter = http.limiter_for(site.base_url.split("//")[1], 100)
+    assert limiter.interval == pytest.approx(http.HEADROOM * 4)
+
+
+def test_an_error_page_sent_in_place_of_a_record_page_is_asked_for_again(tmp_path):
+    maintenance = b"<html><head><title>Down for maintenance</title></head><body>Back soon</body></html>"
+    with PortalSite({"/rd/p.aspx?c=1": (PORTAL / "seed_rich.html").read_bytes()}) as site:
+        site.fail_next("/rd/p.aspx", body=maintenance, headers={"Content-Type": "text/html"})
+        client = http.Client("portal", rate_per_second=100, cache=tmp_path / "cache.sqlite", max_retries=2)
+        [(url, data, problem)] = portal.Crawler(client=client).crawl(site.base_url + "/rd/p.aspx?c=1")
+        assert problem is None and portal.parse_page(data.decode(), url)[0]["title"].startswith("Safety")
+        again = http.Client("portal", rate_per_second=100, cache=tmp_path / "cache.sqlite")
+        assert again.get(url).content == data  # the error page did not stay in the cache
+
+
+def test_a_page_that_loads_leaves_quarantine_where_its_error_page_was_kept(db):
+    url = "https://portal.example/rd/p.aspx?c=1"
+    with pytest.raises(LoadError):
+        load_portal_page(db, b"<html><head><title>Down for maintenance</title></head><body>Back soon</body></html>", url)
+    assert db["quarantine"].count == 1
+    load_portal_page(db, (PORTAL / "seed_rich.html").read_bytes(), url)
+    assert db["quarantine"].count == 0
