@@ -9,6 +9,7 @@ files' revisions and deletions land exactly as they would one by one. A file loa
 its end is recorded in `loaded_files` and skipped next time.
 """
 
+import functools
 import io
 import os
 import re
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from harvest import pubmed
 
+from .classify import Vocabulary, record_on_topic
 from .load import LoadStats, WorkLoader, now
 
 CHUNK = 500  # elements per chunk: big enough to amortise pickling, small enough to stream
@@ -63,42 +65,66 @@ def chunks(path, size=CHUNK):
 
 
 def parse_chunk(task):
-    """In a worker: every record, Deletion and ParseError of one chunk."""
-    data, origin = task
-    return list(pubmed.iter_articles(io.BytesIO(data), origin))
+    """In a worker: (every record, Deletion and ParseError of one chunk, how many records the
+    topic filter dropped). With a topic (a vocabulary folder), only records on it are kept."""
+    data, origin, topic = task
+    items = pubmed.iter_articles(io.BytesIO(data), origin)
+    if topic is None:
+        return list(items), 0
+    vocabulary, kept, dropped = vocabulary_at(topic), [], 0
+    for item in items:
+        if isinstance(item, dict) and not record_on_topic(vocabulary, item):
+            dropped += 1
+        else:
+            kept.append(item)
+    return kept, dropped
 
 
-def already_loaded(db, path):
-    stat = os.stat(path)
-    row = db.execute("SELECT size, mtime FROM loaded_files WHERE path = ?", [str(Path(path).resolve())]).fetchone()
-    return row is not None and row[0] == stat.st_size and row[1] == int(stat.st_mtime)
+@functools.lru_cache(maxsize=4)
+def vocabulary_at(folder):
+    return Vocabulary(folder)
 
 
-def load_files(db, paths, workers=1, again=False, progress=lambda path, stats, note: None):
+def already_loaded(db, path, size, mtime, topic=None):
+    """Whether this file, as it is now, was loaded to its end (under the same topic filter)."""
+    row = db.execute("SELECT size, mtime, topic FROM loaded_files WHERE path = ?",
+                     [str(Path(path).resolve())]).fetchone()
+    return row is not None and row == (size, mtime, topic)
+
+
+def load_stream(db, loader, origin, size, mtime, batches, topic=None):
+    """Write one file's (items, off-topic count) batches in order; a file that ended well is
+    recorded in loaded_files. Returns the file's LoadStats."""
+    stats = LoadStats()
+    for items, off_topic in batches:
+        batch = loader.write_batch(items, origin)
+        batch.off_topic = off_topic
+        stats += batch
+    if not stats.fatal:
+        with db.atomic():
+            db["loaded_files"].insert({"path": str(Path(origin).resolve()), "size": size, "mtime": mtime,
+                                       "records": stats.loaded, "loaded_at": now(), "topic": topic}, replace=True)
+    return stats
+
+
+def load_files(db, paths, workers=1, again=False, topic=None, progress=lambda path, stats, note: None):
     """Load PubMed files in order with `workers` parsing processes; returns total LoadStats.
-    Files recorded as fully loaded (same size and time) are skipped unless `again`."""
+    Files recorded as fully loaded (same size and time) are skipped unless `again`. With
+    `topic` (a vocabulary folder) only records on its topic are written; deletions all apply."""
     loader = WorkLoader(db, pubmed.SOURCE)
     total = LoadStats()
+    topic = topic and str(Path(topic).resolve())
     with ProcessPoolExecutor(workers) if workers > 1 else _InProcess() as pool:
         for path in paths:
-            if not again and already_loaded(db, path):
+            stat = os.stat(path)
+            if not again and already_loaded(db, path, stat.st_size, int(stat.st_mtime), topic):
                 progress(path, LoadStats(), "already loaded (use --again to load it again)")
                 continue
-            origin = str(path)
-            stats = LoadStats()
-            fatal = None
-            for items in in_order(pool, parse_chunk, ((chunk, origin) for chunk in chunks(path)), 2 * workers):
-                batch = loader.write_batch(items, origin)
-                stats += batch
-                fatal = fatal or batch.fatal
-            if not fatal:
-                stat = os.stat(path)
-                with db.atomic():
-                    db["loaded_files"].insert({"path": str(Path(path).resolve()), "size": stat.st_size,
-                                               "mtime": int(stat.st_mtime), "records": stats.loaded,
-                                               "loaded_at": now()}, replace=True)
+            tasks = ((chunk, str(path), topic) for chunk in chunks(path))
+            stats = load_stream(db, loader, str(path), stat.st_size, int(stat.st_mtime),
+                                in_order(pool, parse_chunk, tasks, 2 * workers), topic)
             total += stats
-            progress(path, stats, fatal)
+            progress(path, stats, stats.fatal)
     return total
 
 

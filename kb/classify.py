@@ -209,6 +209,14 @@ def work_tags(vocabulary, work):
     return relevance(tags)
 
 
+def record_on_topic(vocabulary, record):
+    """Whether a parsed work record (as a source parser gives it) is about the vocabulary's
+    topic: the test a bulk load's --topic-filter applies before anything is written."""
+    work = {"title": record["title"], "abstract": record["abstract"], "keywords": record["keywords"],
+            "pub_types": record["pub_types"], "mesh": [heading["name"] for heading in record["mesh"]]}
+    return any(tag.tag == "relevance" for tag in work_tags(vocabulary, work))
+
+
 def trial_tags(vocabulary, trial):
     """Tags of a trial from its registry record: structured fields first, then its texts."""
     facts = [("phase", p) for p in trial["phases"]] + [("condition", c) for c in trial["conditions"]] + [

@@ -139,7 +139,8 @@ SCHEMA = {
         "id": int, "source": str, "origin": str, "record_id": str, "error": str, "raw": bytes,
         "quarantined_at": str,
     }, "id"),
-    "loaded_files": ({"path": str, "size": int, "mtime": int, "records": int, "loaded_at": str}, "path"),
+    "loaded_files": ({"path": str, "size": int, "mtime": int, "records": int, "loaded_at": str, "topic": str},
+                     "path"),
     "harvest_runs": ({
         "id": int, "source": str, "query": str, "started_at": str, "finished_at": str,
         "status": str, "state": str, "pages": int, "records_loaded": int, "error": str, "pid": int, "host": str,

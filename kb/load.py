@@ -140,12 +140,13 @@ class LoadStats:
     quarantined: int = 0
     errors: list = field(default_factory=list)
     fatal: str | None = None
+    off_topic: int = 0  # records a topic filter left out
 
     def __add__(self, other):
         return LoadStats(self.added + other.added, self.updated + other.updated,
                          self.unchanged + other.unchanged, self.deleted + other.deleted,
                          self.quarantined + other.quarantined, self.errors + other.errors,
-                         self.fatal or other.fatal)
+                         self.fatal or other.fatal, self.off_topic + other.off_topic)
 
     @property
     def loaded(self):

@@ -69,3 +69,17 @@ def test_a_file_cut_short_keeps_its_complete_records_and_is_not_recorded(tmp_pat
         pass
     assert db["works"].count == single["works"].count > 400
     assert db["loaded_files"].count == 0
+
+
+def test_a_topic_filter_keeps_the_records_on_the_topic_and_remembers_it_filtered(tmp_path):
+    from kb import demo
+    from kb.classify import DEFAULT_VOCABULARY
+
+    paths = sorted(demo.CORPUS.glob("pubmed_*.xml"))
+    db = open_db(str(tmp_path / "kb.db"))
+    stats = bulk.load_files(db, paths, workers=2, topic=DEFAULT_VOCABULARY)
+    assert (stats.added, stats.off_topic) == (53, 9)
+    titles = [row[0] for row in db.execute("select title from works")]
+    assert any("Mesenchymal" in title for title in titles)
+    # A file loaded through a filter is not "already loaded" for a load that keeps everything.
+    assert bulk.load_files(db, paths, workers=1).added == 9

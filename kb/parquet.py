@@ -1,0 +1,126 @@
+"""Parsed PubMed records as Parquet: what the cluster path writes and the KB loads.
+
+A parsed file becomes a folder `NNNNN-<file name>/` (NNNNN: the file's place in the load
+order) of `part-CCCCCC.parquet` partitions, one per chunk, and a `_manifest.json` written
+last, so a folder without one is a parse that did not finish. A partition holds one row per
+item of its chunk, in file order:
+
+- `kind = 'record'`: the record's scalar fields as typed columns (pmid, doi, title, year,
+  ...), its lists and mappings (authors with affiliations, MeSH, keywords, links, ...) as
+  JSON text, and its raw XML as bytes: any engine (pyarrow, DuckDB, Spark, dask.dataframe)
+  reads it without regenkb.
+- `kind = 'deletion'`: the PMIDs an update file's <DeleteCitation> removes (`deleted`).
+- `kind = 'error'`: a record or file that could not be parsed (`error`, `record_id`,
+  `fatal`, raw bytes), which the KB keeps in its quarantine table as a direct load would.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harvest import pubmed
+from harvest.errors import ParseError
+from harvest.records import new_work
+
+from .bulk import already_loaded, load_stream
+from .load import LoadStats, WorkLoader
+
+TEMPLATE = new_work()
+NESTED = [name for name, value in TEMPLATE.items() if isinstance(value, (list, dict))]
+TYPES = {"year": pa.int64(), "cited_by_count": pa.int64(), "completeness": pa.int64(),
+         "is_retracted": pa.bool_(), "is_preprint": pa.bool_()}
+SCALARS = [name for name in TEMPLATE if name not in NESTED]
+SCHEMA = pa.schema(
+    [("kind", pa.string()), ("origin", pa.string())]
+    + [(name, TYPES.get(name, pa.string())) for name in SCALARS]
+    + [(name, pa.string()) for name in NESTED]
+    + [("raw", pa.binary()), ("deleted", pa.list_(pa.string())), ("error", pa.string()),
+       ("record_id", pa.string()), ("fatal", pa.bool_())])
+MANIFEST = "_manifest.json"
+
+
+def to_table(items, origin):
+    """A chunk's records, Deletions and ParseErrors -> an Arrow table of SCHEMA."""
+    rows = []
+    for item in items:
+        row = dict.fromkeys(SCHEMA.names)
+        row["origin"] = origin
+        if isinstance(item, pubmed.Deletion):
+            row.update(kind="deletion", deleted=item.pmids)
+        elif isinstance(item, ParseError):
+            row.update(kind="error", error=str(item), record_id=item.record_id, raw=item.raw, fatal=item.fatal)
+        else:
+            row.update({name: item[name] for name in SCALARS}, kind="record", raw=item["raw"])
+            row.update({name: json.dumps(item[name], ensure_ascii=False) for name in NESTED})
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def from_table(table):
+    """An Arrow table of SCHEMA -> the records, Deletions and ParseErrors it holds, in order."""
+    items = []
+    for row in table.to_pylist():
+        if row["kind"] == "deletion":
+            items.append(pubmed.Deletion(row["deleted"]))
+        elif row["kind"] == "error":
+            items.append(ParseError(row["error"], source=pubmed.SOURCE, origin=row["origin"],
+                                    record_id=row["record_id"], raw=row["raw"] or b"", fatal=row["fatal"]))
+        else:
+            record = {name: row[name] for name in SCALARS}
+            record.update({name: json.loads(row[name]) for name in NESTED}, raw=row["raw"])
+            items.append(record)
+    return items
+
+
+def file_folder(output, index, path):
+    return Path(output) / f"{index:05d}-{Path(path).name}"
+
+
+def write_file(output, index, path, batches, topic=None):
+    """Write one parsed file's (items, off-topic count) batches as its partition folder;
+    returns its manifest."""
+    folder = file_folder(output, index, path)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.iterdir():
+        stale.unlink()
+    records = off_topic = parts = 0
+    for parts, (items, dropped) in enumerate(batches, 1):
+        pq.write_table(to_table(items, str(path)), folder / f"part-{parts:06d}.parquet")
+        records += sum(1 for item in items if isinstance(item, dict))
+        off_topic += dropped
+    stat = os.stat(path)
+    manifest = {"origin": str(path), "size": stat.st_size, "mtime": int(stat.st_mtime), "parts": parts,
+                "records": records, "off_topic": off_topic, "topic": topic}
+    (folder / (MANIFEST + ".tmp")).write_text(json.dumps(manifest))
+    (folder / (MANIFEST + ".tmp")).rename(folder / MANIFEST)
+    return manifest
+
+
+def parsed_files(output):
+    """(folder, manifest) of every finished file folder under `output`, in load order."""
+    for folder in sorted(Path(output).iterdir()):
+        if (folder / MANIFEST).is_file():
+            yield folder, json.loads((folder / MANIFEST).read_text())
+
+
+def load_parquet(db, output, again=False, progress=lambda origin, stats, note: None):
+    """Load the parsed files under `output` into the KB in order, as `kb load pubmed` would
+    load the files themselves: the same writer, the same loaded_files record (so a file
+    loaded either way is skipped by both). Returns the total LoadStats."""
+    loader = WorkLoader(db, pubmed.SOURCE)
+    total = LoadStats()
+    for folder, manifest in parsed_files(output):
+        origin, size, mtime, topic = manifest["origin"], manifest["size"], manifest["mtime"], manifest["topic"]
+        if not again and already_loaded(db, origin, size, mtime, topic):
+            progress(origin, LoadStats(), "already loaded (use --again to load it again)")
+            continue
+        batches = ((from_table(pq.read_table(folder / f"part-{part:06d}.parquet")), 0)
+                   for part in range(1, manifest["parts"] + 1))
+        stats = load_stream(db, loader, origin, size, mtime, batches, topic)
+        stats.off_topic = manifest["off_topic"]
+        total += stats
+        progress(origin, stats, stats.fatal)
+    return total
