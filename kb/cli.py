@@ -267,6 +267,46 @@ def harvest_portal_command(url, depth, max_pages, db_file, email):
     relink(db)
 
 
+TOPIC_FILTER_HELP = ("Keep only records on the topic of this vocabulary folder (e.g. kb/vocabularies/"
+                     "stem_cell_stroke); deletions still apply")
+FAST_HELP = ("Bulk mode: no fsync (synchronous=OFF) and a 1 GB page cache; a power cut may cost the KB, "
+             "so use it for a load you can redo from the files")
+
+
+def bulk_mode(db):
+    db.execute("PRAGMA synchronous = OFF")
+    db.execute("PRAGMA cache_size = -1000000")
+
+
+@cli.group()
+def parse():
+    """Parse files on a cluster into Parquet, for a load past one machine's parsing."""
+
+
+@parse.command(name="pubmed")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", required=True, type=click.Path(file_okay=False), help="Folder for the Parquet output")
+@click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786); default: a local cluster")
+@click.option("--workers", default=2, show_default=True, help="Worker processes of the local cluster")
+@click.option("--topic-filter", type=click.Path(exists=True, file_okay=False), help=TOPIC_FILTER_HELP)
+def parse_pubmed_command(files, output, scheduler, workers, topic_filter):
+    """Parse PubMed baseline and update FILES on a Dask cluster into Parquet partitions
+    under --output (one folder a file, one partition a chunk of 500 records), for
+    `kb load parquet` to load. Needs the cluster extra: pip install "regenkb[cluster]".
+
+    \b
+    Every worker must see FILES and --output at the same paths (shared storage).
+    Example:
+        kb parse pubmed baseline/pubmed25n*.xml.gz --output parsed/ --scheduler tcp://10.0.0.5:8786
+        kb load parquet parsed/ --db pubmed.db
+    """
+    from . import cluster
+
+    for manifest in cluster.parse_to_parquet(files, output, scheduler, workers, topic_filter):
+        click.echo(f"{manifest['origin']}: {manifest['records']} record(s) in {manifest['parts']} partition(s)"
+                   + (f", {manifest['off_topic']} off the topic left out" if manifest["off_topic"] else ""))
+
+
 @cli.group()
 def load():
     """Load records from files on disk (no network)."""
@@ -275,12 +315,11 @@ def load():
 @load.command(name="pubmed")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--workers", default=1, show_default=True, help="Processes parsing in parallel (one writer)")
+@click.option("--topic-filter", type=click.Path(exists=True, file_okay=False), help=TOPIC_FILTER_HELP)
 @click.option("--again", is_flag=True, help="Load files recorded as fully loaded again")
-@click.option("--fast", is_flag=True,
-              help="Bulk mode: no fsync (synchronous=OFF) and a 1 GB page cache; a power cut may cost the KB, "
-                   "so use it for a load you can redo from the files")
+@click.option("--fast", is_flag=True, help=FAST_HELP)
 @db_option
-def load_pubmed_command(files, workers, again, fast, db_file):
+def load_pubmed_command(files, workers, topic_filter, again, fast, db_file):
     """Load PubMed FILES: efetch responses, annual baseline or update files
     (.xml or .xml.gz; <DeleteCitation> deletes), esummary or elink responses.
 
@@ -292,25 +331,60 @@ def load_pubmed_command(files, workers, again, fast, db_file):
     quarantine table and every good record is still loaded.
     Example:
         kb load pubmed baseline/pubmed25n*.xml.gz --workers 2 --db pubmed.db
+        kb load pubmed baseline/*.xml.gz --topic-filter kb/vocabularies/stem_cell_stroke
     """
     from . import bulk
 
     def load_one(db, path):
         if fast:
-            db.execute("PRAGMA synchronous = OFF")
-            db.execute("PRAGMA cache_size = -1000000")
+            bulk_mode(db)
         with pubmed.open_payload(path) as handle:
             kind = pubmed.sniff(handle.read(8192))
         if kind != "efetch":
             return load_pubmed_file(db, path)
         notes = []
-        stats = bulk.load_files(db, [path], workers, again, lambda _, __, note: notes.append(note))
-        if stats.fatal:
-            raise LoadError(f"{stats.fatal} ({stats.loaded} good record(s) before it were loaded; "
-                            "the fault is in the quarantine table)")
-        return stats, next((note for note in notes if note), None)
+        stats = bulk.load_files(db, [path], workers, again, topic_filter, lambda _, __, note: notes.append(note))
+        return bulk_outcome(stats, notes)
 
     load_files(files, db_file, load_one)
+
+
+def bulk_outcome(stats, notes):
+    """(stats, note) of one bulk-loaded file, or LoadError when it broke off."""
+    if stats.fatal:
+        raise LoadError(f"{stats.fatal} ({stats.loaded} good record(s) before it were loaded; "
+                        "the fault is in the quarantine table)")
+    note = next((note for note in notes if note), None)
+    if stats.off_topic:
+        note = f"{stats.off_topic} record(s) off the topic left out" + (f"; {note}" if note else "")
+    return stats, note
+
+
+@load.command(name="parquet")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--again", is_flag=True, help="Load files recorded as fully loaded again")
+@click.option("--fast", is_flag=True, help=FAST_HELP)
+@db_option
+def load_parquet_command(folder, again, fast, db_file):
+    """Load PubMed files that `kb parse pubmed` parsed into Parquet under FOLDER.
+
+    \b
+    Files load in the order they were given to the parse, through the same writer as
+    `kb load pubmed`, and are recorded as loaded the same way: a file loaded by either
+    command is skipped by both.
+    Example:
+        kb load parquet parsed/ --db pubmed.db
+    """
+    from . import parquet
+
+    def load_one(db, manifest_folder):
+        if fast:
+            bulk_mode(db)
+        notes = []
+        stats = parquet.load_parquet(db, manifest_folder, again, lambda _, __, note: notes.append(note))
+        return bulk_outcome(stats, notes)
+
+    load_files([folder], db_file, load_one)
 
 
 @load.command(name="ctgov")

@@ -19,7 +19,8 @@ def parse_file(task, output, topic):
     """On a worker: parse one file into its partition folder; its manifest."""
     index, path = task
     batches = (bulk.parse_chunk((chunk, path, topic)) for chunk in bulk.chunks(path))
-    return parquet.write_file(output, index, path, batches, topic)
+    with bulk.fewer_collections():
+        return parquet.write_file(output, index, path, batches, topic)
 
 
 def parse_to_parquet(paths, output, scheduler=None, workers=2, topic=None):

@@ -173,6 +173,9 @@ FOREIGN_KEYS = {
 INDEXES = [
     ("works", ["pmid"], False), ("works", ["doi"], False), ("works", ["pmcid"], False),
     ("works", ["year"], False), ("work_authors", ["author_id"], False),
+    # The works table's default facets: a covering index each, or every page view scans the table.
+    ("works", ["journal"], False), ("works", ["language"], False), ("works", ["is_preprint"], False),
+    ("works", ["oa_status"], False),
     ("work_author_affiliations", ["affiliation_id"], False), ("work_mesh", ["mesh_id"], False),
     ("registry_ids", ["accession"], False), ("authors", ["orcid"], False), ("author_names", ["orcid"], False),
     ("work_authors", ["name_id"], False), ("affiliations", ["institution_id"], False),

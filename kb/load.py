@@ -6,6 +6,7 @@ changes nothing; a newer (or fuller) version of a record replaces its derived ro
 """
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import zlib
@@ -61,20 +62,48 @@ def author_row(author):
             "orcid": author["orcid"], "is_collective": int(bool(author["collective_name"]))}
 
 
+def prepare(record):
+    """Do ahead, in a parsing worker, the writer's work that depends on the record alone:
+    the registry numbers its text names, the rows of its affiliation strings, and the
+    digest and compressed bytes of its raw record."""
+    work_registry_ids(record)
+    raw_digest_and_bytes(record)
+    for author in record["authors"]:
+        for affiliation in author["affiliations"]:
+            affiliation["rows"] = affiliation_rows(affiliation)
+    return record
+
+
+def raw_digest_and_bytes(record):
+    """(SHA-1 of the raw record, its compressed bytes as `records.raw` stores them), kept on the record."""
+    if "stored_raw" not in record:
+        record["stored_raw"] = (hashlib.sha1(record["raw"]).hexdigest(), zlib.compress(record["raw"], 1))
+    return record["stored_raw"]
+
+
 def affiliation_rows(affiliation):
     """One row per affiliation in a source's affiliation string, parsed into department,
     institution, city and country; identifiers stay only on a string that holds one."""
-    parts = split_affiliations(affiliation["name"])
-    identifiers = affiliation["identifiers"] if len(parts) == 1 else {}
-    ror = identifiers.get("ror")
+    if "rows" in affiliation:
+        return affiliation["rows"]
+    identifiers = affiliation["identifiers"]
+    return parsed_affiliation_rows(affiliation["name"], identifiers.get("ror"), identifiers.get("ringgold"),
+                                   identifiers.get("openalex"))
+
+
+# A paper's authors repeat its few affiliation strings, and a baseline file repeats its
+# institutions: the rows of a string are built once.
+@functools.lru_cache(maxsize=100_000)
+def parsed_affiliation_rows(name, ror, ringgold, openalex):
+    parts = split_affiliations(name)
+    if len(parts) != 1:
+        ror = ringgold = openalex = None
     if ror:
         ror = "https://ror.org/" + ror.rstrip("/").rsplit("/", 1)[-1]
-    for text in parts:
-        parsed = parse_affiliation(text)
-        yield {"id": stable_id("affiliation:" + fold(text)), "name": text, "ror": ror,
-               "ringgold": identifiers.get("ringgold"), "openalex_id": identifiers.get("openalex"),
-               "department": parsed.department, "institution_name": parsed.institution, "city": parsed.city,
-               "country": parsed.country}
+    return tuple({"id": stable_id("affiliation:" + fold(text)), "name": text, "ror": ror, "ringgold": ringgold,
+                  "openalex_id": openalex, "department": parsed.department, "institution_name": parsed.institution,
+                  "city": parsed.city, "country": parsed.country}
+                 for text, parsed in ((text, parse_affiliation(text)) for text in parts))
 
 
 def work_row(work_id, record, sources, provenance=None):
@@ -258,7 +287,7 @@ class Loader:
             f"WHERE source = ? AND source_id IN ({in_clause(keys)})", [self.source, *keys])}
         fresh = []
         for record in records:
-            sha1 = hashlib.sha1(record["raw"]).hexdigest()
+            sha1 = raw_digest_and_bytes(record)[0]
             if should_replace(stored.get(record[self.key]), record, sha1):
                 fresh.append((record, sha1))
             else:
@@ -282,7 +311,7 @@ class Loader:
             {"source": self.source, "source_id": record[self.key], "work_id": None, "trial_id": None,
              self.fk: row_id, "completeness": record["completeness"], "version": record_version(record),
              "sha1": sha1, "origin": origin, "retrieved_at": retrieved_at,
-             "raw": zlib.compress(record["raw"], 1)} for row_id, record, sha1 in changed])
+             "raw": raw_digest_and_bytes(record)[1]} for row_id, record, sha1 in changed])
         self.write_rows([(row_id, record) for row_id, record, _ in changed])
         self.resolve_links_to([(row_id, record) for row_id, record, _ in changed])
 

@@ -8,7 +8,10 @@ item of its chunk, in file order:
 - `kind = 'record'`: the record's scalar fields as typed columns (pmid, doi, title, year,
   ...), its lists and mappings (authors with affiliations, MeSH, keywords, links, ...) as
   JSON text, and its raw XML as bytes: any engine (pyarrow, DuckDB, Spark, dask.dataframe)
-  reads it without regenkb.
+  reads it without regenkb. What the workers prepared for the writer rides along
+  (`kb.load.prepare`: parsed affiliation rows inside `authors`, `registry_found`, and
+  `sha1` and `raw_zlib`, the digest and compressed bytes the records table keeps), so the
+  one writer does not do it again.
 - `kind = 'deletion'`: the PMIDs an update file's <DeleteCitation> removes (`deleted`).
 - `kind = 'error'`: a record or file that could not be parsed (`error`, `record_id`,
   `fatal`, raw bytes), which the KB keeps in its quarantine table as a direct load would.
@@ -25,8 +28,8 @@ from harvest import pubmed
 from harvest.errors import ParseError
 from harvest.records import new_work
 
-from .bulk import already_loaded, load_stream
-from .load import LoadStats, WorkLoader
+from .bulk import already_loaded, fewer_collections, load_stream
+from .load import LoadStats, WorkLoader, raw_digest_and_bytes, work_registry_ids
 
 TEMPLATE = new_work()
 NESTED = [name for name, value in TEMPLATE.items() if isinstance(value, (list, dict))]
@@ -37,7 +40,8 @@ SCHEMA = pa.schema(
     [("kind", pa.string()), ("origin", pa.string())]
     + [(name, TYPES.get(name, pa.string())) for name in SCALARS]
     + [(name, pa.string()) for name in NESTED]
-    + [("raw", pa.binary()), ("deleted", pa.list_(pa.string())), ("error", pa.string()),
+    + [("raw", pa.binary()), ("registry_found", pa.string()), ("sha1", pa.string()), ("raw_zlib", pa.binary()),
+       ("deleted", pa.list_(pa.string())), ("error", pa.string()),
        ("record_id", pa.string()), ("fatal", pa.bool_())])
 MANIFEST = "_manifest.json"
 
@@ -53,7 +57,9 @@ def to_table(items, origin):
         elif isinstance(item, ParseError):
             row.update(kind="error", error=str(item), record_id=item.record_id, raw=item.raw, fatal=item.fatal)
         else:
-            row.update({name: item[name] for name in SCALARS}, kind="record", raw=item["raw"])
+            sha1, raw_zlib = raw_digest_and_bytes(item)
+            row.update({name: item[name] for name in SCALARS}, kind="record", raw=item["raw"], sha1=sha1,
+                       raw_zlib=raw_zlib, registry_found=json.dumps(work_registry_ids(item), ensure_ascii=False))
             row.update({name: json.dumps(item[name], ensure_ascii=False) for name in NESTED})
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=SCHEMA)
@@ -70,7 +76,8 @@ def from_table(table):
                                     record_id=row["record_id"], raw=row["raw"] or b"", fatal=row["fatal"]))
         else:
             record = {name: row[name] for name in SCALARS}
-            record.update({name: json.loads(row[name]) for name in NESTED}, raw=row["raw"])
+            record.update({name: json.loads(row[name]) for name in NESTED}, raw=row["raw"],
+                          registry_found=json.loads(row["registry_found"]), stored_raw=(row["sha1"], row["raw_zlib"]))
             items.append(record)
     return items
 
@@ -119,7 +126,8 @@ def load_parquet(db, output, again=False, progress=lambda origin, stats, note: N
             continue
         batches = ((from_table(pq.read_table(folder / f"part-{part:06d}.parquet")), 0)
                    for part in range(1, manifest["parts"] + 1))
-        stats = load_stream(db, loader, origin, size, mtime, batches, topic)
+        with fewer_collections():
+            stats = load_stream(db, loader, origin, size, mtime, batches, topic)
         stats.off_topic = manifest["off_topic"]
         total += stats
         progress(origin, stats, stats.fatal)

@@ -107,7 +107,7 @@ class TrialLoader(Loader):
                 affiliation_id = None
                 if person["affiliation"]:
                     # A trial person has one affiliation, however it is written.
-                    aff = next(affiliation_rows({"name": person["affiliation"], "identifiers": {}}), None)
+                    aff = next(iter(affiliation_rows({"name": person["affiliation"], "identifiers": {}})), None)
                     if aff:
                         affiliations[aff["id"]] = aff
                         affiliation_id = aff["id"]

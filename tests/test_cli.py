@@ -87,3 +87,18 @@ def test_authors_commands_resolve_merge_and_split_people(tmp_path):
     assert refused.exit_code == 1 and "two authors of one work are two people" in refused.output
     unknown = CliRunner().invoke(cli, ["authors", "merge", "1", str(a), "--db", db_file])
     assert "no author 1 in the KB" in unknown.output
+
+
+def test_parse_on_a_local_cluster_then_load_parquet_reports_each_file(tmp_path):
+    from kb import demo
+
+    files = [str(path) for path in sorted(demo.CORPUS.glob("pubmed_*.xml"))[:2]]
+    vocabulary = str(demo.CORPUS.parent / "vocabularies" / "stem_cell_stroke")
+    parsed = run("parse", "pubmed", *files, "--output", str(tmp_path / "parsed"), "--workers", "2",
+                 "--topic-filter", vocabulary)
+    assert parsed.output.splitlines() == [f"{files[0]}: 22 record(s) in 1 partition(s)",
+                                          f"{files[1]}: 11 record(s) in 1 partition(s)"]
+    loaded = run("load", "parquet", str(tmp_path / "parsed"), "--db", str(tmp_path / "kb.db"))
+    assert "33 added" in loaded.output
+    again = run("load", "pubmed", *files, "--topic-filter", vocabulary, "--db", str(tmp_path / "kb.db"))
+    assert again.output.count("already loaded") == 2
