@@ -11,6 +11,7 @@ cores parse), peak RSS, DB bytes per record, and the projection for the full bas
 (about 38 million records) on this 2-core machine and on a 32-core one (target under 3 h).
 """
 
+import contextlib
 import resource
 import sys
 import tempfile
@@ -35,11 +36,9 @@ def run(files, workers, fast, tmp):
     same whatever the number of workers."""
     path = Path(tmp) / f"bulk-{workers}.db"
     db = open_db(str(path))
-    if fast:
-        db.execute("PRAGMA synchronous = OFF")
-        db.execute("PRAGMA cache_size = -1000000")
     started = time.perf_counter()
-    kb_bulk.load_files(db, files, workers=workers)
+    with kb_bulk.fast_load(db) if fast else contextlib.nullcontext():
+        kb_bulk.load_files(db, files, workers=workers)
     seconds = time.perf_counter() - started
     db.conn.close()
     size = sum(p.stat().st_size for p in Path(tmp).glob(f"bulk-{workers}.db*"))
@@ -52,12 +51,9 @@ def writer_rate(path, fast, tmp):
 
     batches = [kb_bulk.parse_chunk((chunk, str(path), None))[0] for chunk in kb_bulk.chunks(path)]
     db = open_db(str(Path(tmp) / "writer.db"))
-    if fast:
-        db.execute("PRAGMA synchronous = OFF")
-        db.execute("PRAGMA cache_size = -1000000")
     loader = WorkLoader(db, "pubmed")
     started = time.perf_counter()
-    with kb_bulk.fewer_collections():
+    with kb_bulk.fast_load(db) if fast else contextlib.nullcontext(), kb_bulk.fewer_collections():
         for items in batches:
             loader.write_batch(items, str(path))
     return RECORDS_PER_FILE / (time.perf_counter() - started)
@@ -71,10 +67,8 @@ def cluster_run(files, fast, tmp):
     cluster.parse_to_parquet(files, Path(tmp) / "parsed", workers=2)
     parsed = time.perf_counter()
     db = open_db(str(Path(tmp) / "cluster.db"))
-    if fast:
-        db.execute("PRAGMA synchronous = OFF")
-        db.execute("PRAGMA cache_size = -1000000")
-    parquet.load_parquet(db, Path(tmp) / "parsed")
+    with kb_bulk.fast_load(db) if fast else contextlib.nullcontext():
+        parquet.load_parquet(db, Path(tmp) / "parsed")
     return parsed - started, time.perf_counter() - parsed
 
 

@@ -1,5 +1,6 @@
 """The `kb` command line: build, search and serve the regenkb knowledge base."""
 
+import contextlib
 import json
 import os
 import sys
@@ -273,11 +274,6 @@ FAST_HELP = ("Bulk mode: no fsync (synchronous=OFF) and a 1 GB page cache; a pow
              "so use it for a load you can redo from the files")
 
 
-def bulk_mode(db):
-    db.execute("PRAGMA synchronous = OFF")
-    db.execute("PRAGMA cache_size = -1000000")
-
-
 @cli.group()
 def parse():
     """Parse files on a cluster into Parquet, for a load past one machine's parsing."""
@@ -336,8 +332,6 @@ def load_pubmed_command(files, workers, topic_filter, again, fast, db_file):
     from . import bulk
 
     def load_one(db, path):
-        if fast:
-            bulk_mode(db)
         with pubmed.open_payload(path) as handle:
             kind = pubmed.sniff(handle.read(8192))
         if kind != "efetch":
@@ -346,7 +340,7 @@ def load_pubmed_command(files, workers, topic_filter, again, fast, db_file):
         stats = bulk.load_files(db, [path], workers, again, topic_filter, lambda _, __, note: notes.append(note))
         return bulk_outcome(stats, notes)
 
-    load_files(files, db_file, load_one)
+    load_files(files, db_file, load_one, bulk.fast_load if fast else None)
 
 
 def bulk_outcome(stats, notes):
@@ -375,16 +369,14 @@ def load_parquet_command(folder, again, fast, db_file):
     Example:
         kb load parquet parsed/ --db pubmed.db
     """
-    from . import parquet
+    from . import bulk, parquet
 
     def load_one(db, manifest_folder):
-        if fast:
-            bulk_mode(db)
         notes = []
         stats = parquet.load_parquet(db, manifest_folder, again, lambda _, __, note: notes.append(note))
         return bulk_outcome(stats, notes)
 
-    load_files([folder], db_file, load_one)
+    load_files([folder], db_file, load_one, bulk.fast_load if fast else None)
 
 
 @load.command(name="ctgov")
@@ -443,20 +435,23 @@ def load_portal_command(files, url, db_file):
         load_portal_page(db, Path(path).read_bytes(), url or Path(path).resolve().as_uri())[0], None))
 
 
-def load_files(files, db_file, load_one):
+def load_files(files, db_file, load_one, mode=None):
+    """Load each file with load_one(db, path) -> (stats, note), inside `mode` (a context
+    manager taking the db, such as bulk.fast_load) if given, then refresh what derives."""
     db = open_db(db_path(db_file))
     failed = 0
-    for path in files:
-        try:
-            stats, note = load_one(db, path)
-        except LoadError as error:
-            click.echo(f"error: {error}", err=True)
-            failed += 1
-            continue
-        click.echo(f"{path}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged, "
-                   f"{stats.deleted} deleted, {stats.quarantined} quarantined" + (f"; {note}" if note else ""))
-        for message in stats.errors:
-            click.echo(f"  quarantined: {message}", err=True)
+    with mode(db) if mode else contextlib.nullcontext():
+        for path in files:
+            try:
+                stats, note = load_one(db, path)
+            except LoadError as error:
+                click.echo(f"error: {error}", err=True)
+                failed += 1
+                continue
+            click.echo(f"{path}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged, "
+                       f"{stats.deleted} deleted, {stats.quarantined} quarantined" + (f"; {note}" if note else ""))
+            for message in stats.errors:
+                click.echo(f"  quarantined: {message}", err=True)
     relink(db)
     if failed:
         raise click.ClickException(f"{failed} of {len(files)} file(s) could not be loaded fully")

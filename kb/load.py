@@ -62,15 +62,18 @@ def author_row(author):
             "orcid": author["orcid"], "is_collective": int(bool(author["collective_name"]))}
 
 
-def prepare(record):
+def prepare(record, source):
     """Do ahead, in a parsing worker, the writer's work that depends on the record alone:
-    the registry numbers its text names, the rows of its affiliation strings, and the
-    digest and compressed bytes of its raw record."""
+    the registry numbers its text names, the rows of its affiliation strings, the digest
+    and compressed bytes of its raw record, and the rows of the work it makes when no other
+    source describes that work (most of a baseline); the writer gives them their work id."""
     work_registry_ids(record)
     raw_digest_and_bytes(record)
     for author in record["authors"]:
         for affiliation in author["affiliations"]:
             affiliation["rows"] = affiliation_rows(affiliation)
+    record["built_rows"] = WorkRows()
+    record["built_rows"].add(None, {source: record})
     return record
 
 
@@ -517,7 +520,10 @@ class WorkLoader(Loader):
         # Two records of this source in one batch may be one work: its rows are built once.
         latest = {work_id: record for work_id, record in changed}
         for work_id, record in latest.items():
-            rows.add(work_id, {self.source: record, **others.get(work_id, {})})
+            if work_id not in others and "built_rows" in record:
+                rows.adopt(record["built_rows"], work_id)
+            else:
+                rows.add(work_id, {self.source: record, **others.get(work_id, {})})
         for work_id, record in changed:
             sources = {self.source: record, **others.get(work_id, {})}
             scheme = SOURCE_SCHEMES[self.source]
@@ -629,6 +635,25 @@ class WorkRows:
             self.work_mesh.append({"work_id": work_id, "mesh_id": heading["ui"], "major_topic": int(heading["major"]),
                                    "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False)})
         self.registry_ids.extend({"work_id": work_id, **r} for r in work_registry_ids(record))
+
+    def adopt(self, built, work_id):
+        """Take the rows a worker built for one work (`prepare`), now that its id is known."""
+        for row in built.works:
+            row["id"] = work_id
+        for row in built.fts:
+            row["rowid"] = work_id
+        for rows in (built.work_authors, built.author_affiliations, built.work_mesh, built.registry_ids,
+                     built.conflicts):
+            for row in rows:
+                row["work_id"] = work_id
+        for mine, theirs in ((self.works, built.works), (self.fts, built.fts), (self.work_authors, built.work_authors),
+                             (self.author_affiliations, built.author_affiliations), (self.work_mesh, built.work_mesh),
+                             (self.registry_ids, built.registry_ids), (self.conflicts, built.conflicts)):
+            mine.extend(theirs)
+        self.author_names.update(built.author_names)
+        self.mesh_terms.update(built.mesh_terms)
+        for key, row in built.affiliations.items():
+            self.affiliations.setdefault(key, row)
 
     def write(self, loader):
         insert_rows(loader.db, "works", self.works)

@@ -83,3 +83,31 @@ def test_a_topic_filter_keeps_the_records_on_the_topic_and_remembers_it_filtered
     assert any("Mesenchymal" in title for title in titles)
     # A file loaded through a filter is not "already loaded" for a load that keeps everything.
     assert bulk.load_files(db, paths, workers=1).added == 9
+
+
+def index_names(db):
+    return {row[0] for row in db.execute("select name from sqlite_master where type = 'index' and sql is not null")}
+
+
+def test_a_fast_load_builds_the_same_kb_with_its_indexes_sorted_once_at_the_end(tmp_path):
+    paths = files(tmp_path)
+    plain = open_db(str(tmp_path / "plain.db"))
+    bulk.load_files(plain, paths)
+    fast = open_db(str(tmp_path / "fast.db"))
+    with bulk.fast_load(fast):
+        assert "idx_works_year" not in index_names(fast) and "idx_works_pmid" in index_names(fast)
+        bulk.load_files(fast, paths, workers=2)
+    assert index_names(fast) == index_names(plain)
+    assert fast.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL again
+    assert snapshot(tmp_path / "fast.db") == snapshot(tmp_path / "plain.db")
+    fts = "SELECT rowid, title, abstract, mesh, keywords, authors FROM works_fts ORDER BY rowid"
+    assert fast.execute(fts).fetchall() == plain.execute(fts).fetchall()
+
+
+def test_a_fast_load_killed_half_way_gets_its_indexes_back_when_the_kb_is_next_opened(tmp_path):
+    db = open_db(str(tmp_path / "kb.db"))
+    expected = index_names(db)
+    for table, columns in bulk.DEFERRED_INDEXES:  # what a SIGKILL inside fast_load leaves
+        db.execute(f"DROP INDEX idx_{table}_{'_'.join(columns)}")
+    db.conn.close()
+    assert index_names(open_db(str(tmp_path / "kb.db"))) == expected
