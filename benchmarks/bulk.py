@@ -46,10 +46,11 @@ def run(files, workers, fast, tmp):
 
 
 def writer_rate(path, fast, tmp):
-    """Records/s of the one writer alone, on one file's records parsed and prepared ahead."""
+    """Records/s of the one writer alone, on one file's records parsed and prepared ahead
+    (rows built, as workers build them when the writer has a core of its own)."""
     from kb.load import WorkLoader
 
-    batches = [kb_bulk.parse_chunk((chunk, str(path), None))[0] for chunk in kb_bulk.chunks(path)]
+    batches = [kb_bulk.parse_chunk((chunk, str(path), None, True))[0] for chunk in kb_bulk.chunks(path)]
     db = open_db(str(Path(tmp) / "writer.db"))
     loader = WorkLoader(db, "pubmed")
     started = time.perf_counter()

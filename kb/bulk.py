@@ -68,8 +68,9 @@ def chunks(path, size=CHUNK):
 
 def parse_chunk(task):
     """In a worker: (every record, Deletion and ParseError of one chunk, how many records the
-    topic filter dropped). With a topic (a vocabulary folder), only records on it are kept."""
-    data, origin, topic = task
+    topic filter dropped). With a topic (a vocabulary folder), only records on it are kept;
+    with build_rows, each record carries the rows of its work, built ahead (`load.prepare`)."""
+    data, origin, topic, build_rows = task
     vocabulary = topic and vocabulary_at(topic)
     kept, dropped = [], 0
     for item in pubmed.iter_articles(io.BytesIO(data), origin):
@@ -77,7 +78,7 @@ def parse_chunk(task):
             if vocabulary and not record_on_topic(vocabulary, item):
                 dropped += 1
                 continue
-            prepare(item, pubmed.SOURCE)  # in parallel here, rather than in the one writer
+            prepare(item, pubmed.SOURCE, build_rows)  # in parallel here, rather than in the one writer
         kept.append(item)
     return kept, dropped
 
@@ -172,6 +173,10 @@ def load_files(db, paths, workers=1, again=False, topic=None, progress=lambda pa
     loader = WorkLoader(db, pubmed.SOURCE)
     total = LoadStats()
     topic = topic and str(Path(topic).resolve())
+    # Rows built in a worker cost the sending on top of the building. That pays when the
+    # writer has a core of its own and is the bottleneck; when the workers take every core,
+    # the writer building them itself is cheaper overall.
+    build_rows = 1 < workers < (os.cpu_count() or 1)
     with ProcessPoolExecutor(workers, initializer=collect_less) if workers > 1 else _InProcess() as pool, \
             fewer_collections():
         for path in paths:
@@ -179,7 +184,7 @@ def load_files(db, paths, workers=1, again=False, topic=None, progress=lambda pa
             if not again and already_loaded(db, path, stat.st_size, int(stat.st_mtime), topic):
                 progress(path, LoadStats(), "already loaded (use --again to load it again)")
                 continue
-            tasks = ((chunk, str(path), topic) for chunk in chunks(path))
+            tasks = ((chunk, str(path), topic, build_rows) for chunk in chunks(path))
             stats = load_stream(db, loader, str(path), stat.st_size, int(stat.st_mtime),
                                 in_order(pool, parse_chunk, tasks, 2 * workers), topic)
             total += stats

@@ -53,8 +53,10 @@ def cli():
         kb search "placenta exosome" --db my.db
         kb related 35281985 --db my.db          trials for a paper, with reasons
         kb serve --db my.db                     pages, search-all, JSON API, exports
-    Loads and harvests also map institutions, cluster authors into people, link
-    papers to their trials and tag the evidence; `kb doctor` checks a KB.
+    The whole PubMed baseline: `kb load pubmed --workers N --fast`, or `kb parse
+    pubmed` on a Dask cluster then `kb load parquet`. Loads and harvests also map
+    institutions, cluster authors into people, link papers to their trials and tag the
+    evidence; `kb doctor` checks a KB.
     """
 
 
@@ -288,7 +290,7 @@ def parse():
 def parse_pubmed_command(files, output, scheduler, workers, topic_filter):
     """Parse PubMed baseline and update FILES on a Dask cluster into Parquet partitions
     under --output (one folder a file, one partition a chunk of 500 records), for
-    `kb load parquet` to load. Needs the cluster extra: pip install "regenkb[cluster]".
+    `kb load parquet` to load. Needs the cluster extra: pip install -e ".[cluster]".
 
     \b
     Every worker must see FILES and --output at the same paths (shared storage).
@@ -296,8 +298,12 @@ def parse_pubmed_command(files, output, scheduler, workers, topic_filter):
         kb parse pubmed baseline/pubmed25n*.xml.gz --output parsed/ --scheduler tcp://10.0.0.5:8786
         kb load parquet parsed/ --db pubmed.db
     """
-    from . import cluster
+    try:
+        import dask.distributed  # noqa: F401
 
+        from . import cluster
+    except ImportError as error:
+        raise click.ClickException(f"{error}: kb parse needs the cluster extra, pip install -e \".[cluster]\"")
     for manifest in cluster.parse_to_parquet(files, output, scheduler, workers, topic_filter):
         click.echo(f"{manifest['origin']}: {manifest['records']} record(s) in {manifest['parts']} partition(s)"
                    + (f", {manifest['off_topic']} off the topic left out" if manifest["off_topic"] else ""))
@@ -369,7 +375,10 @@ def load_parquet_command(folder, again, fast, db_file):
     Example:
         kb load parquet parsed/ --db pubmed.db
     """
-    from . import bulk, parquet
+    try:
+        from . import bulk, parquet
+    except ImportError as error:
+        raise click.ClickException(f"{error}: kb load parquet needs the cluster extra, pip install -e \".[cluster]\"")
 
     def load_one(db, manifest_folder):
         notes = []

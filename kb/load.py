@@ -62,18 +62,20 @@ def author_row(author):
             "orcid": author["orcid"], "is_collective": int(bool(author["collective_name"]))}
 
 
-def prepare(record, source):
+def prepare(record, source, build_rows=False):
     """Do ahead, in a parsing worker, the writer's work that depends on the record alone:
     the registry numbers its text names, the rows of its affiliation strings, the digest
-    and compressed bytes of its raw record, and the rows of the work it makes when no other
-    source describes that work (most of a baseline); the writer gives them their work id."""
+    and compressed bytes of its raw record, and (build_rows) the rows of the work it makes
+    when no other source describes that work (most of a baseline), to which the writer
+    gives their work id."""
     work_registry_ids(record)
     raw_digest_and_bytes(record)
     for author in record["authors"]:
         for affiliation in author["affiliations"]:
             affiliation["rows"] = affiliation_rows(affiliation)
-    record["built_rows"] = WorkRows()
-    record["built_rows"].add(None, {source: record})
+    if build_rows:
+        record["built_rows"] = WorkRows()
+        record["built_rows"].add(None, {source: record})
     return record
 
 

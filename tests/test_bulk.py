@@ -111,3 +111,25 @@ def test_a_fast_load_killed_half_way_gets_its_indexes_back_when_the_kb_is_next_o
         db.execute(f"DROP INDEX idx_{table}_{'_'.join(columns)}")
     db.conn.close()
     assert index_names(open_db(str(tmp_path / "kb.db"))) == expected
+
+
+def test_with_cores_to_spare_the_workers_build_the_rows_and_the_kb_is_the_same(tmp_path, monkeypatch):
+    paths = files(tmp_path)
+    single = open_db(str(tmp_path / "single.db"))
+    bulk.load_files(single, paths)
+    monkeypatch.setattr(bulk.os, "cpu_count", lambda: 8)
+    adopted = []
+    monkeypatch.setattr(bulk.WorkLoader, "write_batch", record_adoptions(bulk.WorkLoader.write_batch, adopted))
+    parallel = open_db(str(tmp_path / "parallel.db"))
+    bulk.load_files(parallel, paths, workers=2)
+    assert sum(adopted) == 1240  # every record came with its rows built
+    assert snapshot(tmp_path / "parallel.db") == snapshot(tmp_path / "single.db")
+    fts = "SELECT rowid, title, abstract, mesh, keywords, authors FROM works_fts ORDER BY rowid"
+    assert parallel.execute(fts).fetchall() == single.execute(fts).fetchall()
+
+
+def record_adoptions(write_batch, counts):
+    def counting(self, items, origin, run_state=None):
+        counts.append(sum(1 for item in items if isinstance(item, dict) and "built_rows" in item))
+        return write_batch(self, items, origin, run_state)
+    return counting
