@@ -79,11 +79,13 @@ def start_server(db_path):
 
 
 def run(db_path, seconds, connections=8, seed=1):
-    """Drive the server for `seconds`; returns {kind: [(status, ms), ...]} and the expensive
-    query's (status, ms, body start)."""
+    """Drive the server for `seconds`; returns {kind: [(status, ms), ...]}, the expensive
+    query's (status, ms, body start), and the (status, ms) of the requests answered while
+    the expensive query ran."""
     process, base = start_server(db_path)
     name = Path(db_path).stem
     results = {kind: [] for kind, _ in TRAFFIC}
+    answered = []  # (when, (status, ms)) of every request
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
@@ -94,6 +96,7 @@ def run(db_path, seconds, connections=8, seed=1):
             outcome = get(base + path.format(db=name))
             with lock:
                 results[kind].append(outcome)
+                answered.append((time.perf_counter(), outcome))
 
     try:
         threads = [threading.Thread(target=client, args=(n,)) for n in range(connections)]
@@ -102,13 +105,15 @@ def run(db_path, seconds, connections=8, seed=1):
         time.sleep(min(1.0, seconds / 4))
         started = time.perf_counter()
         status, body = status_and_body(base + EXPENSIVE.format(db=name))
-        expensive = (status, (time.perf_counter() - started) * 1000, body)
+        ended = time.perf_counter()
+        expensive = (status, (ended - started) * 1000, body)
         for thread in threads:
             thread.join()
     finally:
         process.terminate()
         process.wait(timeout=10)
-    return results, expensive
+    meanwhile = [outcome for when, outcome in answered if started <= when <= ended]
+    return results, expensive, meanwhile
 
 
 def status_and_body(url):
@@ -120,19 +125,26 @@ def status_and_body(url):
         return error.code, error.read(300).decode(errors="replace")
 
 
-def report(results, expensive, seconds):
+def percentiles(outcomes):
+    times = sorted(ms for _, ms in outcomes)
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def report(results, expensive, meanwhile, seconds):
     total = sum(len(v) for v in results.values())
     errors = sum(1 for v in results.values() for status, _ in v if status is None)
     server_errors = sum(1 for v in results.values() for status, _ in v if status and status >= 500)
     print(f"{total:,} requests in {seconds:.0f} s ({total / seconds:.0f}/s) at 8 connections: "
           f"{errors} without an answer, {server_errors} 5xx")
     for kind, outcomes in results.items():
-        times = sorted(ms for _, ms in outcomes)
-        if times:
-            print(f"  {kind:<7} {len(times):>6}  p50 {statistics.median(times):7.1f} ms  "
-                  f"p99 {times[min(len(times) - 1, int(len(times) * 0.99))]:7.1f} ms")
+        if outcomes:
+            p50, p99 = percentiles(outcomes)
+            print(f"  {kind:<7} {len(outcomes):>6}  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
     status, ms, body = expensive
     print(f"expensive query: HTTP {status} after {ms:.0f} ms: {body[:120]!r}")
+    if meanwhile:
+        p50, p99 = percentiles(meanwhile)
+        print(f"  meanwhile {len(meanwhile)} other requests answered, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
 
 def main(seconds, db_path=None, works=0):
@@ -150,8 +162,7 @@ def main(seconds, db_path=None, works=0):
                 serve.build(db_path, works, random.Random(3))
                 print(f"{works:,} synthetic works added to the demo KB in {time.perf_counter() - started:.0f} s "
                       f"({db_path.stat().st_size / 1e9:.2f} GB)")
-        results, expensive = run(db_path, seconds)
-        report(results, expensive, seconds)
+        report(*run(db_path, seconds), seconds)
 
 
 if __name__ == "__main__":
