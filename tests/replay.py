@@ -49,12 +49,15 @@ class ReplayServer:
     """A threaded HTTP server whose answers come from `answer(path, params)`; faults first.
 
     `chaos(rate, seed)` faults that share of requests at random (reproducibly); the
-    request times are kept, so a test can check the client kept its rate limit."""
+    request times are kept, so a test can check the client kept its rate limit. With
+    `rate_limit` set, the server enforces it as the real services do: a request that makes
+    more than that many in one second is answered 429 and counted in `violations`."""
 
     def __init__(self):
         self.faults = []
         self.requests = []
         self.times = []
+        self.rate_limit, self.violations = None, 0
         self.chaos_rate, self.rng, self.stall = 0.0, random.Random(0), 1.0
         self.injected = []
 
@@ -75,7 +78,12 @@ class ReplayServer:
 
     def respond(self, path, params):
         self.requests.append((path, params))
-        self.times.append(time.monotonic())
+        now = time.monotonic()
+        self.times.append(now)
+        if self.rate_limit and sum(1 for t in self.times if now - t < 1.0) > self.rate_limit:
+            self.violations += 1
+            return 429, {"Retry-After": "1"}, b'{"error":"API rate limit exceeded"}'
+
         if self.chaos_rate and self.rng.random() < self.chaos_rate:
             what, status, headers, body = self.rng.choice(CHAOS)
             self.injected.append(what if what != "status" else status)

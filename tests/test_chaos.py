@@ -207,22 +207,36 @@ def test_the_portal_crawler_stops_at_max_pages_however_the_site_fails(tmp_path, 
 DOCUMENTED = {"pubmed": 3, "ctgov": 1, "openalex": 10, "europepmc": 5, "crossref": 5, "portal": 1}
 
 
-def test_the_default_clients_keep_each_sources_documented_rate(tmp_path, monkeypatch):
+def enforcing(replay, source):
+    replay.rate_limit = DOCUMENTED[source]
+    return replay
 
+
+def test_the_default_clients_keep_each_sources_documented_rate(tmp_path, monkeypatch):
+    """Each replay server answers 429 to a request past the source's documented rate, as the
+    real service would, and counts it: the default clients never draw one."""
     monkeypatch.setenv("REGENKB_CACHE", str(tmp_path / "cache.sqlite"))
     db = open_db(str(tmp_path / "kb.db"))
-    with EutilsReplay(pubmed_corpus()[:9]) as replay:
+    with enforcing(EutilsReplay(pubmed_corpus()[:9]), "pubmed") as replay:
         harvest_pubmed(db, "stroke", pubmed.PubMed(base_url=replay.base_url, batch_size=2))
-        assert len(replay.requests) >= 6 and replay.max_per_second() <= DOCUMENTED["pubmed"]
+        assert len(replay.requests) >= 6 and replay.violations == 0
     study = json.loads((FIXTURES / "ctgov" / "v2_NCT03384433.json").read_bytes())
-    with CtgovReplay([study] * 3, page_size=1) as replay:
+    with enforcing(CtgovReplay([study] * 3, page_size=1), "ctgov") as replay:
         harvest_ctgov(db, ctgov.CtGov(base_url=replay.base_url, page_size=1), condition="stroke")
-        assert len(replay.requests) == 3 and replay.max_per_second() <= DOCUMENTED["ctgov"]
+        assert len(replay.requests) == 3 and replay.violations == 0
     for source in ("openalex", "europepmc", "crossref"):
         path_, cursor, pages, client_class = paged_corpus(source)
-        with PagedReplay(path_, cursor, pages) as replay:
+        with enforcing(PagedReplay(path_, cursor, pages), source) as replay:
             harvest_works(db, source, client_class(base_url=replay.base_url), "stroke")
-            assert len(replay.requests) >= 12 and replay.max_per_second() <= DOCUMENTED[source], source
-    with portal_site() as site:
+            assert len(replay.requests) >= 12 and replay.violations == 0, source
+    with enforcing(portal_site(), "portal") as site:
         harvest_portal(db, portal.Crawler(), site.base_url + "/rd/p.aspx?c=1", depth=2)
-        assert len(site.requests) == 5 and site.max_per_second() <= DOCUMENTED["portal"]
+        assert len(site.requests) == 5 and site.violations == 0
+
+
+def test_the_replay_server_refuses_a_client_past_the_documented_rate(tmp_path):
+    import requests
+
+    with enforcing(portal_site(), "portal") as site:
+        statuses = [requests.get(site.base_url + "/robots.txt", timeout=5).status_code for _ in range(3)]
+    assert statuses == [200, 429, 429] and site.violations == 2
