@@ -5,6 +5,7 @@ import sys
 from click.testing import CliRunner
 
 from kb.cli import cli
+from kb.db import open_db
 
 from conftest import EFETCH
 
@@ -63,8 +64,6 @@ def test_search_trials_ranks_the_seed_trial_first(tmp_path):
 
 
 def test_authors_commands_resolve_merge_and_split_people(tmp_path):
-    from kb.db import open_db
-
     db_file = str(tmp_path / "kb.db")
     run("load", "pubmed", str(EFETCH), "--db", db_file)
     result = run("authors", "resolve", "--all", "--db", db_file)
@@ -98,7 +97,9 @@ def test_parse_on_a_local_cluster_then_load_parquet_reports_each_file(tmp_path):
                  "--topic-filter", vocabulary)
     assert parsed.output.splitlines() == [f"{files[0]}: 22 record(s) in 1 partition(s)",
                                           f"{files[1]}: 11 record(s) in 1 partition(s)"]
-    loaded = run("load", "parquet", str(tmp_path / "parsed"), "--db", str(tmp_path / "kb.db"))
+    loaded = run("load", "parquet", str(tmp_path / "parsed"), "--fast", "--db", str(tmp_path / "kb.db"))
     assert "33 added" in loaded.output
+    indexes = {row[0] for row in open_db(str(tmp_path / "kb.db")).execute("select name from sqlite_master")}
+    assert "idx_works_year" in indexes  # --fast built it again at the end
     again = run("load", "pubmed", *files, "--topic-filter", vocabulary, "--db", str(tmp_path / "kb.db"))
     assert again.output.count("already loaded") == 2
