@@ -12,6 +12,7 @@ cores parse), peak RSS, DB bytes per record, and the projection for the full bas
 """
 
 import contextlib
+import pickle
 import resource
 import sys
 import tempfile
@@ -47,16 +48,17 @@ def run(files, workers, fast, tmp):
 
 def writer_rate(path, fast, tmp):
     """Records/s of the one writer alone, on one file's records parsed and prepared ahead
-    (rows built, as workers build them when the writer has a core of its own)."""
+    (rows built, as workers build them when the writer has a core of its own), counting the
+    unpickling of the workers' results, which the writer's process pays."""
     from kb.load import WorkLoader
 
-    batches = [kb_bulk.parse_chunk((chunk, str(path), None, True))[0] for chunk in kb_bulk.chunks(path)]
+    batches = [pickle.dumps(kb_bulk.parse_chunk((chunk, str(path), None, True))[0]) for chunk in kb_bulk.chunks(path)]
     db = open_db(str(Path(tmp) / "writer.db"))
     loader = WorkLoader(db, "pubmed")
     started = time.perf_counter()
     with kb_bulk.fast_load(db) if fast else contextlib.nullcontext(), kb_bulk.fewer_collections():
-        for items in batches:
-            loader.write_batch(items, str(path))
+        for batch in batches:
+            loader.write_batch(pickle.loads(batch), str(path))
     return RECORDS_PER_FILE / (time.perf_counter() - started)
 
 
@@ -92,7 +94,7 @@ def main(count, fast):
         print(f"  --workers {workers}: {seconds:.0f} s, {rates[workers]:,.0f} records/s, "
               f"{size / records / 1024:.1f} KB of DB per record")
     print(f"  2 processes / 1: {rates[2] / rates[1]:.2f}x (target >= 1.7x); peak RSS of a load: {peak:.0f} MB")
-    print(f"  the writer alone, on records parsed ahead: {writer:,.0f} records/s")
+    print(f"  the writer alone, on records parsed ahead (unpickling included): {writer:,.0f} records/s")
     print(f"  cluster path: parse on 2 Dask workers into Parquet {parse_seconds:.0f} s "
           f"({records / parse_seconds:,.0f} records/s), load the Parquet {load_seconds:.0f} s "
           f"({records / load_seconds:,.0f} records/s)")

@@ -135,6 +135,8 @@ def test_every_api_example_in_the_docs_answers(site):
     assert pages["next_url"]
     facets = get(datasette, "/regenkb/evidence.json?on_topic=1&route=intravenous&_facet=design&_shape=objects").json()
     assert facets["facet_results"]["design"]["results"]
+    types = get(datasette, "/regenkb/works.json?_facet_array=pub_types&_size=5").json()["facet_results"]
+    assert {"Clinical Trial", "Meta-Analysis"} <= {result["value"] for result in types["pub_types"]["results"]}
 
 
 def test_cors_is_off_unless_asked_and_nothing_can_be_written(site):
