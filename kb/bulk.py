@@ -6,7 +6,9 @@ A file is cut into chunks of whole top-level elements (<PubmedArticle>,
 worker parses a chunk with the same `pubmed.iter_articles` as a single-process load.
 Results come back in file order and the writer applies them in that order, so update
 files' revisions and deletions land exactly as they would one by one. A file loaded to
-its end is recorded in `loaded_files` and skipped next time.
+its end is recorded in `loaded_files` and skipped next time. Workers also filter to a
+topic and prepare each record for the writer; `fast_load` is the `--fast` bulk mode.
+docs/scale.md has the measured figures and what bounds them.
 """
 
 import contextlib
