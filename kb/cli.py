@@ -272,8 +272,9 @@ def harvest_portal_command(url, depth, max_pages, db_file, email):
 
 TOPIC_FILTER_HELP = ("Keep only records on the topic of this vocabulary folder (e.g. kb/vocabularies/"
                      "stem_cell_stroke); deletions still apply")
-FAST_HELP = ("Bulk mode: no fsync (synchronous=OFF) and a 1 GB page cache; a power cut may cost the KB, "
-             "so use it for a load you can redo from the files")
+FAST_HELP = ("Bulk mode for a load that builds most of the KB: no fsync and a 1 GB page cache (a power cut "
+             "may cost the KB, so use it for a load you can redo from the files); secondary indexes and the "
+             "full-text index's merge are built once at the end. Leave it off for a small update to a big KB")
 
 
 @cli.group()
