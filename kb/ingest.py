@@ -207,9 +207,8 @@ def start_run(db, source, query):
     take the same run.
     """
     if db.conn.in_transaction:
-        db.conn.commit()
-    db.execute("BEGIN IMMEDIATE")
-    try:
+        db.conn.commit()  # so atomic() begins a transaction of its own, with the write lock
+    with db.atomic():
         interrupted = db.execute(
             "SELECT id, state, pid, host, started_at FROM harvest_runs WHERE source = ? AND query = ? "
             "AND status = 'running' ORDER BY id DESC LIMIT 1", [source, query]).fetchone()
@@ -221,7 +220,6 @@ def start_run(db, source, query):
                                   "command again to resume where it stopped")
             db.execute("UPDATE harvest_runs SET pid = ?, host = ? WHERE id = ?",
                        [os.getpid(), socket.gethostname(), run_id])
-            db.conn.commit()
             return run_id, json.loads(state) if state else None, None
         finished = db.execute(
             "SELECT started_at FROM harvest_runs WHERE source = ? AND query = ? AND status = 'done' "
@@ -231,11 +229,7 @@ def start_run(db, source, query):
             "INSERT INTO harvest_runs (source, query, started_at, status, state, pages, records_loaded, pid, host) "
             "VALUES (?, ?, ?, 'running', NULL, 0, 0, ?, ?)",
             [source, query, now(), os.getpid(), socket.gethostname()]).lastrowid
-        db.conn.commit()
         return run_id, None, since
-    except BaseException:
-        db.conn.rollback()
-        raise
 
 
 def alive(pid):
