@@ -24,6 +24,7 @@ from pathlib import Path
 from harvest import pubmed
 
 from .classify import Vocabulary, record_on_topic
+from .db import indexes_deferred
 from .load import LoadStats, WorkLoader, now, prepare
 
 CHUNK = 500  # elements per chunk: big enough to amortise pickling, small enough to stream
@@ -129,18 +130,11 @@ def fast_load(db):
     killed half way leaves the indexes to the next open of the KB, which rebuilds them."""
     db.execute("PRAGMA synchronous = OFF")
     db.execute("PRAGMA cache_size = -1000000")
-    dropped = []
-    for table, columns in DEFERRED_INDEXES:
-        for index in db[table].indexes:
-            if index.columns == columns and not index.name.startswith("sqlite_autoindex"):
-                db.execute(f'DROP INDEX "{index.name}"')
-                dropped.append((table, columns, index.unique))
     db.execute("INSERT INTO works_fts(works_fts, rank) VALUES ('automerge', 0)")
     try:
-        yield
+        with indexes_deferred(db, DEFERRED_INDEXES):
+            yield
     finally:
-        for table, columns, unique in dropped:
-            db[table].create_index(columns, unique=bool(unique), if_not_exists=True)
         db.execute("INSERT INTO works_fts(works_fts, rank) VALUES ('automerge', 4)")
         db.execute("INSERT INTO works_fts(works_fts) VALUES ('optimize')")
         db.execute("PRAGMA synchronous = NORMAL")

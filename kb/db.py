@@ -195,16 +195,25 @@ INDEXES = [
 
 
 @contextmanager
-def indexes_rebuilt(db, table):
-    """Drop `table`'s indexes for a bulk delete + insert and build them again after:
+def indexes_deferred(db, indexes):
+    """Drop the (table, columns) indexes for a bulk write and build them again after it:
     sorting once is several times cheaper than updating an index per row."""
-    names = [index.name for index in db[table].indexes if not index.name.startswith("sqlite_autoindex")]
-    for name in names:
-        db.execute(f'DROP INDEX "{name}"')
-    yield
-    for indexed, columns, unique in INDEXES:
-        if indexed == table:
+    dropped = []
+    for table, columns in indexes:
+        for index in db[table].indexes:
+            if index.columns == columns and not index.name.startswith("sqlite_autoindex"):
+                db.execute(f'DROP INDEX "{index.name}"')
+                dropped.append((table, columns, bool(index.unique)))
+    try:
+        yield
+    finally:
+        for table, columns, unique in dropped:
             db[table].create_index(columns, unique=unique, if_not_exists=True)
+
+
+def indexes_rebuilt(db, table):
+    """Every index INDEXES gives `table`, deferred (a bulk delete + insert of the table)."""
+    return indexes_deferred(db, [(indexed, columns) for indexed, columns, _ in INDEXES if indexed == table])
 
 
 def insert_rows(db, table, rows, on_conflict="REPLACE"):
