@@ -69,7 +69,8 @@ def prepare(record, source, build_rows=False):
     when no other source describes that work (most of a baseline), to which the writer
     gives their work id."""
     work_registry_ids(record)
-    raw_digest_and_bytes(record)
+    raw_digest(record)
+    raw_compressed(record)
     for author in record["authors"]:
         for affiliation in author["affiliations"]:
             affiliation["rows"] = affiliation_rows(affiliation)
@@ -79,11 +80,18 @@ def prepare(record, source, build_rows=False):
     return record
 
 
-def raw_digest_and_bytes(record):
-    """(SHA-1 of the raw record, its compressed bytes as `records.raw` stores them), kept on the record."""
-    if "stored_raw" not in record:
-        record["stored_raw"] = (hashlib.sha1(record["raw"]).hexdigest(), zlib.compress(record["raw"], 1))
-    return record["stored_raw"]
+def raw_digest(record):
+    """SHA-1 of the raw record, kept on the record."""
+    if "sha1" not in record:
+        record["sha1"] = hashlib.sha1(record["raw"]).hexdigest()
+    return record["sha1"]
+
+
+def raw_compressed(record):
+    """The raw record compressed as `records.raw` stores it, kept on the record."""
+    if "raw_zlib" not in record:
+        record["raw_zlib"] = zlib.compress(record["raw"], 1)
+    return record["raw_zlib"]
 
 
 def affiliation_rows(affiliation):
@@ -292,7 +300,7 @@ class Loader:
             f"WHERE source = ? AND source_id IN ({in_clause(keys)})", [self.source, *keys])}
         fresh = []
         for record in records:
-            sha1 = raw_digest_and_bytes(record)[0]
+            sha1 = raw_digest(record)
             if should_replace(stored.get(record[self.key]), record, sha1):
                 fresh.append((record, sha1))
             else:
@@ -316,7 +324,7 @@ class Loader:
             {"source": self.source, "source_id": record[self.key], "work_id": None, "trial_id": None,
              self.fk: row_id, "completeness": record["completeness"], "version": record_version(record),
              "sha1": sha1, "origin": origin, "retrieved_at": retrieved_at,
-             "raw": raw_digest_and_bytes(record)[1]} for row_id, record, sha1 in changed])
+             "raw": raw_compressed(record)} for row_id, record, sha1 in changed])
         self.write_rows([(row_id, record) for row_id, record, _ in changed])
         self.resolve_links_to([(row_id, record) for row_id, record, _ in changed])
 
@@ -638,20 +646,17 @@ class WorkRows:
                                    "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False)})
         self.registry_ids.extend({"work_id": work_id, **r} for r in work_registry_ids(record))
 
+    # The row lists of a batch, and the column of each that holds the work id.
+    WORK_ID_COLUMNS = {"works": "id", "fts": "rowid", "work_authors": "work_id", "author_affiliations": "work_id",
+                       "work_mesh": "work_id", "registry_ids": "work_id", "conflicts": "work_id"}
+
     def adopt(self, built, work_id):
         """Take the rows a worker built for one work (`prepare`), now that its id is known."""
-        for row in built.works:
-            row["id"] = work_id
-        for row in built.fts:
-            row["rowid"] = work_id
-        for rows in (built.work_authors, built.author_affiliations, built.work_mesh, built.registry_ids,
-                     built.conflicts):
+        for name, column in self.WORK_ID_COLUMNS.items():
+            rows = getattr(built, name)
             for row in rows:
-                row["work_id"] = work_id
-        for mine, theirs in ((self.works, built.works), (self.fts, built.fts), (self.work_authors, built.work_authors),
-                             (self.author_affiliations, built.author_affiliations), (self.work_mesh, built.work_mesh),
-                             (self.registry_ids, built.registry_ids), (self.conflicts, built.conflicts)):
-            mine.extend(theirs)
+                row[column] = work_id
+            getattr(self, name).extend(rows)
         self.author_names.update(built.author_names)
         self.mesh_terms.update(built.mesh_terms)
         for key, row in built.affiliations.items():

@@ -29,7 +29,7 @@ from harvest.errors import ParseError
 from harvest.records import new_work
 
 from .bulk import already_loaded, fewer_collections, load_stream
-from .load import LoadStats, WorkLoader, raw_digest_and_bytes, work_registry_ids
+from .load import LoadStats, WorkLoader, raw_compressed, raw_digest, work_registry_ids
 
 TEMPLATE = new_work()
 NESTED = [name for name, value in TEMPLATE.items() if isinstance(value, (list, dict))]
@@ -57,9 +57,8 @@ def to_table(items, origin):
         elif isinstance(item, ParseError):
             row.update(kind="error", error=str(item), record_id=item.record_id, raw=item.raw, fatal=item.fatal)
         else:
-            sha1, raw_zlib = raw_digest_and_bytes(item)
-            row.update({name: item[name] for name in SCALARS}, kind="record", raw=item["raw"], sha1=sha1,
-                       raw_zlib=raw_zlib, registry_found=json.dumps(work_registry_ids(item), ensure_ascii=False))
+            row.update({name: item[name] for name in SCALARS}, kind="record", raw=item["raw"], sha1=raw_digest(item),
+                       raw_zlib=raw_compressed(item), registry_found=json.dumps(work_registry_ids(item), ensure_ascii=False))
             row.update({name: json.dumps(item[name], ensure_ascii=False) for name in NESTED})
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=SCHEMA)
@@ -77,7 +76,7 @@ def from_table(table):
         else:
             record = {name: row[name] for name in SCALARS}
             record.update({name: json.loads(row[name]) for name in NESTED}, raw=row["raw"],
-                          registry_found=json.loads(row["registry_found"]), stored_raw=(row["sha1"], row["raw_zlib"]))
+                          registry_found=json.loads(row["registry_found"]), sha1=row["sha1"], raw_zlib=row["raw_zlib"])
             items.append(record)
     return items
 
