@@ -277,6 +277,10 @@ FAST_HELP = ("Bulk mode for a load that builds most of the KB: no fsync and a 1 
              "full-text index's merge are built once at the end. Leave it off for a small update to a big KB")
 
 
+def cluster_extra_missing(command, error):
+    return click.ClickException(f"{error}: {command} needs the cluster extra, pip install -e \".[cluster]\"")
+
+
 @cli.group()
 def parse():
     """Parse files on a cluster into Parquet, for a load past one machine's parsing."""
@@ -304,7 +308,7 @@ def parse_pubmed_command(files, output, scheduler, workers, topic_filter):
 
         from . import cluster
     except ImportError as error:
-        raise click.ClickException(f"{error}: kb parse needs the cluster extra, pip install -e \".[cluster]\"")
+        raise cluster_extra_missing("kb parse", error)
     for manifest in cluster.parse_to_parquet(files, output, scheduler, workers, topic_filter):
         click.echo(f"{manifest['origin']}: {manifest['records']} record(s) in {manifest['parts']} partition(s)"
                    + (f", {manifest['off_topic']} off the topic left out" if manifest["off_topic"] else ""))
@@ -379,7 +383,7 @@ def load_parquet_command(folder, again, fast, db_file):
     try:
         from . import bulk, parquet
     except ImportError as error:
-        raise click.ClickException(f"{error}: kb load parquet needs the cluster extra, pip install -e \".[cluster]\"")
+        raise cluster_extra_missing("kb load parquet", error)
 
     def load_one(db, manifest_folder):
         notes = []
