@@ -65,10 +65,11 @@ def get(url, timeout=30):
     return status, (time.perf_counter() - started) * 1000
 
 
-def start_server(db_path):
+def start_server(db_path, *options):
+    """A `kb serve` of the KB with the given command-line options; its process and base URL."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--port", str(port),
+                                *options], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         if get(base + "/-/versions.json", timeout=1)[0] == 200:
@@ -78,11 +79,11 @@ def start_server(db_path):
     raise RuntimeError("kb serve did not start")
 
 
-def run(db_path, seconds, connections=8, seed=1):
-    """Drive the server for `seconds`; returns {kind: [(status, ms), ...]}, the expensive
-    query's (status, ms, body start), and the (status, ms) of the requests answered while
-    the expensive query ran."""
-    process, base = start_server(db_path)
+def run(db_path, seconds, connections=8, seed=1, workers=1):
+    """Drive a server of `workers` processes for `seconds`; returns {kind: [(status, ms), ...]},
+    the expensive query's (status, ms, body start), and the (status, ms) of the requests
+    answered while the expensive query ran."""
+    process, base = start_server(db_path, "--workers", str(workers))
     name = Path(db_path).stem
     results = {kind: [] for kind, _ in TRAFFIC}
     answered = []  # (when, (status, ms)) of every request

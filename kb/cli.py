@@ -796,7 +796,9 @@ def search(query, db_file, trials, limit, as_json):
 @click.option("--immutable", is_flag=True,
               help="Serve a finished KB as immutable (faster counts; nothing may write to it meanwhile)")
 @click.option("--cors", is_flag=True, help="Send CORS headers, so pages on other sites can call the JSON API")
-def serve(db_file, host, port, immutable, cors):
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Server processes: one a core answers more clients at once (each holds its own page cache)")
+def serve(db_file, host, port, immutable, cors, workers):
     """Serve a KB with Datasette (read-only, with a SQL time limit).
 
     \b
@@ -807,4 +809,4 @@ def serve(db_file, host, port, immutable, cors):
     path = db_path(db_file)
     if not os.path.exists(path):
         raise click.ClickException(f"{path} does not exist: build it with `kb demo --no-serve` or `kb load`")
-    serve_module.serve(path, host, port, immutable=immutable, cors=cors)
+    serve_module.serve(path, host, port, immutable=immutable, cors=cors, workers=workers)

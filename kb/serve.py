@@ -1,6 +1,7 @@
 """Serving a KB with Datasette, configured by datasette-metadata.json."""
 
 import json
+import os
 from pathlib import Path
 
 METADATA = Path(__file__).resolve().parent.parent / "datasette-metadata.json"
@@ -32,9 +33,18 @@ def datasette_for(db_file, immutable=False, cors=False):
     return Datasette(**files, metadata=metadata_for(db_file), settings=SETTINGS, cors=cors)
 
 
-def serve(db_file, host, port, immutable=False, cors=False):
+# uvicorn's worker processes build the app by its import name; this carries serve()'s options to them.
+OPTIONS_VARIABLE = "REGENKB_SERVE_OPTIONS"
+
+
+def app_from_environment():
+    return datasette_for(**json.loads(os.environ[OPTIONS_VARIABLE])).app()
+
+
+def serve(db_file, host, port, immutable=False, cors=False, workers=1):
     import uvicorn
 
-    datasette = datasette_for(db_file, immutable=immutable, cors=cors)
+    os.environ[OPTIONS_VARIABLE] = json.dumps({"db_file": str(db_file), "immutable": immutable, "cors": cors})
     print(f"Serving {db_file} at http://{host}:{port}/{Path(db_file).stem} (Ctrl+C stops)")
-    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                log_level="warning")
