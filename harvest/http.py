@@ -39,6 +39,9 @@ def cache_path():
 # keeps every window the server sees within the documented rate.
 HEADROOM = 1.1
 
+# RFC 9309 (2.4): a crawler should not use a cached robots.txt for more than 24 hours.
+ROBOTS_MAX_AGE = 24 * 3600
+
 
 class RateLimiter:
     """At most `rate` requests per second to one host, across threads, with HEADROOM."""
@@ -114,7 +117,8 @@ class Client:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.session = requests_cache.CachedSession(
                 str(path), backend="sqlite", expire_after=requests_cache.NEVER_EXPIRE,
-                urls_expire_after={re.compile(pattern): requests_cache.DO_NOT_CACHE for pattern in uncached},
+                urls_expire_after={re.compile(r"/robots\.txt$"): ROBOTS_MAX_AGE,
+                                   **{re.compile(pattern): requests_cache.DO_NOT_CACHE for pattern in uncached}},
                 allowable_methods=("GET", "POST"), allowable_codes=(200,))
         self.session.headers["User-Agent"] = (
             f"regenkb/0.1 (+https://github.com/regenkb/regenkb; mailto:{self.email})")
@@ -153,11 +157,13 @@ class Client:
                            status)
 
     def is_cached(self, method, url, **kwargs):
+        """Whether the cache answers this request without asking the server (an expired answer does not)."""
         cache = getattr(self.session, "cache", None)
         if cache is None:
             return False
         request = self.session.prepare_request(requests.Request(method, url, **kwargs))
-        return cache.contains(request=request)
+        response = cache.get_response(cache.create_key(request))
+        return response is not None and not response.is_expired
 
     def forget(self, response):
         """Drop a cached response that turned out to be unusable (an error page sent with 200)."""

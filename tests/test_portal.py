@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 
@@ -160,6 +161,24 @@ def test_the_crawl_delay_of_robots_txt_slows_the_crawler_down():
         crawl_results(site)
         limiter = http.limiter_for(site.base_url.split("//")[1], 100)
     assert limiter.interval == pytest.approx(http.HEADROOM * 4)
+
+
+def test_a_cached_robots_txt_is_read_again_after_a_day(tmp_path, monkeypatch):
+    monkeypatch.setattr(http, "ROBOTS_MAX_AGE", 1)  # a second stands for RFC 9309's 24 hours
+
+    def crawl(site):
+        client = http.Client("portal", rate_per_second=100, cache=tmp_path / "cache.sqlite")
+        list(portal.Crawler(client=client).crawl(site.base_url + "/rd/p.aspx?c=1"))
+        return [path for path, _ in site.requests].count("/robots.txt")
+
+    with PortalSite({"/rd/p.aspx?c=1": (PORTAL / "seed_rich.html").read_bytes()}) as site:
+        assert crawl(site) == 1
+        assert crawl(site) == 1  # the next run, within the max age, reads the cached copy
+        time.sleep(1.2)
+        site.robots = b"User-agent: *\nDisallow: /\n"
+        assert crawl(site) == 2
+        client = http.Client("portal", rate_per_second=100, cache=tmp_path / "cache.sqlite")
+        assert portal.Crawler(client=client).forbidden(site.base_url + "/rd/p.aspx?c=1") == "robots.txt disallows it"
 
 
 def test_an_error_page_sent_in_place_of_a_record_page_is_asked_for_again(tmp_path):
