@@ -126,8 +126,9 @@ def status_and_body(url):
         return error.code, error.read(300).decode(errors="replace")
 
 
-def percentiles(outcomes):
-    times = sorted(ms for _, ms in outcomes)
+def percentiles(milliseconds):
+    """(p50, p99) of request times."""
+    times = sorted(milliseconds)
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
@@ -139,12 +140,12 @@ def report(results, expensive, meanwhile, seconds):
           f"{errors} without an answer, {server_errors} 5xx")
     for kind, outcomes in results.items():
         if outcomes:
-            p50, p99 = percentiles(outcomes)
+            p50, p99 = percentiles(ms for _, ms in outcomes)
             print(f"  {kind:<7} {len(outcomes):>6}  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
     status, ms, body = expensive
     print(f"expensive query: HTTP {status} after {ms:.0f} ms: {body[:120]!r}")
     if meanwhile:
-        p50, p99 = percentiles(meanwhile)
+        p50, p99 = percentiles(ms for _, ms in meanwhile)
         print(f"  meanwhile {len(meanwhile)} other requests answered, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
 

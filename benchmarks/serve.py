@@ -18,7 +18,6 @@ import argparse
 import itertools
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from kb.db import open_db  # noqa: E402
 from kb.search import fts_query  # noqa: E402
-from load import start_server  # noqa: E402
+from load import percentiles, start_server  # noqa: E402
 
 # The topic's words, each in a few percent of works at most, among a Zipf-distributed
 # vocabulary of 20,000 other words: real abstracts, where a search matches a small share.
@@ -80,11 +79,6 @@ def timed(fn, *args):
     started = time.perf_counter()
     fn(*args)
     return (time.perf_counter() - started) * 1000
-
-
-def percentiles(samples):
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def measure(path, requests):
