@@ -85,6 +85,9 @@ def test_a_topic_filter_keeps_the_records_on_the_topic_and_remembers_it_filtered
     assert bulk.load_files(db, paths, workers=1).added == 9
 
 
+FTS_ROWS = "SELECT rowid, title, abstract, mesh, keywords, authors FROM works_fts ORDER BY rowid"
+
+
 def index_names(db):
     return {row[0] for row in db.execute("select name from sqlite_master where type = 'index' and sql is not null")}
 
@@ -100,8 +103,7 @@ def test_a_fast_load_builds_the_same_kb_with_its_indexes_sorted_once_at_the_end(
     assert index_names(fast) == index_names(plain)
     assert fast.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL again
     assert snapshot(tmp_path / "fast.db") == snapshot(tmp_path / "plain.db")
-    fts = "SELECT rowid, title, abstract, mesh, keywords, authors FROM works_fts ORDER BY rowid"
-    assert fast.execute(fts).fetchall() == plain.execute(fts).fetchall()
+    assert fast.execute(FTS_ROWS).fetchall() == plain.execute(FTS_ROWS).fetchall()
 
 
 def test_a_fast_load_killed_half_way_gets_its_indexes_back_when_the_kb_is_next_opened(tmp_path):
@@ -124,8 +126,7 @@ def test_with_cores_to_spare_the_workers_build_the_rows_and_the_kb_is_the_same(t
     bulk.load_files(parallel, paths, workers=2)
     assert sum(adopted) == 1240  # every record came with its rows built
     assert snapshot(tmp_path / "parallel.db") == snapshot(tmp_path / "single.db")
-    fts = "SELECT rowid, title, abstract, mesh, keywords, authors FROM works_fts ORDER BY rowid"
-    assert parallel.execute(fts).fetchall() == single.execute(fts).fetchall()
+    assert parallel.execute(FTS_ROWS).fetchall() == single.execute(FTS_ROWS).fetchall()
 
 
 def record_adoptions(write_batch, counts):
