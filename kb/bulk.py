@@ -15,32 +15,34 @@ import contextlib
 import functools
 import gc
 import io
+import itertools
 import os
-import re
+import tempfile
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from harvest import pubmed
 
+from . import parts
 from .classify import Vocabulary, record_on_topic
 from .db import indexes_deferred
 from .load import LoadStats, WorkLoader, now, prepare
 
-CHUNK = 500  # elements per chunk: big enough to amortise pickling, small enough to stream
-ELEMENT_END = re.compile(rb"</(PubmedArticle|PubmedBookArticle|DeleteCitation)>")
+CHUNK = 4 << 20  # bytes of XML per chunk (about a thousand records): one write batch each
+PART = 4  # chunks per part KB: small enough that the last part's copy is a short tail
+ELEMENT_ENDS = (b"</PubmedArticle>", b"</PubmedBookArticle>", b"</DeleteCitation>")
 SET_START, SET_END = b"<PubmedArticleSet>\n", b"\n</PubmedArticleSet>\n"
-READ = 1 << 22
 
 
-def chunks(path, size=CHUNK):
-    """The file's top-level elements, `size` at a time, as small PubmedArticleSet documents.
-    A tail with no closing tag (a file cut short) is passed on whole: its parser then
-    reports the truncation."""
+def chunks(path):
+    """The file's top-level elements as small PubmedArticleSet documents of about CHUNK
+    bytes each. A tail with no closing tag (a file cut short) is passed on whole: its
+    parser then reports the truncation."""
     with pubmed.open_payload(path) as handle:
-        buffer, started, count, pending = b"", False, 0, []
+        buffer, started = b"", False
         while True:
-            block = handle.read(READ)
+            block = handle.read(CHUNK)
             buffer += block
             if not started:
                 at = buffer.find(b"<PubmedArticleSet")
@@ -51,29 +53,28 @@ def chunks(path, size=CHUNK):
                     continue
                 buffer = buffer[buffer.index(b">", at) + 1:]
                 started = True
-            cut = 0
-            for match in ELEMENT_END.finditer(buffer):
-                pending.append(buffer[cut:match.end()])
-                cut = match.end()
-                count += 1
-                if count == size:
-                    yield SET_START + b"".join(pending) + SET_END
-                    pending, count = [], 0
-            buffer = buffer[cut:]
+            cut = last_element_end(buffer)
+            if cut:
+                yield SET_START + buffer[:cut] + SET_END
+                buffer = buffer[cut:]
             if not block:
                 break
         # What follows the last element: the set's end tag, or a record cut short (then the
         # chunk stays unclosed and its parser reports where the file broke off).
         tail = buffer.replace(b"</PubmedArticleSet>", b"").strip()
-        if pending or tail:
-            yield SET_START + b"".join(pending) + (tail or SET_END)
+        if tail:
+            yield SET_START + tail
+
+
+def last_element_end(buffer):
+    """Where the buffer's last whole top-level element ends (0: no element ends in it)."""
+    return max((at + len(end) for end in ELEMENT_ENDS if (at := buffer.rfind(end)) >= 0), default=0)
 
 
 def parse_chunk(task):
-    """In a worker: (every record, Deletion and ParseError of one chunk, how many records the
-    topic filter dropped). With a topic (a vocabulary folder), only records on it are kept;
-    with build_rows, each record carries the rows of its work, built ahead (`load.prepare`)."""
-    data, origin, topic, build_rows = task
+    """(every record, Deletion and ParseError of one chunk, how many records the topic
+    filter dropped). With a topic (a vocabulary folder), only records on it are kept."""
+    data, origin, topic = task
     vocabulary = topic and vocabulary_at(topic)
     kept, dropped = [], 0
     for item in pubmed.iter_articles(io.BytesIO(data), origin):
@@ -81,9 +82,15 @@ def parse_chunk(task):
             if vocabulary and not record_on_topic(vocabulary, item):
                 dropped += 1
                 continue
-            prepare(item, pubmed.SOURCE, build_rows)  # in parallel here, rather than in the one writer
+            prepare(item)  # in a parsing worker, rather than in the one writer
         kept.append(item)
     return kept, dropped
+
+
+def load_part(task):
+    """In a worker: load a part of a file (a few chunks) into a part KB of its own."""
+    group, origin, topic, path = task
+    return parts.load_part(path, (parse_chunk((data, origin, topic)) for data in group), origin, pubmed.SOURCE)
 
 
 @functools.lru_cache(maxsize=4)
@@ -123,12 +130,16 @@ DEFERRED_INDEXES = [("works", ["year"]), ("works", ["journal"]), ("works", ["lan
 @contextlib.contextmanager
 def fast_load(db):
     """`--fast`: a load that builds most of the KB and can be redone from its files. No
-    fsync and a 1 GB page cache; the secondary indexes in DEFERRED_INDEXES are built after
+    fsync, a rollback journal instead of WAL (readers wait while a batch is written) and a
+    1 GB page cache; the secondary indexes in DEFERRED_INDEXES are built after
     the load, and the full-text index's segments merged once at its end rather than while it
     runs. Worth it when the load brings more records than the KB holds; on a large KB a
     small update is quicker without (rebuilding an index re-sorts the whole table). A load
     killed half way leaves the indexes to the next open of the KB, which rebuilds them."""
     db.execute("PRAGMA synchronous = OFF")
+    # A bulk load mostly appends pages, which a rollback journal need not copy; WAL writes
+    # every page twice (to the log, then back into the file).
+    db.execute("PRAGMA journal_mode = DELETE")
     db.execute("PRAGMA cache_size = -1000000")
     db.execute("INSERT INTO works_fts(works_fts, rank) VALUES ('automerge', 0)")
     try:
@@ -137,6 +148,7 @@ def fast_load(db):
     finally:
         db.execute("INSERT INTO works_fts(works_fts, rank) VALUES ('automerge', 4)")
         db.execute("INSERT INTO works_fts(works_fts) VALUES ('optimize')")
+        db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
 
 
@@ -147,14 +159,10 @@ def already_loaded(db, path, size, mtime, topic=None):
     return row is not None and row == (size, mtime, topic)
 
 
-def load_stream(db, loader, origin, size, mtime, batches, topic=None):
-    """Write one file's (items, off-topic count) batches in order; a file that ended well is
-    recorded in loaded_files. Returns the file's LoadStats."""
-    stats = LoadStats()
-    for items, off_topic in batches:
-        batch = loader.write_batch(items, origin)
-        batch.off_topic = off_topic
-        stats += batch
+def load_stream(db, origin, size, mtime, written, topic=None):
+    """Sum the LoadStats of one file's batches as they are `written`, in order; a file that
+    ended well is recorded in loaded_files. Returns the file's LoadStats."""
+    stats = sum(written, LoadStats())
     if not stats.fatal:
         with db.atomic():
             db["loaded_files"].insert({"path": str(Path(origin).resolve()), "size": size, "mtime": mtime,
@@ -163,53 +171,64 @@ def load_stream(db, loader, origin, size, mtime, batches, topic=None):
 
 
 def load_files(db, paths, workers=1, again=False, topic=None, progress=lambda path, stats, note: None):
-    """Load PubMed files in order with `workers` parsing processes; returns total LoadStats.
-    Files recorded as fully loaded (same size and time) are skipped unless `again`. With
-    `topic` (a vocabulary folder) only records on its topic are written; deletions all apply."""
+    """Load PubMed files in order; returns total LoadStats. With `workers` above 1, parts of
+    each file load into part KBs in that many processes and the one writer copies them in
+    (kb.parts). Files recorded as fully loaded (same size and time) are skipped unless
+    `again`. With `topic` (a vocabulary folder) only records on its topic are written;
+    deletions all apply."""
     loader = WorkLoader(db, pubmed.SOURCE)
     total = LoadStats()
     topic = topic and str(Path(topic).resolve())
-    # Rows built in a worker cost the sending on top of the building. That pays when the
-    # writer has a core of its own and is the bottleneck; when the workers take every core,
-    # the writer building them itself is cheaper overall.
-    build_rows = 1 < workers < (os.cpu_count() or 1)
-    with ProcessPoolExecutor(workers, initializer=collect_less) if workers > 1 else _InProcess() as pool, \
-            fewer_collections():
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(fewer_collections())
+        if workers > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(workers, initializer=collect_less))
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="kb-parts-", dir=folder_of(db)))
         for path in paths:
             stat = os.stat(path)
             if not again and already_loaded(db, path, stat.st_size, int(stat.st_mtime), topic):
                 progress(path, LoadStats(), "already loaded (use --again to load it again)")
                 continue
-            tasks = ((chunk, str(path), topic, build_rows) for chunk in chunks(path))
-            stats = load_stream(db, loader, str(path), stat.st_size, int(stat.st_mtime),
-                                in_order(pool, parse_chunk, tasks, 2 * workers), topic)
+            if workers > 1:
+                written = parts_written(db, loader, pool, workers, str(path), topic, folder)
+            else:
+                written = loader.write_batches((parse_chunk((chunk, str(path), topic)) for chunk in chunks(path)),
+                                               str(path))
+            stats = load_stream(db, str(path), stat.st_size, int(stat.st_mtime), written, topic)
             total += stats
             progress(path, stats, stats.fatal)
     return total
 
 
+def parts_written(db, loader, pool, workers, origin, topic, folder):
+    """The LoadStats of each part of a file, in order: loaded into a part KB by the pool and
+    copied in, or, for a part that meets what the KB holds, parsed again and written here."""
+    chunk_iterator = chunks(origin)
+    groups = iter(lambda: list(itertools.islice(chunk_iterator, PART)), [])
+    tasks = ((group, origin, topic, str(Path(folder) / f"part-{number}.db")) for number, group in enumerate(groups))
+    for (group, _, _, path), stats in in_order(pool, load_part, tasks, 2 * workers):
+        if parts.copy_part(db, loader, path):
+            yield stats
+        else:
+            yield from loader.write_batches((parse_chunk((data, origin, topic)) for data in group), origin)
+        Path(path).unlink()
+
+
+def folder_of(db):
+    """The folder of the KB's file: part KBs go beside it, on the same disk (None: a KB in memory)."""
+    file = next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")
+    return str(Path(file).parent) if file else None
+
+
 def in_order(pool, function, tasks, window):
-    """function(task) for each task, computed by the pool with at most `window` tasks in
-    flight (Executor.map would read the whole file ahead), results in task order."""
+    """(task, function(task)) for each task, computed by the pool with at most `window`
+    tasks in flight (Executor.map would read the whole file ahead), in task order."""
     pending = deque()
     for task in tasks:
-        pending.append(pool.submit(function, task))
+        pending.append((task, pool.submit(function, task)))
         if len(pending) >= window:
-            yield pending.popleft().result()
+            task, future = pending.popleft()
+            yield task, future.result()
     while pending:
-        yield pending.popleft().result()
-
-
-class _InProcess:
-    """The executor interface, in this process: one worker needs no pool."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def submit(self, function, task):
-        future = Future()
-        future.set_result(function(task))
-        return future
+        task, future = pending.popleft()
+        yield task, future.result()

@@ -18,7 +18,7 @@ from . import bulk, parquet
 def parse_file(task, output, topic):
     """On a worker: parse one file into its partition folder; its manifest."""
     index, path = task
-    batches = (bulk.parse_chunk((chunk, path, topic, False)) for chunk in bulk.chunks(path))
+    batches = (bulk.parse_chunk((chunk, path, topic)) for chunk in bulk.chunks(path))
     with bulk.fewer_collections():
         return parquet.write_file(output, index, path, batches, topic)
 

@@ -62,21 +62,16 @@ def author_row(author):
             "orcid": author["orcid"], "is_collective": int(bool(author["collective_name"]))}
 
 
-def prepare(record, source, build_rows=False):
+def prepare(record):
     """Do ahead, in a parsing worker, the writer's work that depends on the record alone:
     the registry numbers its text names, the rows of its affiliation strings, the digest
-    and compressed bytes of its raw record, and (build_rows) the rows of the work it makes
-    when no other source describes that work (most of a baseline), to which the writer
-    gives their work id."""
+    and compressed bytes of its raw record."""
     work_registry_ids(record)
     raw_digest(record)
     raw_compressed(record)
     for author in record["authors"]:
         for affiliation in author["affiliations"]:
             affiliation["rows"] = affiliation_rows(affiliation)
-    if build_rows:
-        record["built_rows"] = WorkRows()
-        record["built_rows"].add(None, {source: record})
     return record
 
 
@@ -199,6 +194,19 @@ def in_clause(values):
     return ", ".join("?" for _ in values)
 
 
+def link_end_table(scheme):
+    """Where a link end of this scheme is found: (kind of row it names, table, key column,
+    id column, extra condition, its arguments); None for a scheme that names neither
+    works nor trials."""
+    if scheme in WORK_SCHEMES:
+        return "work", "works", WORK_SCHEMES[scheme], "id", "", []
+    if scheme in RECORD_SCHEMES:
+        return "work", "records", "source_id", "work_id", " AND source = ?", [scheme]
+    if scheme in registries.PATTERNS:
+        return "trial", "trial_ids", "identifier", "trial_id", "", []
+    return None
+
+
 def link_row(**fields):
     """A links row with every column; ends not yet resolved to a work or trial stay NULL."""
     row = dict.fromkeys(LINK_COLUMNS)
@@ -243,6 +251,14 @@ class Loader:
         if batch:
             stats += self.write_batch(batch, origin)
         return stats
+
+    def write_batches(self, batches, origin):
+        """Write (items, how many records a topic filter left out) batches in order, one
+        transaction each: the LoadStats of each batch as it is written."""
+        for items, off_topic in batches:
+            stats = self.write_batch(items, origin)
+            stats.off_topic = off_topic
+            yield stats
 
     def write_batch(self, items, origin, run_state=None):
         """Write one batch in one transaction; `run_state` (run_id, state) is saved in the same one."""
@@ -356,27 +372,26 @@ class Loader:
     def ids_by(self, scheme, values):
         """{identifier: (kind, id)} for the works or trials the KB holds among `values` of one scheme."""
         found = {}
+        where = link_end_table(scheme)
+        if where is None:
+            return found
+        kind, table, key, id_column, condition, arguments = where
         for chunk in chunks(set(values)):
-            if scheme in WORK_SCHEMES:
-                column = WORK_SCHEMES[scheme]
-                rows = self.db.execute(
-                    f"SELECT {column}, id FROM works WHERE {column} IN ({in_clause(chunk)})", chunk)
-                found.update((value, ("work", row_id)) for value, row_id in rows)
-            elif scheme in RECORD_SCHEMES:
-                rows = self.db.execute(
-                    f"SELECT source_id, work_id FROM records WHERE source = ? "
-                    f"AND source_id IN ({in_clause(chunk)})", [scheme, *chunk])
-                found.update((value, ("work", row_id)) for value, row_id in rows)
-            elif scheme in registries.PATTERNS:
-                rows = self.db.execute(
-                    f"SELECT identifier, trial_id FROM trial_ids WHERE identifier IN ({in_clause(chunk)})", chunk)
-                found.update((value, ("trial", row_id)) for value, row_id in rows)
+            rows = self.db.execute(f"SELECT {key}, {id_column} FROM {table} WHERE {key} IN ({in_clause(chunk)})"
+                                   f"{condition}", [*chunk, *arguments])
+            # In index order: of two rows with one identifier, the later row wins.
+            found.update((value, (kind, row_id)) for value, row_id in rows)
         return found
 
     def add_links(self, links):
         """Insert link rows, resolving each end to the work or trial it names when the KB holds it."""
         if not links:
             return
+        self.resolve_ends(links)
+        insert_rows(self.db, "links", links, on_conflict="IGNORE")
+
+    def resolve_ends(self, links):
+        """Set each link row's work or trial ids to what its ends name, where the KB holds it."""
         for end in ("from", "to"):
             schemes = {link[f"{end}_scheme"] for link in links}
             for scheme in schemes:
@@ -385,7 +400,6 @@ class Loader:
                     if link[f"{end}_scheme"] == scheme and link[f"{end}_id"] in found:
                         kind, row_id = found[link[f"{end}_id"]]
                         link[f"{end}_{kind}_id"] = row_id
-        insert_rows(self.db, "links", links, on_conflict="IGNORE")
 
     def resolve_links_to(self, written):
         """Links stored earlier that name the rows just written now get their ids."""
@@ -530,10 +544,7 @@ class WorkLoader(Loader):
         # Two records of this source in one batch may be one work: its rows are built once.
         latest = {work_id: record for work_id, record in changed}
         for work_id, record in latest.items():
-            if work_id not in others and "built_rows" in record:
-                rows.adopt(record["built_rows"], work_id)
-            else:
-                rows.add(work_id, {self.source: record, **others.get(work_id, {})})
+            rows.add(work_id, {self.source: record, **others.get(work_id, {})})
         for work_id, record in changed:
             sources = {self.source: record, **others.get(work_id, {})}
             scheme = SOURCE_SCHEMES[self.source]
@@ -645,22 +656,6 @@ class WorkRows:
             self.work_mesh.append({"work_id": work_id, "mesh_id": heading["ui"], "major_topic": int(heading["major"]),
                                    "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False)})
         self.registry_ids.extend({"work_id": work_id, **r} for r in work_registry_ids(record))
-
-    # The row lists of a batch, and the column of each that holds the work id.
-    WORK_ID_COLUMNS = {"works": "id", "fts": "rowid", "work_authors": "work_id", "author_affiliations": "work_id",
-                       "work_mesh": "work_id", "registry_ids": "work_id", "conflicts": "work_id"}
-
-    def adopt(self, built, work_id):
-        """Take the rows a worker built for one work (`prepare`), now that its id is known."""
-        for name, column in self.WORK_ID_COLUMNS.items():
-            rows = getattr(built, name)
-            for row in rows:
-                row[column] = work_id
-            getattr(self, name).extend(rows)
-        self.author_names.update(built.author_names)
-        self.mesh_terms.update(built.mesh_terms)
-        for key, row in built.affiliations.items():
-            self.affiliations.setdefault(key, row)
 
     def write(self, loader):
         insert_rows(loader.db, "works", self.works)

@@ -126,7 +126,7 @@ def load_parquet(db, output, again=False, progress=lambda origin, stats, note: N
         batches = ((from_table(pq.read_table(folder / f"part-{part:06d}.parquet")), 0)
                    for part in range(1, manifest["parts"] + 1))
         with fewer_collections():
-            stats = load_stream(db, loader, origin, size, mtime, batches, topic)
+            stats = load_stream(db, origin, size, mtime, loader.write_batches(batches, origin), topic)
         stats.off_topic = manifest["off_topic"]
         total += stats
         progress(origin, stats, stats.fatal)

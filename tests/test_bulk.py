@@ -115,22 +115,40 @@ def test_a_fast_load_killed_half_way_gets_its_indexes_back_when_the_kb_is_next_o
     assert index_names(open_db(str(tmp_path / "kb.db"))) == expected
 
 
-def test_with_cores_to_spare_the_workers_build_the_rows_and_the_kb_is_the_same(tmp_path, monkeypatch):
-    paths = files(tmp_path)
+def citing(raw, *pmids):
+    references = "".join(f'<Reference><Citation>cited</Citation><ArticleIdList><ArticleId IdType="pubmed">{pmid}'
+                         "</ArticleId></ArticleIdList></Reference>" for pmid in pmids)
+    return raw.replace(b"</PubmedData>", f"<ReferenceList>{references}</ReferenceList></PubmedData>".encode())
+
+
+def test_parts_that_meet_nothing_in_the_kb_are_copied_in_and_the_kb_is_the_one_a_direct_load_gives(
+        tmp_path, monkeypatch):
+    # The KB already holds three works that cite the file's records, and one work whose DOI
+    # is a record's in the file's second part: that part meets the KB and loads directly.
+    held = [citing(with_pmid(BASE[i], str(40_000_000 + i)), "50000001", "50000550") for i in range(3)]
+    same_doi = with_pmid(BASE[560 % len(BASE)], "40000009").replace(b".40000009<", b".50000560<")
+    kb_file = tmp_path / "held.xml"
+    kb_file.write_bytes(SET_HEAD + b"\n".join(held + [same_doi]) + b"\n</PubmedArticleSet>\n")
+    body = [citing(with_pmid(BASE[i % len(BASE)], str(50_000_000 + i)), str(40_000_000 + i % 3)) for i in range(900)]
+    baseline = tmp_path / "pubmed25n0001.xml"
+    baseline.write_bytes(SET_HEAD + b"\n".join(body) + b"\n</PubmedArticleSet>\n")
     single = open_db(str(tmp_path / "single.db"))
-    bulk.load_files(single, paths)
-    monkeypatch.setattr(bulk.os, "cpu_count", lambda: 8)
-    adopted = []
-    monkeypatch.setattr(bulk.WorkLoader, "write_batch", record_adoptions(bulk.WorkLoader.write_batch, adopted))
+    load_pubmed_file(single, kb_file)
+    load_pubmed_file(single, baseline)
+    monkeypatch.setattr(bulk, "CHUNK", len(SET_HEAD + b"\n".join(body[:500])) + 1)
+    monkeypatch.setattr(bulk, "PART", 1)  # two parts of 500 and 400 records
+    copied = []
+    copy_part = bulk.parts.copy_part
+    monkeypatch.setattr(bulk.parts, "copy_part", lambda *args: copied.append(copy_part(*args)) or copied[-1])
     parallel = open_db(str(tmp_path / "parallel.db"))
-    bulk.load_files(parallel, paths, workers=2)
-    assert sum(adopted) == 1240  # every record came with its rows built
+    load_pubmed_file(parallel, kb_file)
+    assert bulk.load_files(parallel, [baseline], workers=2).added == 899
+    assert copied == [True, False]
     assert snapshot(tmp_path / "parallel.db") == snapshot(tmp_path / "single.db")
     assert parallel.execute(FTS_ROWS).fetchall() == single.execute(FTS_ROWS).fetchall()
-
-
-def record_adoptions(write_batch, counts):
-    def counting(self, items, origin, run_state=None):
-        counts.append(sum(1 for item in items if isinstance(item, dict) and "built_rows" in item))
-        return write_batch(self, items, origin, run_state)
-    return counting
+    # Links resolved both ways across the copy: from the KB's works into the part, and back.
+    resolved = parallel.execute(
+        "SELECT count(*) FROM links l JOIN works f ON f.id = l.from_work_id JOIN works t ON t.id = l.to_work_id "
+        "WHERE l.relation = 'cites' AND t.pmid = l.to_id").fetchone()[0]
+    assert resolved == 6 + 900
+    assert not list(tmp_path.glob("kb-parts-*"))  # the part KBs are gone
