@@ -1,18 +1,19 @@
 """Bulk load benchmark: synthetic baseline files of real size (30,000 records each) loaded
 as `kb load pubmed --workers 1` and `--workers 2` load them (kb.bulk), and as the cluster
 path loads them (`kb parse pubmed` on a local Dask cluster of 2 workers, then `kb load
-parquet`), each into a fresh KB.
+parquet --workers 2`), each into a fresh KB.
 
     python benchmarks/bulk.py [FILES] [--fast]        (default 2 files)
 
 Prints records/s for 1 and 2 processes and their ratio (target: 2 processes at least
-1.7x), the writer's own rate on records already parsed (what bounds a load however many
-cores parse), peak RSS, DB bytes per record, and the projection for the full baseline
-(about 38 million records) on this 2-core machine and on a 32-core one (target under 3 h).
+1.7x), the rate of one process loading parts into part KBs and of the writer alone
+copying them in (what bounds a load however many cores load parts), peak RSS, DB bytes
+per record, and the projection for the full baseline (about 38 million records) on this
+2-core machine and on a 32-core one (target under 3 h).
 """
 
 import contextlib
-import pickle
+import functools
 import resource
 import sys
 import tempfile
@@ -46,24 +47,34 @@ def run(files, workers, fast, tmp):
     return seconds, size
 
 
-def writer_rate(path, fast, tmp):
-    """Records/s of the one writer alone, on one file's records parsed and prepared ahead
-    (rows built, as workers build them when the writer has a core of its own), counting the
-    unpickling of the workers' results, which the writer's process pays."""
+def part_and_writer_rates(path, fast, tmp):
+    """(records/s of one process loading a file's parts into part KBs, records/s of the one
+    writer alone cutting the file into chunks and copying those parts in, with the index
+    builds at the end under --fast). The first is what each added core brings, the second
+    what bounds a load however many cores load parts."""
+    from kb import parts
     from kb.load import WorkLoader
 
-    batches = [pickle.dumps(kb_bulk.parse_chunk((chunk, str(path), None, True))[0]) for chunk in kb_bulk.chunks(path)]
+    batches_of = functools.partial(kb_bulk.chunk_batches, origin=str(path), topic=None)
+    started = time.perf_counter()
+    with kb_bulk.fewer_collections():
+        loaded = [kb_bulk.load_part((batches_of, group, str(path), str(Path(tmp) / f"part-{number}.db")))
+                  for number, group in enumerate(kb_bulk.in_groups(kb_bulk.chunks(path), kb_bulk.PART))]
+    part_rate = RECORDS_PER_FILE / (time.perf_counter() - started)
     db = open_db(str(Path(tmp) / "writer.db"))
     loader = WorkLoader(db, "pubmed")
     started = time.perf_counter()
     with kb_bulk.fast_load(db) if fast else contextlib.nullcontext(), kb_bulk.fewer_collections():
-        for batch in batches:
-            loader.write_batch(pickle.loads(batch), str(path))
-    return RECORDS_PER_FILE / (time.perf_counter() - started)
+        for _ in kb_bulk.chunks(path):
+            pass
+        copied = [parts.copy_part(db, loader, Path(tmp) / f"part-{number}.db") for number in range(len(loaded))]
+    assert all(copied)
+    return part_rate, RECORDS_PER_FILE / (time.perf_counter() - started)
 
 
 def cluster_run(files, fast, tmp):
-    """(seconds to parse on a local 2-worker Dask cluster into Parquet, seconds to load it)."""
+    """(seconds to parse on a local 2-worker Dask cluster into Parquet, seconds to load it
+    with 2 processes loading part KBs)."""
     from kb import cluster, parquet
 
     started = time.perf_counter()
@@ -71,7 +82,7 @@ def cluster_run(files, fast, tmp):
     parsed = time.perf_counter()
     db = open_db(str(Path(tmp) / "cluster.db"))
     with kb_bulk.fast_load(db) if fast else contextlib.nullcontext():
-        parquet.load_parquet(db, Path(tmp) / "parsed")
+        parquet.load_parquet(db, Path(tmp) / "parsed", workers=2)
     return parsed - started, time.perf_counter() - parsed
 
 
@@ -84,9 +95,9 @@ def main(count, fast):
             files.append(path)
         records = count * RECORDS_PER_FILE
         results = {workers: run(files, workers, fast, tmp) for workers in (1, 2)}
-        # Before the writer-alone run, which holds a whole file's records at once.
+        # The loads' peak, before the runs below.
         peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
-        writer = writer_rate(files[0], fast, tmp)
+        part_rate, writer = part_and_writer_rates(files[0], fast, tmp)
         parse_seconds, load_seconds = cluster_run(files, fast, tmp)
     rates = {workers: records / seconds for workers, (seconds, _) in results.items()}
     print(f"{count} synthetic baseline file(s) of {RECORDS_PER_FILE:,} records{' (--fast)' if fast else ''}")
@@ -94,15 +105,15 @@ def main(count, fast):
         print(f"  --workers {workers}: {seconds:.0f} s, {rates[workers]:,.0f} records/s, "
               f"{size / records / 1024:.1f} KB of DB per record")
     print(f"  2 processes / 1: {rates[2] / rates[1]:.2f}x (target >= 1.7x); peak RSS of a load: {peak:.0f} MB")
-    print(f"  the writer alone, on records parsed ahead (unpickling included): {writer:,.0f} records/s")
+    print(f"  one process loading parts into part KBs: {part_rate:,.0f} records/s; the writer alone, "
+          f"cutting chunks and copying those parts in: {writer:,.0f} records/s")
     print(f"  cluster path: parse on 2 Dask workers into Parquet {parse_seconds:.0f} s "
           f"({records / parse_seconds:,.0f} records/s), load the Parquet {load_seconds:.0f} s "
           f"({records / load_seconds:,.0f} records/s)")
-    # One writer bounds the load: with parsing spread over 32 cores (31 parsing at the
-    # 2-process run's per-worker rate or better), the writer's own rate is the ceiling.
+    # On 32 cores, 31 processes load parts beside the writer, which copies them in: the load
+    # goes at the slower of the two rates.
     here = BASELINE / rates[2] / 3600
-    parse_per_core = rates[1] * writer / (writer - rates[1])  # a lone parser's rate, from 1/r1 = 1/p + 1/w
-    many = BASELINE / min(writer, 31 * parse_per_core) / 3600
+    many = BASELINE / min(writer, 31 * part_rate) / 3600
     print(f"  full baseline ({BASELINE:,} records): {here:.1f} h on this machine; on 32 cores "
           f"{many:.1f} h, the writer's ceiling (target under 3 h)")
 

@@ -87,10 +87,15 @@ def parse_chunk(task):
     return kept, dropped
 
 
+def chunk_batches(group, origin, topic):
+    """The (items, off-topic count) batch of each of a file's chunks in `group`."""
+    return (parse_chunk((data, origin, topic)) for data in group)
+
+
 def load_part(task):
-    """In a worker: load a part of a file (a few chunks) into a part KB of its own."""
-    group, origin, topic, path = task
-    return parts.load_part(path, (parse_chunk((data, origin, topic)) for data in group), origin, pubmed.SOURCE)
+    """In a worker: load a group of a file's pieces into a part KB of its own."""
+    batches_of, group, origin, path = task
+    return parts.load_part(path, batches_of(group), origin, pubmed.SOURCE)
 
 
 @functools.lru_cache(maxsize=4)
@@ -179,39 +184,60 @@ def load_files(db, paths, workers=1, again=False, topic=None, progress=lambda pa
     loader = WorkLoader(db, pubmed.SOURCE)
     total = LoadStats()
     topic = topic and str(Path(topic).resolve())
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(fewer_collections())
-        if workers > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(workers, initializer=collect_less))
-            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="kb-parts-", dir=folder_of(db)))
+    with fewer_collections(), PartPool(db, loader, workers) as pool:
         for path in paths:
             stat = os.stat(path)
             if not again and already_loaded(db, path, stat.st_size, int(stat.st_mtime), topic):
                 progress(path, LoadStats(), "already loaded (use --again to load it again)")
                 continue
-            if workers > 1:
-                written = parts_written(db, loader, pool, workers, str(path), topic, folder)
-            else:
-                written = loader.write_batches((parse_chunk((chunk, str(path), topic)) for chunk in chunks(path)),
-                                               str(path))
-            stats = load_stream(db, str(path), stat.st_size, int(stat.st_mtime), written, topic)
+            batches_of = functools.partial(chunk_batches, origin=str(path), topic=topic)
+            stats = load_stream(db, str(path), stat.st_size, int(stat.st_mtime),
+                                pool.written(str(path), chunks(path), batches_of), topic)
             total += stats
             progress(path, stats, stats.fatal)
     return total
 
 
-def parts_written(db, loader, pool, workers, origin, topic, folder):
-    """The LoadStats of each part of a file, in order: loaded into a part KB by the pool and
-    copied in, or, for a part that meets what the KB holds, parsed again and written here."""
-    chunk_iterator = chunks(origin)
-    groups = iter(lambda: list(itertools.islice(chunk_iterator, PART)), [])
-    tasks = ((group, origin, topic, str(Path(folder) / f"part-{number}.db")) for number, group in enumerate(groups))
-    for (group, _, _, path), stats in in_order(pool, load_part, tasks, 2 * workers):
-        if parts.copy_part(db, loader, path):
-            yield stats
-        else:
-            yield from loader.write_batches((parse_chunk((data, origin, topic)) for data in group), origin)
-        Path(path).unlink()
+class PartPool:
+    """Writes files' pieces (XML chunks, Parquet partitions) into the KB: directly with one
+    worker; with more, through `workers` processes that load them, PART pieces at a time,
+    into part KBs beside the KB, which the writer copies in (kb.parts)."""
+
+    def __init__(self, db, loader, workers):
+        self.db, self.loader, self.workers = db, loader, workers
+        self.stack = contextlib.ExitStack()
+
+    def __enter__(self):
+        if self.workers > 1:
+            self.pool = self.stack.enter_context(ProcessPoolExecutor(self.workers, initializer=collect_less))
+            self.folder = self.stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="kb-parts-", dir=folder_of(self.db)))
+        return self
+
+    def __exit__(self, *exc):
+        return self.stack.__exit__(*exc)
+
+    def written(self, origin, pieces, batches_of):
+        """The LoadStats of each batch or part of one file, in order, as it is written.
+        batches_of(some pieces) gives their (items, off-topic count) batches. A part that
+        meets what the KB holds (`parts.copy_part`) is written here directly instead."""
+        if self.workers == 1:
+            yield from self.loader.write_batches(batches_of(pieces), origin)
+            return
+        tasks = ((batches_of, group, origin, str(Path(self.folder) / f"part-{number}.db"))
+                 for number, group in enumerate(in_groups(pieces, PART)))
+        for (_, group, _, path), stats in in_order(self.pool, load_part, tasks, 2 * self.workers):
+            if parts.copy_part(self.db, self.loader, path):
+                yield stats
+            else:
+                yield from self.loader.write_batches(batches_of(group), origin)
+            Path(path).unlink()
+
+
+def in_groups(pieces, size):
+    """The pieces, `size` at a time."""
+    iterator = iter(pieces)
+    return iter(lambda: list(itertools.islice(iterator, size)), [])
 
 
 def folder_of(db):

@@ -272,9 +272,12 @@ def harvest_portal_command(url, depth, max_pages, db_file, email):
 
 TOPIC_FILTER_HELP = ("Keep only records on the topic of this vocabulary folder (e.g. kb/vocabularies/"
                      "stem_cell_stroke); deletions still apply")
-FAST_HELP = ("Bulk mode for a load that builds most of the KB: no fsync and a 1 GB page cache (a power cut "
-             "may cost the KB, so use it for a load you can redo from the files); secondary indexes and the "
-             "full-text index's merge are built once at the end. Leave it off for a small update to a big KB")
+FAST_HELP = ("Bulk mode for a load that builds most of the KB: no fsync, a rollback journal and a 1 GB page "
+             "cache (a power cut may cost the KB, so use it for a load you can redo from the files; readers "
+             "wait while a batch is written); secondary indexes and the full-text index's merge are built "
+             "once at the end. Leave it off for a small update to a big KB")
+WORKERS_HELP = ("Processes loading parts of each file into part KBs of their own, which the one writer copies "
+                "in (a part that meets records the KB holds is written directly)")
 
 
 def cluster_extra_missing(command, error):
@@ -321,7 +324,7 @@ def load():
 
 @load.command(name="pubmed")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--workers", default=1, show_default=True, help="Processes parsing in parallel (one writer)")
+@click.option("--workers", default=1, show_default=True, help=WORKERS_HELP)
 @click.option("--topic-filter", type=click.Path(exists=True, file_okay=False), help=TOPIC_FILTER_HELP)
 @click.option("--again", is_flag=True, help="Load files recorded as fully loaded again")
 @click.option("--fast", is_flag=True, help=FAST_HELP)
@@ -367,10 +370,11 @@ def bulk_outcome(stats, notes):
 
 @load.command(name="parquet")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--workers", default=1, show_default=True, help=WORKERS_HELP)
 @click.option("--again", is_flag=True, help="Load files recorded as fully loaded again")
 @click.option("--fast", is_flag=True, help=FAST_HELP)
 @db_option
-def load_parquet_command(folder, again, fast, db_file):
+def load_parquet_command(folder, workers, again, fast, db_file):
     """Load PubMed files that `kb parse pubmed` parsed into Parquet under FOLDER.
 
     \b
@@ -378,7 +382,7 @@ def load_parquet_command(folder, again, fast, db_file):
     `kb load pubmed`, and are recorded as loaded the same way: a file loaded by either
     command is skipped by both.
     Example:
-        kb load parquet parsed/ --db pubmed.db
+        kb load parquet parsed/ --workers 2 --db pubmed.db
     """
     try:
         from . import bulk, parquet
@@ -387,7 +391,7 @@ def load_parquet_command(folder, again, fast, db_file):
 
     def load_one(db, manifest_folder):
         notes = []
-        stats = parquet.load_parquet(db, manifest_folder, again, lambda _, __, note: notes.append(note))
+        stats = parquet.load_parquet(db, manifest_folder, again, lambda _, __, note: notes.append(note), workers)
         return bulk_outcome(stats, notes)
 
     load_files([folder], db_file, load_one, bulk.fast_load if fast else None)

@@ -17,6 +17,7 @@ item of its chunk, in file order:
   `fatal`, raw bytes), which the KB keeps in its quarantine table as a direct load would.
 """
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -28,7 +29,7 @@ from harvest import pubmed
 from harvest.errors import ParseError
 from harvest.records import new_work
 
-from .bulk import already_loaded, fewer_collections, load_stream
+from .bulk import PartPool, already_loaded, fewer_collections, load_stream
 from .load import LoadStats, WorkLoader, raw_compressed, raw_digest, work_registry_ids
 
 TEMPLATE = new_work()
@@ -112,22 +113,28 @@ def parsed_files(output):
             yield folder, json.loads((folder / MANIFEST).read_text())
 
 
-def load_parquet(db, output, again=False, progress=lambda origin, stats, note: None):
+def partition_batches(numbers, folder):
+    """The (items, 0) batch of each of a parsed file's partitions in `numbers`."""
+    return ((from_table(pq.read_table(Path(folder) / f"part-{number:06d}.parquet")), 0) for number in numbers)
+
+
+def load_parquet(db, output, again=False, progress=lambda origin, stats, note: None, workers=1):
     """Load the parsed files under `output` into the KB in order, as `kb load pubmed` would
-    load the files themselves: the same writer, the same loaded_files record (so a file
-    loaded either way is skipped by both). Returns the total LoadStats."""
+    load the files themselves: the same writer (with `workers` processes loading part KBs),
+    the same loaded_files record (so a file loaded either way is skipped by both). Returns
+    the total LoadStats."""
     loader = WorkLoader(db, pubmed.SOURCE)
     total = LoadStats()
-    for folder, manifest in parsed_files(output):
-        origin, size, mtime, topic = manifest["origin"], manifest["size"], manifest["mtime"], manifest["topic"]
-        if not again and already_loaded(db, origin, size, mtime, topic):
-            progress(origin, LoadStats(), "already loaded (use --again to load it again)")
-            continue
-        batches = ((from_table(pq.read_table(folder / f"part-{part:06d}.parquet")), 0)
-                   for part in range(1, manifest["parts"] + 1))
-        with fewer_collections():
-            stats = load_stream(db, origin, size, mtime, loader.write_batches(batches, origin), topic)
-        stats.off_topic = manifest["off_topic"]
-        total += stats
-        progress(origin, stats, stats.fatal)
+    with fewer_collections(), PartPool(db, loader, workers) as pool:
+        for folder, manifest in parsed_files(output):
+            origin, size, mtime, topic = manifest["origin"], manifest["size"], manifest["mtime"], manifest["topic"]
+            if not again and already_loaded(db, origin, size, mtime, topic):
+                progress(origin, LoadStats(), "already loaded (use --again to load it again)")
+                continue
+            batches_of = functools.partial(partition_batches, folder=str(folder))
+            stats = load_stream(db, origin, size, mtime,
+                                pool.written(origin, range(1, manifest["parts"] + 1), batches_of), topic)
+            stats.off_topic = manifest["off_topic"]
+            total += stats
+            progress(origin, stats, stats.fatal)
     return total

@@ -97,7 +97,7 @@ def test_parse_on_a_local_cluster_then_load_parquet_reports_each_file(tmp_path):
                  "--topic-filter", vocabulary)
     assert parsed.output.splitlines() == [f"{files[0]}: 22 record(s) in 1 partition(s)",
                                           f"{files[1]}: 11 record(s) in 1 partition(s)"]
-    loaded = run("load", "parquet", str(tmp_path / "parsed"), "--fast", "--db", str(tmp_path / "kb.db"))
+    loaded = run("load", "parquet", str(tmp_path / "parsed"), "--workers", "2", "--fast", "--db", str(tmp_path / "kb.db"))
     assert "33 added" in loaded.output
     indexes = {row[0] for row in open_db(str(tmp_path / "kb.db")).execute("select name from sqlite_master")}
     assert "idx_works_year" in indexes  # --fast built it again at the end

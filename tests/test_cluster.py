@@ -1,5 +1,6 @@
 """The cluster path: PubMed files parsed on a local Dask cluster of 2 workers into Parquet,
-then loaded, give the KB a single-process load gives."""
+then loaded (by one process, or through part KBs loaded by two), give the KB a
+single-process load gives."""
 
 import dask.dataframe
 
@@ -26,7 +27,7 @@ def test_a_baseline_parsed_on_a_dask_cluster_loads_the_same_kb_as_one_process(tm
     manifests = cluster.parse_to_parquet(paths, tmp_path / "parsed", workers=2)
     assert [m["records"] for m in manifests] == [1200, 900, 40]
     kb = open_db(str(tmp_path / "cluster.db"))
-    stats = parquet.load_parquet(kb, tmp_path / "parsed")
+    stats = parquet.load_parquet(kb, tmp_path / "parsed", workers=2)
 
     assert (stats.added, stats.updated, stats.deleted) == (2100, 40, 10)
     assert snapshot(tmp_path / "cluster.db") == snapshot(tmp_path / "single.db")
