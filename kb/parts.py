@@ -70,17 +70,18 @@ def keys_kept(db, batches):
 
 def meets_kb(db, loader):
     """Whether the attached part `part` holds anything a direct load would have matched or
-    changed in the KB, so that copying it could give a different KB."""
+    changed in the KB, so that copying it could give a different KB. (CROSS JOIN walks the
+    small part and looks each row up in the KB, never the other way round.)"""
     queries = [
         # a record or deletion of a record the KB holds
-        "SELECT 1 FROM part.part_keys k JOIN main.records r ON r.source = ? AND r.source_id = k.source_id",
+        "SELECT 1 FROM part.part_keys k CROSS JOIN main.records r ON r.source = ? AND r.source_id = k.source_id",
         # records the part itself merged (the KB may hold a match for one of them)
         "SELECT 1 FROM part.merges",
         # a work the KB holds under one of its identifiers
-        *(f"SELECT 1 FROM part.works p JOIN main.works m ON m.{column} = p.{column}"
+        *(f"SELECT 1 FROM part.works p CROSS JOIN main.works m ON m.{column} = p.{column}"
           for column in WORK_SCHEMES.values()),
         # a work the KB may hold under another source's record: same first author and title word
-        "SELECT 1 FROM part.works p JOIN main.works m ON m.match_key = p.match_key "
+        "SELECT 1 FROM part.works p CROSS JOIN main.works m ON m.match_key = p.match_key "
         "AND m.year BETWEEN p.year - 1 AND p.year + 1 AND (m.sources NOT LIKE ? OR m.is_preprint != p.is_preprint)",
     ]
     arguments = [[loader.source]] + [[]] * (len(queries) - 2) + [[f'%"{loader.source}"%']]
@@ -136,12 +137,13 @@ def resolve_new_links(db, last_link):
     """The copied links whose ends the part could not resolve may name works or trials the KB
     holds: each such end gets the id a direct load would give it (`Loader.ids_by`)."""
     for end in ("from", "to"):
-        for scheme, in db.execute(f"SELECT DISTINCT {end}_scheme FROM links WHERE id > ?", [last_link]).fetchall():
+        for scheme, in db.execute(f"SELECT DISTINCT {end}_scheme FROM part.links").fetchall():
             where = link_end_table(scheme)
             if where is None:
                 continue
             kind, table, key, id_column, condition, arguments = where
-            db.execute(f"UPDATE links SET {end}_{kind}_id = (SELECT {id_column} FROM {table} "
-                       f"WHERE {key} = links.{end}_id{condition} ORDER BY rowid DESC LIMIT 1) "
-                       f"WHERE id > ? AND {end}_scheme = ? AND {end}_{kind}_id IS NULL",
-                       [*arguments, last_link, scheme])
+            named = f"FROM {table} WHERE {key} = links.{end}_id{condition}"
+            # Only the ends the KB resolves are rewritten: most references name works it lacks.
+            db.execute(f"UPDATE links SET {end}_{kind}_id = (SELECT {id_column} {named} ORDER BY rowid DESC LIMIT 1) "
+                       f"WHERE id > ? AND {end}_scheme = ? AND {end}_{kind}_id IS NULL AND EXISTS (SELECT 1 {named})",
+                       [*arguments, last_link, scheme, *arguments])
