@@ -2,7 +2,7 @@
 
 `dask.bag` maps the files over the cluster's workers, one task a file; each worker cuts
 its file into chunks and parses them with the same code as `kb load pubmed --workers N`
-(`bulk.chunks`, `bulk.parse_chunk`, the topic filter included) and writes the file's
+(`bulk.chunks`, `bulk.chunk_batches`, the topic filter included) and writes the file's
 Parquet partition folder (`kb.parquet`). Workers read the files and write the output by
 path, so both must be on storage every worker sees (a shared or network filesystem, or
 one machine's disk for a local cluster). The KB then loads the folder with `kb load
@@ -18,7 +18,7 @@ from . import bulk, parquet
 def parse_file(task, output, topic):
     """On a worker: parse one file into its partition folder; its manifest."""
     index, path = task
-    batches = (bulk.parse_chunk((chunk, path, topic)) for chunk in bulk.chunks(path))
+    batches = bulk.chunk_batches(bulk.chunks(path), path, topic)
     with bulk.fewer_collections():
         return parquet.write_file(output, index, path, batches, topic)
 

@@ -44,6 +44,19 @@ def test_load_reports_each_file_and_fails_on_a_bad_one(tmp_path):
     assert "1 of 2 file(s) could not be loaded fully" in result.output
 
 
+def test_load_pubmed_with_two_workers_reports_what_one_process_reports(tmp_path):
+    from kb import demo
+
+    files = [str(path) for path in sorted(demo.CORPUS.glob("pubmed_*.xml"))]
+    one = run("load", "pubmed", *files, "--db", str(tmp_path / "one.db"))
+    two = run("load", "pubmed", *files, "--workers", "2", "--fast", "--db", str(tmp_path / "two.db"))
+    assert two.exit_code == 0, two.output
+    reports = [line for line in two.output.splitlines() if line.startswith(tuple(files))]
+    assert reports == [line for line in one.output.splitlines() if line.startswith(tuple(files))]
+    assert len(reports) == len(files) and all(" added" in line for line in reports)
+    assert not list(tmp_path.glob("kb-parts-*"))
+
+
 def test_search_on_a_missing_kb_says_how_to_build_one(tmp_path):
     result = CliRunner().invoke(cli, ["search", "exosome", "--db", str(tmp_path / "none.db")])
     assert result.exit_code == 1 and "kb demo --no-serve" in result.output
