@@ -164,38 +164,50 @@ def already_loaded(db, path, size, mtime, topic=None):
     return row is not None and row == (size, mtime, topic)
 
 
-def load_stream(db, origin, size, mtime, written, topic=None):
-    """Sum the LoadStats of one file's batches as they are `written`, in order; a file that
-    ended well is recorded in loaded_files. Returns the file's LoadStats."""
-    stats = sum(written, LoadStats())
+SKIPPED = "already loaded (use --again to load it again)"
+
+
+def record_loaded(db, origin, size, mtime, stats, topic=None):
+    """A file whose load ended well (no fatal error) is recorded in loaded_files."""
     if not stats.fatal:
         with db.atomic():
             db["loaded_files"].insert({"path": str(Path(origin).resolve()), "size": size, "mtime": mtime,
                                        "records": stats.loaded, "loaded_at": now(), "topic": topic}, replace=True)
-    return stats
 
 
 def load_files(db, paths, workers=1, again=False, topic=None, progress=lambda path, stats, note: None):
-    """Load PubMed files in order; returns total LoadStats. With `workers` above 1, parts of
-    each file load into part KBs in that many processes and the one writer copies them in
-    (kb.parts). Files recorded as fully loaded (same size and time) are skipped unless
-    `again`. With `topic` (a vocabulary folder) only records on its topic are written;
-    deletions all apply."""
-    loader = WorkLoader(db, pubmed.SOURCE)
+    """Load PubMed files in order; returns total LoadStats and calls progress(path, stats,
+    note) for each file (`files_loaded`)."""
     total = LoadStats()
-    topic = topic and str(Path(topic).resolve())
-    with fewer_collections(), PartPool(db, loader, workers) as pool:
-        for path in paths:
-            stat = os.stat(path)
-            if not again and already_loaded(db, path, stat.st_size, int(stat.st_mtime), topic):
-                progress(path, LoadStats(), "already loaded (use --again to load it again)")
-                continue
-            batches_of = functools.partial(chunk_batches, origin=str(path), topic=topic)
-            stats = load_stream(db, str(path), stat.st_size, int(stat.st_mtime),
-                                pool.written(str(path), chunks(path), batches_of), topic)
-            total += stats
-            progress(path, stats, stats.fatal)
+    for path, stats, note in files_loaded(db, paths, workers, again, topic):
+        total += stats
+        progress(path, stats, note)
     return total
+
+
+def files_loaded(db, paths, workers=1, again=False, topic=None):
+    """Load PubMed files in order: (path, LoadStats, note) for each file as it is done. With
+    `workers` above 1, parts of the files load into part KBs in that many processes and the
+    one writer copies them in (kb.parts). Files recorded as fully loaded (same size and
+    time) are skipped unless `again`; a file named twice loads once. With `topic` (a
+    vocabulary folder) only records on its topic are written; deletions all apply."""
+    topic = topic and str(Path(topic).resolve())
+    stats_of = {str(path): os.stat(path) for path in paths}
+    todo = [origin for origin, stat in stats_of.items()
+            if again or not already_loaded(db, origin, stat.st_size, int(stat.st_mtime), topic)]
+    files = ((origin, chunks(origin), functools.partial(chunk_batches, origin=origin, topic=topic))
+             for origin in todo)
+    turns = deque(stats_of)  # reports come in the order given, skipped files in their place
+    with fewer_collections(), PartPool(db, WorkLoader(db, pubmed.SOURCE), workers if todo else 1) as pool:
+        for origin, stats in pool.written(files):
+            while turns[0] != origin:
+                yield turns.popleft(), LoadStats(), SKIPPED
+            turns.popleft()
+            stat = stats_of[origin]
+            record_loaded(db, origin, stat.st_size, int(stat.st_mtime), stats, topic)
+            yield origin, stats, stats.fatal
+    for origin in turns:
+        yield origin, LoadStats(), SKIPPED
 
 
 class PartPool:
@@ -217,21 +229,39 @@ class PartPool:
     def __exit__(self, *exc):
         return self.stack.__exit__(*exc)
 
-    def written(self, origin, pieces, batches_of):
-        """The LoadStats of each batch or part of one file, in order, as it is written.
-        batches_of(some pieces) gives their (items, off-topic count) batches. A part that
-        meets what the KB holds (`parts.copy_part`) is written here directly instead."""
+    def written(self, files):
+        """Write `files`, (origin, pieces, batches_of) each, in order: (origin, LoadStats) of
+        each file once it is written. batches_of(some pieces) gives their (items, off-topic
+        count) batches. With workers, the parts of the next files load while this file's
+        are copied in; a part that meets what the KB holds (`parts.copy_part`) is written
+        here directly instead."""
         if self.workers == 1:
-            yield from self.loader.write_batches(batches_of(pieces), origin)
+            for origin, pieces, batches_of in files:
+                yield origin, sum(self.loader.write_batches(batches_of(pieces), origin), LoadStats())
             return
-        tasks = ((batches_of, group, origin, str(Path(self.folder) / f"part-{number}.db"))
-                 for number, group in enumerate(in_groups(pieces, PART)))
-        for (_, group, _, path), stats in in_order(self.pool, load_part, tasks, 2 * self.workers):
+        current, stats = None, LoadStats()
+        for (batches_of, group, origin, path), part in in_order(self.pool, load_part, self.tasks(files),
+                                                               2 * self.workers):
+            if origin != current:
+                if current is not None:
+                    yield current, stats
+                current, stats = origin, LoadStats()
             if parts.copy_part(self.db, self.loader, path):
-                yield stats
+                stats += part
             else:
-                yield from self.loader.write_batches(batches_of(group), origin)
+                stats += sum(self.loader.write_batches(batches_of(group), origin), LoadStats())
             Path(path).unlink()
+        if current is not None:
+            yield current, stats
+
+    def tasks(self, files):
+        """A part KB to load for every PART pieces of each file (an empty one for a file
+        with none, so that every file is reported)."""
+        number = itertools.count()
+        for origin, pieces, batches_of in files:
+            groups = in_groups(pieces, PART)
+            for group in itertools.chain([next(groups, [])], groups):
+                yield batches_of, group, origin, str(Path(self.folder) / f"part-{next(number)}.db")
 
 
 def in_groups(pieces, size):

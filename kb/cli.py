@@ -345,24 +345,30 @@ def load_pubmed_command(files, workers, topic_filter, again, fast, db_file):
     """
     from . import bulk
 
-    def load_one(db, path):
-        with pubmed.open_payload(path) as handle:
-            kind = pubmed.sniff(handle.read(8192))
-        if kind != "efetch":
-            return load_pubmed_file(db, path)
-        notes = []
-        stats = bulk.load_files(db, [path], workers, again, topic_filter, lambda _, __, note: notes.append(note))
-        return bulk_outcome(stats, notes)
+    def outcomes(db):
+        # Consecutive baseline, update and efetch files load in one run, so that the parts
+        # of the next file load while this one's are copied in.
+        run = []
+        for path in [*files, None]:
+            if path is not None:
+                with pubmed.open_payload(path) as handle:
+                    if pubmed.sniff(handle.read(8192)) == "efetch":
+                        run.append(path)
+                        continue
+            for done, stats, note in bulk.files_loaded(db, run, workers, again, topic_filter):
+                yield done, bulk_outcome(stats, note)
+            run = []
+            if path is not None:
+                yield from each_file([path], load_pubmed_file)(db)
 
-    load_files(files, db_file, load_one, bulk.fast_load if fast else None)
+    load_files(files, db_file, outcomes, bulk.fast_load if fast else None)
 
 
-def bulk_outcome(stats, notes):
-    """(stats, note) of one bulk-loaded file, or LoadError when it broke off."""
+def bulk_outcome(stats, note):
+    """(stats, note) of one bulk-loaded file, or the LoadError of a file that broke off."""
     if stats.fatal:
-        raise LoadError(f"{stats.fatal} ({stats.loaded} good record(s) before it were loaded; "
-                        "the fault is in the quarantine table)")
-    note = next((note for note in notes if note), None)
+        return LoadError(f"{stats.fatal} ({stats.loaded} good record(s) before it were loaded; "
+                         "the fault is in the quarantine table)")
     if stats.off_topic:
         note = f"{stats.off_topic} record(s) off the topic left out" + (f"; {note}" if note else "")
     return stats, note
@@ -389,12 +395,12 @@ def load_parquet_command(folder, workers, again, fast, db_file):
     except ImportError as error:
         raise cluster_extra_missing("kb load parquet", error)
 
-    def load_one(db, manifest_folder):
+    def outcomes(db):
         notes = []
-        stats = parquet.load_parquet(db, manifest_folder, again, lambda _, __, note: notes.append(note), workers)
-        return bulk_outcome(stats, notes)
+        stats = parquet.load_parquet(db, folder, again, lambda _, __, note: notes.append(note), workers)
+        yield folder, bulk_outcome(stats, next((note for note in notes if note), None))
 
-    load_files([folder], db_file, load_one, bulk.fast_load if fast else None)
+    load_files([folder], db_file, outcomes, bulk.fast_load if fast else None)
 
 
 @load.command(name="ctgov")
@@ -409,7 +415,7 @@ def load_ctgov_command(files, db_file):
     Loading a file twice changes nothing; a fuller record (v2 JSON) is never replaced by a
     thinner one (CSV, RSS). Bad studies go to the quarantine table; the rest load.
     """
-    load_files(files, db_file, lambda db, path: (load_ctgov_file(db, path), None))
+    load_files(files, db_file, each_file(files, lambda db, path: (load_ctgov_file(db, path), None)))
 
 
 def make_works_loader(source, description):
@@ -417,7 +423,7 @@ def make_works_loader(source, description):
     @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
     @db_option
     def command(files, db_file):
-        load_files(files, db_file, lambda db, path: load_works_file(db, source, path))
+        load_files(files, db_file, each_file(files, lambda db, path: load_works_file(db, source, path)))
 
     return command
 
@@ -449,23 +455,23 @@ def load_portal_command(files, url, db_file):
     """
     if url and len(files) > 1:
         raise click.UsageError("--url names the address of one page: give one file with it")
-    load_files(files, db_file, lambda db, path: (
-        load_portal_page(db, Path(path).read_bytes(), url or Path(path).resolve().as_uri())[0], None))
+    load_files(files, db_file, each_file(files, lambda db, path: (
+        load_portal_page(db, Path(path).read_bytes(), url or Path(path).resolve().as_uri())[0], None)))
 
 
-def load_files(files, db_file, load_one, mode=None):
-    """Load each file with load_one(db, path) -> (stats, note), inside `mode` (a context
-    manager taking the db, such as bulk.fast_load) if given, then refresh what derives."""
+def load_files(files, db_file, outcomes, mode=None):
+    """Load FILES with outcomes(db), which yields (file, (stats, note) or the LoadError that
+    stopped it) for each file in order, inside `mode` (a context manager taking the db, such
+    as bulk.fast_load) if given; report each, then refresh what derives."""
     db = open_db(db_path(db_file))
     failed = 0
     with mode(db) if mode else contextlib.nullcontext():
-        for path in files:
-            try:
-                stats, note = load_one(db, path)
-            except LoadError as error:
-                click.echo(f"error: {error}", err=True)
+        for path, outcome in outcomes(db):
+            if isinstance(outcome, LoadError):
+                click.echo(f"error: {outcome}", err=True)
                 failed += 1
                 continue
+            stats, note = outcome
             click.echo(f"{path}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged, "
                        f"{stats.deleted} deleted, {stats.quarantined} quarantined" + (f"; {note}" if note else ""))
             for message in stats.errors:
@@ -473,6 +479,17 @@ def load_files(files, db_file, load_one, mode=None):
     relink(db)
     if failed:
         raise click.ClickException(f"{failed} of {len(files)} file(s) could not be loaded fully")
+
+
+def each_file(files, load_one):
+    """The outcomes for load_files of load_one(db, path) -> (stats, note), file by file."""
+    def outcomes(db):
+        for path in files:
+            try:
+                yield path, load_one(db, path)
+            except LoadError as error:
+                yield path, error
+    return outcomes
 
 
 def relink(db):

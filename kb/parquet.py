@@ -29,7 +29,7 @@ from harvest import pubmed
 from harvest.errors import ParseError
 from harvest.records import new_work
 
-from .bulk import PartPool, already_loaded, fewer_collections, load_stream
+from .bulk import SKIPPED, PartPool, already_loaded, fewer_collections, record_loaded
 from .load import LoadStats, WorkLoader, raw_compressed, raw_digest, work_registry_ids
 
 TEMPLATE = new_work()
@@ -121,19 +121,21 @@ def partition_batches(numbers, folder):
 def load_parquet(db, output, again=False, progress=lambda origin, stats, note: None, workers=1):
     """Load the parsed files under `output` into the KB in order, as `kb load pubmed` would
     load the files themselves: the same writer (with `workers` processes loading part KBs),
-    the same loaded_files record (so a file loaded either way is skipped by both). Returns
-    the total LoadStats."""
-    loader = WorkLoader(db, pubmed.SOURCE)
+    the same loaded_files record (so a file loaded either way is skipped by both). Calls
+    progress(origin, stats, note) for each file; returns the total LoadStats."""
+    manifests = {}
+    for folder, manifest in parsed_files(output):
+        if again or not already_loaded(db, manifest["origin"], manifest["size"], manifest["mtime"], manifest["topic"]):
+            manifests[manifest["origin"]] = folder, manifest
+        else:
+            progress(manifest["origin"], LoadStats(), SKIPPED)
+    files = ((origin, range(1, manifest["parts"] + 1), functools.partial(partition_batches, folder=str(folder)))
+             for origin, (folder, manifest) in manifests.items())
     total = LoadStats()
-    with fewer_collections(), PartPool(db, loader, workers) as pool:
-        for folder, manifest in parsed_files(output):
-            origin, size, mtime, topic = manifest["origin"], manifest["size"], manifest["mtime"], manifest["topic"]
-            if not again and already_loaded(db, origin, size, mtime, topic):
-                progress(origin, LoadStats(), "already loaded (use --again to load it again)")
-                continue
-            batches_of = functools.partial(partition_batches, folder=str(folder))
-            stats = load_stream(db, origin, size, mtime,
-                                pool.written(origin, range(1, manifest["parts"] + 1), batches_of), topic)
+    with fewer_collections(), PartPool(db, WorkLoader(db, pubmed.SOURCE), workers) as pool:
+        for origin, stats in pool.written(files):
+            manifest = manifests[origin][1]
+            record_loaded(db, origin, manifest["size"], manifest["mtime"], stats, manifest["topic"])
             stats.off_topic = manifest["off_topic"]
             total += stats
             progress(origin, stats, stats.fatal)

@@ -1,4 +1,5 @@
 import gzip
+from pathlib import Path
 
 from kb import bulk
 from kb.db import open_db
@@ -152,3 +153,21 @@ def test_parts_that_meet_nothing_in_the_kb_are_copied_in_and_the_kb_is_the_one_a
         "WHERE l.relation = 'cites' AND t.pmid = l.to_id").fetchone()[0]
     assert resolved == 6 + 900
     assert not list(tmp_path.glob("kb-parts-*"))  # the part KBs are gone
+
+
+def test_the_next_files_parts_load_while_a_file_is_copied_and_reports_keep_the_order_given(tmp_path, monkeypatch):
+    first, update = files(tmp_path)
+    second = baseline_file(tmp_path / "pubmed25n0002.xml", [str(52_000_000 + i) for i in range(30)])
+    db = open_db(str(tmp_path / "kb.db"))
+    bulk.load_files(db, [second])
+    events = []
+    tasks, copy_part = bulk.PartPool.tasks, bulk.parts.copy_part
+    monkeypatch.setattr(bulk.PartPool, "tasks", lambda self, files: (
+        events.append(("task", Path(task[2]).name)) or task for task in tasks(self, files)))
+    monkeypatch.setattr(bulk.parts, "copy_part", lambda *args: events.append(("copy",)) or copy_part(*args))
+    reports = [(Path(path).name, stats.added, note)
+               for path, stats, note in bulk.files_loaded(db, [first, second, update, first], workers=2)]
+    assert reports == [("pubmed25n0001.xml.gz", 1200, None), ("pubmed25n0002.xml", 0, bulk.SKIPPED),
+                       ("pubmed25n1275.xml", 0, None)]
+    # Both files' parts were handed to the workers before the first part was copied in.
+    assert events[:3] == [("task", "pubmed25n0001.xml.gz"), ("task", "pubmed25n1275.xml"), ("copy",)]
