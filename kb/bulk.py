@@ -17,6 +17,7 @@ import gc
 import io
 import itertools
 import os
+import shutil
 import tempfile
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -221,9 +222,11 @@ class PartPool:
 
     def __enter__(self):
         if self.workers > 1:
+            beside = folder_of(self.db)
+            remove_stale_parts(beside)
             self.pool = self.stack.enter_context(ProcessPoolExecutor(self.workers, initializer=collect_less))
             self.folder = self.stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="kb-parts-", dir=folder_of(self.db)))
+                tempfile.TemporaryDirectory(prefix=f"kb-parts-{os.getpid()}-", dir=beside))
         return self
 
     def __exit__(self, *exc):
@@ -268,6 +271,24 @@ def in_groups(pieces, size):
     """The pieces, `size` at a time."""
     iterator = iter(pieces)
     return iter(lambda: list(itertools.islice(iterator, size)), [])
+
+
+def remove_stale_parts(folder):
+    """Remove the part folders a killed load left (its process is gone); a running load's stay."""
+    for stale in Path(folder or tempfile.gettempdir()).glob("kb-parts-*-*"):
+        owner = stale.name.split("-")[2]
+        if owner.isdigit() and not process_exists(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def folder_of(db):

@@ -6,7 +6,7 @@ its file into chunks and parses them with the same code as `kb load pubmed --wor
 Parquet partition folder (`kb.parquet`). Workers read the files and write the output by
 path, so both must be on storage every worker sees (a shared or network filesystem, or
 one machine's disk for a local cluster). The KB then loads the folder with `kb load
-parquet`, through its one writer.
+parquet` (through part KBs with `--workers N`, and its one writer).
 """
 
 import shutil

@@ -1,4 +1,6 @@
 import gzip
+import os
+import subprocess
 from pathlib import Path
 
 from kb import bulk
@@ -171,3 +173,17 @@ def test_the_next_files_parts_load_while_a_file_is_copied_and_reports_keep_the_o
                        ("pubmed25n1275.xml", 0, None)]
     # Both files' parts were handed to the workers before the first part was copied in.
     assert events[:3] == [("task", "pubmed25n0001.xml.gz"), ("task", "pubmed25n1275.xml"), ("copy",)]
+
+
+def test_part_folders_a_killed_load_left_are_removed_and_a_running_loads_are_not(tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    killed = tmp_path / f"kb-parts-{gone.pid}-x1"
+    running = tmp_path / f"kb-parts-{os.getppid()}-x2"
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / "part-0.db").write_bytes(b"")
+    db = open_db(str(tmp_path / "kb.db"))
+    bulk.load_files(db, files(tmp_path)[:1], workers=2)
+    assert not killed.exists() and running.exists()
+    assert sorted(path.name for path in tmp_path.glob("kb-parts-*")) == [running.name]
