@@ -1,4 +1,4 @@
-"""Partial KBs: a parsing worker loads part of a PubMed file into a KB of its own, and the
+"""Part KBs: a parsing worker loads part of a PubMed file into a KB of its own, and the
 one writer copies that KB into the main one with INSERT ... SELECT.
 
 SQLite copies rows between attached files several times faster than a loader writes them
@@ -17,7 +17,7 @@ from pathlib import Path
 from harvest.pubmed import Deletion
 
 from .db import FTS_COLUMNS, open_db
-from .load import WORK_SCHEMES, LoadStats, WorkLoader, in_clause, link_end_table
+from .load import WORK_SCHEMES, LoadStats, WorkLoader, chunks, in_clause, link_end_table
 
 # Columns that hold a work id: a part's ids move up by the KB's highest work id.
 WORK_ID_COLUMNS = {"works": ("id",), "work_authors": ("work_id",), "work_author_affiliations": ("work_id",),
@@ -40,18 +40,19 @@ def open_part(path):
     db = open_db(str(path))
     db.execute("PRAGMA journal_mode = OFF")
     db.execute("PRAGMA synchronous = OFF")
-    for name, table, columns in db.execute("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' "
-                                           "AND sql IS NOT NULL").fetchall():
+    for name, table in db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
+                                  "AND sql IS NOT NULL").fetchall():
         if table not in ("works", "records", "links") or not any(
                 index.name == name and index.columns in READ_INDEXES for index in db[table].indexes):
             db.execute(f'DROP INDEX "{name}"')
-    db.execute("CREATE TABLE part_keys (source_id TEXT)")
+    db.execute("CREATE TABLE part_keys (source_id TEXT, deleted INTEGER)")
     return db
 
 
 def load_part(path, batches, origin, source):
     """Write (items, off-topic count) batches into a fresh part KB at `path`, as a loader
-    writes them into any KB; the key of every record and deletion is kept in `part_keys`.
+    writes them into any KB; the key of every record and deletion is kept in `part_keys`
+    (`deleted` for a deletion's).
     Returns the part's LoadStats."""
     db = open_part(path)
     stats = sum(WorkLoader(db, source).write_batches(keys_kept(db, batches), origin), LoadStats())
@@ -61,10 +62,10 @@ def load_part(path, batches, origin, source):
 
 def keys_kept(db, batches):
     for items, off_topic in batches:
-        keys = [pmid for item in items if isinstance(item, Deletion) for pmid in item.pmids]
-        keys += [item["source_id"] for item in items if isinstance(item, dict)]
+        keys = [(pmid, 1) for item in items if isinstance(item, Deletion) for pmid in item.pmids]
+        keys += [(item["source_id"], 0) for item in items if isinstance(item, dict)]
         with db.atomic():
-            db.conn.executemany("INSERT INTO part_keys VALUES (?)", [(key,) for key in keys])
+            db.conn.executemany("INSERT INTO part_keys VALUES (?, ?)", keys)
         yield items, off_topic
 
 
@@ -109,8 +110,8 @@ def copy_part(db, loader, path):
             db.execute(f"INSERT INTO works_fts (rowid, {columns}) SELECT rowid + ?, {columns} FROM part.works_fts",
                        [offset])
             # What a direct load of these records would also have done to the KB around them.
-            keys = [row[0] for row in db.execute("SELECT source_id FROM part.records")]
-            for chunk in (keys[i:i + 500] for i in range(0, len(keys), 500)):
+            keys = [row[0] for row in db.execute("SELECT source_id FROM part.part_keys WHERE NOT deleted")]
+            for chunk in chunks(keys):
                 db.execute(f"DELETE FROM quarantine WHERE source = ? AND coalesce(record_id, origin) "
                            f"IN ({in_clause(chunk)})", [loader.source, *chunk])
             resolve_new_links(db, last_link)

@@ -187,3 +187,21 @@ def test_part_folders_a_killed_load_left_are_removed_and_a_running_loads_are_not
     bulk.load_files(db, files(tmp_path)[:1], workers=2)
     assert not killed.exists() and running.exists()
     assert sorted(path.name for path in tmp_path.glob("kb-parts-*")) == [running.name]
+
+
+def test_a_copied_part_clears_the_quarantined_bad_answer_of_a_record_it_brings(tmp_path):
+    from harvest.errors import ParseError
+    from kb.load import WorkLoader, now
+
+    baseline = baseline_file(tmp_path / "pubmed25n0001.xml", [str(50_000_000 + i) for i in range(20)])
+    kbs = {}
+    for name, workers in (("direct", 1), ("parts", 2)):
+        db = open_db(str(tmp_path / f"{name}.db"))
+        with db.atomic():  # an error page a flaky server once sent for PMID 50000003
+            WorkLoader(db, "pubmed").quarantine(ParseError(
+                "not an article", source="pubmed", origin="efetch?id=50000003", record_id="50000003",
+                raw=b"<html>busy</html>"), now())
+        bulk.load_files(db, [baseline], workers=workers)
+        kbs[name] = db
+    assert kbs["parts"]["quarantine"].count == kbs["direct"]["quarantine"].count == 0
+    assert snapshot(tmp_path / "parts.db") == snapshot(tmp_path / "direct.db")
