@@ -18,6 +18,7 @@ import io
 import itertools
 import os
 import shutil
+import sqlite3
 import tempfile
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -130,22 +131,21 @@ def collect_less():
 DEFERRED_INDEXES = [("works", ["year"]), ("works", ["journal"]), ("works", ["language"]), ("works", ["is_preprint"]),
                     ("works", ["oa_status"]), ("work_authors", ["author_id"]), ("work_authors", ["name_id"]),
                     ("work_author_affiliations", ["affiliation_id"]), ("work_mesh", ["mesh_id"]),
-                    ("registry_ids", ["accession"])]
+                    ("registry_ids", ["accession"]), ("links", ["from_trial_id"]), ("links", ["to_trial_id"]),
+                    ("records", ["trial_id"])]
 
 
 @contextlib.contextmanager
 def fast_load(db):
     """`--fast`: a load that builds most of the KB and can be redone from its files. No
-    fsync, a rollback journal instead of WAL (readers wait while a batch is written) and a
-    1 GB page cache; the secondary indexes in DEFERRED_INDEXES are built after
+    fsync, a rollback journal instead of WAL when no other connection has the KB open
+    (readers wait while a batch is written) and a 1 GB page cache; the secondary indexes in DEFERRED_INDEXES are built after
     the load, and the full-text index's segments merged once at its end rather than while it
     runs. Worth it when the load brings more records than the KB holds; on a large KB a
     small update is quicker without (rebuilding an index re-sorts the whole table). A load
     killed half way leaves the indexes to the next open of the KB, which rebuilds them."""
     db.execute("PRAGMA synchronous = OFF")
-    # A bulk load mostly appends pages, which a rollback journal need not copy; WAL writes
-    # every page twice (to the log, then back into the file).
-    db.execute("PRAGMA journal_mode = DELETE")
+    rollback_journal(db)
     db.execute("PRAGMA cache_size = -1000000")
     db.execute("INSERT INTO works_fts(works_fts, rank) VALUES ('automerge', 0)")
     try:
@@ -156,6 +156,20 @@ def fast_load(db):
         db.execute("INSERT INTO works_fts(works_fts) VALUES ('optimize')")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
+
+
+def rollback_journal(db):
+    """A bulk load mostly appends pages, which a rollback journal need not copy, where WAL
+    writes every page twice (to the log, then back into the file). Leaving WAL needs the KB
+    to itself: while another connection (a running server) has it open, WAL stays."""
+    timeout = db.execute("PRAGMA busy_timeout").fetchone()[0]
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        db.execute("PRAGMA journal_mode = DELETE")
+    except sqlite3.OperationalError:
+        pass
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
 
 
 def already_loaded(db, path, size, mtime, topic=None):

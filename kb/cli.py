@@ -272,10 +272,10 @@ def harvest_portal_command(url, depth, max_pages, db_file, email):
 
 TOPIC_FILTER_HELP = ("Keep only records on the topic of this vocabulary folder (e.g. kb/vocabularies/"
                      "stem_cell_stroke); deletions still apply")
-FAST_HELP = ("Bulk mode for a load that builds most of the KB: no fsync, a rollback journal and a 1 GB page "
-             "cache (a power cut may cost the KB, so use it for a load you can redo from the files; readers "
-             "wait while a batch is written); secondary indexes and the full-text index's merge are built "
-             "once at the end. Leave it off for a small update to a big KB")
+FAST_HELP = ("Bulk mode for a load that builds most of the KB: no fsync, a rollback journal (unless a server "
+             "has the KB open) and a 1 GB page cache (a power cut may cost the KB, so use it for a load you can "
+             "redo from the files); secondary indexes and the full-text index's merge are built once at the "
+             "end. Leave it off for a small update to a big KB")
 WORKERS_HELP = ("Processes loading parts of each file into part KBs of their own, which the one writer copies "
                 "in (a part that meets records the KB holds is written directly)")
 

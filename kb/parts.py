@@ -144,7 +144,8 @@ def resolve_new_links(db, last_link):
                 continue
             kind, table, key, id_column, condition, arguments = where
             named = f"FROM {table} WHERE {key} = links.{end}_id{condition}"
-            # Only the ends the KB resolves are rewritten: most references name works it lacks.
+            # Only the links just copied (a rowid range, never the scheme's index over the whole
+            # KB), and of them only the ends the KB resolves: most references name works it lacks.
             db.execute(f"UPDATE links SET {end}_{kind}_id = (SELECT {id_column} {named} ORDER BY rowid DESC LIMIT 1) "
-                       f"WHERE id > ? AND {end}_scheme = ? AND {end}_{kind}_id IS NULL AND EXISTS (SELECT 1 {named})",
+                       f"WHERE id > ? AND +{end}_scheme = ? AND {end}_{kind}_id IS NULL AND EXISTS (SELECT 1 {named})",
                        [*arguments, last_link, scheme, *arguments])

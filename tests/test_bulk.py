@@ -205,3 +205,21 @@ def test_a_copied_part_clears_the_quarantined_bad_answer_of_a_record_it_brings(t
         kbs[name] = db
     assert kbs["parts"]["quarantine"].count == kbs["direct"]["quarantine"].count == 0
     assert snapshot(tmp_path / "parts.db") == snapshot(tmp_path / "direct.db")
+
+
+def test_a_fast_load_beside_an_open_reader_keeps_wal_and_the_kb_stays_readable(tmp_path):
+    import sqlite3
+
+    paths = files(tmp_path)[:1]
+    db = open_db(str(tmp_path / "kb.db"))
+    reader = sqlite3.connect(str(tmp_path / "kb.db"))  # a server holding the KB open
+    reader.execute("SELECT count(*) FROM works").fetchone()
+    with bulk.fast_load(db):
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        bulk.load_files(db, paths, workers=2)
+        assert reader.execute("SELECT count(*) FROM works").fetchone()[0] == 1200
+    reader.close()
+    alone = open_db(str(tmp_path / "alone.db"))
+    with bulk.fast_load(alone):
+        assert alone.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert alone.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
