@@ -1,14 +1,14 @@
-"""Loading PubMed baseline and update files in bulk: parsing in worker processes, writing
-through one writer, file by file, resumably.
+"""Loading PubMed baseline and update files in bulk: parts of each file loaded into part KBs
+by worker processes, copied in by one writer, file by file, resumably.
 
 A file is cut into chunks of whole top-level elements (<PubmedArticle>,
 <PubmedBookArticle>, <DeleteCitation>), each wrapped as a small PubmedArticleSet, so a
 worker parses a chunk with the same `pubmed.iter_articles` as a single-process load.
-Results come back in file order and the writer applies them in that order, so update
-files' revisions and deletions land exactly as they would one by one. A file loaded to
-its end is recorded in `loaded_files` and skipped next time. Workers also filter to a
-topic and prepare each record for the writer; `fast_load` is the `--fast` bulk mode.
-docs/scale.md has the measured figures and what bounds them.
+Workers load PART chunks at a time into part KBs (kb.parts), filtered to a topic if asked;
+the writer copies them in file order, or writes a part directly when it meets what the KB
+holds, so update files' revisions and deletions land exactly as they would one by one. A
+file loaded to its end is recorded in `loaded_files` and skipped next time; `fast_load` is
+the `--fast` bulk mode. docs/scale.md has the measured figures and what bounds them.
 """
 
 import contextlib
@@ -31,7 +31,7 @@ from .classify import Vocabulary, record_on_topic
 from .db import indexes_deferred
 from .load import LoadStats, WorkLoader, now, prepare
 
-CHUNK = 4 << 20  # bytes of XML per chunk (about a thousand records): one write batch each
+CHUNK = 4 << 20  # bytes of XML per chunk (hundreds of records): one write batch each
 PART = 4  # chunks per part KB: small enough that the last part's copy is a short tail
 ELEMENT_ENDS = (b"</PubmedArticle>", b"</PubmedBookArticle>", b"</DeleteCitation>")
 SET_START, SET_END = b"<PubmedArticleSet>\n", b"\n</PubmedArticleSet>\n"
@@ -139,9 +139,9 @@ DEFERRED_INDEXES = [("works", ["year"]), ("works", ["journal"]), ("works", ["lan
 def fast_load(db):
     """`--fast`: a load that builds most of the KB and can be redone from its files. No
     fsync, a rollback journal instead of WAL when no other connection has the KB open
-    (readers wait while a batch is written) and a 1 GB page cache; the secondary indexes in DEFERRED_INDEXES are built after
-    the load, and the full-text index's segments merged once at its end rather than while it
-    runs. Worth it when the load brings more records than the KB holds; on a large KB a
+    (`rollback_journal`) and a 1 GB page cache; the secondary indexes in DEFERRED_INDEXES
+    are built after the load, and the full-text index's segments merged once at its end
+    rather than while it runs. Worth it when the load brings more records than the KB holds; on a large KB a
     small update is quicker without (rebuilding an index re-sorts the whole table). A load
     killed half way leaves the indexes to the next open of the KB, which rebuilds them."""
     db.execute("PRAGMA synchronous = OFF")
