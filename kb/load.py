@@ -387,11 +387,6 @@ class Loader:
         """Insert link rows, resolving each end to the work or trial it names when the KB holds it."""
         if not links:
             return
-        self.resolve_ends(links)
-        insert_rows(self.db, "links", links, on_conflict="IGNORE")
-
-    def resolve_ends(self, links):
-        """Set each link row's work or trial ids to what its ends name, where the KB holds it."""
         for end in ("from", "to"):
             schemes = {link[f"{end}_scheme"] for link in links}
             for scheme in schemes:
@@ -400,6 +395,7 @@ class Loader:
                     if link[f"{end}_scheme"] == scheme and link[f"{end}_id"] in found:
                         kind, row_id = found[link[f"{end}_id"]]
                         link[f"{end}_{kind}_id"] = row_id
+        insert_rows(self.db, "links", links, on_conflict="IGNORE")
 
     def resolve_links_to(self, written):
         """Links stored earlier that name the rows just written now get their ids."""
