@@ -141,9 +141,10 @@ def fast_load(db):
     fsync, a rollback journal instead of WAL when no other connection has the KB open
     (`rollback_journal`) and a 1 GB page cache; the secondary indexes in DEFERRED_INDEXES
     are built after the load, and the full-text index's segments merged once at its end
-    rather than while it runs. Worth it when the load brings more records than the KB holds; on a large KB a
-    small update is quicker without (rebuilding an index re-sorts the whole table). A load
-    killed half way leaves the indexes to the next open of the KB, which rebuilds them."""
+    rather than while it runs. Worth it when the load brings more records than the KB
+    holds; on a large KB a small update is quicker without (rebuilding an index re-sorts
+    the whole table). A load killed half way leaves the indexes to the next open of the KB,
+    which rebuilds them."""
     db.execute("PRAGMA synchronous = OFF")
     rollback_journal(db)
     db.execute("PRAGMA cache_size = -1000000")
@@ -254,7 +255,7 @@ class PartPool:
         here directly instead."""
         if self.workers == 1:
             for origin, pieces, batches_of in files:
-                yield origin, sum(self.loader.write_batches(batches_of(pieces), origin), LoadStats())
+                yield origin, self.loader.write_batches(batches_of(pieces), origin)
             return
         current, stats = None, LoadStats()
         for (batches_of, group, origin, path), part in in_order(self.pool, load_part, self.tasks(files),
@@ -266,7 +267,7 @@ class PartPool:
             if parts.copy_part(self.db, self.loader, path):
                 stats += part
             else:
-                stats += sum(self.loader.write_batches(batches_of(group), origin), LoadStats())
+                stats += self.loader.write_batches(batches_of(group), origin)
             Path(path).unlink()
         if current is not None:
             yield current, stats

@@ -254,11 +254,13 @@ class Loader:
 
     def write_batches(self, batches, origin):
         """Write (items, how many records a topic filter left out) batches in order, one
-        transaction each: the LoadStats of each batch as it is written."""
+        transaction each; returns their total LoadStats."""
+        total = LoadStats()
         for items, off_topic in batches:
             stats = self.write_batch(items, origin)
             stats.off_topic = off_topic
-            yield stats
+            total += stats
+        return total
 
     def write_batch(self, items, origin, run_state=None):
         """Write one batch in one transaction; `run_state` (run_id, state) is saved in the same one."""
@@ -307,10 +309,7 @@ class Loader:
             return
         db = self.db
         keys = [r[self.key] for r in records]
-        # A record that loads now is no longer bad: a quarantined earlier answer (an error page a
-        # flaky server sent in its place) would otherwise outlive it.
-        db.execute(f"DELETE FROM quarantine WHERE source = ? AND coalesce(record_id, origin) IN ({in_clause(keys)})",
-                   [self.source, *keys])
+        self.unquarantine(keys)
         stored = {row["source_id"]: row for row in db.query(
             f"SELECT source_id, completeness, version, sha1, {self.fk} AS row_id FROM records "
             f"WHERE source = ? AND source_id IN ({in_clause(keys)})", [self.source, *keys])}
@@ -343,6 +342,13 @@ class Loader:
              "raw": raw_compressed(record)} for row_id, record, sha1 in changed])
         self.write_rows([(row_id, record) for row_id, record, _ in changed])
         self.resolve_links_to([(row_id, record) for row_id, record, _ in changed])
+
+    def unquarantine(self, keys):
+        """A record that loads now is no longer bad: a quarantined earlier answer (an error page a
+        flaky server sent in its place) would otherwise outlive it."""
+        for chunk in chunks(keys):
+            self.db.execute(f"DELETE FROM quarantine WHERE source = ? AND coalesce(record_id, origin) "
+                            f"IN ({in_clause(chunk)})", [self.source, *chunk])
 
     def place(self, records, stored):
         """The existing row id of each record (None for a new row): by the key column."""

@@ -59,7 +59,8 @@ def to_table(items, origin):
             row.update(kind="error", error=str(item), record_id=item.record_id, raw=item.raw, fatal=item.fatal)
         else:
             row.update({name: item[name] for name in SCALARS}, kind="record", raw=item["raw"], sha1=raw_digest(item),
-                       raw_zlib=raw_compressed(item), registry_found=json.dumps(work_registry_ids(item), ensure_ascii=False))
+                       raw_zlib=raw_compressed(item),
+                       registry_found=json.dumps(work_registry_ids(item), ensure_ascii=False))
             row.update({name: json.dumps(item[name], ensure_ascii=False) for name in NESTED})
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=SCHEMA)

@@ -17,7 +17,7 @@ from pathlib import Path
 from harvest.pubmed import Deletion
 
 from .db import FTS_COLUMNS, open_db
-from .load import WORK_SCHEMES, LoadStats, WorkLoader, chunks, in_clause, link_end_table
+from .load import WORK_SCHEMES, WorkLoader, link_end_table
 
 # Columns that hold a work id: a part's ids move up by the KB's highest work id.
 WORK_ID_COLUMNS = {"works": ("id",), "work_authors": ("work_id",), "work_author_affiliations": ("work_id",),
@@ -55,7 +55,7 @@ def load_part(path, batches, origin, source):
     (`deleted` for a deletion's).
     Returns the part's LoadStats."""
     db = open_part(path)
-    stats = sum(WorkLoader(db, source).write_batches(keys_kept(db, batches), origin), LoadStats())
+    stats = WorkLoader(db, source).write_batches(keys_kept(db, batches), origin)
     db.conn.close()
     return stats
 
@@ -75,18 +75,19 @@ def meets_kb(db, loader):
     small part and looks each row up in the KB, never the other way round.)"""
     queries = [
         # a record or deletion of a record the KB holds
-        "SELECT 1 FROM part.part_keys k CROSS JOIN main.records r ON r.source = ? AND r.source_id = k.source_id",
+        ("SELECT 1 FROM part.part_keys k CROSS JOIN main.records r ON r.source = ? AND r.source_id = k.source_id",
+         [loader.source]),
         # records the part itself merged (the KB may hold a match for one of them)
-        "SELECT 1 FROM part.merges",
+        ("SELECT 1 FROM part.merges", []),
         # a work the KB holds under one of its identifiers
-        *(f"SELECT 1 FROM part.works p CROSS JOIN main.works m ON m.{column} = p.{column}"
+        *((f"SELECT 1 FROM part.works p CROSS JOIN main.works m ON m.{column} = p.{column}", [])
           for column in WORK_SCHEMES.values()),
         # a work the KB may hold under another source's record: same first author and title word
-        "SELECT 1 FROM part.works p CROSS JOIN main.works m ON m.match_key = p.match_key "
-        "AND m.year BETWEEN p.year - 1 AND p.year + 1 AND (m.sources NOT LIKE ? OR m.is_preprint != p.is_preprint)",
+        ("SELECT 1 FROM part.works p CROSS JOIN main.works m ON m.match_key = p.match_key "
+         "AND m.year BETWEEN p.year - 1 AND p.year + 1 AND (m.sources NOT LIKE ? OR m.is_preprint != p.is_preprint)",
+         [f'%"{loader.source}"%']),
     ]
-    arguments = [[loader.source]] + [[]] * (len(queries) - 2) + [[f'%"{loader.source}"%']]
-    if any(db.execute(query + " LIMIT 1", values).fetchone() for query, values in zip(queries, arguments)):
+    if any(db.execute(query + " LIMIT 1", values).fetchone() for query, values in queries):
         return True
     # A work that names no author is matched through the title's words in the full-text index.
     unkeyed = db.query("SELECT title, year, is_preprint FROM part.works WHERE match_key IS NULL "
@@ -110,10 +111,7 @@ def copy_part(db, loader, path):
             db.execute(f"INSERT INTO works_fts (rowid, {columns}) SELECT rowid + ?, {columns} FROM part.works_fts",
                        [offset])
             # What a direct load of these records would also have done to the KB around them.
-            keys = [row[0] for row in db.execute("SELECT source_id FROM part.part_keys WHERE NOT deleted")]
-            for chunk in chunks(keys):
-                db.execute(f"DELETE FROM quarantine WHERE source = ? AND coalesce(record_id, origin) "
-                           f"IN ({in_clause(chunk)})", [loader.source, *chunk])
+            loader.unquarantine([key for key, in db.execute("SELECT source_id FROM part.part_keys WHERE NOT deleted")])
             resolve_new_links(db, last_link)
             works = db.query(f"SELECT id, {', '.join(WORK_SCHEMES.values())} FROM works WHERE id > ?", [offset])
             loader.resolve_links_to([(work["id"], dict(work, source_id=work["pmid"])) for work in works])
