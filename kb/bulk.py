@@ -23,6 +23,7 @@ import tempfile
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Callable, Iterable, NamedTuple
 
 from harvest import pubmed
 
@@ -183,47 +184,74 @@ def already_loaded(db, path, size, mtime, topic=None):
 SKIPPED = "already loaded (use --again to load it again)"
 
 
-def record_loaded(db, origin, size, mtime, stats, topic=None):
-    """A file whose load ended well (no fatal error) is recorded in loaded_files."""
-    if not stats.fatal:
-        with db.atomic():
-            db["loaded_files"].insert({"path": str(Path(origin).resolve()), "size": size, "mtime": mtime,
-                                       "records": stats.loaded, "loaded_at": now(), "topic": topic}, replace=True)
+class FileToLoad(NamedTuple):
+    """One file of a bulk load: its origin, size, time and topic filter as loaded_files
+    records them, its pieces (XML chunks, Parquet partition numbers), and batches_of(some
+    pieces), which gives their (items, off-topic count) batches."""
+    origin: str
+    size: int
+    mtime: int
+    topic: str | None
+    pieces: Iterable
+    batches_of: Callable
 
 
 def load_files(db, paths, workers=1, again=False, topic=None, progress=lambda path, stats, note: None):
     """Load PubMed files in order; returns total LoadStats and calls progress(path, stats,
     note) for each file (`files_loaded`)."""
+    return total_of(files_loaded(db, paths, workers, again, topic), progress)
+
+
+def total_of(reports, progress):
+    """Call progress(origin, stats, note) for each (origin, stats, note) report; the total LoadStats."""
     total = LoadStats()
-    for path, stats, note in files_loaded(db, paths, workers, again, topic):
+    for origin, stats, note in reports:
         total += stats
-        progress(path, stats, note)
+        progress(origin, stats, note)
     return total
 
 
 def files_loaded(db, paths, workers=1, again=False, topic=None):
-    """Load PubMed files in order: (path, LoadStats, note) for each file as it is done. With
-    `workers` above 1, parts of the files load into part KBs in that many processes and the
-    one writer copies them in (kb.parts). Files recorded as fully loaded (same size and
-    time) are skipped unless `again`; a file named twice loads once. With `topic` (a
-    vocabulary folder) only records on its topic are written; deletions all apply."""
+    """Load PubMed files in order: (path, LoadStats, note) for each file as it is done
+    (`loaded_in_turn`). With `topic` (a vocabulary folder) only records on its topic are
+    written; deletions all apply."""
     topic = topic and str(Path(topic).resolve())
-    stats_of = {str(path): os.stat(path) for path in paths}
-    todo = [origin for origin, stat in stats_of.items()
-            if again or not already_loaded(db, origin, stat.st_size, int(stat.st_mtime), topic)]
-    files = ((origin, chunks(origin), functools.partial(chunk_batches, origin=origin, topic=topic))
-             for origin in todo)
-    turns = deque(stats_of)  # reports come in the order given, skipped files in their place
+    files = []
+    for origin in map(str, paths):
+        stat = os.stat(origin)
+        files.append(FileToLoad(origin, stat.st_size, int(stat.st_mtime), topic, chunks(origin),
+                                functools.partial(chunk_batches, origin=origin, topic=topic)))
+    return loaded_in_turn(db, files, workers, again)
+
+
+def loaded_in_turn(db, files, workers=1, again=False):
+    """Load FileToLoads in order: (origin, LoadStats, note) for each as it is done. With
+    `workers` above 1, parts of the files load into part KBs in that many processes and the
+    one writer copies them in (kb.parts). A file recorded as fully loaded (same size, time
+    and topic filter) is skipped unless `again`, and reported in its place; a file named
+    twice loads once; a file loaded to its end is recorded in loaded_files."""
+    files = {file.origin: file for file in files}
+    todo = [file for file in files.values()
+            if again or not already_loaded(db, file.origin, file.size, file.mtime, file.topic)]
+    turns = deque(files)
     with fewer_collections(), PartPool(db, WorkLoader(db, pubmed.SOURCE), workers if todo else 1) as pool:
-        for origin, stats in pool.written(files):
+        for origin, stats in pool.written(todo):
             while turns[0] != origin:
                 yield turns.popleft(), LoadStats(), SKIPPED
             turns.popleft()
-            stat = stats_of[origin]
-            record_loaded(db, origin, stat.st_size, int(stat.st_mtime), stats, topic)
+            record_loaded(db, files[origin], stats)
             yield origin, stats, stats.fatal
     for origin in turns:
         yield origin, LoadStats(), SKIPPED
+
+
+def record_loaded(db, file, stats):
+    """A file whose load ended well (no fatal error) is recorded in loaded_files."""
+    if not stats.fatal:
+        with db.atomic():
+            db["loaded_files"].insert({"path": str(Path(file.origin).resolve()), "size": file.size,
+                                       "mtime": file.mtime, "records": stats.loaded, "loaded_at": now(),
+                                       "topic": file.topic}, replace=True)
 
 
 class PartPool:
@@ -248,14 +276,13 @@ class PartPool:
         return self.stack.__exit__(*exc)
 
     def written(self, files):
-        """Write `files`, (origin, pieces, batches_of) each, in order: (origin, LoadStats) of
-        each file once it is written. batches_of(some pieces) gives their (items, off-topic
-        count) batches. With workers, the parts of the next files load while this file's
-        are copied in; a part that meets what the KB holds (`parts.copy_part`) is written
-        here directly instead."""
+        """Write FileToLoads in order: (origin, LoadStats) of each file once it is written.
+        With workers, the parts of the next files load while this file's are copied in; a
+        part that meets what the KB holds (`parts.copy_part`) is written here directly
+        instead."""
         if self.workers == 1:
-            for origin, pieces, batches_of in files:
-                yield origin, self.loader.write_batches(batches_of(pieces), origin)
+            for file in files:
+                yield file.origin, self.loader.write_batches(file.batches_of(file.pieces), file.origin)
             return
         current, stats = None, LoadStats()
         for (batches_of, group, origin, path), part in in_order(self.pool, load_part, self.tasks(files),
@@ -276,10 +303,10 @@ class PartPool:
         """A part KB to load for every PART pieces of each file (an empty one for a file
         with none, so that every file is reported)."""
         number = itertools.count()
-        for origin, pieces, batches_of in files:
-            groups = in_groups(pieces, PART)
+        for file in files:
+            groups = in_groups(file.pieces, PART)
             for group in itertools.chain([next(groups, [])], groups):
-                yield batches_of, group, origin, str(Path(self.folder) / f"part-{next(number)}.db")
+                yield file.batches_of, group, file.origin, str(Path(self.folder) / f"part-{next(number)}.db")
 
 
 def in_groups(pieces, size):

@@ -1,6 +1,7 @@
 """The `kb` command line: build, search and serve the regenkb knowledge base."""
 
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -345,21 +346,19 @@ def load_pubmed_command(files, workers, topic_filter, again, fast, db_file):
     """
     from . import bulk
 
+    def is_efetch(path):
+        with pubmed.open_payload(path) as handle:
+            return pubmed.sniff(handle.read(8192)) == "efetch"
+
     def outcomes(db):
         # Consecutive baseline, update and efetch files load in one run, so that the parts
         # of the next file load while this one's are copied in.
-        run = []
-        for path in [*files, None]:
-            if path is not None:
-                with pubmed.open_payload(path) as handle:
-                    if pubmed.sniff(handle.read(8192)) == "efetch":
-                        run.append(path)
-                        continue
-            for done, stats, note in bulk.files_loaded(db, run, workers, again, topic_filter):
-                yield done, bulk_outcome(stats, note)
-            run = []
-            if path is not None:
-                yield from each_file([path], load_pubmed_file)(db)
+        for efetch, run in itertools.groupby(files, key=is_efetch):
+            if efetch:
+                for path, stats, note in bulk.files_loaded(db, list(run), workers, again, topic_filter):
+                    yield path, bulk_outcome(stats, note)
+            else:
+                yield from each_file(list(run), load_pubmed_file)(db)
 
     load_files(files, db_file, outcomes, bulk.fast_load if fast else None)
 

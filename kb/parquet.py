@@ -29,8 +29,8 @@ from harvest import pubmed
 from harvest.errors import ParseError
 from harvest.records import new_work
 
-from .bulk import SKIPPED, PartPool, already_loaded, fewer_collections, record_loaded
-from .load import LoadStats, WorkLoader, raw_compressed, raw_digest, work_registry_ids
+from .bulk import FileToLoad, loaded_in_turn, total_of
+from .load import raw_compressed, raw_digest, work_registry_ids
 
 TEMPLATE = new_work()
 NESTED = [name for name, value in TEMPLATE.items() if isinstance(value, (list, dict))]
@@ -114,9 +114,11 @@ def parsed_files(output):
             yield folder, json.loads((folder / MANIFEST).read_text())
 
 
-def partition_batches(numbers, folder):
-    """The (items, 0) batch of each of a parsed file's partitions in `numbers`."""
-    return ((from_table(pq.read_table(Path(folder) / f"part-{number:06d}.parquet")), 0) for number in numbers)
+def partition_batches(numbers, folder, off_topic):
+    """The (items, off-topic count) batch of each of a parsed file's partitions in
+    `numbers`; the records the parse's topic filter left out count with the first."""
+    return ((from_table(pq.read_table(Path(folder) / f"part-{number:06d}.parquet")), off_topic if number == 1 else 0)
+            for number in numbers)
 
 
 def load_parquet(db, output, again=False, progress=lambda origin, stats, note: None, workers=1):
@@ -124,20 +126,8 @@ def load_parquet(db, output, again=False, progress=lambda origin, stats, note: N
     load the files themselves: the same writer (with `workers` processes loading part KBs),
     the same loaded_files record (so a file loaded either way is skipped by both). Calls
     progress(origin, stats, note) for each file; returns the total LoadStats."""
-    manifests = {}
-    for folder, manifest in parsed_files(output):
-        if again or not already_loaded(db, manifest["origin"], manifest["size"], manifest["mtime"], manifest["topic"]):
-            manifests[manifest["origin"]] = folder, manifest
-        else:
-            progress(manifest["origin"], LoadStats(), SKIPPED)
-    files = ((origin, range(1, manifest["parts"] + 1), functools.partial(partition_batches, folder=str(folder)))
-             for origin, (folder, manifest) in manifests.items())
-    total = LoadStats()
-    with fewer_collections(), PartPool(db, WorkLoader(db, pubmed.SOURCE), workers) as pool:
-        for origin, stats in pool.written(files):
-            manifest = manifests[origin][1]
-            record_loaded(db, origin, manifest["size"], manifest["mtime"], stats, manifest["topic"])
-            stats.off_topic = manifest["off_topic"]
-            total += stats
-            progress(origin, stats, stats.fatal)
-    return total
+    files = [FileToLoad(manifest["origin"], manifest["size"], manifest["mtime"], manifest["topic"],
+                        range(1, manifest["parts"] + 1),
+                        functools.partial(partition_batches, folder=str(folder), off_topic=manifest["off_topic"]))
+             for folder, manifest in parsed_files(output)]
+    return total_of(loaded_in_turn(db, files, workers, again), progress)
