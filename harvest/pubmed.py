@@ -9,8 +9,10 @@ what esearch can address.
 
 import datetime as dt
 import gzip
+import io
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -371,9 +373,10 @@ def iter_articles(stream, origin):
             elem.clear()
             while elem.getprevious() is not None:
                 del parent[0]
-    except etree.XMLSyntaxError as error:
+    except (etree.XMLSyntaxError, DamagedFile) as error:
         where = f"the record after PMID {last_pmid}" if last_pmid else "the first record"
-        yield ParseError(f"malformed or truncated XML in {where}: {error}", source=SOURCE,
+        fault = "damaged file" if isinstance(error, DamagedFile) else "malformed or truncated XML"
+        yield ParseError(f"{fault} in {where}: {error}", source=SOURCE,
                          origin=origin, record_id=f"after:{last_pmid}" if last_pmid else None, fatal=True)
         return
     if events.root is None or events.root.tag not in SET_TAGS:
@@ -563,12 +566,39 @@ def efetch_problem(data):
     return None
 
 
+class DamagedFile(OSError):
+    """A compressed file that is corrupt or cut short; the message names the file."""
+
+
+class Gunzipped(io.RawIOBase):
+    """A .gz file's decompressed bytes, whose damage surfaces as DamagedFile rather than as
+    zlib.error, EOFError or BadGzipFile from deep inside a parser."""
+
+    def __init__(self, path):
+        self.path = path
+        self.inner = gzip.open(path, "rb")
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        try:
+            data = self.inner.read(len(buffer))
+        except (zlib.error, EOFError, gzip.BadGzipFile) as error:
+            raise DamagedFile(f"{self.path}: damaged or cut-short gzip file ({error})") from error
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self):
+        self.inner.close()
+        super().close()
+
+
 def open_payload(path):
-    """Bytes of a file on disk, gunzipped when it is a .gz."""
+    """Bytes of a file on disk, gunzipped when it is a .gz (damage raises DamagedFile)."""
     with open(path, "rb") as handle:
         head = handle.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
-    return opener(path, "rb")
+    return io.BufferedReader(Gunzipped(path)) if head == b"\x1f\x8b" else open(path, "rb")
 
 
 # ---------------------------------------------------------------- the client

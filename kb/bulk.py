@@ -36,6 +36,7 @@ CHUNK = 4 << 20  # bytes of XML per chunk (hundreds of records): one write batch
 PART = 4  # chunks per part KB: small enough that the last part's copy is a short tail
 ELEMENT_ENDS = (b"</PubmedArticle>", b"</PubmedBookArticle>", b"</DeleteCitation>")
 SET_START, SET_END = b"<PubmedArticleSet>\n", b"\n</PubmedArticleSet>\n"
+DAMAGE_MARK = b"<!-- the compressed file is damaged here -->"
 
 
 def chunks(path):
@@ -45,7 +46,12 @@ def chunks(path):
     with pubmed.open_payload(path) as handle:
         buffer, started = b"", False
         while True:
-            block = handle.read(CHUNK)
+            try:
+                block = handle.read(CHUNK)
+            except pubmed.DamagedFile:
+                # What decompressed before the damage loads; the tail stays unclosed, so
+                # that its parser reports the file as cut short there.
+                block, buffer = b"", buffer + DAMAGE_MARK
             buffer += block
             if not started:
                 at = buffer.find(b"<PubmedArticleSet")

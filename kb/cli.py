@@ -347,8 +347,11 @@ def load_pubmed_command(files, workers, topic_filter, again, fast, db_file):
     from . import bulk
 
     def is_efetch(path):
-        with pubmed.open_payload(path) as handle:
-            return pubmed.sniff(handle.read(8192)) == "efetch"
+        try:
+            with pubmed.open_payload(path) as handle:
+                return pubmed.sniff(handle.read(8192)) == "efetch"
+        except pubmed.DamagedFile:
+            return False  # the one-file loader reports the damage
 
     def outcomes(db):
         # Consecutive baseline, update and efetch files load in one run, so that the parts

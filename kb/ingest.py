@@ -1,5 +1,6 @@
 """Getting records into a KB: loading files from disk and running live harvests, resumably."""
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -35,6 +36,16 @@ def refresh(db):
     return "; ".join(parts)
 
 
+@contextlib.contextmanager
+def opened(path):
+    """pubmed.open_payload, with damage to a compressed file raised as a LoadError naming it."""
+    try:
+        with pubmed.open_payload(path) as handle:
+            yield handle
+    except pubmed.DamagedFile as error:
+        raise LoadError(str(error)) from error
+
+
 class LoadError(Exception):
     """A file could not be loaded (fully); the message names the file and what was wrong."""
 
@@ -48,7 +59,7 @@ def load_pubmed_file(db, path, batch_size=1000):
     """
     loader = WorkLoader(db, pubmed.SOURCE)
     origin = str(path)
-    with pubmed.open_payload(path) as handle:
+    with opened(path) as handle:
         head = handle.read(8192)
         if head.lstrip().startswith(b"{"):
             head += handle.read()  # JSON payloads are small and sniffed whole
@@ -87,7 +98,7 @@ def load_works_file(db, source, path, batch_size=1000):
 
     Returns (LoadStats, note). Works join the works other sources already describe; an
     error body (a 404 page, an errorBean) raises LoadError naming the file."""
-    with pubmed.open_payload(path) as handle:
+    with opened(path) as handle:
         data = handle.read()
     items, meta = WORK_SOURCES[source].parse_payload(data, str(path))
     stats = WorkLoader(db, source).load(items, str(path), batch_size=batch_size)
@@ -151,7 +162,7 @@ def load_ctgov_file(db, path, batch_size=1000):
     """Load one ClinicalTrials.gov file: v2 study or /studies page, classic-API (v1) JSON, legacy
     clinical_study XML, legacy RSS feed or legacy CSV export. Returns LoadStats; a file of no
     known format, or cut short, raises LoadError after the good studies in it are stored."""
-    with pubmed.open_payload(path) as handle:
+    with opened(path) as handle:
         data = handle.read()
     items, _ = ctgov.parse_payload(data, str(path))
     stats = TrialLoader(db, ctgov.SOURCE).load(items, str(path), batch_size=batch_size)
@@ -185,8 +196,8 @@ def with_file_tail(items, path):
     """Give a fatal fault the raw bytes where it happened: the (decompressed) tail of the file."""
     for item in items:
         if getattr(item, "fatal", False) and not item.raw:
-            with pubmed.open_payload(path) as handle:
-                tail = b""
+            tail = b""
+            with contextlib.suppress(pubmed.DamagedFile), pubmed.open_payload(path) as handle:
                 for chunk in iter(lambda: handle.read(1 << 20), b""):
                     tail = (tail + chunk)[-TAIL_BYTES:]
             item.raw = tail

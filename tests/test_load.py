@@ -1,4 +1,5 @@
 import gzip
+import random
 
 import pytest
 
@@ -133,3 +134,23 @@ def test_links_resolve_whichever_end_arrives_first(db, tmp_path):
     load_pubmed_file(db, write(tmp_path, "pisces.xml", b"\n".join([head, pisces, tail])))
     pisces_id = db.execute("select id from works where pmid = '27497862'").fetchone()[0]
     assert db.execute("select to_work_id from links where relation = 'cites'").fetchone()[0] == pisces_id
+
+
+@pytest.mark.parametrize("damage", ["cut", "corrupt", "bad-header"])
+def test_a_damaged_gzip_file_fails_with_a_load_error_naming_it_after_its_good_records(db, tmp_path, damage):
+    # Incompressible padding after the first record puts the damage well past it.
+    padding = b"<!-- " + random.Random(1).randbytes(300_000).hex().encode() + b" -->"
+    packed = gzip.compress(EFETCH.read_bytes().replace(b"</PubmedArticle>", b"</PubmedArticle>" + padding, 1))
+    if damage == "cut":
+        packed = packed[:len(packed) * 3 // 4]
+    elif damage == "corrupt":
+        middle = len(packed) // 2
+        packed = packed[:middle] + bytes(b ^ 0xFF for b in packed[middle:middle + 64]) + packed[middle + 64:]
+    else:
+        packed = packed[:3] + b"\xff" + packed[4:]  # reserved flag bits set: not a gzip header we can read
+    path = write(tmp_path, "pubmed25n0042.xml.gz", packed)
+    with pytest.raises(LoadError, match="pubmed25n0042.xml.gz"):
+        load_pubmed_file(db, path)
+    assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    if damage == "cut":
+        assert db["works"].count == 1  # the record before the cut is kept
