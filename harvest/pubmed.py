@@ -19,7 +19,7 @@ from lxml import etree
 
 from .errors import HarvestError, ParseError, error_message
 from .http import Client, Page
-from .records import SUMMARY, new_work, normalize_doi, normalize_orcid
+from .records import SUMMARY, new_reference, new_work, normalize_doi, normalize_orcid
 
 SOURCE = "pubmed"
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -87,32 +87,42 @@ def snake_case(name):
 
 # ---------------------------------------------------------------- dates
 
+def month_of(word):
+    """Month number of '06', 'Jun', 'June', 'Spring' or the start of a range ('May-Jun', 'Fall-Winter')."""
+    word = (word or "").split("-")[0].strip()
+    if word.isdigit():
+        return int(word) if 1 <= int(word) <= 12 else None
+    return MONTHS.get(word[:3].lower()) or SEASONS.get(word.lower())
+
+
 def parse_pub_date(elem):
-    """(year, ISO partial date) from a PubDate/ArticleDate element; MedlineDate ('1999 Jan-Feb') included."""
+    """(year, ISO partial date, date as written) from a PubDate/ArticleDate element.
+
+    A MedlineDate ('1999 Jan-Feb', '1998 Dec-1999 Jan', '2001 Spring') or a Season
+    ('May-Jun') names a span: the ISO date is its start, and the text as written keeps the
+    span (None for a plain Year/Month/Day date, which says all there is).
+    """
     if elem is None:
-        return None, None
+        return None, None, None
     parts = {child.tag: child.text for child in elem}
     year, month, day, season = (parts.get(tag) for tag in ("Year", "Month", "Day", "Season"))
+    written = None
     if year is None:
-        medline = parts.get("MedlineDate") or ""
-        found = re.search(r"\b(1[89]\d\d|20\d\d)\b", medline)
+        written = text_of(next(elem.iterchildren("MedlineDate"), None))
+        found = re.search(r"\b(1[89]\d\d|20\d\d)\b(?:\s+([A-Za-z]+)(?:\s+(\d{1,2})\b)?)?", written or "")
         if not found:
-            return None, None
-        year = found.group(1)
-        after = medline[found.end():].strip().lower()
-        month = after[:3] if after[:3] in MONTHS else None
-        day = None
-    month_number = None
-    if month:
-        month_number = int(month) if month.isdigit() else MONTHS.get(month[:3].lower())
+            return None, None, written
+        year, month, day = found.groups()
     elif season:
-        month_number = SEASONS.get(season.lower())
-    parts = [year]
+        month = season
+        written = f"{year.strip()} {season.strip()}"
+    month_number = month_of(month)
+    parts = [year.strip()]
     if month_number:
         parts.append(f"{month_number:02d}")
-        if day and day.isdigit():
+        if day and day.strip().isdigit() and 1 <= int(day) <= 31:
             parts.append(f"{int(day):02d}")
-    return int(year), "-".join(parts)
+    return int(year), "-".join(parts), written
 
 
 def parse_date_parts(elem):
@@ -124,11 +134,12 @@ def parse_date_parts(elem):
 
 # ---------------------------------------------------------------- articles
 
-def parse_authors(author_list):
+def parse_authors(author_list, tag="Author"):
+    """The <Author>s of an AuthorList, or with tag="Investigator" the people of an InvestigatorList."""
     authors = []
     if author_list is None:
         return authors
-    for position, author in enumerate(author_list.iterchildren("Author"), 1):
+    for position, author in enumerate(author_list.iterchildren(tag), 1):
         # One pass over the author's children: this runs for every author of every record.
         fields = {"LastName": None, "ForeName": None, "Initials": None, "Suffix": None, "CollectiveName": None}
         orcid = None
@@ -182,21 +193,29 @@ def parse_abstract(abstract):
     return "\n".join(sections) or None
 
 
+def parse_copyright(abstract):
+    """The publisher's <CopyrightInformation> line, which follows the abstract's sections."""
+    if abstract is None:
+        return None
+    return text_of(next(abstract.iterchildren("CopyrightInformation"), None))
+
+
 def parse_mesh(citation):
     mesh = []
     for heading in grandchildren(citation, "MeshHeadingList", "MeshHeading"):
         descriptor = next(heading.iterchildren("DescriptorName"), None)
         if descriptor is None:
             continue
-        qualifiers = [
-            {"ui": q.get("UI"), "name": text_of(q), "major": q.get("MajorTopicYN") == "Y"}
-            for q in heading.iterchildren("QualifierName")
-        ]
+        qualifiers = [(text_of(q), q.get("MajorTopicYN") == "Y") for q in heading.iterchildren("QualifierName")]
+        descriptor_major = descriptor.get("MajorTopicYN") == "Y"
         mesh.append({
             "ui": descriptor.get("UI") or text_of(descriptor),
             "name": text_of(descriptor),
-            "major": descriptor.get("MajorTopicYN") == "Y" or any(q["major"] for q in qualifiers),
-            "qualifiers": [q["name"] for q in qualifiers],
+            "major": descriptor_major or any(major for _, major in qualifiers),
+            "qualifiers": [name for name, _ in qualifiers],
+            # "Stroke/therapy*" and "Stroke*/therapy" differ: which part is the major topic.
+            "descriptor_major": descriptor_major,
+            "major_qualifiers": [name for name, major in qualifiers if major],
         })
     return mesh
 
@@ -212,7 +231,16 @@ def article_ids(container):
     return ids
 
 
-def parse_links(citation, pubmed_data):
+def parse_references(container):
+    """Every <Reference> of the ReferenceLists in PubmedData or a BookDocument (nested lists
+    too), in order, with or without ids."""
+    if container is None:
+        return []
+    return [new_reference(citation=text_of(next(reference.iterchildren("Citation"), None)), **article_ids(reference))
+            for reference in container.iter("Reference")]
+
+
+def parse_links(citation, references):
     links = []
     for correction in grandchildren(citation, "CommentsCorrectionsList", "CommentsCorrections"):
         ref_type = correction.get("RefType") or "Related"
@@ -220,14 +248,10 @@ def parse_links(citation, pubmed_data):
         if pmid:
             relation = RELATIONS.get(ref_type, snake_case(ref_type))
             links.append({"relation": relation, "scheme": "pmid", "target": pmid.strip()})
-    if pubmed_data is not None:
-        for reference in grandchildren(pubmed_data, "ReferenceList", "Reference"):
-            ids = article_ids(reference)
-            for scheme in ("pmid", "doi", "pmcid"):
-                if scheme in ids:
-                    target = normalize_doi(ids[scheme]) if scheme == "doi" else ids[scheme]
-                    links.append({"relation": "cites", "scheme": scheme, "target": target})
-                    break
+    for reference in references:
+        scheme = next((scheme for scheme in ("pmid", "doi", "pmcid") if reference[scheme]), None)
+        if scheme:
+            links.append({"relation": "cites", "scheme": scheme, "target": reference[scheme]})
     unique = {(link["relation"], link["scheme"], link["target"]): link for link in links}
     return list(unique.values())
 
@@ -262,7 +286,7 @@ def parse_pubmed_article(elem):
     journal = children(fields.get("Journal"))
     issue = children(journal.get("JournalIssue"))
     pagination = children(fields.get("Pagination"))
-    year, pub_date = parse_pub_date(issue.get("PubDate"))
+    year, pub_date, pub_date_text = parse_pub_date(issue.get("PubDate"))
     article_date = parse_date_parts(fields.get("ArticleDate"))
     if year is None and article_date:
         year, pub_date = int(article_date[:4]), article_date
@@ -271,20 +295,26 @@ def parse_pubmed_article(elem):
     if doi is None:
         doi = next((e.text for e in article.iterchildren("ELocationID") if e.get("EIdType") == "doi"), None)
     pub_types = [text_of(t) for t in grandchildren(article, "PublicationTypeList", "PublicationType")]
-    links = parse_links(citation, pubmed_data)
+    references = parse_references(pubmed_data)
+    links = parse_links(citation, references)
+    abstract = fields.get("Abstract")
+    issn = journal.get("ISSN")
     return new_work(
         pmid=pmid,
         doi=normalize_doi(doi),
         pmcid=ids.get("pmcid"),
         title=text_of(fields.get("ArticleTitle")) or text_of(fields.get("VernacularTitle")),
         vernacular_title=text_of(fields.get("VernacularTitle")),
-        abstract=parse_abstract(fields.get("Abstract")),
+        abstract=parse_abstract(abstract),
+        copyright=parse_copyright(abstract),
         year=year,
         pub_date=pub_date,
+        pub_date_text=pub_date_text,
         article_date=article_date,
         journal=text_of(journal.get("Title")),
         journal_iso=text_of(journal.get("ISOAbbreviation")),
-        issn=text_of(journal.get("ISSN")),
+        issn=text_of(issn),
+        eissn=text_of(issn) if issn is not None and issn.get("IssnType") == "Electronic" else None,
         volume=text_of(issue.get("Volume")),
         issue=text_of(issue.get("Issue")),
         pages=text_of(pagination.get("MedlinePgn"))
@@ -295,9 +325,11 @@ def parse_pubmed_article(elem):
         keywords=[k for k in map(text_of, grandchildren(citation, "KeywordList", "Keyword")) if k],
         mesh=parse_mesh(citation),
         authors=parse_authors(fields.get("AuthorList")),
+        investigators=parse_authors(cited.get("InvestigatorList"), "Investigator"),
         grants=parse_grants(article),
         registry_ids=parse_registry_ids(article),
         links=links,
+        references=references,
         is_retracted="Retracted Publication" in pub_types
         or any(link["relation"] == "retracted_by" for link in links),
         version=parse_date_parts(cited.get("DateRevised")),
@@ -308,10 +340,11 @@ def parse_pubmed_book_article(elem):
     """One <PubmedBookArticle> (a book or chapter, e.g. GeneReviews) -> record dict."""
     document = elem.find("BookDocument")
     book = document.find("Book")
-    year, pub_date = parse_pub_date(book.find("PubDate"))
+    year, pub_date, pub_date_text = parse_pub_date(book.find("PubDate"))
     ids = article_ids(elem.find("PubmedData"))
     author_list = next((a for a in document.findall("AuthorList") if a.get("Type") != "editors"), None)
     pub_types = [text_of(t) for t in document.findall("PublicationType")]
+    references = parse_references(document)
     return new_work(
         pmid=document.findtext("PMID").strip(),
         doi=normalize_doi(ids.get("doi")),
@@ -319,8 +352,10 @@ def parse_pubmed_book_article(elem):
         title=text_of(document.find("ArticleTitle")) or text_of(book.find("BookTitle")),
         vernacular_title=text_of(document.find("VernacularTitle")),
         abstract=parse_abstract(document.find("Abstract")),
+        copyright=parse_copyright(document.find("Abstract")),
         year=year,
         pub_date=pub_date,
+        pub_date_text=pub_date_text,
         journal=text_of(book.find("BookTitle")),
         volume=text_of(book.find("Volume")),
         language=text_of(document.find("Language")),
@@ -328,6 +363,8 @@ def parse_pubmed_book_article(elem):
         keywords=[text_of(k) for k in document.iterfind("KeywordList/Keyword") if text_of(k)],
         authors=parse_authors(author_list),
         grants=parse_grants(document),
+        links=parse_links(document, references),
+        references=references,
         is_retracted="Retracted Publication" in pub_types,
         version=parse_date_parts(document.find("DateRevised")),
     )

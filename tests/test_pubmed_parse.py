@@ -1,10 +1,16 @@
 import gzip
 import io
 
+import pytest
+from lxml import etree
+
 from harvest import pubmed
 from harvest.errors import ParseError
+from kb.ingest import load_pubmed_file
 
-from conftest import EFETCH
+from conftest import EFETCH, FIXTURES
+
+INVESTIGATORS = FIXTURES / "pubmed" / "efetch_investigators_dates.xml"
 
 
 def records(data, origin="test"):
@@ -43,9 +49,13 @@ def test_authors_keep_order_and_every_affiliation():
 def test_mesh_headings_carry_ui_qualifiers_and_major_flag():
     pisces = by_pmid(records(EFETCH.read_bytes()))["27497862"]
     assert pisces["mesh"] == [
-        {"ui": "D006801", "name": "Humans", "major": False, "qualifiers": []},
-        {"ui": "D020521", "name": "Stroke", "major": True, "qualifiers": ["therapy"]},
-        {"ui": "D058953", "name": "Neural Stem Cells", "major": True, "qualifiers": []},
+        {"ui": "D006801", "name": "Humans", "major": False, "qualifiers": [], "descriptor_major": False,
+         "major_qualifiers": []},
+        # "Stroke/therapy*": the qualifier is the major topic, not the descriptor.
+        {"ui": "D020521", "name": "Stroke", "major": True, "qualifiers": ["therapy"], "descriptor_major": False,
+         "major_qualifiers": ["therapy"]},
+        {"ui": "D058953", "name": "Neural Stem Cells", "major": True, "qualifiers": [], "descriptor_major": True,
+         "major_qualifiers": []},
     ]
     assert pisces["pages"] == "787-96"
     assert pisces["registry_ids"] == [{"registry": "ClinicalTrials.gov", "accession": "NCT01151124"}]
@@ -59,7 +69,7 @@ def test_inline_markup_is_flattened_and_medline_date_gives_year_and_month():
         b"<PubDate><MedlineDate>2005 Jun-Jul</MedlineDate></PubDate>")
     bang = by_pmid(records(data))["15929052"]
     assert bang["title"] == "Autologous mesenchymal stem cell transplantation in stroke patients."
-    assert (bang["year"], bang["pub_date"]) == (2005, "2005-06")
+    assert (bang["year"], bang["pub_date"], bang["pub_date_text"]) == (2005, "2005-06", "2005 Jun-Jul")
 
 
 def test_comments_corrections_become_typed_links_and_retraction_flags_the_work():
@@ -124,3 +134,70 @@ def test_sniff_tells_payloads_apart():
     assert pubmed.sniff(EFETCH.read_bytes()) == "efetch"
     assert pubmed.sniff(b'{"error":"API rate limit exceeded","count":"4","limit":"3"}') == "error"
     assert pubmed.sniff(b"<?xml version='1.0'?><eSearchResult><Count>0</Count></eSearchResult>") == "esearch"
+
+
+@pytest.mark.parametrize("date, expected", [
+    ("<MedlineDate>1999 Jan-Feb</MedlineDate>", (1999, "1999-01", "1999 Jan-Feb")),
+    ("<MedlineDate>2020 Jul-Sep</MedlineDate>", (2020, "2020-07", "2020 Jul-Sep")),
+    ("<MedlineDate>2001 Spring</MedlineDate>", (2001, "2001-03", "2001 Spring")),
+    ("<MedlineDate>1998 Dec-1999 Jan</MedlineDate>", (1998, "1998-12", "1998 Dec-1999 Jan")),
+    ("<MedlineDate>1997-1998</MedlineDate>", (1997, "1997", "1997-1998")),
+    ("<MedlineDate>2004 Jul 1-15</MedlineDate>", (2004, "2004-07-01", "2004 Jul 1-15")),
+    ("<Year>2001</Year><Season>May-Jun</Season>", (2001, "2001-05", "2001 May-Jun")),
+    ("<Year>1998</Year><Season>Fall-Winter</Season>", (1998, "1998-09", "1998 Fall-Winter")),
+    ("<Year>2012</Year><Month>Jul</Month><Day>12</Day>", (2012, "2012-07-12", None)),
+])
+def test_a_date_span_keeps_its_start_as_the_date_and_its_text_as_written(date, expected):
+    assert pubmed.parse_pub_date(etree.fromstring(f"<PubDate>{date}</PubDate>")) == expected
+
+
+def test_a_season_in_a_record_is_stored_with_its_start_month_and_its_text():
+    acute = by_pmid(records(INVESTIGATORS.read_bytes()))["11446611"]
+    assert (acute["year"], acute["pub_date"], acute["pub_date_text"]) == (2001, "2001-05", "2001 May-Jun")
+
+
+def test_the_copyright_line_is_kept_apart_from_the_abstract():
+    seed = by_pmid(records(EFETCH.read_bytes()))["35281985"]
+    assert seed["copyright"] == ("© 2022 International Journal of Preventive Medicine | "
+                                 "Published by Wolters Kluwer - Medknow.")
+    assert "Wolters Kluwer" not in seed["abstract"]
+
+
+def test_investigators_are_kept_apart_from_authors_and_a_collective_name_stays_an_author():
+    metric = by_pmid(records(INVESTIGATORS.read_bytes()))["22663011"]
+    assert [a["written_name"] for a in metric["authors"]] == [
+        "Flaherty KT", "Robert C", "Schadendorf D", "METRIC Study Group"]
+    assert metric["authors"][3]["collective_name"] == "METRIC Study Group"
+    assert [(i["position"], i["last_name"], i["fore_name"], i["initials"]) for i in metric["investigators"]] == [
+        (1, "Cinat", "G", "G"), (2, "Begbie", "S", "S"), (3, "Petrella", "Teresa", "T")]
+    assert metric["issn"] == metric["eissn"] == "1533-4406"
+
+
+def test_an_investigator_keeps_affiliations_and_orcid():
+    citation = etree.fromstring(
+        "<InvestigatorList><Investigator ValidYN=\"Y\"><LastName>Muir</LastName><ForeName>Keith W</ForeName>"
+        "<Initials>KW</Initials><Identifier Source=\"ORCID\">0000-0001-9535-1904</Identifier><AffiliationInfo>"
+        "<Affiliation>Institute of Neuroscience and Psychology, University of Glasgow, Glasgow, UK.</Affiliation>"
+        "</AffiliationInfo></Investigator></InvestigatorList>")
+    muir, = pubmed.parse_authors(citation, "Investigator")
+    assert muir["orcid"] == "0000-0001-9535-1904" and muir["collective_name"] is None
+    assert [a["name"] for a in muir["affiliations"]] == [
+        "Institute of Neuroscience and Psychology, University of Glasgow, Glasgow, UK."]
+
+
+def test_investigators_load_into_their_own_table_and_never_become_authors(db):
+    load_pubmed_file(db, INVESTIGATORS)
+    work_id = db.execute("select id from works where pmid = '22663011'").fetchone()[0]
+    assert [tuple(row) for row in db.execute(
+        "select position, name, last_name from work_investigators where work_id = ? order by position",
+        [work_id])] == [(1, "Cinat G", "Cinat"), (2, "Begbie S", "Begbie"), (3, "Petrella T", "Petrella")]
+    assert db.execute("select count(*) from work_authors where work_id = ?", [work_id]).fetchone()[0] == 4
+    assert db.execute("select count(*) from author_names where last_name in ('Cinat', 'Begbie', 'Petrella')"
+                      ).fetchone()[0] == 0
+    assert db.execute("select name, is_collective from author_names where is_collective = 1").fetchall() == [
+        ("METRIC Study Group", 1)]
+    melanoma = db.execute("select major_topic, descriptor_major, major_qualifiers from work_mesh "
+                          "where work_id = ? and mesh_id = 'D008545'", [work_id]).fetchone()
+    assert tuple(melanoma) == (1, 0, '["drug therapy"]')
+    acute = db.execute("select pub_date, pub_date_text, issn, eissn from works where pmid = '11446611'").fetchone()
+    assert tuple(acute) == ("2001-05", "2001 May-Jun", "1470-2118", None)
