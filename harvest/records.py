@@ -19,7 +19,8 @@ def new_work(**fields):
         "issue": None, "pages": None, "language": None, "pub_types": [], "keywords": [], "mesh": [],
         "authors": [], "grants": [], "registry_ids": [], "links": [], "is_retracted": False,
         "is_preprint": False, "cited_by_count": None, "oa_status": None, "topics": [], "copyright": None,
-        "layers": {}, "version": None, "completeness": FULL,
+        "pub_date_text": None, "eissn": None, "investigators": [],
+        "references": [], "layers": {}, "version": None, "completeness": FULL,
     }
     unknown = set(fields) - set(record) - {"raw"}
     if unknown:
@@ -40,6 +41,22 @@ def new_author(position, written_name=None, last_name=None, fore_name=None, init
             "last_name": last_name, "fore_name": fore_name, "initials": initials, "suffix": suffix,
             "collective_name": collective_name, "orcid": normalize_orcid(orcid),
             "affiliations": list(affiliations), "is_corresponding": is_corresponding}
+
+
+# A DOI as citations write it ("doi: 10.1097/PEP.0b013e318219352d.", "https://doi.org/10...").
+DOI_IN_TEXT = re.compile(r"\b10\.\d{4,9}/[^\s\"<>]+")
+
+
+def new_reference(citation=None, title=None, year=None, doi=None, pmid=None, pmcid=None, openalex_id=None):
+    """One entry of a work's reference list, as its source writes it: the citation text and
+    whatever identifiers it carries. A DOI written in the citation text counts as its DOI."""
+    if not doi:
+        found = DOI_IN_TEXT.search(citation or "")
+        doi = found.group(0).rstrip(".,;)]") if found else None
+    year = str(year or "").strip()
+    return {"citation": citation, "title": title, "year": int(year) if year.isdigit() and int(year) else None,
+            "doi": normalize_doi(doi), "pmid": normalize_pmid(pmid), "pmcid": normalize_pmcid(pmcid),
+            "openalex_id": openalex_key(openalex_id)}
 
 
 def initials_of(fore_name):
