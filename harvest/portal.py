@@ -1,10 +1,14 @@
-"""Research-portal record pages (university research portals, DSpace, EPrints, Pure, OPUS,
-HAL, Sinaweb journal sites): a polite crawler and a pure parser.
+"""Research-portal and journal record pages (university research portals, DSpace, EPrints,
+Pure, OPUS, HAL, OJS, Sinaweb and publisher sites, PubMed's web pages): a polite crawler
+and a pure parser.
 
 Each field is read in layers, most reliable first: scholarly <meta> tags (citation_*,
-DC.*), then JSON-LD, then the visible layout, found by its headings and labels ("Authors
-Affiliations", "Source:", "Abstract", "Other Related Docs") rather than by CSS classes.
-The record says which layer gave each field.
+DC.*, prism.*), a DSpace "full item record" table of dc.* rows, JSON-LD, a page's
+embedded JSON state (ScienceDirect), then the visible layout, found by its headings and
+labels ("Authors Affiliations", "Source:", "Abstract", "Other Related Docs") rather than by
+CSS classes. The record says which layer gave each field. A later layer only fills what
+the earlier ones lack: the layout may number the affiliations of authors the meta tags
+name, but never names authors when a tag does.
 """
 
 import json
@@ -12,6 +16,7 @@ import re
 import unicodedata
 import urllib.robotparser
 from collections import deque
+from html import unescape
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, NavigableString
@@ -24,17 +29,46 @@ SOURCE = "portal"
 DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩،", "01234567890123456789,")
 SUP = "\x1f"  # marks where a <sup> begins in flattened text
 NUMBERS = r"[\d۰-۹٠-٩][\d۰-۹٠-٩\s,،\-–]*"
+# Only these elements can hold a section label: an <option>, link or button reading
+# "Abstract" is interface text (PubMed's page has eight of them before its abstract).
+LABEL_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "div", "p", "span", "b", "strong", "td", "th", "dt"]
 LABELS = {
     "affiliations": re.compile(r"^\s*(authors?\s+)?affiliations?\s*:?\s*$", re.I),
     "authors": re.compile(r"^\s*authors?\s*:?\s*$", re.I),
     "abstract": re.compile(r"^\s*abstract\s*:?\s*$", re.I),
     "related": re.compile(r"^\s*(other\s+)?related\s+(docs|documents|publications|records)\s*:?\s*$", re.I),
 }
-SECTION = re.compile(r"\b(Background|Objectives?|Aims?|Methods?|Results?|Conclusions?|Discussion)\s*:", re.I)
+# Section labels of a structured abstract run together in one block, each at a sentence start.
+SECTION = re.compile(r"(?:^|(?<=[.!?] ))(Background|Introduction|Purpose|Objectives?|Aims?|Methods?|Results?|"
+                     r"Findings|Conclusions?|Interpretation|Discussion)\s*:", re.I)
+KEYWORDS = re.compile(r"^\s*key\s*-?\s*words?\s*:?\s*", re.I)
+COPYRIGHT = re.compile(r"^\s*(©|copyright\b)", re.I)
+# Words a personal name may hold in lower case (de Araujo, van Gogh, al Fauzi).
+PARTICLES = {"al", "bin", "da", "das", "de", "del", "della", "den", "der", "di", "do", "dos", "du", "e", "el",
+             "ibn", "la", "le", "ten", "ter", "van", "von", "y", "zu"}
+ARTICLE_TYPES = {"ScholarlyArticle", "Article", "MedicalScholarlyArticle", "Thesis", "Report", "Chapter"}
+# A DSpace full item record row: the dc.* field name in the first cell, its value in the second.
+DC_FIELD = re.compile(r"^(dc|dcterms)(\.[a-z]+)+$", re.I)
+DOI = re.compile(r"\b10\.\d{4,9}/\S+")
+# PubMed's citation line: "2020 Jul-Sep;27(3):242-247."
+CITATION_LINE = re.compile(r"(?:.*\.\s+)?(\d{4})[^;]*;\s*(\w+)\s*(?:\(([^)]+)\))?\s*:\s*([A-Za-z]?\d+(?:\s*[-–]\s*[A-Za-z]?\d+)?)\.?")
 
 
 def clean(text):
-    return " ".join(unicodedata.normalize("NFC", text or "").split())
+    """Spaces collapsed; a character reference left encoded twice ('&amp;#x20;') decoded."""
+    text = unicodedata.normalize("NFC", text or "")
+    if "&#" in text:
+        text = re.sub(r"&#(x[0-9a-f]+|\d+);", lambda m: unescape(m.group()), text, flags=re.I)
+    return " ".join(text.split())
+
+
+def folded(text):
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [] if value is None else [value]
 
 
 def numbers_of(text):
@@ -48,6 +82,16 @@ def numbers_of(text):
         elif part.isdigit():
             result.append(int(part))
     return result
+
+
+def marks_of(text):
+    """Affiliation marks of a superscript: '1,2', '1-3' -> [1, 2, 3]; 'a, b' -> ['a', 'b'];
+    symbols (*, †) mark a corresponding author or equal contribution and are left out."""
+    parts = re.split(r"[\s,،]+", (text or "").translate(DIGITS))
+    text = ",".join(p for p in parts if re.fullmatch(r"\d+[-–]\d+|\d+|[a-z]", p))
+    if re.fullmatch(r"[a-z](,[a-z])*", text):
+        return text.split(",")
+    return numbers_of(text)
 
 
 def flat_text(element):
@@ -66,7 +110,7 @@ def split_author(part):
     part = part.strip()
     if SUP in part:
         name, _, numbers = part.partition(SUP)
-        return clean(name), numbers_of(numbers.replace(SUP, ","))
+        return clean(name), marks_of(numbers.replace(SUP, ","))
     found = re.fullmatch(rf"(.*?[^\s\d,،\-–۰-۹٠-٩])\s*({NUMBERS})?", part)
     if not found:
         return clean(part), []
@@ -86,12 +130,21 @@ def parse_name(written):
     return last, initials, fore or None
 
 
+def looks_like_name(text):
+    """Whether layout text can be a person's name: a few capitalised words, no digits, no
+    label colon ('Keywords: ...'), no sentence ('giant prostatic enlargement', 'prostatectomy.')."""
+    tokens = text.replace(",", " ").split()
+    if not 0 < len(tokens) <= 6 or len(text) >= 60 or re.search(r"[\d:@/()\[\]|]", text):
+        return False
+    if text.endswith(".") and not re.search(r"\b[A-Z]\.$", text):
+        return False
+    return all(not t[0].islower() or t.lower() in PARTICLES for t in tokens)
+
+
 def find_label(soup, kind):
     """The element whose own text is the label of a section ('Authors Affiliations', ...)."""
     pattern = LABELS[kind]
-    for element in soup.find_all(True):
-        if element.name in ("script", "style", "title", "head"):
-            continue
+    for element in soup.find_all(LABEL_TAGS):
         text = clean(element.get_text(" "))
         if pattern.match(text) and not any(pattern.match(clean(c.get_text(" "))) for c in element.find_all(True)):
             return element
@@ -103,22 +156,190 @@ def following(element, names):
     return element.find_next(names) if element else None
 
 
-def meta_values(soup, *names):
-    wanted = {n.lower() for n in names}
-    return [clean(m.get("content")) for m in soup.find_all("meta")
-            if (m.get("name") or m.get("property") or "").lower() in wanted and clean(m.get("content"))]
+def meta_tags(soup):
+    """(name, content) of every <meta> tag in page order, names in lower case."""
+    return [((m.get("name") or m.get("property") or "").lower(), clean(m.get("content")))
+            for m in soup.find_all("meta") if clean(m.get("content"))]
+
+
+def record_table(soup):
+    """(field, value) rows of a DSpace "full item record" table, field names in lower case."""
+    rows = []
+    for row in soup.find_all("tr"):
+        cells = row.find_all(["td", "th"], recursive=False)
+        if len(cells) >= 2 and DC_FIELD.match(clean(cells[0].get_text())):
+            value = clean(cells[1].get_text(" "))
+            if value:
+                rows.append((clean(cells[0].get_text()).lower(), value))
+    return rows
+
+
+def values(pairs, *names):
+    """The values of these fields, in page order of the names given."""
+    return [value for name in names for key, value in pairs if key == name]
+
+
+def first(pairs, *names):
+    return next(iter(values(pairs, *names)), None)
+
+
+def pages_of(pairs, start, end):
+    """'53' and '74' -> '53-74'; a first page that is already a range stays as it is."""
+    first_page, last_page = first(pairs, start), first(pairs, end)
+    if first_page and last_page and "-" not in first_page:
+        return f"{first_page}-{last_page}"
+    return first_page
+
+
+def doi_in(texts):
+    return next((found.group().rstrip(".") for text in texts if isinstance(text, str)
+                 for found in [DOI.search(text)] if found), None)
+
+
+def keywords_of(texts):
+    """Keyword tags hold one keyword or a ';'-separated list."""
+    found = []
+    for text in texts:
+        for keyword in (text.split(";") if isinstance(text, str) else []):
+            if clean(keyword).strip(" .") and clean(keyword).strip(" .") not in found:
+                found.append(clean(keyword).strip(" ."))
+    return found
+
+
+def author_entry(name, affiliations=(), orcid=None):
+    """An author as a layer gives it: the name as written and affiliation strings."""
+    return {"name": clean(name), "affiliations": [clean(a) for a in affiliations if clean(a)], "orcid": orcid}
+
+
+def tag_authors(tags):
+    """Authors of citation_author tags, each with the citation_author_institution and
+    citation_author_orcid tags that follow it (an author may have several institutions)."""
+    authors = []
+    for name, value in tags:
+        if name == "citation_author":
+            authors.append(author_entry(value))
+        elif authors and name in ("citation_author_institution", "citation_author_affiliation"):
+            authors[-1]["affiliations"].append(value)
+        elif authors and name == "citation_author_orcid":
+            authors[-1]["orcid"] = value
+    if authors:
+        return authors
+    # PubMed's pages give one citation_authors tag: 'Ojewola RW;Tijani KH;...;'
+    listed = [author_entry(name) for text in values(tags, "citation_authors") for name in text.split(";") if clean(name)]
+    return listed or [author_entry(name) for name in values(tags, "dc.creator", "dc.contributor.author")]
+
+
+def table_authors(rows):
+    """Authors of a DSpace record; its affiliation rows belong to them by position only when
+    there is one per author (a record lists them in author order)."""
+    names = values(rows, "dc.contributor.author", "dc.creator")
+    affiliations = values(rows, "dc.contributor.affiliation", "dc.description.affiliation")
+    if len(affiliations) != len(names):
+        affiliations = [None] * len(names)
+    return [author_entry(name, [affiliation] if affiliation else []) for name, affiliation in zip(names, affiliations)]
 
 
 def json_ld(soup):
+    """The page's ScholarlyArticle (or Article) JSON-LD object, also where a WebPage holds it
+    as its mainEntity (Springer Nature)."""
     for script in soup.find_all("script", type="application/ld+json"):
         try:
             data = json.loads(script.string or "")
         except ValueError:
             continue
         for item in data if isinstance(data, list) else data.get("@graph", [data]):
-            if isinstance(item, dict) and item.get("@type") in ("ScholarlyArticle", "Article", "MedicalScholarlyArticle"):
-                return item
+            for candidate in (item, item.get("mainEntity")) if isinstance(item, dict) else ():
+                if isinstance(candidate, dict) and ARTICLE_TYPES & set(as_list(candidate.get("@type"))):
+                    return candidate
     return {}
+
+
+def ld_text(value):
+    """A JSON-LD value that may be a string, an object with a name, or a list of them."""
+    value = as_list(value)[0] if as_list(value) else None
+    return value.get("name") if isinstance(value, dict) else value
+
+
+def ld_affiliation(affiliation):
+    """An Organization's affiliation string: its address's name when that holds the full
+    string (Springer Nature), else its name."""
+    if not isinstance(affiliation, dict):
+        return affiliation if isinstance(affiliation, str) else None
+    address = affiliation.get("address")
+    return address.get("name") if isinstance(address, dict) and address.get("name") else affiliation.get("name")
+
+
+def ld_authors(ld):
+    authors = []
+    for person in as_list(ld.get("author")):
+        person = {"name": person} if isinstance(person, str) else person
+        if not isinstance(person, dict):
+            continue
+        name = person.get("name") or " ".join(filter(None, (person.get("givenName"), person.get("familyName"))))
+        ids = [v for key in ("identifier", "sameAs", "url", "@id") for v in as_list(person.get(key)) if isinstance(v, str)]
+        if name:
+            authors.append(author_entry(name, [ld_affiliation(a) for a in as_list(person.get("affiliation"))],
+                                 next((v for v in ids if "orcid" in v), None)))
+    return authors
+
+
+def ld_part(ld, key):
+    """A property of the article or of the issue or volume it is part of (isPartOf chain)."""
+    node = ld
+    while isinstance(node, dict):
+        if node.get(key):
+            return node[key]
+        node = node.get("isPartOf")
+    return None
+
+
+def embedded_state(soup):
+    """A page's embedded JSON state when it describes an article: ScienceDirect's preloaded
+    state, where the article, its authors and their lettered affiliations are XML turned
+    into JSON ('#name' nodes, '_' text, '$' attributes, '$$' children)."""
+    for script in soup.find_all("script", type="application/json"):
+        try:
+            data = json.loads(script.string or "")
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("article"), dict) and isinstance(data.get("authors"), dict):
+            return data
+    return {}
+
+
+def node_text(node):
+    if isinstance(node, list):
+        return "".join(node_text(n) for n in node)
+    if not isinstance(node, dict):
+        return ""
+    return node.get("_", "") + node_text(node.get("$$", []))
+
+
+def state_authors(state):
+    """Authors of ScienceDirect state: each author's cross-refs name its affiliations; an
+    author without one belongs to the affiliations of its author group."""
+    authors = []
+
+    def walk(node, group):
+        for child in as_list(node):
+            if not isinstance(child, dict):
+                continue
+            if child.get("#name") == "author-group":
+                members = child.get("$$", [])
+                walk(members, [n for n in members if isinstance(n, dict) and n.get("#name") == "affiliation"])
+            elif child.get("#name") == "author":
+                parts = {p.get("#name"): p for p in child.get("$$", []) if isinstance(p, dict)}
+                refs = [r for p in child.get("$$", []) if isinstance(p, dict) and p.get("#name") == "cross-ref"
+                        for r in p.get("$", {}).get("refid", "").split()]
+                named = [a for a in group if a.get("$", {}).get("id") in refs] if refs else group
+                name = ", ".join(filter(None, (node_text(parts.get("surname")), node_text(parts.get("given-name")))))
+                texts = [node_text(next((p for p in a.get("$$", []) if p.get("#name") == "textfn"), {})) for a in named]
+                authors.append(author_entry(name, texts, child.get("$", {}).get("orcid")))
+            else:
+                walk(child.get("$$", []), group)
+
+    walk(state.get("authors", {}).get("content", []), [])
+    return authors
 
 
 def layout_title(soup):
@@ -130,29 +351,67 @@ def layout_title(soup):
     return None
 
 
+def in_sup(node, element):
+    for parent in node.parents:
+        if parent is element:
+            return False
+        if parent.name == "sup":
+            return True
+    return False
+
+
+def marked_names(element):
+    """[(name, marks)] of an author line whose names each carry superscript marks
+    ('Rufus Wale Ojewola<sup>1</sup>, ...', 'Soleimani M<sup>3,</sup><sup>4</sup>'), or None
+    when the line holds anything but names."""
+    authors, name, marks = [], "", ""
+    for node in element.descendants:
+        if not isinstance(node, NavigableString) or node.parent.name in ("script", "style"):
+            continue
+        if in_sup(node, element):
+            marks += "," + str(node)
+            continue
+        text = str(node)
+        if marks and clean(text).strip(",;&") and not re.fullmatch(r"\s*(and)?\s*", clean(text).strip(",;&")):
+            authors.append((name, marks))
+            name, marks = "", ""
+        name += text if not marks else ""
+    if name.strip(" ,;&") or marks:
+        authors.append((name, marks))
+    result = []
+    for name, marks in authors:
+        name = re.sub(r"^\s*(and\b|&|[,;])\s*", "", clean(name)).strip(" ,;")
+        if not looks_like_name(name):
+            return None
+        result.append((name, marks_of(marks)))
+    return result if any(marks for _, marks in result) else None
+
+
 def layout_authors(soup):
-    """Authors as the page lists them: '; '-separated names, each with its affiliation numbers."""
-    candidates = []
+    """Authors as the page lists them, each with its affiliation marks: names with superscript
+    marks, or '; '-separated names with numbers after them ('Soleimani M1, 2, 3 ; ...')."""
     for element in soup.find_all(["div", "p", "td", "span", "li"]):
         if element.find(["div", "p", "td", "table", "li"]):
             continue
-        text = flat_text(element)
-        parts = [p for p in text.split(";") if p.strip()]
-        if len(parts) >= 2 and all(re.search(r"[^\W\d_]", p) and len(p) < 80 for p in parts):
-            candidates.append(parts)
-    if candidates:
-        return [split_author(part) for part in candidates[0]]
+        if element.find("sup") and (found := marked_names(element)):
+            return found
+        parts = [p for p in flat_text(element).split(";") if p.strip()]
+        if len(parts) >= 2:
+            found = [split_author(part) for part in parts]
+            if all(looks_like_name(name) for name, _ in found):
+                return found
     # A single author: the line just before the "Authors" label (not the block holding the label).
     label = find_label(soup, "authors")
     ancestors = set(map(id, label.parents)) if label else set()
     for previous in label.find_all_previous(["div", "p", "td", "span"]) if label else []:
         if id(previous) not in ancestors and clean(previous.get_text(" ")):
-            return [split_author(flat_text(previous))]
+            found = split_author(flat_text(previous))
+            return [found] if looks_like_name(found[0]) else []
     return []
 
 
 def layout_affiliations(soup):
-    """{number: affiliation} from the numbered list that follows the affiliations label."""
+    """{mark: affiliation} from the numbered or lettered list that follows the affiliations label."""
     label = find_label(soup, "affiliations")
     container = following(label, ["ol", "ul", "table"])
     if container is None:
@@ -160,15 +419,21 @@ def layout_affiliations(soup):
     items = container.find_all("li") or container.find_all("tr")
     found = {}
     for position, item in enumerate(items, 1):
-        text = flat_text(item).replace(SUP, " ").translate(DIGITS)
-        number = position
-        leading = re.match(r"^\s*(\d+)\s*[.)]?\s*", text)
+        sup = item.find("sup")
+        text = flat_text(item).translate(DIGITS)
+        mark, leading = position, None
+        if sup and text.startswith(SUP) and marks_of(sup.get_text()):
+            mark = marks_of(sup.get_text())[0]
+            text = text[1:].replace(clean(sup.get_text()).translate(DIGITS), "", 1)
+        else:
+            leading = re.match(r"^\s*(\d+|[a-z](?=[.)]))\s*[.)]?\s*", text)
+        text = text.replace(SUP, " ")
         while leading:
-            number = int(leading.group(1))
+            mark = int(leading.group(1)) if leading.group(1).isdigit() else leading.group(1)
             text = text[leading.end():]
             leading = re.match(r"^\s*(\d+)\s*[.)]\s*", text)
         if text.strip():
-            found[number] = clean(text)
+            found[mark] = clean(text)
     return found
 
 
@@ -182,18 +447,65 @@ def layout_source(soup):
     return None, None
 
 
+def layout_citation(soup, year, volume):
+    """(volume, issue, pages) from a citation line ('2020 Jul-Sep;27(3):242-247.') that agrees
+    with the volume, or the year, the page's tags give: a page lists other works' lines too."""
+    for element in soup.find_all("span"):
+        if element.find(True):
+            continue
+        found = CITATION_LINE.fullmatch(clean(element.get_text(" ")))
+        if found and (found.group(2) == volume if volume else year and int(found.group(1)) == year):
+            return found.group(2), found.group(3), found.group(4)
+    return None, None, None
+
+
+def layout_keywords(soup):
+    """The keywords of a 'Keywords: a; b; c.' line."""
+    for element in soup.find_all(["p", "div", "dd", "li"]):
+        text = clean(element.get_text(" "))
+        if KEYWORDS.match(text) and not element.find(["p", "div", "li"]):
+            listed = KEYWORDS.sub("", text)
+            return keywords_of([listed if ";" in listed else listed.replace(",", ";")])
+    return []
+
+
+def section_of(paragraph):
+    """'Label: text' of one paragraph of a structured abstract whose label is set in bold,
+    or None when the paragraph starts with no such label."""
+    lead = paragraph.find(["b", "strong"])
+    text = clean(paragraph.get_text(" "))
+    label = clean(lead.get_text(" ")).rstrip(" :") if lead else ""
+    if label and text.startswith(clean(lead.get_text(" "))) and len(label.split()) <= 5 and not KEYWORDS.match(label):
+        return f"{label}: {text[len(clean(lead.get_text(' '))):].lstrip(' :')}"
+    return None
+
+
 def layout_abstract(soup):
-    """(abstract with its section labels, copyright line) from the block after the Abstract label."""
+    """(abstract, copyright line) from the block after the Abstract label. A structured
+    abstract keeps every section, one per line as 'Label: text' (as PubMed stores them),
+    whether its sections run together in one block or stand in blocks of their own."""
     label = find_label(soup, "abstract")
     block = following(label, ["p", "div", "td"])
     if block is None:
         return None, None
-    text = clean(block.get_text(" "))
-    copyright_ = None
-    if "©" in text:
-        text, _, tail = text.partition("©")
-        copyright_ = "© " + tail.strip()
-    text = SECTION.sub(lambda m: "\n" + m.group(0), text).strip()
+    paragraphs = block.find_all(["p", "div"], recursive=False)
+    paragraphs = paragraphs if len(paragraphs) > 1 else [block]
+    if section_of(block):
+        for sibling in block.find_next_siblings():
+            if sibling.name not in ("p", "div") or not (section_of(sibling) or COPYRIGHT.match(sibling.get_text())):
+                break
+            paragraphs.append(sibling)
+    lines, copyright_ = [], None
+    for paragraph in paragraphs:
+        text = section_of(paragraph) or clean(paragraph.get_text(" "))
+        if COPYRIGHT.match(text):
+            copyright_ = text
+            continue
+        if "©" in text:
+            text, _, tail = text.partition("©")
+            copyright_ = "© " + tail.strip()
+        lines.append(SECTION.sub(lambda m: "\n" + m.group(0), text.strip()).strip())
+    text = "\n".join(line for line in lines if line)
     return text or None, copyright_
 
 
@@ -215,12 +527,27 @@ def layout_related(soup, base_url):
 
 
 def page_url(soup, url):
-    for selector in ({"rel": "canonical"},):
-        link = soup.find("link", attrs=selector, href=True)
-        if link:
-            return urljoin(url, link["href"])
-    meta = meta_values(soup, "citation_abstract_html_url", "og:url")
+    link = soup.find("link", rel="canonical", href=True)
+    if link:
+        return urljoin(url, link["href"])
+    meta = values(meta_tags(soup), "citation_abstract_html_url", "og:url")
     return meta[0] if meta else url
+
+
+def same_people(authors, others):
+    """Whether two layers list the same authors in the same order: each surname one layer
+    gives is in the name the other gives ('Ojewola RW' and 'Rufus Wale Ojewola')."""
+    return len(authors) == len(others) and all(
+        folded(parse_name(a["name"])[0]) in folded(b["name"]) or folded(parse_name(b["name"])[0]) in folded(a["name"])
+        for a, b in zip(authors, others))
+
+
+def marked_authors(written, affiliations):
+    """Layout authors with their marks turned into affiliation strings; the marks no listed
+    affiliation carries, by author."""
+    missing = {name: [m for m in marks if m not in affiliations] for name, marks in written}
+    return ([author_entry(name, [affiliations[m] for m in marks if m in affiliations]) for name, marks in written],
+            {name: marks for name, marks in missing.items() if marks})
 
 
 def parse_page(html, url):
@@ -229,7 +556,8 @@ def parse_page(html, url):
     affiliation, or is no record page at all."""
     soup = BeautifulSoup(html, "lxml")
     url = page_url(soup, url)
-    ld = json_ld(soup)
+    tags, table, ld, state = meta_tags(soup), record_table(soup), json_ld(soup), embedded_state(soup)
+    article = state.get("article", {})
     layers = {}
 
     def pick(field, *options):
@@ -239,59 +567,102 @@ def parse_page(html, url):
                 return value
         return None
 
-    title = pick("title", ("meta", (meta_values(soup, "citation_title", "DC.title") or [None])[0]),
-                 ("jsonld", ld.get("headline") or ld.get("name")), ("layout", layout_title(soup)))
+    title = pick("title", ("meta", first(tags, "citation_title", "dc.title")), ("dspace", first(table, "dc.title")),
+                 ("jsonld", ld_text(ld.get("headline") or ld.get("name"))), ("state", article.get("titleString")),
+                 ("layout", layout_title(soup)))
     journal_layout, year_layout = layout_source(soup)
-    date = pick("pub_date", ("meta", (meta_values(soup, "citation_publication_date", "citation_date",
-                                                   "DC.date", "citation_year") or [None])[0]),
-                ("jsonld", ld.get("datePublished")))
+    date = pick("pub_date", ("meta", first(tags, "citation_publication_date", "citation_date", "dc.date.issued",
+                                           "dc.date", "dc.issued", "prism.publicationdate", "citation_year")),
+                ("dspace", first(table, "dc.date.issued", "dc.date")), ("jsonld", ld.get("datePublished")),
+                ("state", article.get("cover-date-start")))
     year_text = re.search(r"\d{4}", (date or "").translate(DIGITS))
-    year = pick("year", ("meta" if date else "jsonld", int(year_text.group()) if year_text else None),
+    year = pick("year", (layers.get("pub_date"), int(year_text.group()) if year_text else None),
                 ("layout", year_layout))
-    journal = pick("journal", ("meta", (meta_values(soup, "citation_journal_title", "DC.source") or [None])[0]),
-                   ("jsonld", (ld.get("isPartOf") or {}).get("name") if isinstance(ld.get("isPartOf"), dict) else None),
+    journal = pick("journal", ("meta", first(tags, "citation_journal_title", "prism.publicationname", "dc.source",
+                                             "dc.relation.ispartof")),
+                   ("dspace", first(table, "dc.relation.ispartof", "dc.source")),
+                   ("jsonld", ld_part(ld.get("isPartOf"), "name")), ("state", article.get("srctitle")),
                    ("layout", journal_layout))
-    doi = pick("doi", ("meta", (meta_values(soup, "citation_doi") or [None])[0]),
-               ("meta", next((v for v in meta_values(soup, "DC.identifier") if "10." in v and "/" in v), None)))
+    doi = pick("doi", ("meta", first(tags, "citation_doi", "prism.doi", "dc.identifier.doi")),
+               ("meta", doi_in(values(tags, "dc.identifier"))),
+               ("dspace", doi_in(values(table, "dc.identifier.doi", "dc.identifier.uri", "dc.identifier"))),
+               ("jsonld", doi_in([ld.get("doi")] + as_list(ld.get("identifier")) + as_list(ld.get("sameAs")))),
+               ("state", article.get("doi")))
+    pmid = pick("pmid", ("meta", first(tags, "citation_pmid")), ("dspace", first(table, "dc.identifier.pmid")))
+    volume = pick("volume", ("meta", first(tags, "citation_volume", "prism.volume", "dc.citation.volume")),
+                  ("dspace", first(table, "dc.citation.volume", "dc.identifier.volume")),
+                  ("jsonld", ld_part(ld, "volumeNumber")), ("state", article.get("vol-first")))
+    issue = pick("issue", ("meta", first(tags, "citation_issue", "prism.number", "dc.citation.issue")),
+                 ("dspace", first(table, "dc.citation.issue", "dc.identifier.issue")),
+                 ("jsonld", ld_part(ld, "issueNumber")), ("state", article.get("iss-first")))
+    state_pages = next(iter(article.get("pages") or []), {})
+    pages = pick("pages", ("meta", pages_of(tags, "citation_firstpage", "citation_lastpage")
+                           or pages_of(tags, "prism.startingpage", "prism.endingpage")
+                           or pages_of(tags, "dc.citation.spage", "dc.citation.epage")),
+                 ("dspace", pages_of(table, "dc.citation.spage", "dc.citation.epage")),
+                 ("jsonld", "-".join(str(p) for p in (ld.get("pageStart"), ld.get("pageEnd")) if p)
+                  or ld.get("pagination")),
+                 ("state", "-".join(filter(None, (state_pages.get("first-page"), state_pages.get("last-page"))))))
+    cited_volume, cited_issue, cited_pages = layout_citation(soup, year, volume)
+    volume = volume or pick("volume", ("layout", cited_volume))
+    issue = issue or pick("issue", ("layout", cited_issue))
+    pages = pages or pick("pages", ("layout", cited_pages))
+    issn = pick("issn", ("meta", first(tags, "citation_issn", "prism.issn")),
+                ("dspace", first(table, "dc.identifier.issn")), ("jsonld", ld_text(ld_part(ld, "issn"))))
+    language = pick("language", ("meta", first(tags, "citation_language", "dc.language")),
+                    ("dspace", first(table, "dc.language.iso", "dc.language")),
+                    ("jsonld", ld_text(ld.get("inLanguage"))), ("state", article.get("language")))
+    keywords = pick("keywords", ("meta", keywords_of(values(tags, "citation_keywords", "dc.subject"))),
+                    ("dspace", keywords_of(values(table, "dc.subject"))),
+                    ("jsonld", keywords_of([k if ";" in k else k.replace(",", ";")
+                                            for k in as_list(ld.get("keywords")) if isinstance(k, str)])),
+                    ("layout", layout_keywords(soup))) or []
     abstract_layout, copyright_ = layout_abstract(soup)
-    abstract = pick("abstract", ("meta", (meta_values(soup, "citation_abstract", "DC.description") or [None])[0]),
-                    ("jsonld", ld.get("abstract")), ("layout", abstract_layout))
+    abstract = pick("abstract", ("meta", first(tags, "citation_abstract", "dc.description.abstract", "dc.description")),
+                    ("dspace", first(table, "dc.description.abstract")), ("jsonld", ld_text(ld.get("abstract"))),
+                    ("layout", abstract_layout))
+    if layers.get("abstract") != "layout":
+        copyright_ = None
 
-    affiliations = layout_affiliations(soup)
-    written = layout_authors(soup)
-    meta_authors = meta_values(soup, "citation_author") or meta_values(soup, "DC.creator")
-    ld_authors = [a.get("name") for a in ld.get("author", []) if isinstance(a, dict) and a.get("name")]
-    if meta_authors and len(written) == len(meta_authors):
-        names, layers["authors"] = [(m, numbers) for m, (_, numbers) in zip(meta_authors, written)], "meta+layout"
-    elif meta_authors:
-        names, layers["authors"] = [(m, []) for m in meta_authors], "meta"
-    elif ld_authors:
-        names, layers["authors"] = [(a, []) for a in ld_authors], "jsonld"
-    else:
-        names, layers["authors"] = written, "layout"
-    if affiliations:
-        layers["affiliations"] = "layout"
+    written, affiliations = layout_authors(soup), layout_affiliations(soup)
+    layout, missing = marked_authors(written, affiliations)
+    options = [("meta", tag_authors(tags)), ("dspace", table_authors(table)), ("jsonld", ld_authors(ld)),
+               ("state", state_authors(state)), ("layout", layout)]
+    layer, names = next(((layer, found) for layer, found in options if found), (None, []))
+    if layer == "layout" and missing:
+        name, marks = next(iter(missing.items()))
+        raise ParseError(f"author {name} names affiliation(s) {marks}, which the page does not list",
+                         source=SOURCE, origin=url, raw=html)
+    if layer and not any(a["affiliations"] for a in names):
+        # Affiliations from a later layer that lists the same people: the layout's numbers for
+        # authors the meta tags name, JSON-LD's affiliations for names in citation_author tags.
+        for other, found in options:
+            if other != layer and (other != "layout" or not missing) and any(a["affiliations"] for a in found) \
+                    and same_people(names, found):
+                for author, match in zip(names, found):
+                    author["affiliations"] = match["affiliations"]
+                    author["orcid"] = author["orcid"] or match["orcid"]
+                layer = f"{layer}+{other}"
+                break
+    if layer:
+        layers["authors"] = layer
+    if any(a["affiliations"] for a in names):
+        layers["affiliations"] = layer.rsplit("+", 1)[-1]
     if not title and not names:
         raise ParseError("not a record page: no title and no authors", source=SOURCE, origin=url, raw=html)
     if not title:
         raise ParseError("record page without a title", source=SOURCE, origin=url, raw=html)
     if not names:
         raise ParseError("record page without authors", source=SOURCE, origin=url, raw=html)
-    institutions = meta_values(soup, "citation_author_institution")
     authors = []
-    for position, (name, numbers) in enumerate(names, 1):
-        missing = [n for n in numbers if n not in affiliations]
-        if missing:
-            raise ParseError(f"author {name} names affiliation(s) {missing}, which the page does not list",
-                             source=SOURCE, origin=url, raw=html)
-        last, initials, fore = parse_name(name)
-        texts = [affiliations[n] for n in numbers]
-        if not texts and len(institutions) == len(names):
-            texts = [institutions[position - 1]]
-        authors.append(new_author(position, written_name=name, last_name=last, fore_name=fore, initials=initials,
-                                  affiliations=[{"name": text, "identifiers": {}} for text in texts]))
-    record = new_work(source_id=url, doi=doi, title=title, abstract=abstract, year=year, pub_date=date,
-                      journal=journal, authors=authors, copyright=copyright_, layers=layers)
+    for position, author in enumerate(names, 1):
+        last, initials, fore = parse_name(author["name"])
+        authors.append(new_author(position, written_name=author["name"], last_name=last, fore_name=fore,
+                                  initials=initials, orcid=author["orcid"],
+                                  affiliations=[{"name": text, "identifiers": {}} for text in author["affiliations"]]))
+    record = new_work(source_id=url, doi=doi, pmid=pmid, title=title, abstract=abstract, year=year, pub_date=date,
+                      journal=journal, volume=volume, issue=issue, pages=pages, issn=issn, language=language,
+                      keywords=keywords, authors=authors, copyright=copyright_, layers=layers)
     return record, layout_related(soup, url)
 
 
@@ -335,20 +706,21 @@ def reparse(raw):
 
 
 class Crawler:
-    """Fetches record pages politely: same host only, robots.txt honoured (its Crawl-delay
-    too), each page once."""
+    """Fetches record pages politely: same host only (redirects too), robots.txt honoured (its
+    Crawl-delay too, and for where a redirect leads), each page once."""
 
     def __init__(self, client=None, email=None):
         self.client = client or Client(SOURCE, rate_per_second=1, email=email)
         self.robots = {}
         self.unreadable = {}  # host -> why its robots.txt could not be read
 
-    def fetch(self, url, read):
+    def fetch(self, url, read, allowed=None):
         """(bytes, read(bytes)) of the page at `url`. A page `read` finds unusable (None), such as
         a maintenance page sent with 200, is dropped from the cache and asked for again, within
-        the client's retries; the last answer is returned whatever it is."""
+        the client's retries; the last answer is returned whatever it is. allowed(url): why a
+        redirect may not be followed there, or None."""
         for _ in range(self.client.max_retries + 1):
-            data = (response := self.client.get(url)).content
+            data = (response := self.client.get(url, allowed=allowed)).content
             if (content := read(data)) is not None:
                 break
             self.client.forget(response)
@@ -402,7 +774,7 @@ class Crawler:
                 continue
             fetched += 1
             try:
-                data, page = self.fetch(url, lambda data: record_page(data, url))
+                data, page = self.fetch(url, lambda data: record_page(data, url), allowed=self.forbidden)
             except HarvestError as error:
                 yield url, None, str(error)
                 continue
