@@ -36,7 +36,15 @@ ENUMS = {
     "accepts healthy volunteers": True, "yes": True, "no": False,
     "principal investigator": "PRINCIPAL_INVESTIGATOR", "sponsor-investigator": "SPONSOR_INVESTIGATOR",
     "results_reference": "RESULT", "result": "RESULT", "background": "BACKGROUND", "derived": "DERIVED",
+    # Where v2 does not simply upper-case the classic spelling (its API migration guide).
+    "unknown status": "UNKNOWN", "educational/counseling/training": "ECT", "open label": "NONE",
+    "other grant/funding number": "OTHER_GRANT", "eudract number": "EUDRACT_NUMBER",
+    "eu trial (ctis) number": "CTIS", "registry identifier": "REGISTRY", "other identifier": "OTHER",
+    **{f"u.s. {agency.lower()} grant/contract": agency for agency in ("NIH", "FDA", "VA", "CDC", "AHRQ", "SAMHSA")},
 }
+# The legacy export's and XML's names of v2's expandedAccessTypes keys.
+EXPANDED_ACCESS = {"individual patients": "individual", "intermediate-size population": "intermediate",
+                   "treatment ind/protocol": "treatment"}
 MONTH_NAMES = {m: i for i, m in enumerate(
     ["january", "february", "march", "april", "may", "june", "july", "august", "september",
      "october", "november", "december"], 1)}
@@ -77,13 +85,38 @@ def iso_date(text):
 
 
 def phases_from(values):
-    """Phase list from v2 values, 'Phase 1|Phase 2', 'Phase 1/Phase 2' or ['Phase 1', 'Phase 2']."""
+    """Phase list from v2 values, 'Phase 1|Phase 2', 'Phase 1/Phase 2' or ['Phase 1', 'Phase 2'];
+    'N/A' is one value (NA), so only a slash before another phase separates."""
     result = []
     for value in values or []:
-        for part in re.split(r"[|/]", value):
+        for part in re.split(r"\||/(?=\s*phase)", value, flags=re.I):
             if part.strip():
                 result.append(enum(part))
     return result
+
+
+def study_type_of(value):
+    """(study_type, expanded_access_types, patient_registry) from a legacy study type, which
+    carries v2's subtypes in its text: 'Expanded Access:Intermediate-size Population|Treatment
+    IND/Protocol' -> ('EXPANDED_ACCESS', ['intermediate', 'treatment'], None);
+    'Observational [Patient Registry]' -> ('OBSERVATIONAL', [], True)."""
+    if not value:
+        return None, [], None
+    kind, _, subtypes = value.partition(":")
+    registry = "[patient registry]" in kind.lower()
+    kind = enum(kind.replace("[Patient Registry]", ""))
+    access = [EXPANDED_ACCESS.get(s.lower(), s) for s in split_bar(subtypes)]
+    return kind, access, registry if kind == "OBSERVATIONAL" else None
+
+
+def expanded_access_types(flags):
+    """v2's expandedAccessTypes ({"individual": true, ...}) as the list of its true keys, in v2's order."""
+    return [key for key in ("individual", "intermediate", "treatment") if enum((flags or {}).get(key))]
+
+
+def age(text):
+    """A minimum or maximum age; the legacy 'N/A' (no limit) is absent, as in v2."""
+    return None if enum(text) == "NA" else text
 
 
 def new_trial(**fields):
@@ -98,7 +131,8 @@ def new_trial(**fields):
         "responsible_party": None, "people": [], "conditions": [], "keywords": [],
         "condition_mesh": [], "arms": [], "interventions": [], "outcomes": [], "min_age": None,
         "max_age": None, "sex": None, "healthy_volunteers": None, "sites": [], "references": [],
-        "has_results": None, "brief_summary": None, "completeness": FULL,
+        "has_results": None, "brief_summary": None, "expanded_access_types": [], "patient_registry": None,
+        "completeness": FULL,
     }
     unknown = set(fields) - set(record) - {"raw"}
     if unknown:
@@ -187,13 +221,15 @@ def parse_v2_study(study):
         sex=enum(eligibility.get("sex")),
         healthy_volunteers=eligibility.get("healthyVolunteers"),
         sites=[{"facility": loc.get("facility"), "city": loc.get("city"), "state": loc.get("state"),
-                "country": loc.get("country"), "latitude": loc.get("geoPoint", {}).get("lat"),
+                "zip": loc.get("zip"), "country": loc.get("country"), "latitude": loc.get("geoPoint", {}).get("lat"),
                 "longitude": loc.get("geoPoint", {}).get("lon"), "status": enum(loc.get("status"))}
                for loc in contacts.get("locations", [])],
         references=[{"pmid": r.get("pmid"), "type": enum(r.get("type")), "citation": r.get("citation")}
                     for r in protocol.get("referencesModule", {}).get("references", [])],
         has_results=study.get("hasResults"),
         brief_summary=protocol.get("descriptionModule", {}).get("briefSummary"),
+        expanded_access_types=expanded_access_types(design.get("expandedAccessTypes")),
+        patient_registry=design.get("patientRegistry"),
     )
 
 
@@ -229,7 +265,7 @@ def parse_v1_study(study):
     return new_trial(
         nct_id=ident.get("NCTId"),
         org_study_id=ident.get("OrgStudyIdInfo", {}).get("OrgStudyId"),
-        secondary_ids=[{"id": s.get("SecondaryId"), "type": s.get("SecondaryIdType"),
+        secondary_ids=[{"id": s.get("SecondaryId"), "type": enum(s.get("SecondaryIdType")),
                         "domain": s.get("SecondaryIdDomain")}
                        for s in listed(ident, "SecondaryIdInfoList", "SecondaryIdInfo") if s.get("SecondaryId")],
         brief_title=ident.get("BriefTitle"),
@@ -243,6 +279,10 @@ def parse_v1_study(study):
         first_posted=iso_date(status.get("StudyFirstPostDateStruct", {}).get("StudyFirstPostDate")),
         last_update_posted=iso_date(status.get("LastUpdatePostDateStruct", {}).get("LastUpdatePostDate")),
         study_type=enum(design.get("StudyType")),
+        expanded_access_types=expanded_access_types(
+            {key.removeprefix("ExpAccType").lower(): value
+             for key, value in design.get("ExpandedAccessTypes", {}).items()}),
+        patient_registry=enum(design.get("PatientRegistry")),
         phases=phases_from(listed(design, "PhaseList", "Phase")),
         allocation=enum(info.get("DesignAllocation")),
         intervention_model=enum(info.get("DesignInterventionModel")),
@@ -274,7 +314,7 @@ def parse_v1_study(study):
         sex=enum(eligibility.get("Gender")),
         healthy_volunteers=enum(eligibility.get("HealthyVolunteers")),
         sites=[{"facility": loc.get("LocationFacility"), "city": loc.get("LocationCity"),
-                "state": loc.get("LocationState"), "country": loc.get("LocationCountry"),
+                "state": loc.get("LocationState"), "zip": loc.get("LocationZip"), "country": loc.get("LocationCountry"),
                 "latitude": None, "longitude": None, "status": enum(loc.get("LocationStatus"))}
                for loc in listed(contacts, "LocationList", "Location")],
         references=[{"pmid": r.get("ReferencePMID"), "type": enum(r.get("ReferenceType")),
@@ -334,6 +374,9 @@ def parse_legacy_xml(root):
                   for tag in ("reference", "results_reference") for ref in root.iterfind(tag)]
     enrollment = root.find("enrollment")
     design = root.find("study_design_info")
+    study_type, _, patient_registry = study_type_of(text(root, "study_type"))
+    access = {key: text(root, f"expanded_access_info/expanded_access_type_{key}")
+              for key in ("individual", "intermediate", "treatment")}
     return new_trial(
         nct_id=text(root, "id_info/nct_id"),
         org_study_id=text(root, "id_info/org_study_id"),
@@ -349,7 +392,9 @@ def parse_legacy_xml(root):
         completion_date=iso_date(text(root, "completion_date")),
         first_posted=iso_date(text(root, "study_first_posted") or text(root, "firstreceived_date")),
         last_update_posted=iso_date(text(root, "last_update_posted") or text(root, "lastchanged_date")),
-        study_type=enum(text(root, "study_type")),
+        study_type=study_type,
+        expanded_access_types=expanded_access_types(access),
+        patient_registry=patient_registry,
         phases=phases_from([text(root, "phase")] if text(root, "phase") else []),
         allocation=enum(text(design, "allocation")) if design is not None else None,
         intervention_model=enum(text(design, "intervention_model")) if design is not None else None,
@@ -375,12 +420,13 @@ def parse_legacy_xml(root):
         outcomes=[{"kind": kind.upper(), "measure": text(o, "measure"), "time_frame": text(o, "time_frame"),
                    "description": text(o, "description")}
                   for kind in ("primary", "secondary", "other") for o in root.iterfind(f"{kind}_outcome")],
-        min_age=text(root, "eligibility/minimum_age"),
-        max_age=text(root, "eligibility/maximum_age"),
+        min_age=age(text(root, "eligibility/minimum_age")),
+        max_age=age(text(root, "eligibility/maximum_age")),
         sex=enum(text(root, "eligibility/gender")),
         healthy_volunteers=enum(text(root, "eligibility/healthy_volunteers")),
         sites=[{"facility": text(loc, "facility/name"), "city": text(loc, "facility/address/city"),
-                "state": text(loc, "facility/address/state"), "country": text(loc, "facility/address/country"),
+                "state": text(loc, "facility/address/state"), "zip": text(loc, "facility/address/zip"),
+                "country": text(loc, "facility/address/country"),
                 "latitude": None, "longitude": None, "status": enum(text(loc, "status"))}
                for loc in root.iterfind("location")],
         references=references,
@@ -424,8 +470,44 @@ CSV_DESIGN_KEYS = {"Allocation": "allocation", "Intervention Model": "interventi
                    "Masking": "masking", "Primary Purpose": "primary_purpose"}
 
 
+# Countries whose ClinicalTrials.gov name holds a comma: "Iran, Islamic Republic of", "Congo, The
+# Democratic Republic of the", "Palestinian Territory, occupied".
+COMMA_COUNTRY = re.compile(r"\b(?:of|of the|occupied)$", re.I)
+# A postcode has a digit and no lower-case word: "77030", "H3T 1E2", "100-8655", "CEP 90610-000".
+POSTCODE = re.compile(r"(?=[^,]*\d)[A-Z\d][A-Z\d -]{1,12}")
+# Words that name an institution or a part of one, never a city: in "Xiangya Hospital, Central
+# South University, Changsha, China" the part before Changsha is the facility's, not a city.
+FACILITY_WORD = re.compile(
+    r"hospi|h[oô]pital|ospedale|klinik|clinic|univers|college|school|institu|\bcent(?:er|re|ro)\b|"
+    r"foundation|department|\bdept\b|division|faculty|laborator|research|medical|health|\bunit\b|"
+    r"\bward\b|\b(?:ltd|inc|llc|gmbh)\b", re.I)
+
+
 def split_bar(value):
     return [part.strip() for part in (value or "").split("|") if part.strip()]
+
+
+def parse_site(text):
+    """One site of the export: 'Xiangya Hospital, Central South University, Changsha, Hunan, China'
+    -> facility 'Xiangya Hospital, Central South University', city Changsha, state Hunan, country China.
+
+    The export joins facility, city, state, postcode and country with ', ' and leaves out empty
+    ones (or not: ',,'), and a facility's own name may hold commas; so the place is read from
+    the right and what is left is the facility.
+    """
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    country = parts.pop() if parts else None
+    if len(parts) > 1 and COMMA_COUNTRY.search(country):
+        country = f"{parts.pop()}, {country}"
+    postcode = parts.pop() if len(parts) > 1 and POSTCODE.fullmatch(parts[-1]) else None
+    state = None
+    # A US site always names its state (the registry requires one); elsewhere a state is read
+    # when what precedes it is a place too, not a part of the facility's name.
+    if (country == "United States" and len(parts) > 1) or (len(parts) > 2 and not FACILITY_WORD.search(parts[-2])):
+        state = parts.pop()
+    city = parts.pop() if parts else None
+    return {"facility": ", ".join(parts) or None, "city": city, "state": state, "zip": postcode,
+            "country": country, "latitude": None, "longitude": None, "status": None}
 
 
 def parse_csv_row(row):
@@ -442,18 +524,7 @@ def parse_csv_row(row):
         max_age = ages.group(2) or ages.group(4)
     other_ids = split_bar(row.get("Other IDs"))
     sponsors = split_bar(row.get("Sponsor/Collaborators"))
-    sites = []
-    for location in split_bar(row.get("Locations")):
-        parts = [p.strip() for p in location.split(",")]
-        country = parts[-1] if len(parts) > 1 else None
-        # "Iran, Islamic Republic of": the country name itself holds a comma.
-        if len(parts) > 2 and parts[-1].lower().endswith(" of"):
-            country = ", ".join(parts[-2:])
-            parts = parts[:-1]
-        sites.append({"facility": parts[0] if len(parts) > 2 else None,
-                      "city": parts[-3] if len(parts) > 3 else (parts[-2] if len(parts) > 1 else None),
-                      "state": parts[-2] if len(parts) > 3 else None, "country": country,
-                      "latitude": None, "longitude": None, "status": None})
+    study_type, access, patient_registry = study_type_of(row.get("Study Type"))
     return new_trial(
         nct_id=row.get("NCT Number"), brief_title=row.get("Title"), acronym=row.get("Acronym") or None,
         overall_status=enum(row.get("Status")),
@@ -465,13 +536,15 @@ def parse_csv_row(row):
         lead_sponsor=sponsors[0] if sponsors else None, collaborators=sponsors[1:],
         sex=enum(row.get("Gender")), min_age=min_age, max_age=max_age,
         phases=phases_from([row.get("Phases")] if row.get("Phases") else []),
-        enrollment=enrollment_count(row.get("Enrollment")), study_type=enum(row.get("Study Type")),
+        enrollment=enrollment_count(row.get("Enrollment")), study_type=study_type,
+        expanded_access_types=access, patient_registry=patient_registry,
         org_study_id=other_ids[0] if other_ids else None,
         secondary_ids=[{"id": i, "type": None, "domain": None} for i in other_ids[1:]],
         start_date=iso_date(row.get("Start Date")),
         primary_completion_date=iso_date(row.get("Primary Completion Date")),
         completion_date=iso_date(row.get("Completion Date")), first_posted=iso_date(row.get("First Posted")),
-        last_update_posted=iso_date(row.get("Last Update Posted")), sites=sites,
+        last_update_posted=iso_date(row.get("Last Update Posted")),
+        sites=[parse_site(location) for location in split_bar(row.get("Locations"))],
         completeness=SUMMARY, **design)
 
 

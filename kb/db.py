@@ -101,10 +101,10 @@ SCHEMA = {
         "enrollment_type": str, "lead_sponsor": str, "collaborators": str, "responsible_party": str,
         "conditions": str, "keywords": str, "condition_mesh": str, "intervention_types": str,
         "countries": str, "min_age": str, "max_age": str, "sex": str, "healthy_volunteers": int,
-        "has_results": int, "brief_summary": str,
+        "has_results": int, "brief_summary": str, "expanded_access_types": str, "patient_registry": int,
     }, "id"),
-    "trial_ids": ({"trial_id": int, "identifier": str, "registry": str, "id_type": str, "domain": str},
-                  ("trial_id", "identifier")),
+    "trial_ids": ({"trial_id": int, "position": int, "identifier": str, "registry": str, "id_type": str,
+                   "domain": str}, ("trial_id", "position")),
     "trial_conditions": ({"trial_id": int, "position": int, "kind": str, "condition": str, "mesh_id": str},
                          ("trial_id", "kind", "position")),
     "trial_arms": ({"trial_id": int, "position": int, "label": str, "type": str, "description": str},
@@ -117,7 +117,7 @@ SCHEMA = {
         "trial_id": int, "position": int, "kind": str, "measure": str, "time_frame": str, "description": str,
     }, ("trial_id", "position")),
     "trial_sites": ({
-        "trial_id": int, "position": int, "facility": str, "city": str, "state": str, "country": str,
+        "trial_id": int, "position": int, "facility": str, "city": str, "state": str, "zip": str, "country": str,
         "latitude": float, "longitude": float, "status": str,
     }, ("trial_id", "position")),
     "trial_people": ({
@@ -289,7 +289,8 @@ def creation_order():
 
 def migrate(db, existing):
     """Reshape tables an older regenkb made: `authors` held name forms (now `author_names`;
-    the people are clustered again from them) and `institutions` was keyed by OpenAlex id."""
+    the people are clustered again from them), `institutions` was keyed by OpenAlex id and
+    `trial_ids` by identifier."""
     from .institutions import institution_id
 
     if "authors" in existing and "author_names" not in existing and "initials" in db["authors"].columns_dict:
@@ -306,6 +307,12 @@ def migrate(db, existing):
         db["institutions"].create(SCHEMA["institutions"][0], pk="id")
         db["institutions"].insert_all({**row, "id": institution_id(row["ror"], row["openalex_id"]),
                                        "fetched_from": "openalex"} for row in rows)
+    if "trial_ids" in existing and db["trial_ids"].pks == ["trial_id", "identifier"]:
+        # Keyed by position now: one id a trial lists under two domains is two rows.
+        db["trial_ids"].add_column("position", int)
+        db.execute("UPDATE trial_ids SET position = (SELECT count(*) FROM trial_ids t "
+                   "WHERE t.trial_id = trial_ids.trial_id AND t.rowid <= trial_ids.rowid)")
+        db["trial_ids"].transform(pk=("trial_id", "position"), column_order=list(SCHEMA["trial_ids"][0]))
 
 
 def ensure_schema(db):

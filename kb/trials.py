@@ -16,7 +16,9 @@ def as_json(values):
 
 
 def trial_identifiers(record):
-    """(scheme, identifier, row) for the NCT id and every secondary id that is a registry number."""
+    """(scheme, identifier, row) for the NCT id, the sponsor's id and every secondary id, in the
+    record's order: one id listed twice (under two domains) is two rows. The scheme is None for
+    an id that is no registry number."""
     found = [("nct", record["nct_id"], {"identifier": record["nct_id"], "registry": "ClinicalTrials.gov",
                                           "id_type": "NCT", "domain": None})]
     if record["org_study_id"]:
@@ -28,8 +30,7 @@ def trial_identifiers(record):
         found.append((known[0] if known else None, identifier, {
             "identifier": identifier, "registry": secondary["registry"], "id_type": secondary["type"],
             "domain": secondary["domain"]}))
-    unique = {identifier: (scheme, identifier, row) for scheme, identifier, row in found if identifier}
-    return list(unique.values())
+    return [entry for entry in found if entry[1]]
 
 
 def trial_row(trial_id, record):
@@ -53,6 +54,8 @@ def trial_row(trial_id, record):
         "countries": as_json(countries),
         "healthy_volunteers": None if record["healthy_volunteers"] is None else int(record["healthy_volunteers"]),
         "has_results": None if record["has_results"] is None else int(record["has_results"]),
+        "expanded_access_types": as_json(record["expanded_access_types"]),
+        "patient_registry": None if record["patient_registry"] is None else int(record["patient_registry"]),
     }
 
 
@@ -82,7 +85,8 @@ class TrialLoader(Loader):
                       "trial_sites", "trial_people")
 
     def identifiers(self, record):
-        return [(scheme, identifier) for scheme, identifier, _ in trial_identifiers(record) if scheme]
+        return list(dict.fromkeys((scheme, identifier) for scheme, identifier, _ in trial_identifiers(record)
+                                  if scheme))
 
     def write_rows(self, changed):
         rows = {table: [] for table in ("trials", "trials_fts", *self.derived_tables)}
@@ -90,7 +94,7 @@ class TrialLoader(Loader):
         for trial_id, record in changed:
             rows["trials"].append(trial_row(trial_id, record))
             rows["trials_fts"].append(trial_fts_row(trial_id, record))
-            rows["trial_ids"].extend({"trial_id": trial_id, **row} for _, _, row in trial_identifiers(record))
+            rows["trial_ids"].extend(numbered(trial_id, [row for _, _, row in trial_identifiers(record)]))
             rows["trial_conditions"].extend(
                 numbered(trial_id, [{"kind": "condition", "condition": c, "mesh_id": None}
                                     for c in record["conditions"]])

@@ -101,3 +101,127 @@ def test_dates_keep_their_precision():
     assert ctgov.iso_date("March 2021") == "2021-03"
     assert ctgov.iso_date("March 4, 2021") == "2021-03-04"
     assert ctgov.iso_date("2010-05") == "2010-05"
+
+
+# One fact as each format spells it, written into the fixtures' study (interventional, recruiting,
+# phase 1/2) by replacing its spelling: {format file: [(old, new)]}.
+SPELLINGS = {
+    "unknown status": {
+        "v2_NCT03384433.json": [(b'"overallStatus":"RECRUITING"', b'"overallStatus":"UNKNOWN"')],
+        "v1classic_NCT03384433.json": [(b'"OverallStatus": "Recruiting"', b'"OverallStatus": "Unknown status"')],
+        "legacy_NCT03384433.xml": [(b">Recruiting</overall_status>", b">Unknown status</overall_status>")],
+        "legacy_export.csv": [(b'"Recruiting","No Results', b'"Unknown status","No Results')],
+    },
+    "expanded access for intermediate-size populations and under a treatment IND": {
+        "v2_NCT03384433.json": [(b'"studyType":"INTERVENTIONAL"', b'"studyType":"EXPANDED_ACCESS",'
+                                 b'"expandedAccessTypes":{"individual":false,"intermediate":true,"treatment":true}')],
+        "v1classic_NCT03384433.json": [(b'"StudyType": "Interventional",', b'"StudyType": "Expanded Access", '
+                                        b'"ExpandedAccessTypes": {"ExpAccTypeIntermediate": "Yes", '
+                                        b'"ExpAccTypeTreatment": "Yes"},')],
+        "legacy_NCT03384433.xml": [(b"<study_type>Interventional</study_type>",
+                                    b"<study_type>Expanded Access</study_type>\n  <expanded_access_info>\n"
+                                    b"    <expanded_access_type_intermediate>Yes</expanded_access_type_intermediate>\n"
+                                    b"    <expanded_access_type_treatment>Yes</expanded_access_type_treatment>\n"
+                                    b"  </expanded_access_info>")],
+        "legacy_export.csv": [(b'"Interventional","Allocation',
+                               b'"Expanded Access:Intermediate-size Population|Treatment IND/Protocol","Allocation')],
+    },
+    "a patient registry": {
+        "v2_NCT03384433.json": [(b'"studyType":"INTERVENTIONAL"', b'"studyType":"OBSERVATIONAL","patientRegistry":true')],
+        "v1classic_NCT03384433.json": [(b'"StudyType": "Interventional",',
+                                        b'"StudyType": "Observational", "PatientRegistry": "Yes",')],
+        "legacy_NCT03384433.xml": [(b"<study_type>Interventional</study_type>",
+                                    b"<study_type>Observational [Patient Registry]</study_type>")],
+        "legacy_export.csv": [(b'"Interventional","Allocation', b'"Observational [Patient Registry]","Allocation')],
+    },
+    "no phase": {
+        "v2_NCT03384433.json": [(b'"phases":["PHASE1","PHASE2"]', b'"phases":["NA"]')],
+        "v1classic_NCT03384433.json": [(b'"Phase 1",\n         "Phase 2"', b'"Not Applicable"')],
+        "legacy_NCT03384433.xml": [(b"<phase>Phase 1/Phase 2</phase>", b"<phase>N/A</phase>")],
+        "legacy_export.csv": [(b'"Phase 1|Phase 2","5"', b'"Not Applicable","5"')],
+    },
+    "educational purpose": {
+        "v2_NCT03384433.json": [(b'"primaryPurpose":"TREATMENT"', b'"primaryPurpose":"ECT"')],
+        "v1classic_NCT03384433.json": [(b'"DesignPrimaryPurpose": "Treatment"',
+                                        b'"DesignPrimaryPurpose": "Educational/Counseling/Training"')],
+        "legacy_NCT03384433.xml": [(b"<primary_purpose>Treatment</primary_purpose>",
+                                    b"<primary_purpose>Educational/Counseling/Training</primary_purpose>")],
+        "legacy_export.csv": [(b"Primary Purpose: Treatment", b"Primary Purpose: Educational/Counseling/Training")],
+    },
+}
+SPELLED_FIELDS = ("overall_status", "study_type", "expanded_access_types", "patient_registry", "phases",
+                  "primary_purpose")
+
+
+def spelled(fact):
+    """The fixtures' study in every format with `fact` written in; each replacement must apply once."""
+    trials = {}
+    for name, changes in SPELLINGS[fact].items():
+        data = (CTGOV / name).read_bytes()
+        for old, new in changes:
+            assert old in data, (name, old)
+            data = data.replace(old, new, 1)
+        trial = next(t for t in ctgov.parse_payload(data, name)[0] if t["nct_id"] == "NCT03384433")
+        trials[name] = {field: trial[field] for field in SPELLED_FIELDS}
+    return trials
+
+
+@pytest.mark.parametrize("fact,expected", [
+    ("unknown status", {"overall_status": "UNKNOWN"}),
+    ("expanded access for intermediate-size populations and under a treatment IND",
+     {"study_type": "EXPANDED_ACCESS", "expanded_access_types": ["intermediate", "treatment"]}),
+    ("a patient registry", {"study_type": "OBSERVATIONAL", "patient_registry": True}),
+    ("no phase", {"phases": ["NA"]}),
+    ("educational purpose", {"primary_purpose": "ECT"}),
+])
+def test_every_format_spells_a_fact_as_v2_does(fact, expected):
+    trials = spelled(fact)
+    v2 = trials.pop("v2_NCT03384433.json")
+    assert {field: v2[field] for field in expected} == expected
+    for name, trial in trials.items():
+        assert trial == v2, name
+
+
+def test_an_interventional_study_has_no_subtypes():
+    trial = parse("legacy_export.csv")[0]["NCT03384433"]
+    assert (trial["study_type"], trial["expanded_access_types"], trial["patient_registry"]) == (
+        "INTERVENTIONAL", [], None)
+    assert ctgov.study_type_of("Observational") == ("OBSERVATIONAL", [], False)
+
+
+def test_classic_secondary_id_types_take_their_v2_names():
+    assert [ctgov.enum(t) for t in ("U.S. NIH Grant/Contract", "Other Grant/Funding Number", "EudraCT Number",
+                                    "EU Trial (CTIS) Number", "Registry Identifier", "Other Identifier")] == [
+        "NIH", "OTHER_GRANT", "EUDRACT_NUMBER", "CTIS", "REGISTRY", "OTHER"]
+
+
+def test_a_legacy_age_of_n_a_is_no_limit_as_in_v2():
+    data = (CTGOV / "legacy_NCT03384433.xml").read_bytes().replace(b">40 Years<", b">N/A<")
+    trial = ctgov.parse_payload(data, "x.xml")[0][0]
+    assert (trial["min_age"], trial["max_age"]) == (None, "80 Years")
+
+
+@pytest.mark.parametrize("site,expected", [
+    # facility, city, state, postcode, country
+    ("Xiangya Hospital, Central South University, Changsha, Hunan, China",
+     ("Xiangya Hospital, Central South University", "Changsha", "Hunan", None, "China")),
+    ("Xiangya Hospital, Central South University, Changsha, China",
+     ("Xiangya Hospital, Central South University", "Changsha", None, None, "China")),
+    ("Ruijin Hospital, Medical School of Shanghai Jiaotong University, Shanghai, Shanghai, China",
+     ("Ruijin Hospital, Medical School of Shanghai Jiaotong University", "Shanghai", "Shanghai", None, "China")),
+    ("Sahel Teaching Hospital,, Cairo, Egypt", ("Sahel Teaching Hospital", "Cairo", None, None, "Egypt")),
+    ("Tianjin Medical University Hospital, Tianjin, China",
+     ("Tianjin Medical University Hospital", "Tianjin", None, None, "China")),
+    ("Shahid Beheshti University of Medical Sciences, Tehran, Iran, Islamic Republic of",
+     ("Shahid Beheshti University of Medical Sciences", "Tehran", None, None, "Iran, Islamic Republic of")),
+    ("National Institutes of Health Clinical Center, 9000 Rockville Pike, Bethesda, Maryland, 20892, United States",
+     ("National Institutes of Health Clinical Center, 9000 Rockville Pike", "Bethesda", "Maryland", "20892",
+      "United States")),
+    ("Texas A&M University, College Station, Texas, United States",
+     ("Texas A&M University", "College Station", "Texas", None, "United States")),
+    ("UZ/KU Leuven, Leuven, 3000, Belgium", ("UZ/KU Leuven", "Leuven", None, "3000", "Belgium")),
+    ("Cairo, Egypt", (None, "Cairo", None, None, "Egypt")),
+])
+def test_export_sites_are_read_from_the_right_and_the_rest_is_the_facility(site, expected):
+    parsed = ctgov.parse_site(site)
+    assert tuple(parsed[key] for key in ("facility", "city", "state", "zip", "country")) == expected

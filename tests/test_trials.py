@@ -1,6 +1,9 @@
 import json
 
+import sqlite_utils
+
 from kb import demo
+from kb.db import open_db
 from kb.ingest import load_ctgov_file, load_pubmed_file
 from kb.linking import link_studies
 
@@ -113,3 +116,44 @@ def test_same_topic_without_shared_institutions_or_people_is_a_near_miss(db, tmp
     load_ctgov_file(db, CTGOV / "v2_NCT03384433.json")
     assert link_studies(db) == 1
     assert link_studies(db) == 1  # recomputing replaces, never duplicates
+
+
+def test_an_id_listed_under_two_domains_keeps_a_row_for_each(db):
+    load_ctgov_file(db, CTGOV / "v2_NCT04267848_ids.json")
+    rows = db.execute("select position, identifier, id_type, domain from trial_ids order by position").fetchall()
+    assert rows == [
+        (1, "NCT04267848", "NCT", None),
+        (2, "NCI-2020-00751", "ORG_STUDY_ID", None),
+        (3, "NCI-2020-00751", "REGISTRY", "CTRP (Clinical Trial Reporting Program)"),
+        (4, "A081801", "OTHER", "Alliance for Clinical Trials in Oncology"),
+        (5, "A081801", "OTHER", "CTEP"),
+        (6, "U10CA180821", "NIH", None)]
+
+
+def test_a_kb_keyed_by_identifier_gets_numbered_trial_ids(tmp_path):
+    path = str(tmp_path / "old.db")
+    old = sqlite_utils.Database(path)
+    old["trial_ids"].create({"trial_id": int, "identifier": str, "registry": str, "id_type": str, "domain": str},
+                            pk=("trial_id", "identifier"))
+    old["trial_ids"].insert_all([{"trial_id": 1, "identifier": "NCT03384433", "id_type": "NCT"},
+                                 {"trial_id": 1, "identifier": "IRCT20170117032004N1", "id_type": "REGISTRY"},
+                                 {"trial_id": 2, "identifier": "NCT01151124", "id_type": "NCT"}])
+    old.close()
+    db = open_db(path)
+    assert db["trial_ids"].pks == ["trial_id", "position"]
+    assert db.execute("select trial_id, position, identifier from trial_ids order by trial_id, position").fetchall() == [
+        (1, 1, "NCT03384433"), (1, 2, "IRCT20170117032004N1"), (2, 1, "NCT01151124")]
+    load_ctgov_file(db, CTGOV / "v2_NCT04267848_ids.json")
+    assert db.execute("select count(*) from trial_ids where identifier = 'A081801'").fetchone()[0] == 2
+
+
+def test_the_kind_of_expanded_access_and_a_registry_are_columns_apart(db, tmp_path):
+    data = (CTGOV / "legacy_export.csv").read_text().replace(
+        '"Interventional","Allocation', '"Expanded Access:Individual Patients|Treatment IND/Protocol","Allocation', 1)
+    path = tmp_path / "export.csv"
+    path.write_text(data)
+    load_ctgov_file(db, path)
+    row = trial(db, "NCT03384433")
+    assert (row["study_type"], json.loads(row["expanded_access_types"]), row["patient_registry"]) == (
+        "EXPANDED_ACCESS", ["individual", "treatment"], None)
+    assert trial(db, "NCT03437759")["expanded_access_types"] is None
