@@ -28,6 +28,33 @@ def listed(value, key):
     return ((value or {}).get(key) or []) if isinstance(value, dict) else []
 
 
+# Words that name a group, never a person. The lite answer's authorString lists groups among
+# people ("..., Schadendorf D, METRIC Study Group.") and nothing else tells them apart: a name
+# without such a word stays a person, since a person may be written without initials ("Da Zhou").
+GROUP_WORDS = re.compile(
+    r"\b(groups?|consortium|collaborat\w*|committee|investigators?|network|team|study|trial(ist)?s?|society|"
+    r"association|working|writing|alliance|initiative|council|registry|programm?e?|project|office|board|panel)\b",
+    re.I)
+
+
+def author_of_string(position, name):
+    """One name of an authorString: 'Flaherty KT', 'Şen Ş', 'Tseng H-', 'METRIC Study Group', 'GEC-ESTRO'."""
+    if GROUP_WORDS.search(name) or (" " not in name and name.isupper()):
+        return new_author(position, collective_name=name)
+    last, _, initials = name.rpartition(" ")
+    if last and initials.replace("-", "").isupper():
+        return new_author(position, written_name=name, last_name=last, initials=initials)
+    return new_author(position, written_name=name, last_name=name)
+
+
+def issns_of(result, journal):
+    """(ISSN, electronic ISSN): core answers name both; lite ones join them ('0028-4793; 1533-4406; ')."""
+    listed_issns = [part.strip().upper() for part in (result.get("journalIssn") or "").split(";") if part.strip()]
+    issn = journal.get("issn") or journal.get("essn") or next(iter(listed_issns), None)
+    essn = journal.get("essn") or (listed_issns[1] if len(listed_issns) > 1 else None)
+    return issn, essn
+
+
 def split_types(pub_types):
     """pubType is a list on most records and a single '; '-joined string on some."""
     result = []
@@ -55,15 +82,17 @@ def parse_result(result):
                                   collective_name=author.get("collectiveName"), orcid=orcid,
                                   affiliations=affiliations))
     if not authors and result.get("authorString"):
-        for position, name in enumerate(re.split(r",\s*", result["authorString"].rstrip(".")), 1):
-            last, _, initials = name.rpartition(" ")
-            authors.append(new_author(position, written_name=name, last_name=last or name, initials=initials or None))
+        names = [name.strip() for name in result["authorString"].strip().rstrip(".").split(",")]
+        authors = [author_of_string(position, name) for position, name in enumerate(filter(None, names), 1)]
     mesh = []
     for heading in listed(result.get("meshHeadingList"), "meshHeading"):
         qualifiers = listed(heading.get("meshQualifierList"), "meshQualifier")
+        names = [(q["qualifierName"], q.get("majorTopic_YN") == "Y") for q in qualifiers if q.get("qualifierName")]
+        descriptor_major = heading.get("majorTopic_YN") == "Y"
         mesh.append({"ui": heading.get("descriptorName"), "name": heading.get("descriptorName"),
-                     "major": heading.get("majorTopic_YN") == "Y" or any(q.get("majorTopic_YN") == "Y" for q in qualifiers),
-                     "qualifiers": [q.get("qualifierName") for q in qualifiers if q.get("qualifierName")]})
+                     "major": descriptor_major or any(major for _, major in names),
+                     "qualifiers": [name for name, _ in names], "descriptor_major": descriptor_major,
+                     "major_qualifiers": [name for name, major in names if major]})
     links = []
     for correction in listed(result.get("commentCorrectionList"), "commentCorrection"):
         relation = CORRECTIONS.get(correction.get("type"), re.sub(r"\W+", "_", (correction.get("type") or "related").lower()))
@@ -73,6 +102,7 @@ def parse_result(result):
             links.append({"relation": relation, "scheme": scheme, "target": target})
     pub_types = split_types(listed(result.get("pubTypeList"), "pubType") or result.get("pubType"))
     year = result.get("pubYear") or journal_info.get("yearOfPublication")
+    issn, eissn = issns_of(result, journal)
     return new_work(
         source_id=f"{source}:{identifier}" if source and identifier else None,
         pmid=result.get("pmid"), pmcid=result.get("pmcid"), doi=result.get("doi"),
@@ -81,7 +111,7 @@ def parse_result(result):
         pub_date=result.get("firstPublicationDate") or journal_info.get("printPublicationDate"),
         journal=journal.get("title") or result.get("journalTitle"),
         journal_iso=journal.get("isoabbreviation") or journal.get("medlineAbbreviation"),
-        issn=journal.get("issn") or journal.get("essn"),
+        issn=issn, eissn=eissn,
         volume=journal_info.get("volume") or result.get("journalVolume"),
         issue=journal_info.get("issue") or result.get("issue"), pages=result.get("pageInfo"),
         language=result.get("language"), pub_types=pub_types,
@@ -91,24 +121,35 @@ def parse_result(result):
         links=links,
         is_retracted="Retracted Publication" in pub_types or any(l["relation"] == "retracted_by" for l in links),
         is_preprint=source == "PPR" or "Preprint" in pub_types,
-        cited_by_count=result.get("citedByCount"),
+        # The XML answer gives it as text.
+        cited_by_count=int(result["citedByCount"]) if str(result.get("citedByCount")).isdigit() else None,
         version=result.get("dateOfRevision"),
         completeness=FULL if "authorList" in result or "journalInfo" in result else SUMMARY,
     )
 
 
 def xml_to_result(element):
-    """A <result> of the XML answer as the dict its JSON twin would be (lists wrapped alike)."""
+    """A <result> of the XML answer as the dict its JSON twin would be: a *List element wraps a
+    list ({"authorList": {"author": [...]}}), any other element with children is an object
+    ({"journalInfo": {"journal": {"issn": ...}}})."""
     result = {}
     for child in element:
         tag = etree.QName(child).localname
-        if len(child):
-            nested = [xml_to_result(grandchild) if len(grandchild) else grandchild.text for grandchild in child]
-            inner = etree.QName(child[0]).localname
-            result[tag] = {inner: nested}
+        if tag.endswith("List") and len(child):
+            result[tag] = {etree.QName(child[0]).localname: [xml_value(item) for item in child]}
         else:
-            result[tag] = child.text
+            result[tag] = xml_value(child)
     return result
+
+
+def xml_value(element):
+    """An element's JSON twin: an object, or its text; a leaf with attributes, such as
+    <authorId type="ORCID">, is {"type": "ORCID", "value": text} as in JSON."""
+    if len(element):
+        return xml_to_result(element)
+    if element.attrib:
+        return {**element.attrib, "value": element.text}
+    return element.text
 
 
 def parse_dublin_core(description):
