@@ -30,6 +30,7 @@ PRECEDENCE = {
     "issue": ("crossref", "pubmed", "europepmc", "openalex"),
     "pages": ("crossref", "pubmed", "europepmc", "openalex"),
     "issn": ("crossref", "pubmed", "europepmc", "openalex"),
+    "eissn": ("crossref", "pubmed", "europepmc", "openalex"),
     "doi": ("crossref", "pubmed", "europepmc", "openalex"),
     "cited_by_count": ("openalex", "crossref", "europepmc"),
     "oa_status": ("openalex",),
@@ -39,7 +40,8 @@ PRECEDENCE = {
 MERGED_FIELDS = ("pmid", "doi", "pmcid", "openalex_id", "title", "vernacular_title", "abstract", "year",
                  "pub_date", "article_date", "journal", "journal_iso", "issn", "volume", "issue", "pages",
                  "language", "pub_types", "keywords", "mesh", "authors", "grants", "registry_ids",
-                 "cited_by_count", "oa_status", "topics", "copyright", "version")
+                 "cited_by_count", "oa_status", "topics", "copyright", "version", "pub_date_text", "eissn",
+                 "investigators")
 # Fields whose disagreement between sources is worth showing a researcher.
 COMPARED = ("pmid", "doi", "pmcid", "title", "year", "journal", "volume", "issue", "pages")
 
