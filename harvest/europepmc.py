@@ -37,6 +37,20 @@ GROUP_WORDS = re.compile(
     re.I)
 
 
+def author_of(position, author):
+    """One author (or investigator) of a core answer's authorList (investigatorList)."""
+    orcid = (author.get("authorId") or {}).get("value") if (author.get("authorId") or {}).get("type") == "ORCID" else None
+    affiliations = [{"name": a["affiliation"], "identifiers": {}}
+                    for a in listed(author.get("authorAffiliationDetailsList"), "authorAffiliation")
+                    if a.get("affiliation")]
+    if not affiliations and author.get("affiliation"):
+        affiliations = [{"name": author["affiliation"], "identifiers": {}}]
+    return new_author(position, written_name=author.get("fullName"), last_name=author.get("lastName"),
+                      fore_name=author.get("firstName"),
+                      initials=author.get("initials") or initials_of(author.get("firstName")),
+                      collective_name=author.get("collectiveName"), orcid=orcid, affiliations=affiliations)
+
+
 def author_of_string(position, name):
     """One name of an authorString: 'Flaherty KT', 'Şen Ş', 'Tseng H-', 'METRIC Study Group', 'GEC-ESTRO'."""
     if GROUP_WORDS.search(name) or (" " not in name and name.isupper()):
@@ -68,19 +82,8 @@ def parse_result(result):
     source, identifier = result.get("source"), result.get("id")
     journal_info = result.get("journalInfo") or {}
     journal = journal_info.get("journal") or {}
-    authors = []
-    for position, author in enumerate(listed(result.get("authorList"), "author"), 1):
-        orcid = (author.get("authorId") or {}).get("value") if (author.get("authorId") or {}).get("type") == "ORCID" else None
-        affiliations = [{"name": a["affiliation"], "identifiers": {}}
-                        for a in listed(author.get("authorAffiliationDetailsList"), "authorAffiliation")
-                        if a.get("affiliation")]
-        if not affiliations and author.get("affiliation"):
-            affiliations = [{"name": author["affiliation"], "identifiers": {}}]
-        authors.append(new_author(position, written_name=author.get("fullName"), last_name=author.get("lastName"),
-                                  fore_name=author.get("firstName"),
-                                  initials=author.get("initials") or initials_of(author.get("firstName")),
-                                  collective_name=author.get("collectiveName"), orcid=orcid,
-                                  affiliations=affiliations))
+    authors = [author_of(position, author)
+               for position, author in enumerate(listed(result.get("authorList"), "author"), 1)]
     if not authors and result.get("authorString"):
         names = [name.strip() for name in result["authorString"].strip().rstrip(".").split(",")]
         authors = [author_of_string(position, name) for position, name in enumerate(filter(None, names), 1)]
@@ -116,6 +119,8 @@ def parse_result(result):
         issue=journal_info.get("issue") or result.get("issue"), pages=result.get("pageInfo"),
         language=result.get("language"), pub_types=pub_types,
         keywords=listed(result.get("keywordList"), "keyword"), mesh=mesh, authors=authors,
+        investigators=[author_of(position, person) for position, person in
+                       enumerate(listed(result.get("investigatorList"), "investigator"), 1)],
         grants=[{"grant_id": g.get("grantId"), "acronym": g.get("acronym"), "agency": g.get("agency"),
                  "country": None} for g in listed(result.get("grantsList"), "grant")],
         links=links,

@@ -82,3 +82,14 @@ def test_a_collective_author_loads_as_a_group_not_a_person(db):
     assert db.execute("select name, last_name, is_collective from author_names order by is_collective").fetchall()[-1] \
         == ("METRIC Study Group", None, 1)
     assert db.execute("select issn, eissn from works").fetchone() == ("0028-4793", "1533-4406")
+    assert db.execute("select position, name from work_investigators").fetchall() == [
+        (1, "Cinat G"), (2, "Begbie S"), (3, "Petrella T")]
+    assert db.execute("select count(*) from author_names where last_name = 'Cinat'").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("suffix", [".json", ".xml"])
+def test_investigators_of_a_core_answer_are_kept_apart_from_its_authors(suffix):
+    metric = record_of(CORE.with_suffix(suffix).read_bytes())
+    assert [(i["position"], i["last_name"], i["initials"]) for i in metric["investigators"]] == [
+        (1, "Cinat", "G"), (2, "Begbie", "S"), (3, "Petrella", "T")]
+    assert len(metric["authors"]) == 4
