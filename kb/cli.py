@@ -708,22 +708,46 @@ def related_command(work, as_json, db_file):
 
 @cli.command(name="doctor")
 @click.option("--fix", is_flag=True, help="Rebuild what is derived from the stored raw records, then check again")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Where --fix recovers a damaged file to  [default: NAME.recovered.db beside it]")
 @db_option
-def doctor_command(fix, db_file):
-    """Check a KB: SQLite integrity, full-text indexes in step with their tables, no
-    dangling rows, a source record behind every work and trial, people and evidence up to
-    date. Exits 1 when it finds a problem.
+def doctor_command(fix, output, db_file):
+    """Check a KB: SQLite's and FTS5's integrity checks, full-text indexes in step with
+    their tables, no dangling rows, a source record behind every work and trial, people and
+    evidence up to date. Exits 1 when it finds a problem.
 
     \b
     --fix rebuilds every work and trial from its stored raw record (the parsers are pure,
     so nothing is lost), the full-text indexes, and the derived tables (institutions,
     people, study links, evidence), and deletes rows that point at nothing.
+    A damaged file (cut short, overwritten, a garbled header) is never changed: --fix
+    copies what it still yields into a new KB (--output) and rebuilds that, saying what
+    could not be saved.
+    Example:
+        kb doctor --fix --db regenkb.db
     """
     from . import doctor
 
     path = db_path(db_file)
     if not os.path.exists(path):
         raise click.ClickException(f"{path} does not exist")
+    damage = doctor.diagnose(path)
+    if damage:
+        for finding in damage:
+            click.echo(f"problem: {finding.problem} (--fix will {finding.fix})")
+        if not fix:
+            raise SystemExit(1)
+        target = output or os.path.splitext(path)[0] + ".recovered.db"
+        try:
+            done, lost = doctor.recover(path, target)
+        except (FileExistsError, doctor.RecoveryFailed) as error:
+            raise click.ClickException(str(error)) from None
+        for line in done:
+            click.echo(f"recovered: {line}")
+        for line in lost:
+            click.echo(f"lost: {line}")
+        click.echo(f"{target}: the recovered KB ({path} is left as it was); check it, then use it in its place")
+        return
     db = open_db(path)
     if fix:
         for line in doctor.fix(db):

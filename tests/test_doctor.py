@@ -83,3 +83,75 @@ def test_a_harvest_held_by_a_live_process_is_refused_and_a_dead_ones_is_resumed(
         sleeper.wait()
     run_id, state, _ = start_run(db, "pubmed", "stroke")
     assert state == {"retstart": 500} and db["harvest_runs"].count == 1
+
+
+def damaged_copy(demo_kb, tmp_path, damage):
+    """The demo KB, checkpointed into one file, then damaged as a disk or a careless copy would."""
+    db = open_db(demo_kb)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    leaf = db.execute("select min(pageno) from dbstat where name = 'records' and pagetype = 'leaf'").fetchone()[0]
+    page_size = db.execute("pragma page_size").fetchone()[0]
+    db.conn.close()
+    data = bytearray(open(demo_kb, "rb").read())
+    if damage == "cut in half":
+        data = data[:len(data) // 2]
+    elif damage == "256 bytes of a raw record flipped":
+        # A leaf's cells fill it from its end, the raw bytes last in each: the page's last
+        # bytes are the end of one record's compressed raw record.
+        end = leaf * page_size
+        data[end - 256:end] = bytes(b ^ 0xFF for b in data[end - 256:end])
+    elif damage == "garbled header":
+        data[:16] = b"\x00garbled header!"
+    elif damage == "a records page overwritten":
+        start = (leaf - 1) * page_size
+        data[start:start + page_size] = b"\xa5" * page_size
+    path = tmp_path / "damaged.db"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("damage", ["cut in half", "garbled header", "a records page overwritten"])
+def test_a_damaged_file_is_diagnosed_in_words_and_recovered_into_a_new_file(demo_kb, tmp_path, damage):
+    path = damaged_copy(demo_kb, tmp_path, damage)
+    before = path.read_bytes()
+    checked = CliRunner().invoke(cli, ["doctor", "--db", str(path)])
+    assert checked.exit_code == 1 and isinstance(checked.exception, SystemExit)
+    assert "problem: " in checked.output and "Traceback" not in checked.output
+    assert ("header is damaged" if damage == "garbled header" else "SQLite") in checked.output
+
+    target = tmp_path / "saved.db"
+    fixed = CliRunner().invoke(cli, ["doctor", "--fix", "--output", str(target), "--db", str(path)])
+    assert fixed.exit_code == 0, fixed.output
+    assert path.read_bytes() == before  # the damaged file is never changed
+    assert f"{target}: the recovered KB" in fixed.output
+    recovered = open_db(str(target))
+    assert doctor.check(recovered) == []
+    works = recovered["works"].count
+    if damage != "garbled header":  # records on the pages that are gone are lost, and said to be
+        assert 0 < works < 65 and "lost: rows of records on damaged or missing pages" in fixed.output
+    else:
+        assert (works, recovered["trials"].count) == (65, 30)
+        assert search(recovered, "placenta exosome craniectomy")[0]["pmid"] == "35281985"
+    again = CliRunner().invoke(cli, ["doctor", "--fix", "--output", str(target), "--db", str(path)])
+    assert again.exit_code == 1 and "exists already" in again.output  # never overwritten either
+
+
+def test_a_damaged_full_text_index_is_found_and_rebuilt_in_place(demo_kb):
+    db = open_db(demo_kb)
+    db.execute("delete from works_fts_docsize where id = (select min(id) from works_fts_docsize)")
+    db.conn.commit()
+    result = CliRunner().invoke(cli, ["doctor", "--db", demo_kb])
+    assert result.exit_code == 1 and "the full-text index works_fts is damaged" in result.output
+    fixed = CliRunner().invoke(cli, ["doctor", "--fix", "--db", demo_kb])
+    assert fixed.exit_code == 0 and "healthy (65 works, 30 trials)" in fixed.output, fixed.output
+    assert search(open_db(demo_kb), "placenta exosome craniectomy")[0]["pmid"] == "35281985"
+
+
+def test_a_raw_record_damaged_on_disk_is_found_by_its_checksum_and_set_aside(demo_kb, tmp_path):
+    path = damaged_copy(demo_kb, tmp_path, "256 bytes of a raw record flipped")
+    checked = CliRunner().invoke(cli, ["doctor", "--db", str(path)])
+    assert checked.exit_code == 1 and "stored raw record(s) no longer match their checksum" in checked.output
+    fixed = CliRunner().invoke(cli, ["doctor", "--fix", "--db", str(path)])
+    assert fixed.exit_code == 0 and "set aside 1 damaged raw record(s) in the quarantine table" in fixed.output
+    db = open_db(str(path))
+    assert db["quarantine"].count == 1 and db["records"].count == 95 and doctor.check(db) == []
