@@ -2,7 +2,8 @@
 
 OpenAlex adds what PubMed lacks: institutions with ROR ids and countries, citation counts,
 referenced and related works, topics and open-access status. An API key
-(`OPENALEX_API_KEY`) is required since February 2026.
+(`OPENALEX_API_KEY`) is required since February 2026. Saved answers parse whole
+(`parse_payload`); snapshot part files, JSON Lines, stream a line at a time (`parse_lines`).
 """
 
 import json
@@ -10,6 +11,7 @@ import os
 
 from .errors import HarvestError, ParseError, guarded, payload_guarded
 from .http import Client, Page, follow
+from .pubmed import DamagedFile
 from .records import (SUMMARY, initials_of, new_author, new_work, normalize_doi, normalize_pmcid,
                       normalize_pmid, openalex_key)
 
@@ -44,21 +46,10 @@ def parse_work(work):
         person = authorship.get("author") or {}
         name = person.get("display_name") or authorship.get("raw_author_name") or ""
         fore, _, last = name.rpartition(" ")
-        institutions = authorship.get("institutions") or []
-        raw_strings = authorship.get("raw_affiliation_strings") or (
-            [authorship["raw_affiliation_string"]] if authorship.get("raw_affiliation_string") else [])
-        affiliations = [{"name": text, "identifiers": {}} for text in raw_strings if text]
-        for place, institution in enumerate(institutions):
-            identifiers = {key: value for key, value in (
-                ("ror", institution.get("ror")), ("openalex", openalex_key(institution.get("id"))),
-                ("country", institution.get("country_code")), ("type", institution.get("type"))) if value}
-            if place < len(affiliations) and len(affiliations) == len(institutions):
-                affiliations[place]["identifiers"].update(identifiers)
-            elif institution.get("display_name"):
-                affiliations.append({"name": institution["display_name"], "identifiers": identifiers})
         authors.append(new_author(position, last_name=last or name or None, fore_name=fore or None,
                                   initials=initials_of(fore), orcid=person.get("orcid"),
-                                  affiliations=affiliations, is_corresponding=authorship.get("is_corresponding")))
+                                  affiliations=author_affiliations(authorship),
+                                  is_corresponding=authorship.get("is_corresponding")))
     pages = "-".join(filter(None, (biblio.get("first_page"), biblio.get("last_page")))) or None
     key = openalex_key(work.get("id") or ids.get("openalex"))
     links = [{"relation": "cites", "scheme": "openalex", "target": openalex_key(w)}
@@ -100,6 +91,49 @@ def parse_work(work):
     )
 
 
+def author_affiliations(authorship):
+    """An authorship's affiliation strings, each with the institutions OpenAlex says it names.
+
+    One affiliation dict per (string, institution): {"name": string, "identifiers": {ror,
+    openalex, country, type}, "institution": the institution's name}; a string naming two
+    institutions gives two dicts, a string naming none one dict without identifiers. The
+    2023+ schema says which string names which institution (`affiliations[]`); older records
+    only list both, so they pair by position when the counts match. Institutions no string
+    names are kept under their own names.
+    """
+    institutions = {openalex_key(i.get("id")): i for i in authorship.get("institutions") or []}
+    strings = authorship.get("raw_affiliation_strings") or (
+        [authorship["raw_affiliation_string"]] if authorship.get("raw_affiliation_string") else [])
+    if authorship.get("affiliations"):
+        named = {}
+        for entry in authorship["affiliations"]:
+            keys = named.setdefault(entry.get("raw_affiliation_string"), [])
+            keys += [key for key in map(openalex_key, entry.get("institution_ids") or []) if key not in keys]
+        # raw_affiliation_strings keeps the paper's order; affiliations[] may list them otherwise.
+        pairs = [(text, named.get(text, [])) for text in dict.fromkeys(strings + list(named)) if text]
+    elif len(strings) == len(institutions):
+        pairs = [(text, [key]) for text, key in zip(strings, institutions) if text]
+    else:
+        pairs = [(text, []) for text in dict.fromkeys(strings) if text]
+    affiliations = []
+    for text, keys in pairs:
+        affiliations += [institution_affiliation(text, institutions.get(key, {"id": key})) for key in keys] or [
+            {"name": text, "identifiers": {}}]
+    named_keys = {key for _, keys in pairs for key in keys}
+    affiliations += [institution_affiliation(institution["display_name"], institution)
+                     for key, institution in institutions.items()
+                     if key not in named_keys and institution.get("display_name")]
+    return affiliations
+
+
+def institution_affiliation(text, institution):
+    """The affiliation dict of one string at one (dehydrated) OpenAlex institution."""
+    identifiers = {key: value for key, value in (
+        ("ror", institution.get("ror")), ("openalex", openalex_key(institution.get("id"))),
+        ("country", institution.get("country_code")), ("type", institution.get("type"))) if value}
+    return {"name": text, "identifiers": identifiers, "institution": institution.get("display_name")}
+
+
 def work_completeness(work):
     """A work fetched with a narrow select= is a summary; one with its authorships is full."""
     return 2 if "authorships" in work else SUMMARY
@@ -125,6 +159,59 @@ def parse_entity(entity):
             "longitude": geo.get("longitude")}
 
 
+def is_object(payload):
+    """Whether a JSON value is one OpenAlex work or entity (not a list page, not an error)."""
+    return isinstance(payload, dict) and "results" not in payload and bool(
+        payload.keys() & {"id", "doi", "ids", "title", "display_name", "open_access"})
+
+
+def json_lines(head):
+    """Whether a file whose first two lines are `head` is JSON Lines of OpenAlex objects, as
+    the snapshot's part files are (data/works/updated_date=*/part_*.gz), rather than one
+    JSON document: its first line is a whole object, or its second is and the first opens
+    no JSON list (a list written one work a line is one document)."""
+    def whole(line):
+        try:
+            return is_object(json.loads(line))
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
+            return False
+    return whole(head[0]) or (not head[0].lstrip().startswith(b"[") and whole(head[1]))
+
+
+def parse_lines(lines, origin, entities):
+    """Works of a JSON Lines file (a snapshot part), one line at a time, in constant memory.
+
+    Yields work records and ParseErrors: a line that is no OpenAlex object is that line's
+    ParseError (record_id "line N") and the lines after it still load; a compressed file
+    found damaged ends the stream with a fatal ParseError. Entities other than works (a
+    part of the institutions snapshot) are appended to `entities` as parse_entity dicts.
+    """
+    number = 0
+    try:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"line {number}"
+            try:
+                work = json.loads(line)
+            except (ValueError, RecursionError) as error:
+                work, problem = None, f"{where} is not JSON: {error!r}"[:500]
+            else:
+                problem = None if is_object(work) else f"{where} is not an OpenAlex object: {line[:200]!r}"
+            if problem:
+                yield ParseError(problem, source=SOURCE, origin=origin, record_id=where, raw=line[:65536])
+                continue
+            key = openalex_key(work.get("id"))
+            if key and not key.startswith("W"):
+                entities.append(parse_entity(work))
+                continue
+            yield guarded(parse_work, work, source=SOURCE, origin=f"{origin} {where}", record_id=key,
+                          raw=line.strip())
+    except DamagedFile as error:
+        yield ParseError(f"damaged file after line {number}: {error}", source=SOURCE, origin=origin,
+                         record_id=f"after line {number}", fatal=True)
+
+
 @payload_guarded(SOURCE)
 def parse_payload(data, origin):
     """Works in an OpenAlex response: one work, a /works list page, or a JSON list of works.
@@ -146,7 +233,7 @@ def parse_payload(data, origin):
                     count=(payload.get("meta") or {}).get("count"))
     elif isinstance(payload, list):
         works = payload
-    elif isinstance(payload, dict) and payload.keys() & {"id", "doi", "ids", "title", "display_name", "open_access"}:
+    elif is_object(payload):
         works = [payload]
     else:
         return [ParseError(f"not an OpenAlex response: {str(payload)[:200]}", source=SOURCE, origin=origin,

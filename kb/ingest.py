@@ -3,6 +3,7 @@
 import contextlib
 import datetime as dt
 import io
+import itertools
 import json
 import os
 import socket
@@ -94,16 +95,29 @@ WORK_SOURCES = {"openalex": openalex, "europepmc": europepmc, "crossref": crossr
 
 
 def load_works_file(db, source, path, batch_size=1000):
-    """Load one OpenAlex, Europe PMC or Crossref file (any answer of its API, as saved).
+    """Load one OpenAlex, Europe PMC or Crossref file (any answer of its API, as saved, or an
+    OpenAlex snapshot part: JSON Lines, gzipped or not).
 
     Returns (LoadStats, note). Works join the works other sources already describe; an
-    error body (a 404 page, an errorBean) raises LoadError naming the file."""
+    error body (a 404 page, an errorBean) raises LoadError naming the file. A snapshot part
+    streams in batches (parts hold up to a few GB): a bad line is quarantined under its
+    number and the rest load; damaged compression raises LoadError after the works before it."""
+    origin = str(path)
     with opened(path) as handle:
-        data = handle.read()
-    items, meta = WORK_SOURCES[source].parse_payload(data, str(path))
-    stats = WorkLoader(db, source).load(items, str(path), batch_size=batch_size)
+        head = [handle.readline(), handle.readline()]
+        streamed = source == "openalex" and openalex.json_lines(head)
+        if streamed:
+            meta = {"entities": []}
+            lines = openalex.parse_lines(itertools.chain(head, handle), origin, meta["entities"])
+            stats = WorkLoader(db, source).load(with_file_tail(lines, path), origin, batch_size=batch_size)
+        else:
+            data = b"".join(head) + handle.read()
+    if not streamed:
+        items, meta = WORK_SOURCES[source].parse_payload(data, origin)
+        stats = WorkLoader(db, source).load(items, origin, batch_size=batch_size)
     if stats.fatal:
-        raise LoadError(stats.fatal)
+        raise LoadError(stats.fatal + (f" ({stats.loaded} good record(s) before it were loaded; the fault is "
+                                       "in the quarantine table)" if stats.loaded else ""))
     note = None
     entities = meta.get("entities") or []
     if entities:

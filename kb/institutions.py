@@ -48,6 +48,7 @@ def resolve(db):
         entry = institutions.setdefault(iid, {"names": Counter(), "cities": Counter(), "ror": ror,
                                               "openalex_id": openalex_id, "country": country,
                                               "matched_by": matched_by})
+        entry["openalex_id"] = entry["openalex_id"] or openalex_id
         entry["names"][aff["institution_name"] or aff["name"]] += 1
         if aff["city"]:
             entry["cities"][aff["city"]] += 1
@@ -85,9 +86,9 @@ def name_targets(affiliations, fetched):
     for aff in affiliations:
         known = fetched.get(aff["openalex_id"])
         ror = aff["ror"] or (known or {}).get("ror")
-        if aff["institution_name"] and (ror or known):
+        if aff["institution_name"] and (ror or aff["openalex_id"]):
             key = (aff["country"], institution_key(aff["institution_name"]))
-            votes[key][(ror, known and known["openalex_id"])] += 1
+            votes[key][(ror, aff["openalex_id"])] += 1
     for row in fetched.values():
         votes[(row["country"], institution_key(row["name"]))][(row["ror"], row["openalex_id"])] += 1
     return {key: counter.most_common(1)[0][0] for key, counter in votes.items()}
@@ -133,11 +134,10 @@ def fuzzy_merges(keys, preferred=frozenset()):
 def target_of(aff, fetched, by_name, merged):
     """(institution id, matched_by, ror, openalex id, country) of one affiliation, or None."""
     known = fetched.get(aff["openalex_id"])
-    if aff["ror"] or known:
-        ror = aff["ror"] or known["ror"]
-        openalex_id = known and known["openalex_id"]
-        return (institution_id(ror, openalex_id), "ror" if aff["ror"] else "openalex", ror, openalex_id,
-                aff["country"] or (known or {}).get("country"))
+    if aff["ror"] or aff["openalex_id"]:
+        ror = aff["ror"] or (known or {}).get("ror")
+        return (institution_id(ror, aff["openalex_id"]), "ror" if aff["ror"] else "openalex", ror,
+                aff["openalex_id"], aff["country"] or (known or {}).get("country"))
     if not aff["institution_name"]:
         return None
     key = (aff["country"], institution_key(aff["institution_name"]))

@@ -17,6 +17,7 @@ from harvest.errors import ParseError
 from harvest.pubmed import Deletion
 
 from .affiliations import parse as parse_affiliation
+from .affiliations import clean as clean_affiliation
 from .affiliations import split_affiliations
 from .db import FTS_COLUMNS, insert_rows
 from .text import fold, stable_id
@@ -91,26 +92,32 @@ def raw_compressed(record):
 
 def affiliation_rows(affiliation):
     """One row per affiliation in a source's affiliation string, parsed into department,
-    institution, city and country; identifiers stay only on a string that holds one."""
+    institution, city and country; identifiers stay only on a string that holds one.
+
+    A string its source ties to an institution it names (OpenAlex's `institution`) is one
+    row at that institution, under the source's name for it, whatever the string holds."""
     if "rows" in affiliation:
         return affiliation["rows"]
     identifiers = affiliation["identifiers"]
     return parsed_affiliation_rows(affiliation["name"], identifiers.get("ror"), identifiers.get("ringgold"),
-                                   identifiers.get("openalex"))
+                                   identifiers.get("openalex"), affiliation.get("institution"))
 
 
 # A paper's authors repeat its few affiliation strings, and a baseline file repeats its
 # institutions: the rows of a string are built once.
 @functools.lru_cache(maxsize=100_000)
-def parsed_affiliation_rows(name, ror, ringgold, openalex):
-    parts = split_affiliations(name)
+def parsed_affiliation_rows(name, ror, ringgold, openalex, institution=None):
+    parts = tuple(filter(None, [clean_affiliation(name)])) if institution else split_affiliations(name)
     if len(parts) != 1:
         ror = ringgold = openalex = None
     if ror:
         ror = "https://ror.org/" + ror.rstrip("/").rsplit("/", 1)[-1]
-    return tuple({"id": stable_id("affiliation:" + fold(text)), "name": text, "ror": ror, "ringgold": ringgold,
-                  "openalex_id": openalex, "department": parsed.department, "institution_name": parsed.institution,
-                  "city": parsed.city, "country": parsed.country}
+    # A row tied to an institution is keyed by it too: one string can name two institutions
+    # (OpenAlex), and another source may give the same string with none.
+    tie = f"|{ror or openalex}" if ror or openalex else ""
+    return tuple({"id": stable_id("affiliation:" + fold(text) + tie), "name": text, "ror": ror, "ringgold": ringgold,
+                  "openalex_id": openalex, "department": parsed.department,
+                  "institution_name": institution or parsed.institution, "city": parsed.city, "country": parsed.country}
                  for text, parsed in ((text, parse_affiliation(text)) for text in parts))
 
 
@@ -649,8 +656,9 @@ class WorkRows:
                         continue
                     seen.add(aff["id"])
                     self.affiliations.setdefault(aff["id"], aff)
-                    # Numbered in order of first appearance, as a paper's affiliation list is.
-                    number = numbers.setdefault(aff["id"], len(numbers) + 1)
+                    # Numbered in order of first appearance, as a paper's affiliation list is; a
+                    # string at two institutions keeps one number.
+                    number = numbers.setdefault(aff["name"], len(numbers) + 1)
                     self.author_affiliations.append({"work_id": work_id, "position": author["position"],
                                                      "affiliation_id": aff["id"], "number": number})
         for heading in record["mesh"]:
