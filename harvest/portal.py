@@ -22,12 +22,12 @@ from urllib.parse import urljoin, urlsplit
 from bs4 import BeautifulSoup, NavigableString
 
 from .errors import HarvestError, ParseError, payload_guarded
-from .http import Client, limiter_for
+from .http import Client, limiter_for, not_fetched
 from .records import SUMMARY, new_author, new_work
 
 SOURCE = "portal"
 DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩،", "01234567890123456789,")
-SUP = "\x1f"  # marks where a <sup> begins in flattened text
+SUP = "\u2063"  # marks where a <sup> begins in flattened text (not a space: clean() keeps it)
 NUMBERS = r"[\d۰-۹٠-٩][\d۰-۹٠-٩\s,،\-–]*"
 # Only these elements can hold a section label: an <option>, link or button reading
 # "Abstract" is interface text (PubMed's page has eight of them before its abstract).
@@ -87,7 +87,7 @@ def numbers_of(text):
 def marks_of(text):
     """Affiliation marks of a superscript: '1,2', '1-3' -> [1, 2, 3]; 'a, b' -> ['a', 'b'];
     symbols (*, †) mark a corresponding author or equal contribution and are left out."""
-    parts = re.split(r"[\s,،]+", (text or "").translate(DIGITS))
+    parts = [re.sub(r"[^\w\-–]", "", p) for p in re.split(r"[\s,،]+", (text or "").translate(DIGITS))]
     text = ",".join(p for p in parts if re.fullmatch(r"\d+[-–]\d+|\d+|[a-z]", p))
     if re.fullmatch(r"[a-z](,[a-z])*", text):
         return text.split(",")
@@ -118,14 +118,17 @@ def split_author(part):
 
 
 def parse_name(written):
-    """'Keshel SH' -> (Keshel, SH, None); 'Masoud Soleimani' -> (Soleimani, M, Masoud); 'Ulbrich, Stefan'."""
+    """'Keshel SH' -> (Keshel, SH, None); 'Masoud Soleimani' -> (Soleimani, M, Masoud); 'Ulbrich, Stefan';
+    'Claudia V de Araujo' -> (de Araujo, CV, Claudia V)."""
     if "," in written:
         last, _, fore = (p.strip() for p in written.partition(","))
     else:
         tokens = written.split()
         if len(tokens) > 1 and re.fullmatch(r"[A-Z]{1,3}", tokens[-1]):
             return " ".join(tokens[:-1]), tokens[-1], None
-        last, fore = (tokens[-1], " ".join(tokens[:-1])) if tokens else (written, "")
+        # A surname starts at the lower-case particle before the last word ('Claudia V de Araujo').
+        start = next((i for i in range(len(tokens) - 1) if tokens[i] in PARTICLES and i > 0), len(tokens) - 1)
+        last, fore = (" ".join(tokens[start:]), " ".join(tokens[:start])) if tokens else (written, "")
     initials = "".join(p[0] for p in re.split(r"[\s.-]+", fore) if p).upper() or None
     return last, initials, fore or None
 
@@ -764,6 +767,8 @@ class Crawler:
         links `depth` levels deep on the same host, fetching at most `max_pages` pages. A page
         robots.txt forbids or that fails to come is yielded with its problem and no bytes; the
         crawl goes on, and a later run fetches it again."""
+        if why := not_fetched(start):
+            raise HarvestError(f"{start} is {why}; not fetched")
         host = urlsplit(start).netloc
         queue, seen = deque([(start, 0)]), {start}
         fetched = 0

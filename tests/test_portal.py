@@ -200,3 +200,116 @@ def test_a_page_that_loads_leaves_quarantine_where_its_error_page_was_kept(db):
     assert db["quarantine"].count == 1
     load_portal_page(db, (PORTAL / "seed_rich.html").read_bytes(), url)
     assert db["quarantine"].count == 0
+
+
+def institutions(record):
+    return [[a["name"] for a in author["affiliations"]] for author in record["authors"]]
+
+
+def test_each_citation_author_institution_belongs_to_the_author_tag_before_it():
+    record, _ = parse(PORTAL / "citation_tags_ijn_2023.html")
+    assert [a["written_name"] for a in record["authors"]][:3] == ["Mu, Nai", "Li, Jie", "Zeng, Li"]
+    assert [len(found) for found in institutions(record)] == [2, 1, 1, 1, 1, 1, 1, 2, 2]
+    mu, li = institutions(record)[:2]
+    assert mu[0].startswith("Department of Clinical Medicine, North Sichuan Medical College")
+    assert mu[1].startswith("Geriatric Diseases Institute of Chengdu, Department of Orthopedics")
+    assert li == ["Center for Medicine Research and Translation, Chengdu Fifth People's Hospital, Chengdu, "
+                  "Sichuan Province, People's Republic of China."]
+    assert [a["orcid"] for a in record["authors"]][:3] == ["0009-0000-2115-3864", None, "0009-0000-9267-1589"]
+    assert (record["volume"], record["issue"], record["pages"], record["issn"], record["language"]) == (
+        "18", None, "4987-5009", "1178-2013", "en")
+    assert record["keywords"] == ["exosomes", "nanocarriers", "nanotherapeutics", "plants", "vesicles"]
+    assert record["layers"]["authors"] == "meta" and record["layers"]["affiliations"] == "meta"
+
+
+def test_the_pubmed_web_page_gives_its_five_authors_and_numbered_affiliations_never_its_keywords():
+    from test_conformance_real import real_data
+
+    page = real_data() / "portal_html" / "citer__pubmed_webpage_32687126.html"
+    record, _ = portal.parse_page(page.read_text(), page.resolve().as_uri())
+    assert [a["last_name"] for a in record["authors"]] == ["Ojewola", "Tijani", "Fatuga", "Onyeze", "Okeke"]
+    both, second = institutions(record)[0][0], institutions(record)[2][0]
+    assert both.startswith("Department of Surgery, Urology Unit, College of Medicine, University of Lagos;")
+    assert second == "Department of Surgery, Urology Unit, Lagos University Teaching Hospital, Idi-Araba, Surulere, Lagos, Nigeria."
+    assert institutions(record) == [[both], [both], [second], [second], [second]]
+    assert record["layers"]["authors"] == "meta+layout"
+    assert (record["pmid"], record["volume"], record["issue"], record["pages"]) == ("32687126", "27", "3", "242-247")
+    assert record["abstract"].startswith("Giant prostatic enlargement often referred to as giant prostatic hyperplasia")
+    assert "Save citation" not in record["abstract"] and "Keywords" not in record["abstract"]
+    assert record["keywords"] == ["Benign prostatic hyperplasia", "giant prostatic enlargement",
+                                  "giant prostatic hyperplasia", "prostatectomy"]
+
+
+def test_labels_keywords_and_interface_text_never_become_authors():
+    page = ("<html><body><h1>Stem Cell Therapy in Stroke: A Review Literature</h1>"
+            "<select><option>Abstract</option></select>"
+            "<p><strong>Keywords:</strong> Stem cells; stroke; regeneration.</p>"
+            "<p>Save citation to file; Email citation; Add to Collections</p></body></html>")
+    with pytest.raises(ParseError, match="record page without authors"):
+        portal.parse_page(page, "https://p/x")
+
+
+def test_plural_citation_authors_tag_gives_one_author_per_name():
+    page = ('<html><head><meta name="citation_title" content="Stem Cell Therapy in Stroke: A Review Literature">'
+            '<meta name="citation_authors" content="Meamar R;Dehghani L;"></head><body></body></html>')
+    record, _ = portal.parse_page(page, "https://p/x")
+    assert [(a["last_name"], a["initials"]) for a in record["authors"]] == [("Meamar", "R"), ("Dehghani", "L")]
+
+
+def test_json_ld_authors_keep_their_affiliations_in_order():
+    record, _ = parse(PORTAL / "jsonld_jci_2022.html")
+    assert len(record["authors"]) == 13 and record["layers"]["authors"] == "jsonld"
+    assert [a["last_name"] for a in record["authors"]][4:6] == ["de Araujo", "Hoki"]
+    assert institutions(record)[7] == ["Deparment of Radiology and Imaging Sciences, and.",
+                                       "Department of Neurosurgery, University of Utah, Salt Lake City, Utah, USA."]
+    assert institutions(record)[8] == ["Department of Surgery, University of Pittsburgh, Pittsburgh, Pennsylvania, USA."]
+    assert (record["doi"], record["journal"], record["volume"], record["issue"], record["pages"], record["year"]) == (
+        "10.1172/jci154225", "The Journal of Clinical Investigation", "132", "10", "e154225", 2022)
+    assert record["keywords"] == ["Hematology", "Neutrophils", "Platelets", "Stroke"]
+
+
+def test_a_dspace_full_item_record_without_head_gives_its_authors_and_affiliations():
+    record, _ = parse(PORTAL / "dspace_full_record_no_head.html")
+    assert [a["written_name"] for a in record["authors"]] == [
+        "Permana, Andhika Tomy", "Bajamal, Abdul Hafid", "Parenrengi, Muhammad Arifin", "Suroto, Nur Setiawan",
+        "Lestari, Pudji", "Fauzi, Asra Al"]  # &#x20; spaces read as spaces
+    assert institutions(record)[4] == ["Department of Public Health, Faculty of Medicine, Universitas Airlangga/"
+                                       "Dr. Soetomo General Academic Hospital, Surabaya, East Java, Indonesia."]
+    assert all(len(found) == 1 for found in institutions(record))
+    assert (record["title"], record["pmid"], record["doi"], record["volume"], record["pages"], record["language"]) == (
+        "Clinical outcome and safety of stem cell therapy for ischemic stroke: A systematic review and meta-analysis",
+        "35673677", "10.25259/sni_1174_2021", "13", "206", "en")
+    assert record["pub_date"] == "2022-05-20" and record["layers"]["authors"] == "dspace"
+
+
+def test_embedded_json_state_gives_authors_with_their_lettered_affiliations():
+    record, _ = parse(PORTAL / "embedded_state_front_neurol_2016.html")
+    assert [(a["last_name"], a["fore_name"]) for a in record["authors"]] == [
+        ("Ghali", "Azza Abass"), ("Yousef", "Mohamed Khalil"), ("Ragab", "Osama AbdAllah"), ("ElZamarany", "Enas Arafa")]
+    assert institutions(record) == [["Neuropsychiatry, Tanta University, Tanta, Egypt"]] * 3 + [
+        ["Clinical Pathology, Tanta University, Tanta, Egypt"]]
+    assert (record["doi"], record["journal"], record["volume"], record["pages"], record["year"]) == (
+        "10.3389/fneur.2016.00228", "Frontiers in Neurology", "7", "228", 2016)
+    assert record["layers"]["authors"] == "state"
+
+
+def test_lettered_and_split_superscripts_point_at_their_affiliations():
+    page = ("<html><body><h1>Intra-arterial Infusion of Autologous Bone Marrow Mononuclear Stem Cells</h1>"
+            "<p>Azza Abass Ghali<sup>a,</sup><sup>b</sup>, Enas Arafa ElZamarany<sup>b</sup></p>"
+            "<h4>Affiliations</h4><ul><li><sup>a</sup>Neuropsychiatry, Tanta University, Tanta, Egypt</li>"
+            "<li><sup>b</sup>Clinical Pathology, Tanta University, Tanta, Egypt</li></ul></body></html>")
+    record, _ = portal.parse_page(page, "https://p/x")
+    assert institutions(record) == [["Neuropsychiatry, Tanta University, Tanta, Egypt",
+                                     "Clinical Pathology, Tanta University, Tanta, Egypt"],
+                                    ["Clinical Pathology, Tanta University, Tanta, Egypt"]]
+    assert portal.marks_of("3,") + portal.marks_of("4") == [3, 4] and portal.marks_of("a, c*") == ["a", "c"]
+
+
+def test_a_structured_abstract_in_separate_blocks_keeps_every_section_and_its_copyright_apart():
+    record, _ = parse(PORTAL / "seed_sections.html")
+    lines = record["abstract"].split("\n")
+    assert [line.split(":")[0] for line in lines] == ["Background", "Methods", "Results", "Conclusions"]
+    assert lines[2].startswith("Results: Five mMCAI patients were included with mean NIHSS: 17.6 ± 5.02.")
+    assert record["copyright"] == "© 2022 International Journal of Preventive Medicine | Published by Wolters Kluwer - Medknow."
+    assert "©" not in record["abstract"]
+    assert [len(found) for found in institutions(record)] == [len(numbers) for numbers in NUMBERS]
