@@ -99,8 +99,9 @@ def study_type_of(value):
     """(study_type, expanded_access_types, patient_registry) from a legacy study type, which
     carries v2's subtypes in its text: 'Expanded Access:Intermediate-size Population|Treatment
     IND/Protocol' -> ('EXPANDED_ACCESS', ['intermediate', 'treatment'], None);
-    'Observational [Patient Registry]' -> ('OBSERVATIONAL', [], True)."""
-    if not value:
+    'Observational [Patient Registry]' -> ('OBSERVATIONAL', [], True). A withheld record's 'N/A'
+    is no study type: v2's StudyType has no such value."""
+    if not value or enum(value) == "NA":
         return None, [], None
     kind, _, subtypes = value.partition(":")
     registry = "[patient registry]" in kind.lower()

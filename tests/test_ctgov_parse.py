@@ -189,6 +189,12 @@ def test_an_interventional_study_has_no_subtypes():
     assert ctgov.study_type_of("Observational") == ("OBSERVATIONAL", [], False)
 
 
+def test_a_withheld_records_study_type_of_n_a_is_no_study_type():
+    data = (CTGOV / "legacy_NCT03384433.xml").read_bytes().replace(
+        b"<study_type>Interventional</study_type>", b"<study_type>N/A</study_type>")
+    assert ctgov.parse_payload(data, "x.xml")[0][0]["study_type"] is None
+
+
 def test_classic_secondary_id_types_take_their_v2_names():
     assert [ctgov.enum(t) for t in ("U.S. NIH Grant/Contract", "Other Grant/Funding Number", "EudraCT Number",
                                     "EU Trial (CTIS) Number", "Registry Identifier", "Other Identifier")] == [

@@ -1,0 +1,247 @@
+"""Field by field: every study in every recorded ClinicalTrials.gov file is stored as its file says.
+
+The facts are read from each file here, simply (json, xml.etree, csv, re), and legacy spellings
+are turned into v2's with the tables of ClinicalTrials.gov's API migration guide; the KB must
+hold the same values after `load_ctgov_file`. A field a format does not give must stay empty.
+"""
+
+import csv
+import datetime as dt
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from kb.ingest import load_ctgov_file
+
+from test_conformance_real import files_of, real_data
+
+# Legacy spelling -> v2 (API migration guide, "Text to enum conversion").
+STATUS = {
+    "Active, not recruiting": "ACTIVE_NOT_RECRUITING", "Completed": "COMPLETED",
+    "Enrolling by invitation": "ENROLLING_BY_INVITATION", "Not yet recruiting": "NOT_YET_RECRUITING",
+    "Recruiting": "RECRUITING", "Suspended": "SUSPENDED", "Terminated": "TERMINATED", "Withdrawn": "WITHDRAWN",
+    "Available": "AVAILABLE", "No longer available": "NO_LONGER_AVAILABLE",
+    "Temporarily not available": "TEMPORARILY_NOT_AVAILABLE", "Approved for marketing": "APPROVED_FOR_MARKETING",
+    "Withheld": "WITHHELD", "Unknown status": "UNKNOWN",
+}
+PHASE = {"Not Applicable": "NA", "N/A": "NA", "Early Phase 1": "EARLY_PHASE1", "Phase 1": "PHASE1",
+         "Phase 2": "PHASE2", "Phase 3": "PHASE3", "Phase 4": "PHASE4"}
+# The legacy XML writes a two-phase study as one value.
+XML_PHASES = {**{legacy: [v2] for legacy, v2 in PHASE.items()},
+              "Phase 1/Phase 2": ["PHASE1", "PHASE2"], "Phase 2/Phase 3": ["PHASE2", "PHASE3"]}
+# A withheld record's study type is "N/A": v2's StudyType has no such value.
+STUDY_TYPE = {"Interventional": "INTERVENTIONAL", "Observational": "OBSERVATIONAL",
+              "Observational [Patient Registry]": "OBSERVATIONAL", "Expanded Access": "EXPANDED_ACCESS", "N/A": None}
+
+
+def iso(text):
+    """'August 24, 1981' -> '1981-08-24'; 'April 2014' -> '2014-04'; ISO dates as they are."""
+    if not text:
+        return None
+    for form, width in (("%B %d, %Y", 10), ("%B %Y", 7)):
+        try:
+            return dt.datetime.strptime(text, form).date().isoformat()[:width]
+        except ValueError:
+            pass
+    assert re.fullmatch(r"\d{4}(-\d\d){0,2}", text), text
+    return text
+
+
+def study(nct_id, **facts):
+    """The facts of one study; what a format does not give is empty."""
+    empty = {"brief_title": None, "overall_status": None, "phases": [], "study_type": None, "start_date": None,
+             "first_posted": None, "last_update_posted": None, "enrollment": None, "lead_sponsor": None, "org_study_id": None, "sites": [], "secondary_ids": [],
+             "conditions": [], "pmids": set()}
+    return {"nct_id": nct_id, **empty, **facts}
+
+
+def v2_facts(data):
+    ident = data["protocolSection"]["identificationModule"]
+    protocol = data["protocolSection"]
+    design = protocol.get("designModule", {})
+    return study(
+        ident["nctId"], brief_title=ident.get("briefTitle"),
+        overall_status=protocol.get("statusModule", {}).get("overallStatus"),
+        phases=design.get("phases", []), study_type=design.get("studyType"),
+        start_date=protocol.get("statusModule", {}).get("startDateStruct", {}).get("date"),
+        first_posted=protocol.get("statusModule", {}).get("studyFirstPostDateStruct", {}).get("date"),
+        last_update_posted=protocol.get("statusModule", {}).get("lastUpdatePostDateStruct", {}).get("date"),
+        enrollment=design.get("enrollmentInfo", {}).get("count"),
+        lead_sponsor=protocol.get("sponsorCollaboratorsModule", {}).get("leadSponsor", {}).get("name"),
+        org_study_id=ident.get("orgStudyIdInfo", {}).get("id"),
+        sites=[(loc.get("city"), loc.get("country"))
+               for loc in protocol.get("contactsLocationsModule", {}).get("locations", [])],
+        secondary_ids=[s["id"] for s in ident.get("secondaryIdInfos", [])],
+        conditions=protocol.get("conditionsModule", {}).get("conditions", []),
+        pmids={r["pmid"] for r in protocol.get("referencesModule", {}).get("references", []) if r.get("pmid")})
+
+
+def v1_facts(data):
+    protocol = data["ProtocolSection"]
+    ident = protocol["IdentificationModule"]
+    design = protocol.get("DesignModule", {})
+    status = protocol.get("StatusModule", {})
+    locations = protocol.get("ContactsLocationsModule", {}).get("LocationList", {}).get("Location", [])
+    references = protocol.get("ReferencesModule", {}).get("ReferenceList", {}).get("Reference", [])
+    return study(
+        ident["NCTId"], brief_title=ident.get("BriefTitle"), overall_status=STATUS[status["OverallStatus"]],
+        phases=[PHASE[p] for p in design.get("PhaseList", {}).get("Phase", [])],
+        study_type=STUDY_TYPE[design["StudyType"]], start_date=iso(status.get("StartDateStruct", {}).get("StartDate")),
+        first_posted=iso(status.get("StudyFirstPostDateStruct", {}).get("StudyFirstPostDate")),
+        last_update_posted=iso(status.get("LastUpdatePostDateStruct", {}).get("LastUpdatePostDate")),
+        enrollment=int(design["EnrollmentInfo"]["EnrollmentCount"]),
+        lead_sponsor=protocol["SponsorCollaboratorsModule"]["LeadSponsor"]["LeadSponsorName"],
+        org_study_id=ident.get("OrgStudyIdInfo", {}).get("OrgStudyId"),
+        sites=[(loc.get("LocationCity"), loc.get("LocationCountry")) for loc in locations],
+        secondary_ids=[s["SecondaryId"] for s in ident.get("SecondaryIdInfoList", {}).get("SecondaryIdInfo", [])],
+        conditions=protocol.get("ConditionsModule", {}).get("ConditionList", {}).get("Condition", []),
+        pmids={r["ReferencePMID"] for r in references if r.get("ReferencePMID")})
+
+
+def v1_fields_facts(row):
+    """A study_fields row holds only the fields it was asked for, each as a list."""
+    assert set(row) <= {"Rank", "NCTId", "StudyFirstPostDate", "LastUpdatePostDate"}, set(row)
+    return study(row["NCTId"][0], first_posted=iso(row["StudyFirstPostDate"][0]),
+                 last_update_posted=iso(row["LastUpdatePostDate"][0]))
+
+
+def xml_text(element, path):
+    found = element.find(path)
+    return " ".join("".join(found.itertext()).split()) if found is not None else None
+
+
+def xml_facts(root):
+    phase = xml_text(root, "phase")
+    enrollment = xml_text(root, "enrollment")
+    return study(
+        xml_text(root, "id_info/nct_id"), brief_title=xml_text(root, "brief_title"),
+        overall_status=STATUS[xml_text(root, "overall_status")], phases=XML_PHASES[phase] if phase else [],
+        study_type=STUDY_TYPE[xml_text(root, "study_type")], start_date=iso(xml_text(root, "start_date")),
+        first_posted=iso(xml_text(root, "study_first_posted")),
+        last_update_posted=iso(xml_text(root, "last_update_posted")),
+        enrollment=int(enrollment) if enrollment else None, lead_sponsor=xml_text(root, "sponsors/lead_sponsor/agency"),
+        org_study_id=xml_text(root, "id_info/org_study_id"),
+        sites=[(xml_text(loc, "facility/address/city"), xml_text(loc, "facility/address/country"))
+               for loc in root.findall("location")],
+        secondary_ids=[" ".join(s.text.split()) for s in root.findall("id_info/secondary_id")],
+        conditions=[" ".join(c.text.split()) for c in root.findall("condition")],
+        pmids={xml_text(r, "PMID") for tag in ("reference", "results_reference") for r in root.findall(tag)
+               if r.find("PMID") is not None})
+
+
+def rss_facts(item):
+    """An RSS item: title, and a description of '<b>Label</b>: value' lines whose last label, with no
+    value, is the status."""
+    fields = dict(re.findall(r"<b>([^<]+)</b>:?\s*([^<]*)", html.unescape(item.findtext("description"))))
+    status = [label for label, value in fields.items() if not value.strip()]
+    conditions = next(v for k, v in fields.items() if k.startswith("Condition"))
+    sponsors = next(v for k, v in fields.items() if k.startswith("Sponsor"))
+    assert len(status) == 1, fields
+    return study(item.findtext("guid"), brief_title=item.findtext("title"), overall_status=STATUS[status[0]],
+                 conditions=[c.strip() for c in conditions.split(";")],
+                 lead_sponsor=sponsors.split(";")[0].strip())
+
+
+def bar(value):
+    return [part for part in (value or "").split("|") if part]
+
+
+def csv_facts(row):
+    other_ids = bar(row["Other IDs"])
+    return study(
+        row["NCT Number"], brief_title=row["Title"], overall_status=STATUS[row["Status"]],
+        phases=[PHASE[p] for p in bar(row["Phases"])],
+        study_type=STUDY_TYPE[row["Study Type"].split(":")[0]], start_date=iso(row["Start Date"]),
+        first_posted=iso(row["First Posted"]), last_update_posted=iso(row["Last Update Posted"]),
+        enrollment=int(row["Enrollment"]) if row["Enrollment"] else None,
+        lead_sponsor=bar(row["Sponsor/Collaborators"])[0], org_study_id=other_ids[0] if other_ids else None,
+        sites=bar(row["Locations"]), secondary_ids=other_ids[1:], conditions=bar(row["Conditions"]))
+
+
+def studies_in(path):
+    """Every study in a recorded file, as its file states it. A file of no known kind fails."""
+    data = path.read_bytes()
+    if data.lstrip().startswith(b"{"):
+        payload = json.loads(data)
+        if "studies" in payload:
+            return [v2_facts(s) for s in payload["studies"]]
+        if "protocolSection" in payload:
+            return [v2_facts(payload)]
+        if "FullStudiesResponse" in payload:
+            return [v1_facts(s["Study"]) for s in payload["FullStudiesResponse"]["FullStudies"]]
+        if "StudyFieldsResponse" in payload:
+            return [v1_fields_facts(row) for row in payload["StudyFieldsResponse"]["StudyFields"]]
+    elif data.lstrip().startswith(b"<"):
+        root = ET.fromstring(data)
+        if root.tag == "clinical_study":
+            return [xml_facts(root)]
+        if root.tag == "rss":
+            return [rss_facts(item) for item in root.findall("channel/item")]
+    elif data.startswith(b'"Rank","NCT Number"'):
+        return [csv_facts(row) for row in csv.DictReader(data.decode("utf-8-sig").splitlines())]
+    raise AssertionError(f"{path.name}: no ClinicalTrials.gov file kind known to this test")
+
+
+def stored(db, nct_id):
+    trial = next(db.query("select * from trials where nct_id = ?", [nct_id]))
+    rows = db.execute("select facility, city, state, zip, country from trial_sites where trial_id = ? "
+                      "order by position", [trial["id"]]).fetchall()
+    return trial, rows, {
+        "brief_title": trial["brief_title"], "overall_status": trial["overall_status"],
+        "phases": json.loads(trial["phases"] or "[]"), "study_type": trial["study_type"],
+        "start_date": trial["start_date"], "first_posted": trial["first_posted"],
+        "last_update_posted": trial["last_update_posted"], "enrollment": trial["enrollment"],
+        "lead_sponsor": trial["lead_sponsor"],
+        "org_study_id": trial["org_study_id"],
+        "secondary_ids": [r[0] for r in db.execute(
+            "select identifier from trial_ids where trial_id = ? and coalesce(id_type, '') not in "
+            "('NCT', 'ORG_STUDY_ID') order by position", [trial["id"]])],
+        "conditions": [r[0] for r in db.execute(
+            "select condition from trial_conditions where trial_id = ? and kind = 'condition' order by position",
+            [trial["id"]])],
+        "pmids": {r[0] for r in db.execute(
+            "select to_id from links where from_scheme = 'nct' and from_id = ? and to_scheme = 'pmid' "
+            "and asserted_by = 'ctgov'", [nct_id])},
+    }
+
+
+def export_site_checks(site, row):
+    """An export site is one string; its parts must come back whole and in order, the country last
+    (two parts when its name holds a comma: 'Iran, Islamic Republic of') and a city before it."""
+    parts = [part.strip() for part in site.split(",") if part.strip()]
+    country = ", ".join(parts[-2:]) if parts[-1].endswith(" of") else parts[-1]
+    facility, city, state, postcode, stored_country = row
+    return [("site parts", ", ".join(parts), ", ".join(filter(None, row))),
+            ("site country", country, stored_country),
+            ("site has a city", len(parts) > 1, city is not None)]
+
+
+def checks_of(db, path):
+    """(nct id, field, from the file, from the KB) for every fact of every study in the file."""
+    facts = studies_in(path)
+    assert facts, f"{path.name} holds no study"
+    load_ctgov_file(db, path)
+    checks = [("file", "NCT ids", sorted({f["nct_id"] for f in facts}),
+               [r[0] for r in db.execute("select nct_id from trials order by nct_id")])]
+    for fact in facts:
+        trial, sites, kb = stored(db, fact["nct_id"])
+        checks.extend((fact["nct_id"], field, fact[field], kb[field]) for field in kb)
+        checks.append((fact["nct_id"], "site count", len(fact["sites"]), len(sites)))
+        for site, row in zip(fact["sites"], sites):
+            if isinstance(site, str):
+                checks.extend((fact["nct_id"], *check) for check in export_site_checks(site, row))
+            else:
+                checks.append((fact["nct_id"], "site city, country", site, (row[1], row[4])))
+    return checks
+
+
+@pytest.mark.parametrize("name", files_of("ctgov"))
+def test_every_recorded_study_is_stored_as_its_file_states_it(db, name):
+    folder = real_data() / "ctgov"
+    assert folder.is_dir(), f"{folder} is missing"
+    checks = checks_of(db, folder / name)
+    wrong = [(nct_id, field, expected, got) for nct_id, field, expected, got in checks if expected != got]
+    assert wrong == [], f"{len(wrong)} of {len(checks)} checks differ"
