@@ -61,7 +61,7 @@ def error_message(data):
     text = data.decode("utf-8", "replace").strip()
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
         payload = None
     if isinstance(payload, dict):
         message = payload.get("error") or payload.get("message") or payload.get("esearchresult", {}).get("ERROR")

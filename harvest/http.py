@@ -4,9 +4,16 @@
 - a per-host rate limit shared by every client in the process;
 - retries with exponential backoff on 429, 5xx, connection errors and timeouts,
   honouring `Retry-After` (seconds or an HTTP date);
-- an on-disk response cache (requests-cache, SQLite) so a re-run does not download again.
+- an on-disk response cache (requests-cache, SQLite) so a re-run does not download again;
+- bounded answers: each body is streamed and refused past its source's MAX_RESPONSE_BYTES
+  or when still arriving DEADLINE seconds after the request began, never retried;
+- redirects followed here, not by requests: at most MAX_REDIRECTS, each through the rate
+  limit (and the caller's check, such as robots.txt), within the host and http(s) only.
+  One policy for every source: the APIs answer on their own host, and no harvester
+  follows a DOI to its publisher, so a redirect to another host is refused.
 """
 
+import contextlib
 import email.utils
 import os
 import re
@@ -14,16 +21,33 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests_cache
+import urllib3
+
 
 from .errors import HarvestError
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 DEFAULT_EMAIL = "regenkb-user@example.org"
 MAX_WAIT = 120.0
+MAX_REDIRECTS = 5  # as RFC 9309 (2.3.1.2) asks of a robots.txt fetch; browsers allow 20
+
+MB = 2 ** 20
+# The largest answer each source may send: several times its largest page. A PubMed efetch
+# batch of 500 records is about 25 MB (the largest records ~100 KB), a ClinicalTrials.gov page
+# of 1,000 studies up to ~60 MB (one study with hundreds of sites is 370 KB), Europe PMC and
+# Crossref pages of 1,000 results ~25-50 MB, an OpenAlex page of 200 works ~6 MB, and a
+# portal record page well under 1 MB. Past it the answer is refused, not buffered.
+MAX_RESPONSE_BYTES = {"pubmed": 128 * MB, "ctgov": 256 * MB, "europepmc": 128 * MB, "crossref": 128 * MB,
+                      "openalex": 64 * MB, "portal": 16 * MB}
+DEFAULT_MAX_BYTES = 64 * MB
+# Wall-clock limit of one request, from connecting to the last byte. The socket timeout
+# alone bounds each wait, so a server sending a byte every few seconds never trips it.
+DEADLINE = 300.0
+CHUNK = 64 * 1024
 
 
 def cache_path():
@@ -94,15 +118,96 @@ def retry_after_seconds(value):
     return max(0.0, when.timestamp() - time.time())
 
 
+class Refused(HarvestError):
+    """An answer given up on for good (too large, or too slow): retrying would cost as much again."""
+
+
+class BoundedAdapter(requests.adapters.HTTPAdapter):
+    """Streams each body in and refuses it past `max_bytes` (decompressed) or once `deadline`
+    seconds have passed since the request was sent; below the cache, so nothing larger is stored."""
+
+    def __init__(self, max_bytes, deadline):
+        super().__init__()
+        self.max_bytes, self.deadline = max_bytes, deadline
+
+    def send(self, request, stream=False, timeout=None, **kwargs):
+        end = time.monotonic() + self.deadline
+        connect, read = timeout
+        read = min(read, self.deadline)
+        response = super().send(request, stream=True, timeout=(connect, read), **kwargs)
+        try:
+            response._content = self.body(response, end, read)
+        except BaseException:
+            response.close()
+            raise
+        response._content_consumed = True
+        return response
+
+    def body(self, response, end, read_timeout):
+        length = response.headers.get("Content-Length", "").strip()
+        if length.isdigit() and int(length) > self.max_bytes:
+            raise Refused(f"it announces {int(length):,} bytes, more than the {self.max_bytes:,} allowed",
+                          response.status_code)
+        body = bytearray()
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise Refused(f"the answer was still coming after {self.deadline:g} s ({len(body):,} bytes so far)",
+                              response.status_code)
+            # Each wait ends at the deadline at the latest, however slowly the bytes come.
+            sock = getattr(response.raw.connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(min(read_timeout, left))
+            try:
+                chunk = response.raw.read1(CHUNK, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError as error:
+                if time.monotonic() >= end:
+                    continue  # reported as past the deadline
+                raise requests.exceptions.ReadTimeout(error)
+            except urllib3.exceptions.DecodeError as error:
+                raise requests.exceptions.ContentDecodingError(error)
+            except urllib3.exceptions.SSLError as error:
+                raise requests.exceptions.SSLError(error)
+            except urllib3.exceptions.ProtocolError as error:  # cut short, or reset
+                raise requests.exceptions.ChunkedEncodingError(error)
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise Refused(f"the answer passed the {self.max_bytes:,} bytes allowed", response.status_code)
+
+
+def not_fetched(url):
+    """Why a URL is never fetched (not http or https), or None."""
+    try:
+        scheme, host = urlsplit(url).scheme, urlsplit(url).hostname
+    except ValueError:  # urllib.parse on a malformed address
+        return "not a valid address"
+    if scheme.lower() not in ("http", "https") or not host:
+        return "not an http(s) address"
+    return None
+
+
+def redirect_refused(url, target):
+    """Why a redirect from `url` to `target` is not followed, or None: it leaves http(s) or the host."""
+    if why := not_fetched(target):
+        return why
+    if urlsplit(target).hostname != urlsplit(url).hostname:
+        return "another host (redirects are followed within the host only)"
+    return None
+
+
 class Client:
     """A requests session for one source: `get(url, params)` returns a successful response or raises.
 
     uncached: regular expressions of URLs never cached, such as a search whose answer is
-    the "what is new since the last run" question.
+    the "what is new since the last run" question. max_bytes (default: the source's
+    MAX_RESPONSE_BYTES) and deadline (seconds) bound each answer.
     """
 
     def __init__(self, source, rate_per_second, email=None, cache=None, uncached=(),
-                 max_retries=5, backoff=1.0, timeout=(10, 60), sleep=time.sleep):
+                 max_retries=5, backoff=1.0, timeout=(10, 60), sleep=time.sleep, max_bytes=None,
+                 deadline=DEADLINE):
         self.source = source
         self.email = email or os.environ.get("REGENKB_EMAIL") or DEFAULT_EMAIL
         self.rate = rate_per_second
@@ -122,32 +227,66 @@ class Client:
                 allowable_methods=("GET", "POST"), allowable_codes=(200,))
         self.session.headers["User-Agent"] = (
             f"regenkb/0.1 (+https://github.com/regenkb/regenkb; mailto:{self.email})")
+        adapter = BoundedAdapter(max_bytes or MAX_RESPONSE_BYTES.get(source, DEFAULT_MAX_BYTES), deadline)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
-    def get(self, url, params=None):
-        return self.request("GET", url, params=params)
+    def get(self, url, params=None, allowed=None):
+        return self.request("GET", url, allowed=allowed, params=params)
 
     def post(self, url, data=None):
         return self.request("POST", url, data=data)
 
-    def request(self, method, url, **kwargs):
+    def request(self, method, url, allowed=None, **kwargs):
+        """The answer to a request, its redirects followed (see the module's docstring);
+        allowed(url) may name why a redirect's target must not be fetched (robots.txt), or None."""
+        if why := not_fetched(url):
+            raise HarvestError(f"{self.source}: {url} is {why}; not fetched")
+        start = url
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.answer(method, url, **kwargs)
+            if not response.is_redirect:
+                return response
+            target = response.headers["Location"]
+            with contextlib.suppress(ValueError):  # a malformed one stays as it is, for not_fetched to name
+                target = urljoin(response.url, target)
+            if why := redirect_refused(response.url, target) or (allowed and allowed(target)):
+                raise HarvestError(f"{self.source}: {response.url} redirects to {target}: {why}; not followed",
+                                   response.status_code)
+            # As browsers do: a 303, or a 301/302 answering a POST, is followed by a GET.
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method, kwargs = "GET", {}
+            kwargs.pop("params", None)  # the target names its own query
+            url = target
+        raise HarvestError(f"{self.source}: {start} redirected more than {MAX_REDIRECTS} times (last to {url}); "
+                           "not followed", response.status_code)
+
+    def answer(self, method, url, **kwargs):
+        """The answer to one request (a redirect included), retried as the module's docstring says."""
         limiter = limiter_for(urlsplit(url).netloc, self.rate)
         problem, status, wait = None, None, 0.0
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.sleep(min(MAX_WAIT, wait))
-            if not self.is_cached(method, url, **kwargs):
-                limiter.wait()
             try:
-                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+                if not self.is_cached(method, url, **kwargs):
+                    limiter.wait()
+                response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
             # A body cut short (ChunkedEncodingError) is a transient fault like a reset connection.
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as error:
                 problem, status = f"{type(error).__name__}: {error}", None
                 wait = self.backoff * 2 ** attempt
                 continue
+            except Refused as error:
+                raise HarvestError(f"{self.source}: {method} {url} refused: {error}", error.status) from None
+            except requests.RequestException as error:  # an address requests cannot use
+                raise HarvestError(f"{self.source}: {method} {url} failed: {type(error).__name__}: {error}") from None
             if response.status_code < 400:
                 return response
-            problem, status = f"HTTP {response.status_code}: {response.text[:200].strip()}", response.status_code
+            # As bytes: requests would guess an encoding (UTF-16, say) for a short body without a charset.
+            problem = f"HTTP {response.status_code}: {response.content[:200].decode('utf-8', 'replace').strip()}"
+            status = response.status_code
             if response.status_code not in RETRY_STATUSES:
                 break
             wait = retry_after_seconds(response.headers.get("Retry-After"))

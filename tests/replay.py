@@ -51,7 +51,10 @@ class ReplayServer:
     `chaos(rate, seed)` faults that share of requests at random (reproducibly); the
     request times are kept, so a test can check the client kept its rate limit. With
     `rate_limit` set, the server enforces it as the real services do: a request that makes
-    more than that many in one second is answered 429 and counted in `violations`."""
+    more than that many in one second is answered 429 and counted in `violations`.
+    `redirect(path, location)` answers every request for a path with a redirect. A fault's
+    headers may set Content-Length (sent instead of the body's own), and X-Drip: seconds
+    to wait before each byte of the body."""
 
     def __init__(self):
         self.faults = []
@@ -60,6 +63,10 @@ class ReplayServer:
         self.rate_limit, self.violations = None, 0
         self.chaos_rate, self.rng, self.stall = 0.0, random.Random(0), 1.0
         self.injected = []
+        self.redirects = {}
+
+    def redirect(self, path, location, status=301):
+        self.redirects[path] = (status, location)
 
     def fail_next(self, path, **kwargs):
         self.faults.append(Fault(path, **kwargs))
@@ -83,6 +90,9 @@ class ReplayServer:
         if self.rate_limit and sum(1 for t in self.times if now - t < 1.0) > self.rate_limit:
             self.violations += 1
             return 429, {"Retry-After": "1"}, b'{"error":"API rate limit exceeded"}'
+        if path in self.redirects:
+            status, location = self.redirects[path]
+            return status, {"Location": location}, b""
 
         if self.chaos_rate and self.rng.random() < self.chaos_rate:
             what, status, headers, body = self.rng.choice(CHAOS)
@@ -127,13 +137,20 @@ class ReplayServer:
                     self.connection.shutdown(2)
                     return
                 truncate = headers.pop("X-Truncate", None)
+                drip = float(headers.pop("X-Drip", 0))
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
+                    if "Content-Length" not in headers:
+                        self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body[:len(body) // 2] if truncate else body)
+                    if drip:
+                        for byte in body:
+                            time.sleep(drip)
+                            self.wfile.write(bytes([byte]))
+                    else:
+                        self.wfile.write(body[:len(body) // 2] if truncate else body)
                     if truncate:
                         self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
