@@ -201,3 +201,23 @@ def test_investigators_load_into_their_own_table_and_never_become_authors(db):
     assert tuple(melanoma) == (1, 0, '["drug therapy"]')
     acute = db.execute("select pub_date, pub_date_text, issn, eissn from works where pmid = '11446611'").fetchone()
     assert tuple(acute) == ("2001-05", "2001 May-Jun", "1470-2118", None)
+
+
+NEW_FIELDS = ["SELECT pmid, pub_date_text, eissn, copyright FROM works ORDER BY pmid",
+              "SELECT * FROM work_investigators ORDER BY work_id, position",
+              "SELECT work_id, mesh_id, descriptor_major, major_qualifiers FROM work_mesh ORDER BY work_id, mesh_id"]
+
+
+def test_the_bulk_and_parquet_paths_store_investigators_date_texts_and_mesh_majors_as_a_direct_load(tmp_path):
+    from kb import bulk, cluster, parquet
+    from kb.db import open_db
+
+    direct, parallel, parsed = (open_db(str(tmp_path / name)) for name in ("direct.db", "parallel.db", "parsed.db"))
+    load_pubmed_file(direct, INVESTIGATORS)
+    bulk.load_files(parallel, [INVESTIGATORS], workers=2)
+    cluster.parse_file((0, INVESTIGATORS), str(tmp_path / "parquet"), None)
+    parquet.load_parquet(parsed, tmp_path / "parquet")
+    expected = [direct.execute(query).fetchall() for query in NEW_FIELDS]
+    assert len(expected[1]) == 3 and ("11446611", "2001 May-Jun", None, None) in expected[0]
+    assert [parallel.execute(query).fetchall() for query in NEW_FIELDS] == expected
+    assert [parsed.execute(query).fetchall() for query in NEW_FIELDS] == expected
