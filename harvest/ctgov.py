@@ -33,7 +33,7 @@ ENUMS = {
     "crossover assignment": "CROSSOVER", "sequential assignment": "SEQUENTIAL",
     "factorial assignment": "FACTORIAL", "non-randomized": "NON_RANDOMIZED",
     "none (open label)": "NONE", "anticipated": "ESTIMATED", "estimate": "ESTIMATED",
-    "accepts healthy volunteers": True, "yes": True, "no": False,
+    "accepts healthy volunteers": True, "yes": True, "no": False, "both": "ALL",
     "principal investigator": "PRINCIPAL_INVESTIGATOR", "sponsor-investigator": "SPONSOR_INVESTIGATOR",
     "results_reference": "RESULT", "result": "RESULT", "background": "BACKGROUND", "derived": "DERIVED",
     # Where v2 does not simply upper-case the classic spelling (its API migration guide).
@@ -64,7 +64,8 @@ def enum(value):
     if phase:
         return f"PHASE{phase.group(1)}"
     masking = re.match(r"(none|single|double|triple|quadruple)\b", text, re.I)
-    if masking and "(" in text:
+    # "Double (Participant, Investigator)", and before 2017 "Double Blind (Subject, Caregiver)".
+    if masking and ("(" in text or "blind" in text.lower()):
         return masking.group(1).upper()
     return re.sub(r"[^A-Z0-9]+", "_", text.upper()).strip("_")
 
@@ -322,6 +323,7 @@ def parse_v1_study(study):
                      "citation": r.get("ReferenceCitation")}
                     for r in listed(protocol.get("ReferencesModule", {}), "ReferenceList", "Reference")],
         brief_summary=protocol.get("DescriptionModule", {}).get("BriefSummary"),
+        has_results="ResultsSection" in study,
     )
 
 

@@ -195,6 +195,18 @@ def test_a_withheld_records_study_type_of_n_a_is_no_study_type():
     assert ctgov.parse_payload(data, "x.xml")[0][0]["study_type"] is None
 
 
+def test_older_legacy_spellings_take_their_v2_values():
+    assert [ctgov.enum(v) for v in ("Both", "Double Blind (Subject, Investigator)", "Single Blind", "Open Label",
+                                    "Phase 0")] == ["ALL", "DOUBLE", "SINGLE", "NONE", "EARLY_PHASE1"]
+
+
+def test_a_classic_study_has_results_when_it_holds_a_results_section():
+    data = (CTGOV / "v1classic_NCT03384433.json").read_bytes()
+    assert parse("v1classic_NCT03384433.json")[0]["NCT03384433"]["has_results"] is False
+    with_results = data.replace(b'"DerivedSection": {', b'"ResultsSection": {}, "DerivedSection": {', 1)
+    assert ctgov.parse_payload(with_results, "x.json")[0][0]["has_results"] is True
+
+
 def test_classic_secondary_id_types_take_their_v2_names():
     assert [ctgov.enum(t) for t in ("U.S. NIH Grant/Contract", "Other Grant/Funding Number", "EudraCT Number",
                                     "EU Trial (CTIS) Number", "Registry Identifier", "Other Identifier")] == [

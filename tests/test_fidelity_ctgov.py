@@ -32,6 +32,9 @@ PHASE = {"Not Applicable": "NA", "N/A": "NA", "Early Phase 1": "EARLY_PHASE1", "
 # The legacy XML writes a two-phase study as one value.
 XML_PHASES = {**{legacy: [v2] for legacy, v2 in PHASE.items()},
               "Phase 1/Phase 2": ["PHASE1", "PHASE2"], "Phase 2/Phase 3": ["PHASE2", "PHASE3"]}
+INTERVENTION = {"Behavioral": "BEHAVIORAL", "Biological": "BIOLOGICAL", "Combination Product": "COMBINATION_PRODUCT",
+                "Device": "DEVICE", "Diagnostic Test": "DIAGNOSTIC_TEST", "Dietary Supplement": "DIETARY_SUPPLEMENT",
+                "Drug": "DRUG", "Genetic": "GENETIC", "Procedure": "PROCEDURE", "Radiation": "RADIATION", "Other": "OTHER"}
 # A withheld record's study type is "N/A": v2's StudyType has no such value.
 STUDY_TYPE = {"Interventional": "INTERVENTIONAL", "Observational": "OBSERVATIONAL",
               "Observational [Patient Registry]": "OBSERVATIONAL", "Expanded Access": "EXPANDED_ACCESS", "N/A": None}
@@ -53,8 +56,8 @@ def iso(text):
 def study(nct_id, **facts):
     """The facts of one study; what a format does not give is empty."""
     empty = {"brief_title": None, "overall_status": None, "phases": [], "study_type": None, "start_date": None,
-             "first_posted": None, "last_update_posted": None, "enrollment": None, "lead_sponsor": None, "org_study_id": None, "sites": [], "secondary_ids": [],
-             "conditions": [], "pmids": set()}
+             "first_posted": None, "last_update_posted": None, "enrollment": None, "has_results": None, "lead_sponsor": None, "org_study_id": None, "sites": [], "secondary_ids": [],
+             "conditions": [], "interventions": [], "pmids": set()}
     return {"nct_id": nct_id, **empty, **facts}
 
 
@@ -76,7 +79,10 @@ def v2_facts(data):
                for loc in protocol.get("contactsLocationsModule", {}).get("locations", [])],
         secondary_ids=[s["id"] for s in ident.get("secondaryIdInfos", [])],
         conditions=protocol.get("conditionsModule", {}).get("conditions", []),
-        pmids={r["pmid"] for r in protocol.get("referencesModule", {}).get("references", []) if r.get("pmid")})
+        interventions=[(i.get("type"), i.get("name"))
+                       for i in protocol.get("armsInterventionsModule", {}).get("interventions", [])],
+        pmids={r["pmid"] for r in protocol.get("referencesModule", {}).get("references", []) if r.get("pmid")},
+        has_results=data.get("hasResults"))
 
 
 def v1_facts(data):
@@ -98,7 +104,10 @@ def v1_facts(data):
         sites=[(loc.get("LocationCity"), loc.get("LocationCountry")) for loc in locations],
         secondary_ids=[s["SecondaryId"] for s in ident.get("SecondaryIdInfoList", {}).get("SecondaryIdInfo", [])],
         conditions=protocol.get("ConditionsModule", {}).get("ConditionList", {}).get("Condition", []),
-        pmids={r["ReferencePMID"] for r in references if r.get("ReferencePMID")})
+        interventions=[(INTERVENTION[i["InterventionType"]], i["InterventionName"]) for i in protocol.get(
+            "ArmsInterventionsModule", {}).get("InterventionList", {}).get("Intervention", [])],
+        pmids={r["ReferencePMID"] for r in references if r.get("ReferencePMID")},
+        has_results="ResultsSection" in data)
 
 
 def v1_fields_facts(row):
@@ -128,8 +137,11 @@ def xml_facts(root):
                for loc in root.findall("location")],
         secondary_ids=[" ".join(s.text.split()) for s in root.findall("id_info/secondary_id")],
         conditions=[" ".join(c.text.split()) for c in root.findall("condition")],
+        interventions=[(INTERVENTION[xml_text(i, "intervention_type")], xml_text(i, "intervention_name"))
+                       for i in root.findall("intervention")],
         pmids={xml_text(r, "PMID") for tag in ("reference", "results_reference") for r in root.findall(tag)
-               if r.find("PMID") is not None})
+               if r.find("PMID") is not None},
+        has_results=root.find("clinical_results") is not None)
 
 
 def rss_facts(item):
@@ -139,10 +151,18 @@ def rss_facts(item):
     status = [label for label, value in fields.items() if not value.strip()]
     conditions = next(v for k, v in fields.items() if k.startswith("Condition"))
     sponsors = next(v for k, v in fields.items() if k.startswith("Sponsor"))
+    interventions = next((v for k, v in fields.items() if k.startswith("Intervention")), "")
     assert len(status) == 1, fields
     return study(item.findtext("guid"), brief_title=item.findtext("title"), overall_status=STATUS[status[0]],
                  conditions=[c.strip() for c in conditions.split(";")],
+                 interventions=[labelled(i.strip()) for i in interventions.split(";") if i.strip()],
                  lead_sponsor=sponsors.split(";")[0].strip())
+
+
+def labelled(intervention):
+    """'Drug: Placebo' -> ('DRUG', 'Placebo')."""
+    kind, name = intervention.split(": ", 1)
+    return INTERVENTION[kind], name
 
 
 def bar(value):
@@ -158,7 +178,9 @@ def csv_facts(row):
         first_posted=iso(row["First Posted"]), last_update_posted=iso(row["Last Update Posted"]),
         enrollment=int(row["Enrollment"]) if row["Enrollment"] else None,
         lead_sponsor=bar(row["Sponsor/Collaborators"])[0], org_study_id=other_ids[0] if other_ids else None,
-        sites=bar(row["Locations"]), secondary_ids=other_ids[1:], conditions=bar(row["Conditions"]))
+        sites=bar(row["Locations"]), secondary_ids=other_ids[1:], conditions=bar(row["Conditions"]),
+        interventions=[labelled(i) for i in bar(row["Interventions"])],
+        has_results={"Has Results": True, "No Results Available": False}[row["Study Results"]])
 
 
 def studies_in(path):
@@ -195,6 +217,7 @@ def stored(db, nct_id):
         "start_date": trial["start_date"], "first_posted": trial["first_posted"],
         "last_update_posted": trial["last_update_posted"], "enrollment": trial["enrollment"],
         "lead_sponsor": trial["lead_sponsor"],
+        "has_results": None if trial["has_results"] is None else bool(trial["has_results"]),
         "org_study_id": trial["org_study_id"],
         "secondary_ids": [r[0] for r in db.execute(
             "select identifier from trial_ids where trial_id = ? and coalesce(id_type, '') not in "
@@ -202,6 +225,8 @@ def stored(db, nct_id):
         "conditions": [r[0] for r in db.execute(
             "select condition from trial_conditions where trial_id = ? and kind = 'condition' order by position",
             [trial["id"]])],
+        "interventions": db.execute("select type, name from trial_interventions where trial_id = ? "
+                                    "order by position", [trial["id"]]).fetchall(),
         "pmids": {r[0] for r in db.execute(
             "select to_id from links where from_scheme = 'nct' and from_id = ? and to_scheme = 'pmid' "
             "and asserted_by = 'ctgov'", [nct_id])},
