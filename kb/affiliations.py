@@ -1,8 +1,10 @@
 """Affiliation strings into department, institution, city and country: pure functions.
 
 "Department of Hematology, Faculty of Medical Sciences, Tarbiat Modares University,
-Tehran, Iran" is read right to left: the country is looked up in pycountry, the city is
-the place between the institution and the country, the institution is the segment that
+Tehran, Iran" is read right to left: the country is the last segment when it is a whole
+country name, alias or capitalised code (`places.country_code`); the city is the place
+between the institution and the country that the gazetteer knows as a city of that
+country and not as a state or province (`places`); the institution is the segment that
 names an organisation (a university before a hospital before an institute or centre),
 and the department is the first segment, when it comes before the institution.
 """
@@ -11,24 +13,19 @@ import functools
 import re
 from dataclasses import dataclass
 
-import pycountry
 from anyascii import anyascii
 
+from . import places
 from .names import ascii_fold
 
-# Country spellings affiliations use that pycountry's names, codes and official names miss.
-COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "northern ireland": "GB",
-                   "korea": "KR", "republic of korea": "KR", "south korea": "KR", "pr china": "CN",
-                   "p.r. china": "CN", "people's republic of china": "CN", "taiwan": "TW", "u.s.a.": "US",
-                   "the netherlands": "NL", "russia": "RU", "iran": "IR", "vietnam": "VN", "turkey": "TR",
-                   "czech republic": "CZ", "the united kingdom": "GB", "united states of america": "US"}
 # Words that make a segment an organisation, strongest first: a university outranks the
 # hospital or research centre inside it. Each tier lists translations too.
 ORGANISATION_TIERS = (
     ("university", "universidad", "universite", "universitat", "universita", "universidade", "universiteit",
-     "uniwersytet", "univ"),
-    ("hospital", "hopital", "ospedale", "klinikum", "clinic", "clinica", "clinique", "infirmary",
-     "medical center", "medical centre", "health system", "healthcare"),
+     "uniwersytet", "univ", "universitatsmedizin"),
+    ("hospital", "hopital", "ospedale", "klinikum", "klinik", "universitatsklinik", "universitatsklinikum",
+     "clinic", "clinica", "clinique", "infirmary", "medical center", "medical centre", "health system",
+     "healthcare"),
     ("institute", "institut", "instituto", "istituto", "academy", "college", "school", "foundation",
      "council", "agency", "ministry", "company", "corporation", "inc", "ltd", "gmbh", "laboratories",
      "center", "centre", "centro", "zentrum", "research"),
@@ -53,9 +50,19 @@ ABBREVIATIONS = {"univ": "university", "med": "medical", "sci": "sciences", "sci
                  "istituto": "institute", "centro": "center", "zentrum": "center", "tech": "technology"}
 NAME_STOPWORDS = {"of", "the", "and", "for", "de", "di", "der", "des", "la", "le", "du", "y", "e", "da", "do",
                   "del", "degli", "della", "fur", "at", "in"}
-US_STATE = re.compile(r"^[A-Z]{2}$")
+# University systems whose campuses are institutions of their own, named by their city after a
+# comma ('University of California, San Francisco' is UCSF, not the system).
+CAMPUS_SYSTEMS = {"university of california", "university of texas", "university of maryland",
+                  "university of colorado", "university of massachusetts", "university of illinois",
+                  "university of wisconsin", "university of missouri", "university of nebraska",
+                  "university of north carolina", "university of alabama", "university of hawaii",
+                  "university of tennessee", "university of arkansas"}
+# UK and Canadian postcodes, then numbers with an optional country prefix (I-67100, SE-171 77).
+POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[\dA-Z]?\s*\d[A-Z]{2}\b|\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b|\b([A-Z]{1,2}-)?\d[\d-]*\b")
 ACRONYM = re.compile(r"^[A-Z][A-Z&]{2,7}$")
 EMAIL_TAIL = re.compile(r"\s*(electronic address:?\s*)?\S+@\S+.*$|\s*electronic address:?\s*$", re.I)
+# The authors' initials a journal puts after each place: 'Gothenburg, Sweden (C.K., C.J., S.I.)'.
+INITIALS = re.compile(r"\s*\([A-Z]\.[-A-Z.]*(,\s*[A-Z]\.[-A-Z.]*)*\)")
 
 
 @dataclass(frozen=True)
@@ -69,9 +76,9 @@ class Affiliation:
 
 
 def clean(text):
-    """Without e-mail addresses and 'Electronic address:' tails, spaces collapsed."""
+    """Without e-mail addresses, 'Electronic address:' tails and authors' initials, spaces collapsed."""
     text = " ".join((text or "").split())
-    text = EMAIL_TAIL.sub("", text)
+    text = INITIALS.sub("", EMAIL_TAIL.sub("", text))
     return text.strip(" .;,")
 
 
@@ -91,28 +98,33 @@ def split_affiliations(text):
 
 def country_of(text):
     """ISO 3166 alpha-2 code of the country an affiliation string ends with, or None."""
-    text = clean(text)
-    for part in reversed([p.strip(" .;") for p in text.split(",")][-3:]):
-        part = re.sub(r"\b\d{3,}(-\d+)?\b", "", part).strip(" .")
-        code = country_code(part)
+    return country_at_end([segment.strip(" .") for segment in clean(text).split(",")])[0]
+
+
+def place_name(segment):
+    """A segment without its postcodes: 'Tehran 1985717443' is Tehran, 'MA 02115' is MA."""
+    return POSTCODE.sub("", segment).strip(" .-")
+
+
+def country_at_end(segments):
+    """(country code, index of its segment) of the last segment, or of the one before a
+    segment that is only a postcode; (None, len(segments)) when neither names a country.
+    'Seoul, Korea, Republic of' ends with a country name that holds a comma."""
+    last = len(segments) - 1
+    if last >= 1 and re.search(r"\bof( the)?$", segments[last], re.I):
+        code = places.country_code(f"{place_name(segments[last - 1])}, {place_name(segments[last])}")
         if code:
-            return code
-    return None
-
-
-@functools.lru_cache(maxsize=50_000)
-def country_code(part):
-    if not part:
-        return None
-    alias = COUNTRY_ALIASES.get(part.lower())
-    if alias:
-        return alias
-    if len(part) == 2 and part.isupper() and part not in ("UK",):
-        return None  # a US state (MA, CA) is not a country code here
-    try:
-        return pycountry.countries.lookup(part).alpha_2
-    except LookupError:
-        return None
+            return code, last - 1
+    for i in (last, last - 1):
+        if i < 0:
+            break
+        name = place_name(segments[i])
+        code = places.country_code(name)
+        if code:
+            return code, i
+        if name:
+            break
+    return None, len(segments)
 
 
 def tier_of(segment):
@@ -138,12 +150,9 @@ def parse(text):
     every paper, and parsing it is most of what loading an author costs)."""
     text = clean(text)
     segments = [segment.strip(" .") for segment in text.split(",") if segment.strip(" .")]
-    country, end = None, len(segments)
-    for i in range(len(segments) - 1, max(-1, len(segments) - 3), -1):
-        code = country_code(re.sub(r"\b\d{3,}(-\d+)?\b", "", segments[i]).strip(" ."))
-        if code:
-            country, end = code, i
-            break
+    country, end = country_at_end(segments)
+    if country and us_country(segments[:end + 1]):
+        country, end = "US", len(segments)  # 'Decatur, Georgia' names the state, not the country
     body = segments[:end]
     tiers = [tier_of(segment) for segment in body]
     ranked = [(tier, i) for i, tier in enumerate(tiers) if tier is not None
@@ -156,10 +165,26 @@ def parse(text):
         tier, at = None, 0
     else:
         return Affiliation(text, None, None, None, country, None)
+    country = country or us_country(body[at + 1:])
     if tier is None and is_department(body[0]):
-        return Affiliation(text, body[0], None, city_in(body[1:]), country, None)
+        return Affiliation(text, body[0], None, city_in(body[1:], country), country, None)
     department = body[0] if at > 0 else None
-    return Affiliation(text, department, body[at], city_in(body[at + 1:]), country, type_of(body[at]))
+    institution = body[at]
+    if ascii_fold(institution).removeprefix("the ") in CAMPUS_SYSTEMS and at + 1 < len(body) \
+            and places.city(place_name(body[at + 1]), country):
+        institution = f"{institution}, {body[at + 1]}"
+    return Affiliation(text, department, institution, city_in(body[at + 1:], country), country, type_of(institution))
+
+
+def us_country(segments):
+    """'US' for places that end with a US state after a city of that state ('Athens, GA',
+    'Bethesda, Maryland 20892'), which US addresses often leave at that; else None."""
+    if len(segments) < 2:
+        return None
+    state = places.us_state(place_name(segments[-1]))
+    if state and any(places.city(place_name(segment), "US", state) for segment in segments[:-1]):
+        return "US"
+    return None
 
 
 def type_of(institution):
@@ -170,14 +195,31 @@ def type_of(institution):
     return "facility"
 
 
-def city_in(segments):
-    """The place closest to the country: postal codes removed; no street, organisation or US state."""
-    for segment in reversed(segments):
-        place = re.sub(r"\b[A-Z]{1,2}\d[\dA-Z]?\s*\d[A-Z]{2}\b|\b([A-Z]{1,2}-)?\d[\d-]*\b", "", segment).strip(" .-")
-        if place and not US_STATE.match(place) and tier_of(place) is None and not STREET.search(place) \
-                and not is_department(place) and len(place.split()) <= 4:
-            return place
+def city_in(segments, country=None):
+    """The city among the place segments after the institution, nearest the country first:
+    one the gazetteer knows in that country and not as a state or province ('Pittsburgh,
+    Pennsylvania'), else one that is both (Tehran, New York), else the nearest segment that
+    looks like a place and is no region: a town too small for the gazetteer. With no
+    country, only a city the gazetteer knows counts ('Nic', cut from a longer word, is none)."""
+    names = [name for name in (place_name(segment) for segment in reversed(segments)) if name]
+    found = [(name, places.city(name, country)) for name in names if country or looks_like_place(name)]
+    for name, known in found:
+        if known and not places.is_region(name, country):
+            return name
+    for name, known in found:
+        if known:
+            return name
+    if country:
+        for name in names:
+            if looks_like_place(name) and not places.is_region(name, country):
+                return name
     return None
+
+
+def looks_like_place(name):
+    """No street, organisation or department; capitalised ('and' left by a cut string is no town)."""
+    return not name[0].islower() and tier_of(name) is None and not STREET.search(name) and not is_department(name) \
+        and len(name.split()) <= 4
 
 
 def institution_key(name):

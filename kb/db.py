@@ -51,7 +51,7 @@ SCHEMA = {
     "institutions": ({
         "id": int, "name": str, "ror": str, "openalex_id": str, "type": str, "city": str, "country": str,
         "latitude": float, "longitude": float, "works": int, "authors": int, "first_year": int,
-        "last_year": int, "name_forms": str, "matched_by": str, "fetched_from": str,
+        "last_year": int, "name_forms": str, "matched_by": str, "fetched_from": str, "geo_source": str,
     }, "id"),
     "departments": ({"id": int, "institution_id": int, "name": str, "works": int}, "id"),
     "author_names": ({
@@ -118,7 +118,7 @@ SCHEMA = {
     }, ("trial_id", "position")),
     "trial_sites": ({
         "trial_id": int, "position": int, "facility": str, "city": str, "state": str, "zip": str, "country": str,
-        "latitude": float, "longitude": float, "status": str,
+        "latitude": float, "longitude": float, "status": str, "geo_source": str,
     }, ("trial_id", "position")),
     "trial_people": ({
         "trial_id": int, "position": int, "role": str, "name": str, "affiliation_id": int,

@@ -22,10 +22,12 @@ def refresh(db):
     """What a load or harvest changes beyond its records: affiliations' institutions, who is
     who among the authors, works and trials that may be one study, and the evidence tags
     and tables. Returns a summary."""
-    from . import authors, evidence, institutions
+    from . import authors, evidence, institutions, places
     from .linking import link_studies
 
     parts = [f"{institutions.resolve(db)} institution(s)"]
+    if located := places.located_trial_sites(db):
+        parts.append(f"{located} trial site(s) placed at their city")
     occurrences, people = authors.resolve(db)
     institutions.count_works(db)  # its people are known now
     if occurrences:

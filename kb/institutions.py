@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 
 from rapidfuzz.distance import Levenshtein
 
+from . import places
 from .affiliations import institution_key, type_of
 from .db import insert_rows
 from .text import stable_id
@@ -67,6 +68,8 @@ def resolve(db):
                             [(iid, department_id, aff_id) for aff_id, (iid, department_id, _) in assigned.items()])
         db.execute("DELETE FROM institutions WHERE fetched_from IS NULL")
         insert_rows(db, "institutions", rows)
+        # Fetched institutions no affiliation names keep OpenAlex's coordinates.
+        db.execute("UPDATE institutions SET geo_source = 'openalex' WHERE geo_source IS NULL AND latitude IS NOT NULL")
         db.execute("DELETE FROM departments")
         insert_rows(db, "departments", [{"id": department_id, "institution_id": iid, "name": names.most_common(1)[0][0],
                                          "works": None} for (department_id, iid), names in departments.items()])
@@ -152,14 +155,24 @@ def target_of(aff, fetched, by_name, merged):
 
 def institution_row(iid, entry, known):
     name = known["name"] if known else entry["names"].most_common(1)[0][0]
+    city = (known or {}).get("city") or (entry["cities"].most_common(1)[0][0] if entry["cities"] else None)
     return {"id": iid, "name": name, "ror": entry["ror"], "openalex_id": entry["openalex_id"],
-            "type": (known or {}).get("type") or type_of(name),
-            "city": (known or {}).get("city") or (entry["cities"].most_common(1)[0][0] if entry["cities"] else None),
-            "country": entry["country"], "latitude": (known or {}).get("latitude"),
-            "longitude": (known or {}).get("longitude"), "works": None, "authors": None, "first_year": None,
-            "last_year": None, "name_forms": json.dumps([n for n, _ in entry["names"].most_common(NAME_FORMS_KEPT)],
-                                                        ensure_ascii=False),
+            "type": (known or {}).get("type") or type_of(name), "city": city,
+            "country": entry["country"], **coordinates(known, city, entry["country"]), "works": None, "authors": None,
+            "first_year": None, "last_year": None,
+            "name_forms": json.dumps([n for n, _ in entry["names"].most_common(NAME_FORMS_KEPT)], ensure_ascii=False),
             "matched_by": entry["matched_by"], "fetched_from": known and "openalex"}
+
+
+def coordinates(known, city, country):
+    """OpenAlex's coordinates of the institution, else its city's (city-level, from the
+    gazetteer), else none."""
+    if known and known.get("latitude") is not None:
+        return {"latitude": known["latitude"], "longitude": known["longitude"], "geo_source": "openalex"}
+    found = city and country and places.city(city, country)
+    if found:
+        return {"latitude": found.latitude, "longitude": found.longitude, "geo_source": places.GEO_SOURCE}
+    return {"latitude": None, "longitude": None, "geo_source": None}
 
 
 def count_works(db):

