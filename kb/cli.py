@@ -430,8 +430,9 @@ def make_works_loader(source, description):
     return command
 
 
-make_works_loader("openalex", """Load OpenAlex FILES: a work, a /works list page, or author /
-institution entities (institutions are kept with their ROR and coordinates).
+make_works_loader("openalex", """Load OpenAlex FILES: a work, a /works list page, author /
+institution entities (institutions are kept with their ROR and coordinates), or snapshot
+part files (data/works/updated_date=*/part_*.gz, JSON Lines), streamed in constant memory.
 
 Works already in the KB from other sources are merged (one row per work).""")
 make_works_loader("europepmc", """Load Europe PMC FILES: /search answers in JSON (core, lite,

@@ -172,7 +172,7 @@ def work_context(conn, work_id):
     work = found[0]
     authors = rows(conn, """
         SELECT wa.position, wa.written_name, wa.author_id, p.name AS person,
-          (SELECT group_concat(number, ', ') FROM (SELECT number FROM work_author_affiliations waa
+          (SELECT group_concat(number, ', ') FROM (SELECT DISTINCT number FROM work_author_affiliations waa
              WHERE waa.work_id = wa.work_id AND waa.position = wa.position ORDER BY number)) AS numbers
         FROM work_authors wa LEFT JOIN authors p ON p.id = wa.author_id
         WHERE wa.work_id = ? ORDER BY wa.position""", [work_id])
