@@ -450,7 +450,7 @@ def sniff(data):
     if head.startswith(b"{"):
         try:
             payload = json.loads(data)
-        except ValueError:  # cut short or undecodable: an error body, not a payload
+        except (ValueError, RecursionError):  # cut short, undecodable or nested past Python's limit
             return "error"
         if not isinstance(payload, dict):
             return "error"

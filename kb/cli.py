@@ -25,9 +25,37 @@ from .linking import link_studies
 from .load import WorkLoader
 
 
+# Control characters (C0, DEL, C1) as escapes: text from files and servers reaches the
+# terminal, where ESC ] 0 ; ... BEL would retitle the window and others move the cursor.
+ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7f, 0xa0)]}
+
+
+def printable(text):
+    """One line of text for the terminal: 'a\\x1b]0;t\\x07' -> 'a\\\\x1b]0;t\\\\x07' (newlines escaped too)."""
+    return str(text).translate(ESCAPES)
+
+
+class Cli(click.Group):
+    """The `kb` group: every error message it shows is made printable first."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as error:
+            error.message = printable(error.message)
+            raise
+
+
+def db_folder_exists(ctx, param, value):
+    folder = Path(db_path(value)).resolve().parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"the folder {folder} does not exist; create it first", ctx, param)
+    return value
+
+
 def db_option(command):
     return click.option(
-        "--db", "db_file", type=click.Path(dir_okay=False), default=None,
+        "--db", "db_file", type=click.Path(dir_okay=False), default=None, callback=db_folder_exists,
         help="Knowledge base file [default: $REGENKB_DB or regenkb.db]")(command)
 
 
@@ -37,7 +65,7 @@ def serve_options(command):
     return click.option("--port", default=8001, show_default=True, help="Port to listen on")(command)
 
 
-@click.group()
+@click.group(cls=Cli)
 @click.version_option(package_name="regenkb")
 def cli():
     """regenkb: a literature and evidence knowledge base for stem-cell and
@@ -131,7 +159,7 @@ def harvest_pubmed_command(term, db_file, related, api_key, email):
 def report_harvest(db, label, run):
     """Run a live harvest with progress on stderr; an error stops it resumably."""
     def progress(stats, page):
-        click.echo(f"{page.origin}: {stats.added} added, {stats.updated} updated so far", err=True)
+        click.echo(printable(f"{page.origin}: {stats.added} added, {stats.updated} updated so far"), err=True)
 
     try:
         stats = run(progress)
@@ -263,10 +291,13 @@ def harvest_portal_command(url, depth, max_pages, db_file, email):
     """
     db = open_db(db_path(db_file))
     try:
-        loaded, quarantined, skipped = harvest_portal(db, portal.Crawler(email=email), url, depth, max_pages,
-                                                      lambda page, outcome: click.echo(f"{page}: {outcome}", err=True))
+        loaded, quarantined, skipped = harvest_portal(
+            db, portal.Crawler(email=email), url, depth, max_pages,
+            lambda page, outcome: click.echo(printable(f"{page}: {outcome}"), err=True))
     except HarvestError as error:
         raise click.ClickException(str(error))
+    if not (loaded or quarantined):
+        raise click.ClickException(f"nothing harvested from {url}: {skipped} page(s) skipped, for the reason above")
     click.echo(f"{loaded} record page(s) loaded, {quarantined} kept in quarantine, {skipped} skipped")
     relink(db)
 
@@ -471,14 +502,14 @@ def load_files(files, db_file, outcomes, mode=None):
     with mode(db) if mode else contextlib.nullcontext():
         for path, outcome in outcomes(db):
             if isinstance(outcome, LoadError):
-                click.echo(f"error: {outcome}", err=True)
+                click.echo(printable(f"error: {outcome}"), err=True)
                 failed += 1
                 continue
             stats, note = outcome
-            click.echo(f"{path}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged, "
-                       f"{stats.deleted} deleted, {stats.quarantined} quarantined" + (f"; {note}" if note else ""))
+            click.echo(printable(f"{path}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged, "
+                                 f"{stats.deleted} deleted, {stats.quarantined} quarantined" + (f"; {note}" if note else "")))
             for message in stats.errors:
-                click.echo(f"  quarantined: {message}", err=True)
+                click.echo("  quarantined: " + printable(message), err=True)
     relink(db)
     if failed:
         raise click.ClickException(f"{failed} of {len(files)} file(s) could not be loaded fully")
