@@ -94,8 +94,9 @@ def affiliation_rows(affiliation):
     """One row per affiliation in a source's affiliation string, parsed into department,
     institution, city and country; identifiers stay only on a string that holds one.
 
-    A string its source ties to an institution it names (OpenAlex's `institution`) is one
-    row at that institution, under the source's name for it, whatever the string holds."""
+    A string OpenAlex ties to an institution (an `openalex` identifier) is one row at that
+    institution, whatever the string holds, under the name the source gives the institution
+    (`institution`) when it gives one."""
     if "rows" in affiliation:
         return affiliation["rows"]
     identifiers = affiliation["identifiers"]
@@ -107,7 +108,7 @@ def affiliation_rows(affiliation):
 # institutions: the rows of a string are built once.
 @functools.lru_cache(maxsize=100_000)
 def parsed_affiliation_rows(name, ror, ringgold, openalex, institution=None):
-    parts = tuple(filter(None, [clean_affiliation(name)])) if institution else split_affiliations(name)
+    parts = tuple(filter(None, [clean_affiliation(name)])) if openalex else split_affiliations(name)
     if len(parts) != 1:
         ror = ringgold = openalex = None
     if ror:

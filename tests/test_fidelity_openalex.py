@@ -281,3 +281,23 @@ def test_snapshot_lines_are_read_one_at_a_time():
     read = []
     stream = openalex.parse_lines((read.append(n) or line for n, line in enumerate(lines)), "part", [])
     assert next(stream)["openalex_id"] == "W2741809807" and read == [0]
+
+
+def test_a_string_openalex_ties_to_institutions_stays_whole_even_one_missing_from_institutions(db, tmp_path):
+    # Two affiliations in one string, as some publishers write them; OpenAlex maps the string to
+    # both institutions but lists only one of them in `institutions`.
+    work = fixture_works()[0]
+    alperin = authorship_of(work, "Juan Pablo Alperín")
+    both = "Canadian Institute for Studies in Publishing, Simon Fraser University, Vancouver, BC, Canada; " \
+           "Public Knowledge Project, Canada"
+    alperin["raw_affiliation_strings"] = [both]
+    alperin["affiliations"] = [{"raw_affiliation_string": both, "institution_ids": [
+        "https://openalex.org/I18014758", "https://openalex.org/I4387153203"]}]
+    alperin["institutions"] = alperin["institutions"][:1]
+    (tmp_path / "work.json").write_text(json.dumps(work))
+    load_works_file(db, "openalex", tmp_path / "work.json")
+    institutions.resolve(db)
+    assert wrong_fields(db, [work]) == []
+    assert db.execute("SELECT a.name, a.ror, a.openalex_id FROM work_author_affiliations waa "
+                      "JOIN affiliations a ON a.id = waa.affiliation_id WHERE waa.position = 4 ORDER BY a.openalex_id"
+                      ).fetchall() == [(both, "https://ror.org/0213rcc28", "I18014758"), (both, None, "I4387153203")]
