@@ -31,6 +31,9 @@ SOURCE_SCHEMES = {"pubmed": "pmid", "openalex": "openalex", "crossref": "doi", "
                   "portal": "portal"}
 # Link-end schemes that are a source's own record ids: they resolve through the records table.
 RECORD_SCHEMES = ("europepmc", "portal")
+# Sources whose record id is a page's address, not the work's: two of their records (a paper's
+# page on two portals, a page saved twice) may be one work, and are matched like two sources'.
+PAGE_SOURCES = ("portal",)
 LINK_COLUMNS = ("from_scheme", "from_id", "relation", "to_scheme", "to_id", "from_work_id", "to_work_id",
                 "from_trial_id", "to_trial_id", "score", "evidence", "asserted_by")
 
@@ -342,7 +345,7 @@ class Loader:
                 stats.updated += 1
             changed.append((row_id, record, sha1))
         if existing:
-            self.clear_derived(sorted(set(existing)))
+            self.clear_derived(sorted(set(existing)), [record[self.key] for record, _ in fresh])
         insert_rows(db, "records", [
             {"source": self.source, "source_id": record[self.key], "work_id": None, "trial_id": None,
              self.fk: row_id, "completeness": record["completeness"], "version": record_version(record),
@@ -365,11 +368,14 @@ class Loader:
             f"SELECT id, {self.key} FROM {self.table} WHERE {self.key} IN ({in_clause(keys)})", keys)}
         return [ids.get(key) for key in keys]
 
-    def clear_derived(self, row_ids):
-        """Delete what was derived from the stored versions of these rows, before writing new ones."""
+    def clear_derived(self, row_ids, keys=None):
+        """Delete what was derived from the stored versions of these rows, before writing new ones:
+        the links these records (`keys`; all of this source's when None) asserted, since another
+        record of this source may share the row (two pages of one work)."""
         self.clear_rows(row_ids)
-        self.db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_{self.fk} IN ({in_clause(row_ids)})",
-                        [self.source, *row_ids])
+        only = f" AND from_id IN ({in_clause(keys)})" if keys else ""
+        self.db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_{self.fk} IN ({in_clause(row_ids)}){only}",
+                        [self.source, *row_ids, *(keys or [])])
 
     def clear_rows(self, row_ids):
         marks = in_clause(row_ids)
@@ -429,7 +435,8 @@ class Loader:
             return 0
         row_id = row[0]
         self.db.execute("DELETE FROM records WHERE source = ? AND source_id = ?", [self.source, key])
-        self.db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_{self.fk} = ?", [self.source, row_id])
+        self.db.execute(f"DELETE FROM links WHERE asserted_by = ? AND from_{self.fk} = ? AND from_id = ?",
+                        [self.source, row_id, key])
         if self.db.execute(f"SELECT 1 FROM records WHERE {self.fk} = ?", [row_id]).fetchone() is None:
             self.clear_derived([row_id])
             for end in ("from", "to"):
@@ -514,10 +521,11 @@ class WorkLoader(Loader):
         phrase of its first words, found through the full-text index.
 
         A work that already holds a record of this source would have matched by identifier:
-        only a preprint or journal counterpart (for version_of) is worth comparing there."""
+        only a preprint or journal counterpart (for version_of) is worth comparing there; but
+        not for a page source, whose record ids name pages ('' matches no sources list)."""
         from .merge import title_key
 
-        same_source = f'%"{self.source}"%'
+        same_source = f'%"{self.source}"%' if self.source not in PAGE_SOURCES else ""
         preprint = int(bool(record["is_preprint"]))
         if key:
             return self.db.query(
@@ -544,19 +552,27 @@ class WorkLoader(Loader):
         from . import merge
 
         ids = [work_id for work_id, _ in changed]
+        written = {record["source_id"] for _, record in changed}
         others = {}
-        for work_id, source, raw in self.db.execute(
-                f"SELECT work_id, source, raw FROM records WHERE work_id IN ({in_clause(ids)}) AND source != ?",
-                [*ids, self.source]):
-            others.setdefault(work_id, {}).setdefault(source, merge.reparse(source, zlib.decompress(raw)))
+        # A page source's own other records of these works count too: its pages of one work merge.
+        for work_id, source, source_id, raw in self.db.execute(
+                f"SELECT work_id, source, source_id, raw FROM records WHERE work_id IN ({in_clause(ids)}) "
+                f"AND (source != ? OR ?)", [*ids, self.source, self.source in PAGE_SOURCES]):
+            if not (source == self.source and source_id in written):
+                others.setdefault(work_id, {}).setdefault(source, []).append(
+                    merge.reparse(source, zlib.decompress(raw)))
         rows = WorkRows()
         merges, links = [], []
-        # Two records of this source in one batch may be one work: its rows are built once.
-        latest = {work_id: record for work_id, record in changed}
-        for work_id, record in latest.items():
-            rows.add(work_id, {self.source: record, **others.get(work_id, {})})
+        # Records of this source in one batch may be one work: its rows are built once, newest first.
+        batch = {}
         for work_id, record in changed:
-            sources = {self.source: record, **others.get(work_id, {})}
+            batch.setdefault(work_id, []).insert(0, record)
+        for work_id, records in batch.items():
+            stored = others.get(work_id, {})
+            by_source = {**stored, self.source: records + stored.get(self.source, [])}
+            rows.add(work_id, {source: merge.combine(found) for source, found in by_source.items()})
+        for work_id, record in changed:
+            held = len(batch[work_id]) + sum(map(len, others.get(work_id, {}).values()))
             scheme = SOURCE_SCHEMES[self.source]
             links.extend(link_row(from_scheme=scheme, from_id=record["source_id"], relation=link["relation"],
                                   to_scheme=link["scheme"], to_id=link["target"], from_work_id=work_id,
@@ -566,7 +582,7 @@ class WorkLoader(Loader):
                                   evidence=f"{r['found_in']} names {r['accession']}", asserted_by=self.source)
                          for r in work_registry_ids(record) if r["scheme"])
             match = self.matches.get(record["source_id"])
-            if match and len(sources) > 1:
+            if match and held > 1:
                 merges.append({"work_id": work_id, "source": self.source, "source_id": record["source_id"],
                                "matched_by": match[1], "score": match[2], "merged_at": now()})
             if record["source_id"] in self.versions:
@@ -582,12 +598,12 @@ class WorkLoader(Loader):
         sources = {}
         for work_id, source, raw in self.db.execute(
                 f"SELECT work_id, source, raw FROM records WHERE work_id IN ({in_clause(work_ids)})", work_ids):
-            sources.setdefault(work_id, {}).setdefault(source, merge.reparse(source, zlib.decompress(raw)))
+            sources.setdefault(work_id, {}).setdefault(source, []).append(merge.reparse(source, zlib.decompress(raw)))
         self.clear_rows(work_ids)
         self.db.execute(f"DELETE FROM works WHERE id IN ({in_clause(work_ids)})", work_ids)
         rows = WorkRows()
         for work_id, by_source in sources.items():
-            rows.add(work_id, by_source)
+            rows.add(work_id, {source: merge.combine(found) for source, found in by_source.items()})
         rows.write(self)
 
     def delete(self, key):

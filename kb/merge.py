@@ -92,6 +92,25 @@ def merge_records(records):
     return merged, provenance, conflicts
 
 
+def combine(records):
+    """Records of one source that describe one work (a paper's page on two portals) -> one
+    record: the fullest, the first given among equals, with each field it lacks from the
+    next record that has it."""
+    if len(records) == 1:
+        return records[0]
+    records = sorted(records, key=lambda record: -record["completeness"])
+    combined = {key: value for key, value in records[0].items() if key != "registry_found"}
+    combined["layers"] = dict(records[0]["layers"])
+    for field in MERGED_FIELDS:
+        donor = next((r for r in records if not empty(r.get(field))), records[0])
+        if donor is not records[0]:
+            combined[field] = donor[field]
+            combined["layers"].pop(field, None)
+            if field in donor["layers"]:
+                combined["layers"][field] = donor["layers"][field]
+    return combined
+
+
 def comparable(value):
     return re.sub(r"[^\w]+", " ", fold(str(value))).strip().rstrip(".")
 

@@ -313,3 +313,36 @@ def test_a_structured_abstract_in_separate_blocks_keeps_every_section_and_its_co
     assert record["copyright"] == "© 2022 International Journal of Preventive Medicine | Published by Wolters Kluwer - Medknow."
     assert "©" not in record["abstract"]
     assert [len(found) for found in institutions(record)] == [len(numbers) for numbers in NUMBERS]
+
+
+def works_by_title(db):
+    return {title: count for title, count in db.execute(
+        "select w.title, count(*) from records r join works w on w.id = r.work_id where r.source = 'portal' "
+        "group by r.work_id order by w.id")}
+
+
+def test_the_same_work_from_two_portal_pages_is_one_work_and_its_related_documents_are_not_doubled(db):
+    load_portal_page(db, SEED_PAGE.read_bytes(), SEED_PAGE.as_uri())
+    load_portal_page(db, (PORTAL / "seed_sections.html").read_bytes(), "https://portal.example/rd/record.php?id=256")
+    load_portal_page(db, (PORTAL / "seed_rich.html").read_bytes(), "https://portal.example/rd/p.aspx?c=1")
+    # Three pages of the seed paper (two hosts, three markups) and three listings of each related document.
+    assert list(works_by_title(db).values()) == [3, 3, 3, 3] and db["works"].count == 4
+    seed = next(db.query("select * from works where title like 'Safety of Intraparenchymal%'"))
+    assert json.loads(seed["sources"]) == ["portal"]
+    assert seed["doi"] == "10.4103/ijpvm.ijpvm_441_21"  # from the one page that gives it
+    assert seed["copyright"].startswith("© 2022 International Journal of Preventive Medicine")
+    assert db.execute("select count(*) from merges where work_id = ? and matched_by = 'title'",
+                      [seed["id"]]).fetchone()[0] == 2
+    targets = db.execute("select to_work_id, count(*) from links where asserted_by = 'portal' "
+                         "group by to_work_id").fetchall()
+    assert len(targets) == 3 and all(work_id and count == 3 for work_id, count in targets)
+
+
+def test_two_portal_pages_of_different_works_with_similar_titles_stay_apart(db):
+    page = (PORTAL / "dspace_full_record_no_head.html").read_text()
+    load_portal_page(db, page.encode(), "https://repository.example/handle/1/35673677?show=full")
+    near = "\n".join(line for line in page.split("\n") if "dc.identifier" not in line)  # no DOI, no PMID
+    near = near.replace("for&#x20;ischemic&#x20;stroke", "for&#x20;hemorrhagic&#x20;stroke").replace(
+        "for ischemic stroke", "for hemorrhagic stroke")
+    load_portal_page(db, near.encode(), "https://repository.example/handle/1/1?show=full")
+    assert db["works"].count == 2 and db["merges"].count == 0
