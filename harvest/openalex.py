@@ -104,11 +104,12 @@ def author_affiliations(authorship):
     institutions = {openalex_key(i.get("id")): i for i in authorship.get("institutions") or []}
     strings = authorship.get("raw_affiliation_strings") or (
         [authorship["raw_affiliation_string"]] if authorship.get("raw_affiliation_string") else [])
-    if authorship.get("affiliations"):
+    if "affiliations" in authorship:  # the 2023+ schema, even when it maps no string
         named = {}
-        for entry in authorship["affiliations"]:
+        for entry in authorship["affiliations"] or []:
             keys = named.setdefault(entry.get("raw_affiliation_string"), [])
-            keys += [key for key in map(openalex_key, entry.get("institution_ids") or []) if key not in keys]
+            keys += [key for key in map(openalex_key, entry.get("institution_ids") or [])
+                     if key and key not in keys]
         # raw_affiliation_strings keeps the paper's order; affiliations[] may list them otherwise.
         pairs = [(text, named.get(text, [])) for text in dict.fromkeys(strings + list(named)) if text]
     elif len(strings) == len(institutions):

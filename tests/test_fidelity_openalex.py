@@ -68,9 +68,9 @@ def expected_affiliations(authorship):
     listed = {key_of(i["id"]): i for i in authorship.get("institutions") or []}
     strings = authorship.get("raw_affiliation_strings") or (
         [authorship["raw_affiliation_string"]] if authorship.get("raw_affiliation_string") else [])
-    if authorship.get("affiliations"):
+    if "affiliations" in authorship:
         pairs = [(a["raw_affiliation_string"], [key_of(i) for i in a.get("institution_ids") or []])
-                 for a in authorship["affiliations"]] + [(text, []) for text in strings]
+                 for a in authorship["affiliations"] or []] + [(text, []) for text in strings]
     elif len(strings) == len(listed):
         pairs = [(text, [key]) for text, key in zip(strings, listed)]
     else:
@@ -192,7 +192,8 @@ def test_each_affiliation_string_gets_the_institutions_openalex_maps_it_to():
         ("Observatoire des Sciences et des Technologies (OST), Centre Interuniversitaire de Recherche sur la Science "
          "et la Technologie (CIRST), Université du Québec à Montréal, Montréal, QC, Canada",
          "https://ror.org/002rjbv21", "I159129438"),
-        ("École de bibliothéconomie et des sciences de l’information, Université de Montréal, Montréal, QC, Canada",
+        ("École de bibliothéconomie et des sciences de l’information, Université de Montréal, Montréal, QC, "
+         "Canada",
          "https://ror.org/0161xgx34", "I70931966")]
     assert institutions_named(record, "Norlander") == [
         ("FlourishOA, USA", None, None), (ISCHOOL, UW, "I201448701"), (ISCHOOL, SEATTLE_U, "I58610484")]
@@ -301,3 +302,12 @@ def test_a_string_openalex_ties_to_institutions_stays_whole_even_one_missing_fro
     assert db.execute("SELECT a.name, a.ror, a.openalex_id FROM work_author_affiliations waa "
                       "JOIN affiliations a ON a.id = waa.affiliation_id WHERE waa.position = 4 ORDER BY a.openalex_id"
                       ).fetchall() == [(both, "https://ror.org/0213rcc28", "I18014758"), (both, None, "I4387153203")]
+
+
+def test_an_empty_affiliations_list_pairs_nothing_by_position():
+    # The current schema, saying no string names an institution: position would guess.
+    work = fixture_works()[0]
+    haustein = authorship_of(work, "Stefanie Haustein")
+    haustein["affiliations"] = []
+    assert [ror for _, ror, _ in institutions_named(openalex.parse_work(work), "Haustein")] == [
+        None, None, "https://ror.org/002rjbv21", "https://ror.org/03c4mmv16"]
