@@ -1,7 +1,7 @@
 """Serving under load: mixed search, facet and canned-query traffic against a real `kb serve`
 at 8 connections, while a deliberately expensive SQL query runs into the time limit.
 
-    python benchmarks/load.py [SECONDS] [--db PATH] [--works N]
+    python benchmarks/load.py [SECONDS] [--db PATH] [--works N] [--slow N]
 
 Default: 60 s on the demo KB. --works N adds N synthetic works (Zipf-worded titles and
 abstracts, as benchmarks/serve.py writes them) to the demo KB first, so the same traffic
@@ -10,6 +10,10 @@ meets a KB of PubMed's order of size; the demo's studies still answer the canned
 Prints requests/s, errors, 5xx, p50/p99 per kind of request, what the expensive query got
 (it must be cut at the SQL time limit with a clear error), and the latency of the other
 requests while it ran. tests/test_serving_load.py runs a short variant of the same code in CI.
+
+--slow N instead sends the expensive query from N clients at once, over and over, while
+one client reads a work page: the work page's latency says whether arbitrary SQL starves
+the pages (issue 20: with 12 such clients a work page once took 11.4 s).
 """
 
 import random
@@ -117,6 +121,46 @@ def run(db_path, seconds, connections=8, seed=1, workers=1):
     return results, expensive, meanwhile
 
 
+def starve(db_path, seconds, slow):
+    """`slow` clients sending the expensive query over and over and one reading a work page,
+    for `seconds`: {"slow": [(status, ms), ...], "page": [(status, ms), ...]}."""
+    import sqlite3
+
+    work = sqlite3.connect(db_path).execute("SELECT min(id) FROM works").fetchone()[0]
+    process, base = start_server(db_path)
+    name = Path(db_path).stem
+    results = {"slow": [], "page": []}
+    deadline = time.perf_counter() + seconds
+
+    def client(kind, url):
+        while time.perf_counter() < deadline:
+            results[kind].append(get(url))
+
+    try:
+        threads = [threading.Thread(target=client, args=("slow", base + EXPENSIVE.format(db=name)))
+                   for _ in range(slow)]
+        threads.append(threading.Thread(target=client, args=("page", f"{base}/-/work/{work}")))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    return results
+
+
+def report_starving(results, slow):
+    statuses = {}
+    for status, _ in results["slow"]:
+        statuses[status] = statuses.get(status, 0) + 1
+    print(f"{slow} clients sending the expensive query: {len(results['slow'])} answers, by status {statuses}")
+    pages = [ms for status, ms in results["page"] if status == 200]
+    p50, p99 = percentiles(pages)
+    print(f"work page meanwhile: {len(pages)} of {len(results['page'])} answered 200, p50 {p50:.0f} ms, "
+          f"p99 {p99:.0f} ms, slowest {max(pages):.0f} ms")
+
+
 def status_and_body(url):
     """GET a URL: its status and the start of its body, whatever the status."""
     try:
@@ -149,7 +193,7 @@ def report(results, expensive, meanwhile, seconds):
         print(f"  meanwhile {len(meanwhile)} other requests answered, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
 
-def main(seconds, db_path=None, works=0):
+def main(seconds, db_path=None, works=0, slow=0):
     with tempfile.TemporaryDirectory() as tmp:
         if db_path is None:
             from kb import demo
@@ -164,11 +208,16 @@ def main(seconds, db_path=None, works=0):
                 serve.build(db_path, works, random.Random(3))
                 print(f"{works:,} synthetic works added to the demo KB in {time.perf_counter() - started:.0f} s "
                       f"({db_path.stat().st_size / 1e9:.2f} GB)")
-        report(*run(db_path, seconds), seconds)
+        if slow:
+            report_starving(starve(db_path, seconds, slow), slow)
+        else:
+            report(*run(db_path, seconds), seconds)
 
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
-    option = {name: arguments[arguments.index(name) + 1] for name in ("--db", "--works") if name in arguments}
+    option = {name: arguments[arguments.index(name) + 1] for name in ("--db", "--works", "--slow")
+              if name in arguments}
     numbers = [a for a in arguments if a.isdigit() and a not in option.values()]
-    main(int(numbers[0]) if numbers else 60, option.get("--db"), int(option.get("--works", 0)))
+    main(int(numbers[0]) if numbers else 60, option.get("--db"), int(option.get("--works", 0)),
+         int(option.get("--slow", 0)))

@@ -8,6 +8,24 @@ MARK_START, MARK_END = "\x02", "\x03"
 OPERATORS = {"AND", "OR", "NOT"}
 EMPTY_QUERY = '""'
 TOKEN = re.compile(r'"([^"]*)"|(\w[\w\'-]*\*?)|(\S)')
+# Bounds on a query. SQLite refuses an expression deeper than 1,000 (the search of people's
+# names ANDs one LIKE per word) and a LIKE pattern longer than 50,000 bytes; a researcher's
+# longest queries are a few hundred characters.
+MAX_QUERY_CHARS = 2000
+MAX_QUERY_WORDS = 64
+
+
+class QueryTooLong(ValueError):
+    """A search query past MAX_QUERY_CHARS or MAX_QUERY_WORDS."""
+
+
+def check_query(text):
+    """Raise QueryTooLong, saying which limit, for a query too long to run."""
+    if len(text or "") > MAX_QUERY_CHARS:
+        raise QueryTooLong(f"The query is {len(text):,} characters long; search takes at most {MAX_QUERY_CHARS:,}.")
+    words = len(re.findall(r"\w+", text or ""))
+    if words > MAX_QUERY_WORDS:
+        raise QueryTooLong(f"The query has {words:,} words; search takes at most {MAX_QUERY_WORDS}.")
 
 
 def fts_query(text):
@@ -63,6 +81,7 @@ def register_functions(conn):
 
 def search(db, text, limit=20, kind="works"):
     """Top works (or trials) for `text`, best first, each with a snippet whose hits are marked."""
+    check_query(text)
     if fts_query(text) == EMPTY_QUERY:
         return []
     register_functions(db.conn)

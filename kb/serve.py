@@ -1,8 +1,14 @@
 """Serving a KB with Datasette, configured by datasette-metadata.json."""
 
+import contextlib
+import glob
 import json
 import os
+import signal
+import sys
 from pathlib import Path
+
+import click
 
 METADATA = Path(__file__).resolve().parent.parent / "datasette-metadata.json"
 TEMPLATE_DATABASE = "regenkb"
@@ -12,9 +18,11 @@ SETTINGS = {"sql_time_limit_ms": 3000, "default_page_size": 50, "facet_time_limi
             "suggest_facets": False}
 
 
-def metadata_for(db_file):
+def metadata_for(db_file, debug_endpoints=False):
     """The metadata of datasette-metadata.json, applied to this KB whatever its file is called."""
     metadata = json.loads(METADATA.read_text())
+    if debug_endpoints:
+        metadata.setdefault("plugins", {}).setdefault("regenkb", {})["debug_endpoints"] = True
     databases = metadata.get("databases", {})
     stem = Path(db_file).stem
     if TEMPLATE_DATABASE in databases:
@@ -24,13 +32,14 @@ def metadata_for(db_file):
     return metadata
 
 
-def datasette_for(db_file, immutable=False, cors=False):
+def datasette_for(db_file, immutable=False, cors=False, debug_endpoints=False):
     """An in-process Datasette for a KB, as `kb serve` runs it: read-only (Datasette opens
-    the file in read-only mode; immutable when asked), SQL cut at 3 s, CORS off unless asked."""
+    the file in read-only mode; immutable when asked), SQL cut at 3 s, CORS off unless asked,
+    Datasette's debug pages (/-/databases, /-/threads, ...) hidden unless asked."""
     from datasette.app import Datasette
 
     files = {"immutables" if immutable else "files": [str(db_file)]}
-    return Datasette(**files, metadata=metadata_for(db_file), settings=SETTINGS, cors=cors)
+    return Datasette(**files, metadata=metadata_for(db_file, debug_endpoints), settings=SETTINGS, cors=cors)
 
 
 # uvicorn's worker processes build the app by its import name; this carries serve()'s options to them.
@@ -41,10 +50,51 @@ def app_from_environment():
     return datasette_for(**json.loads(os.environ[OPTIONS_VARIABLE])).app()
 
 
-def serve(db_file, host, port, immutable=False, cors=False, workers=1):
+def serve(db_file, host, port, immutable=False, cors=False, workers=1, debug_endpoints=False):
     import uvicorn
 
-    os.environ[OPTIONS_VARIABLE] = json.dumps({"db_file": str(db_file), "immutable": immutable, "cors": cors})
+    os.environ[OPTIONS_VARIABLE] = json.dumps({"db_file": str(db_file), "immutable": immutable, "cors": cors,
+                                               "debug_endpoints": debug_endpoints})
     print(f"Serving {db_file} at http://{host}:{port}/{Path(db_file).stem} (Ctrl+C stops)")
-    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, host=host, port=port,
-                log_level="warning")
+    with served_immutable(db_file) if immutable else contextlib.nullcontext():
+        uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning")
+
+
+# An immutable KB is read without locks or change checks, so a write meanwhile makes the
+# server contradict itself: while it serves, a lock file beside the KB names its process,
+# and open_db refuses the KB to every other command.
+def lock_files(db_file):
+    return glob.glob(glob.escape(str(db_file)) + ".served-immutable-*.lock")
+
+
+@contextlib.contextmanager
+def served_immutable(db_file):
+    lock = Path(f"{db_file}.served-immutable-{os.getpid()}.lock")
+    lock.write_text(f"kb serve --immutable, process {os.getpid()}\n")
+    # uvicorn stops on SIGTERM, then raises it again; as an exception it lets the lock go.
+    stopped = signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, stopped)
+        lock.unlink(missing_ok=True)
+
+
+class ServedImmutable(click.ClickException):
+    """The KB is being served as immutable (a ClickException, so any command that opens the
+    KB says so in words)."""
+
+
+def refuse_if_served_immutable(db_file):
+    """Raise ServedImmutable while a live `kb serve --immutable` serves db_file; a lock its
+    process left behind (killed) is removed."""
+    from .ingest import alive
+
+    for lock in lock_files(db_file):
+        pid = int(lock.rsplit("-", 1)[1].removesuffix(".lock"))
+        if alive(pid):
+            raise ServedImmutable(f"{db_file} is being served as immutable by `kb serve --immutable` (process {pid}), "
+                                  "which must not see it change: stop that server first, or serve the KB without "
+                                  "--immutable while you load into it")
+        Path(lock).unlink(missing_ok=True)

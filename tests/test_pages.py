@@ -157,7 +157,8 @@ def test_author_and_institution_pages_show_works_partners_and_an_offline_network
     assert "<h1>Masoud Soleimani</h1>" in page and "Tarbiat Modares University (1)" in page
     assert page.count('href="/-/author/') >= 9  # his coauthors, each linked to their page
     assert "/-/static-plugins/regenkb/cytoscape.min.js" in page and "cdn" not in page.lower()
-    elements = json.loads(re.search(r"var elements = (\[.*?\]);", page).group(1))
+    elements = json.loads(re.search(r'<script type="application/json" id="regenkb-network-elements">(.*?)</script>',
+                                    page).group(1))
     assert sum("source" not in e["data"] for e in elements) == 10 and any("source" in e["data"] for e in elements)
     script = get(datasette, "/-/static-plugins/regenkb/cytoscape.min.js")
     assert script.status_code == 200 and "cytoscape" in script.text[:2000].lower()

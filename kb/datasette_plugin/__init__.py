@@ -1,8 +1,8 @@
 """Datasette plugin: the KB's SQL function, cell rendering, citation exports (.bibtex,
 .ris, .csljson) and pages (a work page at /-/work/{id}, people at /-/author/{id} and
 institutions at /-/institution/{id} with their ego networks, search across everything at
-/-/search-all). The network drawing library (cytoscape.js, from npm; see package.json)
-ships in static/, so the pages work offline.
+/-/search-all) and the guards of a public server (guards.py). The network drawing library
+(cytoscape.js, from npm; see package.json) ships in static/, so the pages work offline.
 
 Registered by entry point, so `kb serve` and plain `datasette regenkb.db` both load it.
 """
@@ -15,7 +15,8 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
 from ..citations import FORMATS, works_for_citation
-from ..search import MARK_END, MARK_START, SEARCH_SQL, fts_query, register_functions
+from ..search import MARK_END, MARK_START, SEARCH_SQL, QueryTooLong, check_query, fts_query, register_functions
+from . import guards
 
 # column name -> (pattern a value must match, URL of its record at the registry)
 IDENTIFIER_LINKS = {
@@ -35,6 +36,17 @@ PAGES = {("works", "title"): "work", ("authors", "name"): "author", ("institutio
 @hookimpl
 def prepare_connection(conn):
     register_functions(conn)
+    conn.set_authorizer(guards.authorizer)
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    return lambda app: guards.guarded(app, datasette)
+
+
+@hookimpl(wrapper=True)
+def extra_body_script(request):
+    return guards.record_body_scripts(request, (yield))
 
 
 @hookimpl
@@ -52,11 +64,37 @@ def render_cell(value, column, table, row, datasette):
         items = json_list(value)
         if items and all(isinstance(item, (str, int, float)) for item in items):
             return Markup("; ".join(str(escape(item)) for item in items))
-    if column in IDENTIFIER_LINKS:
-        pattern, url = IDENTIFIER_LINKS[column]
-        if re.fullmatch(pattern, value):
-            return Markup('<a href="{}">{}</a>'.format(escape(url.format(value)), escape(value)))
+    if column in IDENTIFIER_LINKS and identifier_url(column, value):
+        return identifier_link(column, value)
+    if column == "origin" or (table, column) == ("loaded_files", "path"):
+        return shown_origin(value)
     return None
+
+
+def identifier_url(kind, value):
+    """The URL of an identifier's record at its registry, or None when value is not a valid
+    identifier of that kind (a harvested `javascript:` URL is not a ROR)."""
+    pattern, url = IDENTIFIER_LINKS[kind]
+    return url.format(value) if isinstance(value, str) and re.fullmatch(pattern, value) else None
+
+
+def identifier_link(kind, value):
+    """An identifier linked to its registry when it is valid, else as text; every page and cell
+    that links an identifier goes through here."""
+    url = identifier_url(kind, value)
+    return Markup('<a href="{}">{}</a>').format(url, value) if url else escape(value)
+
+
+def shown_origin(origin):
+    """Where a record was read from, without the folders of the machine that loaded it: a
+    local file (a path or a file:// URL) by its name; a relative path as the user gave it,
+    an API request or a web page as it is."""
+    if not origin:
+        return origin
+    path = origin[len("file://"):] if origin.startswith("file://") else origin
+    if path.startswith("/") or re.match(r"[A-Za-z]:[\\/]", path):
+        return re.split(r"[\\/]", path)[-1]
+    return origin
 
 
 @hookimpl
@@ -133,10 +171,12 @@ def citation_renderer(extension):
 
 
 @hookimpl
-def register_routes():
+def register_routes(datasette):
+    hidden = [] if (datasette.plugin_config("regenkb") or {}).get("debug_endpoints") else [
+        (guards.DEBUG_ENDPOINTS, guards.hidden_endpoint)]
     return [(r"^/-/work/(?P<work_id>\d+)$", work_page), (r"^/-/search-all$", search_all_page),
             (r"^/-/author/(?P<author_id>\d+)$", author_page), (r"^/-/institution/(?P<institution_id>\d+)$",
-                                                                 institution_page)]
+                                                                 institution_page), *hidden]
 
 
 def kb_database(datasette):
@@ -147,15 +187,23 @@ def kb_database(datasette):
     return None, None
 
 
+# SQLite's integers are 64-bit: a longer id in a URL names nothing.
+MAX_ID = 2**63 - 1
+
+
 async def work_page(datasette, request):
     name, database = kb_database(datasette)
     work_id = int(request.url_vars["work_id"])
-    context = await database.execute_fn(lambda conn: work_context(conn, work_id))
+    context = await database.execute_fn(lambda conn: work_context(conn, work_id)) if work_id <= MAX_ID else None
     if context is None:
-        return Response.html(await datasette.render_template(
-            "regenkb_missing.html", {"what": f"work {work_id}", "database": name}, request=request), status=404)
+        return await missing_page(datasette, request, f"work {work_id}", name)
     return Response.html(await datasette.render_template(
         "regenkb_work.html", {**context, "database": name}, request=request))
+
+
+async def missing_page(datasette, request, what, database):
+    return Response.html(await datasette.render_template(
+        "regenkb_missing.html", {"what": what, "database": database}, request=request), status=404)
 
 
 def rows(conn, sql, params=()):
@@ -206,11 +254,16 @@ def work_context(conn, work_id):
 async def search_all_page(datasette, request):
     name, database = kb_database(datasette)
     query = request.args.get("q", "").strip()
-    results = {}
-    if query and fts_query(query) != '""':
+    results, problem = {}, None
+    try:
+        check_query(query)
+    except QueryTooLong as error:
+        problem = str(error)
+    if query and not problem and fts_query(query) != '""':
         results = await database.execute_fn(lambda conn: search_everything(conn, query))
     return Response.html(await datasette.render_template(
-        "regenkb_search_all.html", {"q": query, "results": results, "database": name}, request=request))
+        "regenkb_search_all.html", {"q": query, "results": results, "problem": problem, "database": name},
+        request=request), status=400 if problem else 200)
 
 
 def search_everything(conn, query, limit=20):
@@ -231,7 +284,8 @@ def search_everything(conn, query, limit=20):
 
 @hookimpl
 def extra_template_vars():
-    return {"regenkb_snippet": snippet_html, "regenkb_list": json_list}
+    return {"regenkb_snippet": snippet_html, "regenkb_list": json_list, "regenkb_link": identifier_link,
+            "regenkb_origin": shown_origin}
 
 
 def snippet_html(snippet):
@@ -262,10 +316,9 @@ async def institution_page(datasette, request):
 
 async def entity_page(datasette, request, kind, entity_id, read):
     name, database = kb_database(datasette)
-    context = await database.execute_fn(lambda conn: read(conn, entity_id))
+    context = await database.execute_fn(lambda conn: read(conn, entity_id)) if entity_id <= MAX_ID else None
     if context is None:
-        return Response.html(await datasette.render_template(
-            "regenkb_missing.html", {"what": f"{kind} {entity_id}", "database": name}, request=request), status=404)
+        return await missing_page(datasette, request, f"{kind} {entity_id}", name)
     return Response.html(await datasette.render_template(
         f"regenkb_{kind}.html", {**context, "database": name, "kind": kind}, request=request))
 
