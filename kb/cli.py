@@ -873,11 +873,13 @@ def search(query, db_file, trials, limit, as_json):
 @db_option
 @serve_options
 @click.option("--immutable", is_flag=True,
-              help="Serve a finished KB as immutable (faster counts; nothing may write to it meanwhile)")
+              help="Serve a finished KB as immutable (faster counts; other kb commands refuse the KB meanwhile)")
 @click.option("--cors", is_flag=True, help="Send CORS headers, so pages on other sites can call the JSON API")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
               help="Server processes: one a core answers more clients at once (each holds its own page cache)")
-def serve(db_file, host, port, immutable, cors, workers):
+@click.option("--debug-endpoints", is_flag=True,
+              help="Show Datasette's debug pages (/-/databases, /-/threads, ...), which name server paths")
+def serve(db_file, host, port, immutable, cors, workers, debug_endpoints):
     """Serve a KB with Datasette (read-only, with a SQL time limit).
 
     \b
@@ -888,4 +890,5 @@ def serve(db_file, host, port, immutable, cors, workers):
     path = db_path(db_file)
     if not os.path.exists(path):
         raise click.ClickException(f"{path} does not exist: build it with `kb demo --no-serve` or `kb load`")
-    serve_module.serve(path, host, port, immutable=immutable, cors=cors, workers=workers)
+    serve_module.serve(path, host, port, immutable=immutable, cors=cors, workers=workers,
+                       debug_endpoints=debug_endpoints)

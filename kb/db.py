@@ -263,6 +263,10 @@ class KnowledgeBase(sqlite_utils.Database):
 
 def open_db(path):
     """Open (creating if needed) a knowledge base with its schema, in WAL mode."""
+    if path != ":memory:":
+        from .serve import refuse_if_served_immutable
+
+        refuse_if_served_immutable(path)
     db = KnowledgeBase(path)
     db.execute("PRAGMA busy_timeout = 30000")
     # 64 MB of page cache: index inserts on a KB of millions of records stay off the disk.
