@@ -21,6 +21,7 @@ from kb.ingest import LoadError, load_pubmed_file, load_works_file
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
 EMAIL = re.compile(r"(electronic address:?\s*)?\S+@\S+", re.I)
+INITIALS = re.compile(r"\s*\((?:[A-Z]\.(?:-?[A-Z]\.)*(?:,\s*)?)+\)")
 
 
 def collapse(text):
@@ -64,17 +65,31 @@ class Check:
         return f"{self.key} {self.field}: source {self.expected!r}, KB {self.stored!r}"
 
 
-def affiliation_check(db, key, work_id, position, strings):
+def affiliation_checks(db, key, work_id, strings_by_author):
     """Every affiliation string of an author is in the KB word for word (split into the rows
-    it holds, e-mail addresses left out), and every row the KB gives the author comes from one."""
-    stored = [name for name, in db.execute(
+    it holds, e-mail addresses and the authors' initials some journals tag places with, such
+    as '(P.M.O.)', left out), and every row the KB gives the author comes from one of them.
+
+    A string several authors share may be shared out among them by those initials: it is
+    covered by the rows of every author who has it."""
+    stored = {position: [name for name, in db.execute(
         "SELECT a.name FROM work_author_affiliations waa JOIN affiliations a ON a.id = waa.affiliation_id "
         "WHERE waa.work_id = ? AND waa.position = ? ORDER BY waa.number", [work_id, position])]
-    strings = [s for s in map(collapse, strings) if s and alnum(EMAIL.sub("", s))]
-    holds = (all(tiled(text, stored) for text in strings)
-             and all(any(alnum(name) in alnum(text) for text in strings) for name in stored)
-             and len(stored) >= len(set(strings)))
-    return Check(key, f"author {position} affiliations", strings, stored, holds)
+        for position in range(1, len(strings_by_author) + 1)}
+    strings_by_author = [[s for s in map(collapse, strings) if s and alnum(EMAIL.sub("", s))]
+                         for strings in strings_by_author]
+    holders = {}
+    for position, strings in enumerate(strings_by_author, 1):
+        for text in strings:
+            holders.setdefault(text, set()).add(position)
+    checks = []
+    for position, strings in enumerate(strings_by_author, 1):
+        rows = stored[position]
+        holds = (all(tiled(INITIALS.sub("", text), [r for p in holders[text] for r in stored[p]]) for text in strings)
+                 and all(any(alnum(name) in alnum(INITIALS.sub("", text)) for text in strings) for name in rows)
+                 and len(rows) >= len(set(strings)))
+        checks.append(Check(key, f"author {position} affiliations", strings, rows, holds))
+    return checks
 
 
 def stored_authors(db, work_id):
@@ -214,8 +229,7 @@ def pubmed_checks(db, element):
     authors, affiliations = pubmed_authors(author_list)
     checks.append(Check(key, "authors in order (written name, is a group, last name or group, folded)", authors,
                         stored_authors(db, row["id"])))
-    checks += [affiliation_check(db, key, row["id"], position, strings)
-               for position, strings in enumerate(affiliations, 1)]
+    checks += affiliation_checks(db, key, row["id"], affiliations)
     mesh = {}
     for heading in headings:
         descriptor, qualifiers = heading.find("DescriptorName"), heading.findall("QualifierName")
@@ -356,10 +370,9 @@ def europepmc_checks(db, result):
     stored = stored_authors(db, row["id"])
     checks.append(Check(key, "authors in order (written name, is a group, last name or group, folded)", expected,
                         stored, same_authors(expected, stored)))
-    for position, author in enumerate(authors, 1):
-        strings = [a.get("affiliation") for a in (author.get("authorAffiliationDetailsList") or {}).get(
-            "authorAffiliation", [])] or [author.get("affiliation")]
-        checks.append(affiliation_check(db, key, row["id"], position, [s for s in strings if s]))
+    checks += affiliation_checks(db, key, row["id"], [
+        [a.get("affiliation") for a in (author.get("authorAffiliationDetailsList") or {}).get("authorAffiliation", [])]
+        or [author.get("affiliation")] for author in authors])
     mesh = {}
     for heading in (result.get("meshHeadingList") or {}).get("meshHeading", []):
         qualifiers = (heading.get("meshQualifierList") or {}).get("meshQualifier", [])
