@@ -229,7 +229,8 @@ def tag_authors(tags):
         return authors
     # PubMed's pages give one citation_authors tag: 'Ojewola RW;Tijani KH;...;'
     listed = [author_entry(name) for text in values(tags, "citation_authors") for name in text.split(";") if clean(name)]
-    return listed or [author_entry(name) for name in values(tags, "dc.creator", "dc.contributor.author")]
+    return listed or [author_entry(name) for name in values(tags, "dc.creator", "dc.creator.personalname",
+                                                             "dc.contributor.author")]
 
 
 def table_authors(rows):
@@ -334,9 +335,13 @@ def state_authors(state):
                 parts = {p.get("#name"): p for p in child.get("$$", []) if isinstance(p, dict)}
                 refs = [r for p in child.get("$$", []) if isinstance(p, dict) and p.get("#name") == "cross-ref"
                         for r in p.get("$", {}).get("refid", "").split()]
-                named = [a for a in group if a.get("$", {}).get("id") in refs] if refs else group
+                # Cross-refs also point at footnotes (the corresponding author's): only those
+                # naming an affiliation count; an author with none has the group's.
+                named = [a for a in group if a.get("$", {}).get("id") in refs] or group
                 name = ", ".join(filter(None, (node_text(parts.get("surname")), node_text(parts.get("given-name")))))
-                texts = [node_text(next((p for p in a.get("$$", []) if p.get("#name") == "textfn"), {})) for a in named]
+                texts = [node_text(next((p for p in a.get("$$", []) if p.get("#name") == "textfn"), {}))
+                         or ", ".join(node_text(p) for p in a.get("$$", []) if p.get("#name") != "label")
+                         for a in named]
                 authors.append(author_entry(name, texts, child.get("$", {}).get("orcid")))
             else:
                 walk(child.get("$$", []), group)
@@ -437,6 +442,18 @@ def layout_affiliations(soup):
             leading = re.match(r"^\s*(\d+)\s*[.)]\s*", text)
         if text.strip():
             found[mark] = clean(text)
+    return found
+
+
+def marked_affiliations(soup):
+    """{mark: affiliation} of rows that open with a <sup id="au..."> mark (Sinaweb journal
+    sites, whose affiliations follow the authors with no label); the mark is empty when the
+    paper has one author."""
+    found = {}
+    for position, sup in enumerate(soup.find_all("sup", id=re.compile(r"^au")), 1):
+        text = clean(sup.parent.get_text(" ")).replace(clean(sup.get_text(" ")), "", 1).strip()
+        if text:
+            found[next(iter(marks_of(sup.get_text())), position)] = text
     return found
 
 
@@ -565,6 +582,7 @@ def parse_page(html, url):
 
     def pick(field, *options):
         for layer, value in options:
+            value = "\n".join(map(clean, value.split("\n"))) if isinstance(value, str) else value
             if value not in (None, "", []):
                 layers[field] = layer
                 return value
@@ -592,6 +610,7 @@ def parse_page(html, url):
                ("jsonld", doi_in([ld.get("doi")] + as_list(ld.get("identifier")) + as_list(ld.get("sameAs")))),
                ("state", article.get("doi")))
     pmid = pick("pmid", ("meta", first(tags, "citation_pmid")), ("dspace", first(table, "dc.identifier.pmid")))
+    pmcid = pick("pmcid", ("meta", first(tags, "citation_pmcid")), ("dspace", first(table, "dc.identifier.pmcid")))
     volume = pick("volume", ("meta", first(tags, "citation_volume", "prism.volume", "dc.citation.volume")),
                   ("dspace", first(table, "dc.citation.volume", "dc.identifier.volume")),
                   ("jsonld", ld_part(ld, "volumeNumber")), ("state", article.get("vol-first")))
@@ -615,7 +634,8 @@ def parse_page(html, url):
     language = pick("language", ("meta", first(tags, "citation_language", "dc.language")),
                     ("dspace", first(table, "dc.language.iso", "dc.language")),
                     ("jsonld", ld_text(ld.get("inLanguage"))), ("state", article.get("language")))
-    keywords = pick("keywords", ("meta", keywords_of(values(tags, "citation_keywords", "dc.subject"))),
+    keywords = pick("keywords", ("meta", keywords_of(values(tags, "citation_keywords"))),
+                    ("meta", keywords_of(values(tags, "dc.subject"))),
                     ("dspace", keywords_of(values(table, "dc.subject"))),
                     ("jsonld", keywords_of([k if ";" in k else k.replace(",", ";")
                                             for k in as_list(ld.get("keywords")) if isinstance(k, str)])),
@@ -627,7 +647,7 @@ def parse_page(html, url):
     if layers.get("abstract") != "layout":
         copyright_ = None
 
-    written, affiliations = layout_authors(soup), layout_affiliations(soup)
+    written, affiliations = layout_authors(soup), layout_affiliations(soup) or marked_affiliations(soup)
     layout, missing = marked_authors(written, affiliations)
     options = [("meta", tag_authors(tags)), ("dspace", table_authors(table)), ("jsonld", ld_authors(ld)),
                ("state", state_authors(state)), ("layout", layout)]
@@ -647,6 +667,11 @@ def parse_page(html, url):
                     author["orcid"] = author["orcid"] or match["orcid"]
                 layer = f"{layer}+{other}"
                 break
+        else:
+            if len(names) == 1 and len(affiliations) == 1 and len(written) <= 1:
+                # One author and one affiliation on the page, which needs no numbers to be his.
+                names[0]["affiliations"] = list(affiliations.values())
+                layer = f"{layer}+layout" if layer != "layout" else layer
     if layer:
         layers["authors"] = layer
     if any(a["affiliations"] for a in names):
@@ -663,7 +688,7 @@ def parse_page(html, url):
         authors.append(new_author(position, written_name=author["name"], last_name=last, fore_name=fore,
                                   initials=initials, orcid=author["orcid"],
                                   affiliations=[{"name": text, "identifiers": {}} for text in author["affiliations"]]))
-    record = new_work(source_id=url, doi=doi, pmid=pmid, title=title, abstract=abstract, year=year, pub_date=date,
+    record = new_work(source_id=url, doi=doi, pmid=pmid, pmcid=pmcid, title=title, abstract=abstract, year=year, pub_date=date,
                       journal=journal, volume=volume, issue=issue, pages=pages, issn=issn, language=language,
                       keywords=keywords, authors=authors, copyright=copyright_, layers=layers)
     return record, layout_related(soup, url)

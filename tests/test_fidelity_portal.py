@@ -58,6 +58,10 @@ def authors_of(html, tags):
             authors.append((value, []))
         elif name == "citation_author_institution" and authors:
             authors[-1][1].append(value)
+    # Sinaweb journal sites give an affiliation row opening with <sup id="au">, no number for one author.
+    rows = [text(row) for row in re.findall(r'<sup id="au\d*">\d*</sup>(.*?)</td>', html, re.S)]
+    if len(authors) == 1 and not authors[0][1] and len(rows) == 1:
+        return [(authors[0][0], rows)]
     if authors:
         return authors
     names = [n.strip() for n in (first(tags, "citation_authors") or "").split(";") if n.strip()]
