@@ -36,6 +36,11 @@ MARGIN = 0.5  # how much better an ambiguous name form must fit one person than 
 ALL_PAIRS_UP_TO = 50
 NEIGHBOURS = 5
 EVIDENCE_KEPT = 5
+# Coauthors say who someone is on a paper of a few dozen authors, not on a consortium paper
+# of thousands, where every pair of authors would cost time and memory (N squared) for
+# nothing: a work with more authors than this gives no coauthor evidence and no coauthor
+# counts, while its authors are still clustered on their names, places and topics.
+COAUTHOR_CONTEXT_UP_TO = 100
 TOPIC_STOP = {"humans", "animals", "male", "female", "adult", "middle aged", "aged", "mice", "rats"}
 
 
@@ -128,11 +133,13 @@ def gather(db, names, keys, block_of):
                                                           form["orcid"], written, year.get(work_id), form["block"])
     for work_id, members in by_work.items():
         blocks = Counter(block for _, _, block in members)
+        context = len(members) <= COAUTHOR_CONTEXT_UP_TO
         for key, _, block in members:
             if key in occurrences:
                 occurrences[key].namesake_on_work = blocks[block] > 1
-                occurrences[key].coauthors = {name for other, name, _ in members if other != key and name}
-                occurrences[key].coauthor_blocks = {block for other, _, block in members if other != key and block}
+                if context:
+                    occurrences[key].coauthors = {name for other, name, _ in members if other != key and name}
+                    occurrences[key].coauthor_blocks = {b for other, _, b in members if other != key and b}
     for work_id, position, institution_id, department_id, country in db.execute(
             "SELECT waa.work_id, waa.position, af.institution_id, af.department_id, af.country "
             "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id"):
@@ -449,11 +456,19 @@ def profile(db, people):
     """Works, years, institutions and top coauthors of the given people (and of their coauthors,
     whose lists name them)."""
     db.execute("CREATE TEMP TABLE IF NOT EXISTS profiled (id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS coauthored (work_id INTEGER PRIMARY KEY)")
     db.execute("DELETE FROM profiled")
+    db.execute("DELETE FROM coauthored")
     db.conn.executemany("INSERT OR IGNORE INTO profiled VALUES (?)", [(p,) for p in people])
+    coauthored = """INSERT OR IGNORE INTO coauthored SELECT work_id FROM work_authors WHERE work_id IN (
+        SELECT work_id FROM work_authors WHERE author_id IN (SELECT id FROM profiled))
+        GROUP BY work_id HAVING count(*) <= ?"""
+    # The works that count for coauthors: a consortium paper would pair thousands of people.
+    db.execute(coauthored, [COAUTHOR_CONTEXT_UP_TO])
     db.execute("INSERT OR IGNORE INTO profiled SELECT DISTINCT b.author_id FROM work_authors a "
                "JOIN work_authors b ON b.work_id = a.work_id WHERE a.author_id IN (SELECT id FROM profiled) "
-               "AND b.author_id IS NOT NULL")
+               "AND a.work_id IN (SELECT work_id FROM coauthored) AND b.author_id IS NOT NULL")
+    db.execute(coauthored, [COAUTHOR_CONTEXT_UP_TO])  # and those of the coauthors just added
     db.execute("""UPDATE authors SET (works, first_year, last_year) = (
         SELECT count(DISTINCT wa.work_id), min(w.year), max(w.year) FROM work_authors wa
         JOIN works w ON w.id = wa.work_id WHERE wa.author_id = authors.id)
@@ -463,7 +478,7 @@ def profile(db, people):
             SELECT a.author_id, p.name, count(DISTINCT a.work_id) AS n FROM work_authors a
             JOIN work_authors b ON b.work_id = a.work_id AND b.author_id != a.author_id
             JOIN authors p ON p.id = b.author_id
-            WHERE a.author_id IN (SELECT id FROM profiled)
+            WHERE a.author_id IN (SELECT id FROM profiled) AND a.work_id IN (SELECT work_id FROM coauthored)
             GROUP BY a.author_id, b.author_id ORDER BY a.author_id, n DESC, p.name"""):
         if len(top[person]) < 5:
             top[person].append(f"{name} ({count})")
