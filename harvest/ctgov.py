@@ -3,8 +3,8 @@ researchers hold trials in.
 
 Formats: API v2 study JSON and `/studies` pages; the retired classic API ("v1")
 full_studies and study_fields JSON; the legacy `clinical_study` XML; the legacy RSS
-search feed; the legacy "Download CSV" export. Each parses to the same record dict
-(`new_trial`); enums are normalised to the v2 spelling (an unknown value is kept, as
+search feed; the "Download CSV" export of the legacy and of the current site. Each parses
+to the same record dict (`new_trial`); enums are normalised to the v2 spelling (an unknown value is kept, as
 upper-case text), dates to ISO with the precision the source gives.
 """
 
@@ -467,17 +467,22 @@ def intervention_from_label(label):
     return {"type": enum(kind), "name": name.strip(), "description": None, "arm_labels": [], "other_names": []}
 
 
-# ---------------------------------------------------------------- legacy CSV export
+# ---------------------------------------------------------------- CSV exports (legacy and current site)
 
 CSV_DESIGN_KEYS = {"Allocation": "allocation", "Intervention Model": "intervention_model",
                    "Masking": "masking", "Primary Purpose": "primary_purpose"}
+# The current site's export (ctg-studies.csv) names these columns apart from the legacy one.
+CSV_COLUMNS = {"Study Title": "Title", "Study Status": "Status", "Sex": "Gender", "Study Design": "Study Designs"}
+CSV_OUTCOMES = {"Outcome Measures": "UNSPECIFIED", "Primary Outcome Measures": "PRIMARY",
+                "Secondary Outcome Measures": "SECONDARY", "Other Outcome Measures": "OTHER"}
 
 
 # Countries whose ClinicalTrials.gov name holds a comma: "Iran, Islamic Republic of", "Congo, The
 # Democratic Republic of the", "Palestinian Territory, occupied".
 COMMA_COUNTRY = re.compile(r"\b(?:of|of the|occupied)$", re.I)
-# A postcode has a digit and no lower-case word: "77030", "H3T 1E2", "100-8655", "CEP 90610-000".
-POSTCODE = re.compile(r"(?=[^,]*\d)[A-Z\d][A-Z\d -]{1,12}")
+# A postcode has a digit and no lower-case word: "77030", "H3T 1E2", "N-2390", "CEP 90610-000"
+# (and, typed in its place, a dialling code: "+5581").
+POSTCODE = re.compile(r"(?=[^,]*\d)[+A-Z\d][A-Z\d -]{1,12}")
 # Words that name an institution or a part of one, never a city: in "Xiangya Hospital, Central
 # South University, Changsha, China" the part before Changsha is the facility's, not a city.
 FACILITY_WORD = re.compile(
@@ -505,8 +510,10 @@ def parse_site(text):
     postcode = parts.pop() if len(parts) > 1 and POSTCODE.fullmatch(parts[-1]) else None
     state = None
     # A US site always names its state (the registry requires one); elsewhere a state is read
-    # when what precedes it is a place too, not a part of the facility's name.
-    if (country == "United States" and len(parts) > 1) or (len(parts) > 2 and not FACILITY_WORD.search(parts[-2])):
+    # when what precedes it is a place too, not a part of the facility's name or a sentence's
+    # tail ("..., or speak with your personal physician., Pierre Benite, 69495, France").
+    if (country == "United States" and len(parts) > 1) or (
+            len(parts) > 2 and not FACILITY_WORD.search(parts[-2]) and not parts[-2][0].islower()):
         state = parts.pop()
     city = parts.pop() if parts else None
     return {"facility": ", ".join(parts) or None, "city": city, "state": state, "zip": postcode,
@@ -514,7 +521,15 @@ def parse_site(text):
 
 
 def parse_csv_row(row):
-    """One row of the legacy 'Download CSV' export (lists joined with '|') -> trial record."""
+    """One row of a 'Download CSV' export -> trial record; lists are joined with '|'.
+
+    Two layouts, read by column name (the current site lets a user pick the columns): the
+    legacy site's (ct2/results/download_fields: values as the site showed them, 'Sponsor/
+    Collaborators' in one column) and the current site's (ctg-studies.csv: v2 enum values and
+    ISO dates, 'Sponsor' and 'Collaborators' apart, outcomes by kind, each written 'measure,
+    description, time frame' and kept whole as its measure).
+    """
+    row = {CSV_COLUMNS.get(column, column): value for column, value in row.items()}
     design = {}
     for part in split_bar(row.get("Study Designs")):
         key, _, value = part.partition(": ")
@@ -526,16 +541,18 @@ def parse_csv_row(row):
         min_age = ages.group(1) or ages.group(3)
         max_age = ages.group(2) or ages.group(4)
     other_ids = split_bar(row.get("Other IDs"))
-    sponsors = split_bar(row.get("Sponsor/Collaborators"))
+    sponsors = split_bar(row.get("Sponsor/Collaborators")) or split_bar(row.get("Sponsor")) + split_bar(
+        row.get("Collaborators"))
     study_type, access, patient_registry = study_type_of(row.get("Study Type"))
+    results = (row.get("Study Results") or "").lower()
     return new_trial(
         nct_id=row.get("NCT Number"), brief_title=row.get("Title"), acronym=row.get("Acronym") or None,
         overall_status=enum(row.get("Status")),
-        has_results=(row.get("Study Results") or "").lower().startswith("has results"),
+        has_results=results in ("has results", "yes") if results else None,
         conditions=split_bar(row.get("Conditions")),
         interventions=[intervention_from_label(i) for i in split_bar(row.get("Interventions"))],
-        outcomes=[{"kind": "UNSPECIFIED", "measure": m, "time_frame": None, "description": None}
-                  for m in split_bar(row.get("Outcome Measures"))],
+        outcomes=[{"kind": kind, "measure": m, "time_frame": None, "description": None}
+                  for column, kind in CSV_OUTCOMES.items() for m in split_bar(row.get(column))],
         lead_sponsor=sponsors[0] if sponsors else None, collaborators=sponsors[1:],
         sex=enum(row.get("Gender")), min_age=min_age, max_age=max_age,
         phases=phases_from([row.get("Phases")] if row.get("Phases") else []),
@@ -548,7 +565,7 @@ def parse_csv_row(row):
         completion_date=iso_date(row.get("Completion Date")), first_posted=iso_date(row.get("First Posted")),
         last_update_posted=iso_date(row.get("Last Update Posted")),
         sites=[parse_site(location) for location in split_bar(row.get("Locations"))],
-        completeness=SUMMARY, **design)
+        brief_summary=row.get("Brief Summary") or None, completeness=SUMMARY, **design)
 
 
 # ---------------------------------------------------------------- any payload

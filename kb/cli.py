@@ -442,8 +442,8 @@ def load_parquet_command(folder, workers, again, fast, db_file):
 def load_ctgov_command(files, db_file):
     """Load ClinicalTrials.gov FILES in any format researchers keep trials in: an API v2
     study or /studies page (JSON), classic-API (v1) full_studies or study_fields JSON,
-    legacy clinical_study XML, the legacy RSS search feed, or the legacy "Download CSV"
-    export.
+    legacy clinical_study XML, the legacy RSS search feed, or the "Download CSV" export of
+    the legacy or the current site.
 
     Loading a file twice changes nothing; a fuller record (v2 JSON) is never replaced by a
     thinner one (CSV, RSS). Bad studies go to the quarantine table; the rest load.

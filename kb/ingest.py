@@ -176,8 +176,8 @@ def store_institutions(db, entities):
 
 def load_ctgov_file(db, path, batch_size=1000):
     """Load one ClinicalTrials.gov file: v2 study or /studies page, classic-API (v1) JSON, legacy
-    clinical_study XML, legacy RSS feed or legacy CSV export. Returns LoadStats; a file of no
-    known format, or cut short, raises LoadError after the good studies in it are stored."""
+    clinical_study XML, legacy RSS feed or CSV export (legacy or current site). Returns LoadStats;
+    a file of no known format, or cut short, raises LoadError after the good studies in it are stored."""
     with opened(path) as handle:
         data = handle.read()
     items, _ = ctgov.parse_payload(data, str(path))

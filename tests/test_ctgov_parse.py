@@ -219,6 +219,12 @@ def test_a_legacy_age_of_n_a_is_no_limit_as_in_v2():
     assert (trial["min_age"], trial["max_age"]) == (None, "80 Years")
 
 
+# A sponsor's facility "name" on many sites: a sentence with commas, ending in a full stop.
+LILLY = ("For additional information regarding investigative sites for this trial, contact 1-877-CTLILLY "
+         "(1-877-285-4559, 1-317-615-4559) Mon - Fri from 9 AM to 5 PM Eastern Time (UTC/GMT - 5 hours, EST), "
+         "or speak with your personal physician.")
+
+
 @pytest.mark.parametrize("site,expected", [
     # facility, city, state, postcode, country
     ("Xiangya Hospital, Central South University, Changsha, Hunan, China",
@@ -239,7 +245,35 @@ def test_a_legacy_age_of_n_a_is_no_limit_as_in_v2():
      ("Texas A&M University", "College Station", "Texas", None, "United States")),
     ("UZ/KU Leuven, Leuven, 3000, Belgium", ("UZ/KU Leuven", "Leuven", None, "3000", "Belgium")),
     ("Cairo, Egypt", (None, "Cairo", None, None, "Egypt")),
+    ("Research Site, Charlottesville,, Virginia, 22908, United States",
+     ("Research Site", "Charlottesville", "Virginia", "22908", "United States")),
+    ("Lund University, Skane Hospital,, Malmö, Sweden", ("Lund University, Skane Hospital", "Malmö", None, None, "Sweden")),
+    ("Pfizer Investigational Site, Bay Roberts, Newfoundland and Labrador, A0A 1G0, Canada",
+     ("Pfizer Investigational Site", "Bay Roberts", "Newfoundland and Labrador", "A0A 1G0", "Canada")),
+    (f"{LILLY}, Pierre Benite, 69495, France", (LILLY, "Pierre Benite", None, "69495", "France")),
+    ("Sevilla, 41013, Spain", (None, "Sevilla", None, "41013", "Spain")),
 ])
 def test_export_sites_are_read_from_the_right_and_the_rest_is_the_facility(site, expected):
     parsed = ctgov.parse_site(site)
     assert tuple(parsed[key] for key in ("facility", "city", "state", "zip", "country")) == expected
+
+
+def test_the_current_sites_export_gives_the_v2_facts():
+    page = parse("current_export.csv")[0]
+    v2 = parse("v2_NCT03384433.json")[0]["NCT03384433"]
+    trial = page["NCT03384433"]
+    same = ("brief_title", "overall_status", "has_results", "conditions", "lead_sponsor", "collaborators", "sex",
+            "phases", "enrollment", "study_type", "allocation", "intervention_model", "masking", "primary_purpose",
+            "org_study_id", "start_date", "primary_completion_date", "completion_date", "first_posted",
+            "last_update_posted", "sites")
+    assert {field: trial[field] for field in same} == {field: v2[field] for field in same}
+    assert [(i["type"], i["name"]) for i in trial["interventions"]] == [("BIOLOGICAL", "exosome")]
+    assert [(o["kind"], o["measure"]) for o in trial["outcomes"]] == [
+        ("PRIMARY", "Incidence of Treatment-Emergent Adverse Events"),
+        ("SECONDARY", "measurement of Modified Ranking Scale")]
+    # It gives age groups, not ages: none is invented.
+    assert (trial["min_age"], trial["max_age"], trial["completeness"]) == (None, None, ctgov.SUMMARY)
+    pisces = page["NCT01151124"]
+    assert (pisces["acronym"], pisces["lead_sponsor"], pisces["collaborators"]) == ("PISCES", "ReNeuron Group plc", [])
+    assert [(s["facility"], s["city"], s["zip"], s["country"]) for s in pisces["sites"]] == [
+        ("Institute of Neurological Sciences, Southern General Hospital", "Glasgow", "G51 4TF", "United Kingdom")]
