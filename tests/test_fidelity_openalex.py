@@ -128,8 +128,10 @@ def fidelity_checks(db, work):
     named = {}
     for position, authorship in enumerate(authorships, 1):
         expected = expected_affiliations(authorship)
-        yield (key, f"author {position} affiliations and their institutions", expected,
-               stored_affiliations(db, work_id, position, list(expected)))
+        stored = stored_affiliations(db, work_id, position, list(expected))
+        for text, institutions_named in expected.items():
+            yield key, f"author {position} at {text[:60]!r}: its institutions", institutions_named, stored.get(text)
+        yield key, f"author {position}: no other affiliation", [], sorted(set(stored) - set(expected))
         named.update({key_of(i["id"]): i for i in authorship.get("institutions") or []})
     for openalex_id, institution in sorted(named.items()):
         yield key, f"institution {openalex_id} (ror, name)", (
