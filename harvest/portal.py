@@ -225,6 +225,10 @@ def tag_authors(tags):
             authors[-1]["affiliations"].append(value)
         elif authors and name == "citation_author_orcid":
             authors[-1]["orcid"] = value
+    if len(authors) > 1 and not any(a["affiliations"] for a in authors[:-1]):
+        # Every institution tag after the last author: a page that lists all its authors, then
+        # all institutions, or one whose last author alone gives any. Which, it cannot say.
+        authors[-1]["affiliations"] = []
     if authors:
         return authors
     # PubMed's pages give one citation_authors tag: 'Ojewola RW;Tijani KH;...;'

@@ -346,3 +346,17 @@ def test_two_portal_pages_of_different_works_with_similar_titles_stay_apart(db):
         "for ischemic stroke", "for hemorrhagic stroke")
     load_portal_page(db, near.encode(), "https://repository.example/handle/1/1?show=full")
     assert db["works"].count == 2 and db["merges"].count == 0
+
+
+def test_institution_tags_listed_after_all_authors_belong_to_no_one():
+    def page(institutions):
+        return ('<html><head><meta name="citation_title" content="Stem Cell Therapy in Stroke: A Review Literature">'
+                '<meta name="citation_author" content="Ghali, Azza Abass">'
+                '<meta name="citation_author" content="ElZamarany, Enas Arafa">'
+                + "".join(f'<meta name="citation_author_institution" content="{i}">' for i in institutions)
+                + "</head><body></body></html>")
+
+    neuro, pathology = "Neuropsychiatry, Tanta University, Tanta, Egypt", "Clinical Pathology, Tanta University, Tanta, Egypt"
+    for listed in ([neuro, pathology], [pathology]):
+        record, _ = portal.parse_page(page(listed), "https://p/x")
+        assert institutions(record) == [[], []]  # no guess: a wrong institution is worse than none
