@@ -151,8 +151,9 @@ def parse(text):
     text = clean(text)
     segments = [segment.strip(" .") for segment in text.split(",") if segment.strip(" .")]
     country, end = country_at_end(segments)
-    if country and us_country(segments[:end + 1]):
-        country, end = "US", len(segments)  # 'Decatur, Georgia' names the state, not the country
+    # 'Decatur, Georgia' names the US state, not the country.
+    if country and (state_of := region_country(segments[:end + 1])) not in (None, country):
+        country, end = state_of, len(segments)
     body = segments[:end]
     tiers = [tier_of(segment) for segment in body]
     ranked = [(tier, i) for i, tier in enumerate(tiers) if tier is not None
@@ -165,7 +166,7 @@ def parse(text):
         tier, at = None, 0
     else:
         return Affiliation(text, None, None, None, country, None)
-    country = country or us_country(body[at + 1:])
+    country = country or region_country(body[at + 1:])
     if tier is None and is_department(body[0]):
         return Affiliation(text, body[0], None, city_in(body[1:], country), country, None)
     department = body[0] if at > 0 else None
@@ -176,15 +177,18 @@ def parse(text):
     return Affiliation(text, department, institution, city_in(body[at + 1:], country), country, type_of(institution))
 
 
-def us_country(segments):
-    """'US' for places that end with a US state after a city of that state ('Athens, GA',
-    'Bethesda, Maryland 20892'), which US addresses often leave at that; else None."""
-    if len(segments) < 2:
+def region_country(segments):
+    """The one country whose state or province ends the segments, after a city of that
+    country (of that state, in the US): 'Athens, GA' and 'Decatur, Georgia' are in the US,
+    'Hamilton, ON' in Canada, addresses that often stop at that. Else None."""
+    region = place_name(segments[-1]) if len(segments) >= 2 else ""
+    countries = places.region_countries(region) if region else ()
+    if not countries:
         return None
-    state = places.us_state(place_name(segments[-1]))
-    if state and any(places.city(place_name(segment), "US", state) for segment in segments[:-1]):
-        return "US"
-    return None
+    state = places.us_state(region)
+    found = {country for country in countries if any(
+        places.city(place_name(segment), country, state if country == "US" else None) for segment in segments[:-1])}
+    return found.pop() if len(found) == 1 else None
 
 
 def type_of(institution):

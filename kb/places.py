@@ -99,6 +99,8 @@ def city(name, country=None, region=None):
                 best = candidate
         if best:
             return best
+    if wanted[0].endswith(" city"):
+        return city(name[:-5], country, region)  # 'Osaka City' is Osaka
     return None
 
 
@@ -129,14 +131,19 @@ def regions():
 
 
 @functools.lru_cache(maxsize=100_000)
-def is_region(name, country=None):
-    """Is `name` a state, province or other ISO 3166-2 region (of `country`, when given)?
-    'Pennsylvania', 'PA', 'Sichuan Province' and 'Ontario' are; a code counts only in capitals."""
+def region_countries(name):
+    """The countries that have a state, province or other ISO 3166-2 region called or coded
+    `name`: 'Pennsylvania' and 'PA' are the US's, 'Sichuan Province' China's, 'ON' Canada's;
+    a code counts only in capitals."""
     names, codes = regions()
     if 2 <= len(name) <= 3 and name.isupper():
-        countries = codes.get(name, ())
-    else:
-        countries = names.get(region_key(name), ())
+        return frozenset(codes.get(name, ()))
+    return frozenset(names.get(region_key(name), ()))
+
+
+def is_region(name, country=None):
+    """Is `name` a region (of `country`, when given)? See `region_countries`."""
+    countries = region_countries(name)
     return bool(countries) and (country is None or country in countries)
 
 

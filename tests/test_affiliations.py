@@ -39,8 +39,10 @@ def test_a_state_or_province_after_the_city_is_a_region_not_the_city(text, city,
     assert place(text) == (city, country)
 
 
-def test_a_us_address_that_stops_at_its_state_is_in_the_us():
+def test_an_address_that_stops_at_its_state_or_province_is_in_that_country():
     assert place("ArunA Biomedical, Athens, GA.") == ("Athens", "US")
+    assert place("Department of Medicine, McMaster University, Hamilton, ON") == ("Hamilton", "CA")
+    assert place("Woolcock Institute of Medical Research, University of Sydney, Sydney, NSW") == ("Sydney", "AU")
     assert place("Department of Surgery, University of Pittsburgh, Pittsburgh, Pennsylvania") == ("Pittsburgh", "US")
     assert place("Atlanta VA Medical Center, Decatur, Georgia") == ("Decatur", "US")
     assert place("Centers for Disease Control and Prevention, Atlanta, Georgia, United States of America") == (
@@ -190,7 +192,7 @@ def test_the_real_pubmed_affiliations_parse_into_their_institution_city_and_coun
 
 def test_the_gazetteer_knows_cities_by_their_names_and_regions_by_theirs():
     assert places.city("Teheran").name == "Tehran" and places.city("Köln", "DE").name == "Köln"
-    assert places.city("Zurich", "CH").name == "Zürich"
+    assert places.city("Zurich", "CH").name == "Zürich" and places.city("Osaka City", "JP").name == "Osaka"
     assert places.city("London", "CA").region == "08" and places.city("London").country == "GB"
     assert places.is_region("Pennsylvania", "US") and places.is_region("PA", "US") and not places.is_region("pa")
     assert places.is_region("Sichuan Province", "CN") and not places.is_region("Pittsburgh")
