@@ -8,9 +8,9 @@ MARK_START, MARK_END = "\x02", "\x03"
 OPERATORS = {"AND", "OR", "NOT"}
 EMPTY_QUERY = '""'
 TOKEN = re.compile(r'"([^"]*)"|(\w[\w\'-]*\*?)|(\S)')
-# Bounds on a query. SQLite refuses an expression deeper than 1,000 (the search of people's
-# names ANDs one LIKE per word) and a LIKE pattern longer than 50,000 bytes; a researcher's
-# longest queries are a few hundred characters.
+# Bounds on a query of the search page. SQLite refuses an expression deeper than 1,000 (its
+# search of people's names ANDs one LIKE per word) and a LIKE pattern longer than 50,000
+# bytes; a researcher's longest queries are a few hundred characters.
 MAX_QUERY_CHARS = 2000
 MAX_QUERY_WORDS = 64
 
@@ -81,7 +81,6 @@ def register_functions(conn):
 
 def search(db, text, limit=20, kind="works"):
     """Top works (or trials) for `text`, best first, each with a snippet whose hits are marked."""
-    check_query(text)
     if fts_query(text) == EMPTY_QUERY:
         return []
     register_functions(db.conn)

@@ -41,18 +41,20 @@ def prepare_connection(conn):
 
 @hookimpl
 def asgi_wrapper(datasette):
+    """The guards of a public server (guards.py) around all of Datasette."""
     return lambda app: guards.guarded(app, datasette)
 
 
 @hookimpl(wrapper=True)
 def extra_body_script(request):
+    """Every plugin's inline body script, allowed by hash on this response."""
     return guards.record_body_scripts(request, (yield))
 
 
 @hookimpl
 def render_cell(value, column, table, row, datasette):
     """A work's title, a person's and an institution's name link to their pages; search snippets show their hits as <mark>;
-    identifiers link to their registries; JSON lists of names read as lists."""
+    identifiers link to their registries; JSON lists of names read as lists; local origins show their file name."""
     if not isinstance(value, str):
         return None
     page = PAGES.get((table, column))
