@@ -4,8 +4,8 @@ researchers hold trials in.
 Formats: API v2 study JSON and `/studies` pages; the retired classic API ("v1")
 full_studies and study_fields JSON; the legacy `clinical_study` XML; the legacy RSS
 search feed; the "Download CSV" export of the legacy and of the current site. Each parses
-to the same record dict (`new_trial`); enums are normalised to the v2 spelling (an unknown value is kept, as
-upper-case text), dates to ISO with the precision the source gives.
+to the same record dict (`new_trial`); enums are normalised to the v2 spelling (an unknown
+value is kept, as upper-case text), dates to ISO with the precision the source gives.
 """
 
 import csv
@@ -105,10 +105,10 @@ def study_type_of(value):
     if not value or enum(value) == "NA":
         return None, [], None
     kind, _, subtypes = value.partition(":")
-    registry = "[patient registry]" in kind.lower()
-    kind = enum(kind.replace("[Patient Registry]", ""))
+    kind, registry = re.subn(r"\[patient registry\]", "", kind, flags=re.I)
+    kind = enum(kind)
     access = [EXPANDED_ACCESS.get(s.lower(), s) for s in split_bar(subtypes)]
-    return kind, access, registry if kind == "OBSERVATIONAL" else None
+    return kind, access, bool(registry) if kind == "OBSERVATIONAL" else None
 
 
 def expanded_access_types(flags):

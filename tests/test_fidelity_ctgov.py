@@ -57,8 +57,9 @@ def iso(text):
 def study(nct_id, **facts):
     """The facts of one study; what a format does not give is empty."""
     empty = {"brief_title": None, "overall_status": None, "phases": [], "study_type": None, "start_date": None,
-             "first_posted": None, "last_update_posted": None, "enrollment": None, "has_results": None, "lead_sponsor": None, "org_study_id": None, "sites": [], "secondary_ids": [],
-             "conditions": [], "interventions": [], "pmids": set()}
+             "first_posted": None, "last_update_posted": None, "enrollment": None, "has_results": None,
+             "lead_sponsor": None, "org_study_id": None, "sites": [], "secondary_ids": [], "conditions": [],
+             "interventions": [], "pmids": set()}
     return {"nct_id": nct_id, **empty, **facts}
 
 
@@ -76,7 +77,7 @@ def v2_facts(data):
         enrollment=design.get("enrollmentInfo", {}).get("count"),
         lead_sponsor=protocol.get("sponsorCollaboratorsModule", {}).get("leadSponsor", {}).get("name"),
         org_study_id=ident.get("orgStudyIdInfo", {}).get("id"),
-        sites=[(loc.get("city"), loc.get("country"))
+        sites=[(loc.get("city"), loc.get("state"), loc.get("zip"), loc.get("country"))
                for loc in protocol.get("contactsLocationsModule", {}).get("locations", [])],
         secondary_ids=[s["id"] for s in ident.get("secondaryIdInfos", [])],
         conditions=protocol.get("conditionsModule", {}).get("conditions", []),
@@ -102,7 +103,8 @@ def v1_facts(data):
         enrollment=int(design["EnrollmentInfo"]["EnrollmentCount"]),
         lead_sponsor=protocol["SponsorCollaboratorsModule"]["LeadSponsor"]["LeadSponsorName"],
         org_study_id=ident.get("OrgStudyIdInfo", {}).get("OrgStudyId"),
-        sites=[(loc.get("LocationCity"), loc.get("LocationCountry")) for loc in locations],
+        sites=[(loc.get("LocationCity"), loc.get("LocationState"), loc.get("LocationZip"), loc.get("LocationCountry"))
+               for loc in locations],
         secondary_ids=[s["SecondaryId"] for s in ident.get("SecondaryIdInfoList", {}).get("SecondaryIdInfo", [])],
         conditions=protocol.get("ConditionsModule", {}).get("ConditionList", {}).get("Condition", []),
         interventions=[(INTERVENTION[i["InterventionType"]], i["InterventionName"]) for i in protocol.get(
@@ -134,7 +136,7 @@ def xml_facts(root):
         last_update_posted=iso(xml_text(root, "last_update_posted")),
         enrollment=int(enrollment) if enrollment else None, lead_sponsor=xml_text(root, "sponsors/lead_sponsor/agency"),
         org_study_id=xml_text(root, "id_info/org_study_id"),
-        sites=[(xml_text(loc, "facility/address/city"), xml_text(loc, "facility/address/country"))
+        sites=[tuple(xml_text(loc, f"facility/address/{part}") for part in ("city", "state", "zip", "country"))
                for loc in root.findall("location")],
         secondary_ids=[" ".join(s.text.split()) for s in root.findall("id_info/secondary_id")],
         conditions=[" ".join(c.text.split()) for c in root.findall("condition")],
@@ -227,10 +229,11 @@ def studies_in(path):
 
 
 def stored(db, nct_id):
+    """(sites as (facility, city, state, zip, country) rows, {field: value}) as the KB holds them."""
     trial = next(db.query("select * from trials where nct_id = ?", [nct_id]))
-    rows = db.execute("select facility, city, state, zip, country from trial_sites where trial_id = ? "
-                      "order by position", [trial["id"]]).fetchall()
-    return trial, rows, {
+    sites = db.execute("select facility, city, state, zip, country from trial_sites where trial_id = ? "
+                       "order by position", [trial["id"]]).fetchall()
+    return sites, {
         "brief_title": trial["brief_title"], "overall_status": trial["overall_status"],
         "phases": json.loads(trial["phases"] or "[]"), "study_type": trial["study_type"],
         "start_date": trial["start_date"], "first_posted": trial["first_posted"],
@@ -258,10 +261,9 @@ def export_site_checks(site, row):
     Occupied') and a city before it."""
     parts = [part.strip() for part in site.split(",") if part.strip()]
     country = ", ".join(parts[-2:]) if re.search(r" of( the)?$|^occupied$", parts[-1], re.I) else parts[-1]
-    facility, city, state, postcode, stored_country = row
     return [("site parts", ", ".join(parts), ", ".join(filter(None, row))),
-            ("site country", country, stored_country),
-            ("site has a city", len(parts) > 1, city is not None)]
+            ("site country", country, row[4]),
+            ("site has a city", len(parts) > 1, row[1] is not None)]
 
 
 def checks_of(db, path):
@@ -271,14 +273,14 @@ def checks_of(db, path):
     checks = [("file", "NCT ids", sorted({f["nct_id"] for f in facts}),
                [r[0] for r in db.execute("select nct_id from trials order by nct_id")])]
     for fact in facts:
-        trial, sites, kb = stored(db, fact["nct_id"])
+        sites, kb = stored(db, fact["nct_id"])
         checks.extend((fact["nct_id"], field, fact[field], kb[field]) for field in kb)
         checks.append((fact["nct_id"], "site count", len(fact["sites"]), len(sites)))
         for site, row in zip(fact["sites"], sites):
             if isinstance(site, str):
                 checks.extend((fact["nct_id"], *check) for check in export_site_checks(site, row))
             else:
-                checks.append((fact["nct_id"], "site city, country", site, (row[1], row[4])))
+                checks.append((fact["nct_id"], "site city, state, zip, country", site, row[1:]))
     return checks
 
 
