@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from .errors import HarvestError, ParseError, guarded, payload_guarded
 from .http import Client, Page, follow, limiter_for
-from .records import FULL, initials_of, new_author, new_work
+from .records import FULL, initials_of, new_author, new_reference, new_work
 
 SOURCE = "crossref"
 API = "https://api.crossref.org"
@@ -36,6 +36,18 @@ def strip_tags(text):
     return " ".join(re.sub(r"<[^>]+>", " ", text).split()) if text else None
 
 
+def parse_reference(reference):
+    """One reference[] entry: its `unstructured` text, or else a citation written from the
+    fields it has ('Li DM. Cancer Res. 1997;57:2124'); a DOI-only entry has no text."""
+    where = "".join(filter(None, (reference.get("year"), reference.get("volume") and ";" + reference["volume"],
+                                  reference.get("first-page") and ":" + reference["first-page"])))
+    written = ". ".join(part.rstrip(".") for part in (
+        reference.get("author"), reference.get("article-title"),
+        reference.get("journal-title") or reference.get("volume-title") or reference.get("series-title"), where) if part)
+    return new_reference(citation=reference.get("unstructured") or written or None, title=reference.get("article-title"),
+                         year=reference.get("year"), doi=reference.get("DOI"))
+
+
 def parse_work(message):
     """One Crossref work (the /works message, a list item, or a bare CSL-JSON object) -> record."""
     year, pub_date = date_of(message.get("published-print") or message.get("published")
@@ -47,10 +59,9 @@ def parse_work(message):
         authors.append(new_author(position, last_name=family, fore_name=given, initials=initials_of(given),
                                   collective_name=author.get("name") if not family else None,
                                   orcid=author.get("ORCID"), affiliations=affiliations))
-    links = []
-    for reference in message.get("reference") or []:
-        if reference.get("DOI"):
-            links.append({"relation": "cites", "scheme": "doi", "target": reference["DOI"].lower()})
+    references = [parse_reference(reference) for reference in message.get("reference") or []]
+    links = [{"relation": "cites", "scheme": "doi", "target": reference["doi"]}
+             for reference in references if reference["doi"]]
     for update in message.get("update-to") or []:
         if update.get("DOI"):
             links.append({"relation": UPDATES.get(update.get("type"), (update.get("type") or "update") + "_of"),
@@ -80,6 +91,7 @@ def parse_work(message):
         grants=[{"grant_id": award, "acronym": None, "agency": funder.get("name"), "country": None}
                 for funder in message.get("funder") or [] for award in (funder.get("award") or [None])],
         links=list(unique.values()),
+        references=references,
         is_retracted=any(l["relation"] == "retracted_by" for l in unique.values()),
         is_preprint=work_type in PREPRINT_TYPES,
         cited_by_count=message.get("is-referenced-by-count"),

@@ -88,6 +88,10 @@ SCHEMA = {
         "to_id": str, "from_work_id": int, "to_work_id": int, "from_trial_id": int, "to_trial_id": int,
         "score": float, "evidence": str, "asserted_by": str,
     }, "id"),
+    "work_references": ({
+        "work_id": int, "source": str, "position": int, "citation": str, "title": str, "year": int, "doi": str,
+        "pmid": str, "pmcid": str, "openalex_id": str, "cited_work_id": int, "resolved_by": str,
+    }, ("work_id", "source", "position")),
     "records": ({
         "source": str, "source_id": str, "work_id": int, "trial_id": int, "completeness": int,
         "version": str, "sha1": str, "origin": str, "retrieved_at": str, "raw": bytes,
@@ -119,6 +123,10 @@ SCHEMA = {
     "trial_sites": ({
         "trial_id": int, "position": int, "facility": str, "city": str, "state": str, "zip": str, "country": str,
         "latitude": float, "longitude": float, "status": str, "geo_source": str,
+    }, ("trial_id", "position")),
+    "trial_references": ({
+        "trial_id": int, "position": int, "type": str, "citation": str, "doi": str, "pmid": str,
+        "cited_work_id": int, "resolved_by": str,
     }, ("trial_id", "position")),
     "trial_people": ({
         "trial_id": int, "position": int, "role": str, "name": str, "affiliation_id": int,
@@ -158,6 +166,8 @@ FOREIGN_KEYS = {
     "registry_ids": [("work_id", "works", "id")],
     "links": [("from_work_id", "works", "id"), ("to_work_id", "works", "id"),
               ("from_trial_id", "trials", "id"), ("to_trial_id", "trials", "id")],
+    "work_references": [("work_id", "works", "id"), ("cited_work_id", "works", "id")],
+    "trial_references": [("trial_id", "trials", "id"), ("cited_work_id", "works", "id")],
     "records": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
     "merges": [("work_id", "works", "id")],
     "work_conflicts": [("work_id", "works", "id")],
@@ -187,6 +197,11 @@ INDEXES = [
     ("links", ["from_trial_id"], False), ("links", ["to_trial_id"], False), ("records", ["trial_id"], False),
     ("trials", ["nct_id"], True), ("trial_ids", ["identifier"], False), ("trial_sites", ["country"], False),
     ("trial_people", ["affiliation_id"], False),
+    # A work just loaded resolves the references that name it by one of these.
+    ("work_references", ["pmid"], False), ("work_references", ["doi"], False),
+    ("work_references", ["pmcid"], False), ("work_references", ["openalex_id"], False),
+    ("work_references", ["cited_work_id"], False), ("trial_references", ["pmid"], False),
+    ("trial_references", ["doi"], False), ("trial_references", ["cited_work_id"], False),
     ("works", ["openalex_id"], False), ("works", ["match_key", "year"], False), ("merges", ["work_id"], False),
     ("graph_edges", ["network", "source"], False), ("graph_edges", ["network", "target"], False),
     ("graph_nodes", ["network", "community"], False),

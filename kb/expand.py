@@ -1,5 +1,6 @@
 """Snowballing, as systematic reviewers do: fetch the works the KB's works cite, are cited
-by or are related to, which the KB does not hold yet (the link stubs)."""
+by or are related to, which the KB does not hold yet (the link stubs), then resolve the
+references that name no work by an identifier to the works of the KB their titles name."""
 
 import io
 
@@ -7,6 +8,7 @@ from harvest import openalex, pubmed
 
 from .ingest import LoadStats, store_institutions
 from .load import WorkLoader
+from .references import resolve_by_title
 
 RELATIONS = ("cites", "cited_by", "related", "related_review", "version_of")
 
@@ -24,7 +26,8 @@ def missing(db, relations=RELATIONS):
 
 def expand(db, pubmed_client, openalex_client, depth=1, limit=None, progress=lambda note: None):
     """Fetch missing link targets, `depth` rounds deep: PMIDs from PubMed, OpenAlex ids and
-    DOIs from OpenAlex. Returns LoadStats and {scheme: identifiers still missing}."""
+    DOIs from OpenAlex; then match the references still unresolved to works by title.
+    Returns LoadStats and {scheme: identifiers still missing}."""
     stats = LoadStats()
     for round_ in range(1, depth + 1):
         targets = missing(db)
@@ -40,6 +43,9 @@ def expand(db, pubmed_client, openalex_client, depth=1, limit=None, progress=lam
             for body in openalex_client.works_by(key, targets.get(scheme, [])):
                 stats += loader.write_batch(openalex.parse_payload(body, f"expand {key}")[0], f"expand {key}")
         progress(f"round {round_}: {stats.added} work(s) added so far")
+    with db.atomic():
+        resolved = resolve_by_title(db)
+    progress(f"{resolved} reference(s) matched to a work of the KB by title")
     fetch_institutions(db, openalex_client, progress)
     return stats, {scheme: len(ids) for scheme, ids in missing(db).items()}
 

@@ -19,6 +19,7 @@ from harvest.pubmed import Deletion
 from .affiliations import parse as parse_affiliation
 from .affiliations import clean as clean_affiliation
 from .affiliations import split_affiliations
+from . import references
 from .db import FTS_COLUMNS, insert_rows
 from .text import fold, stable_id
 
@@ -453,7 +454,8 @@ class WorkLoader(Loader):
     """
 
     table, key, fk, fts = "works", "source_id", "work_id", "works_fts"
-    derived_tables = ("work_authors", "work_author_affiliations", "work_mesh", "registry_ids", "work_conflicts")
+    derived_tables = ("work_authors", "work_author_affiliations", "work_mesh", "registry_ids", "work_conflicts",
+                      "work_references")
     MERGER = "regenkb-merger"
 
     def identifiers(self, record):
@@ -613,7 +615,15 @@ class WorkLoader(Loader):
         deleted = super().delete(key)
         if deleted and self.db.execute("SELECT 1 FROM works WHERE id = ?", [row[0]]).fetchone():
             self.rebuild([row[0]])
+        elif deleted:
+            references.forget(self.db, row[0])
         return deleted
+
+    def resolve_links_to(self, written):
+        """Links and references stored earlier that name the works just written now get their ids."""
+        super().resolve_links_to(written)
+        references.resolve_to(self.db, [(WORK_SCHEMES[scheme], value, work_id) for work_id, record in written
+                                         for scheme, value in self.identifiers(record) if scheme in WORK_SCHEMES])
 
     def add_related(self, links):
         """Store links between PMIDs that an elink response asserts (related, cited_by, ...)."""
@@ -645,6 +655,7 @@ class WorkRows:
         self.works, self.fts, self.author_names, self.work_authors = [], [], {}, []
         self.affiliations, self.author_affiliations, self.mesh_terms, self.work_mesh = {}, [], {}, []
         self.registry_ids, self.conflicts = [], []
+        self.references = []
 
     def add(self, work_id, sources):
         from . import merge
@@ -683,6 +694,9 @@ class WorkRows:
             self.work_mesh.append({"work_id": work_id, "mesh_id": heading["ui"], "major_topic": int(heading["major"]),
                                    "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False)})
         self.registry_ids.extend({"work_id": work_id, **r} for r in work_registry_ids(record))
+        # Each source's reference list is kept as it gives it, beside the others'.
+        for source, source_record in sources.items():
+            self.references.extend(references.work_reference_rows(work_id, source, source_record))
 
     def write(self, loader):
         insert_rows(loader.db, "works", self.works)
@@ -692,8 +706,10 @@ class WorkRows:
         for table, rows in (("work_authors", self.work_authors),
                             ("work_author_affiliations", self.author_affiliations),
                             ("work_mesh", self.work_mesh), ("registry_ids", self.registry_ids),
-                            ("work_conflicts", self.conflicts), ("works_fts", self.fts)):
+                            ("work_conflicts", self.conflicts), ("work_references", self.references),
+                            ("works_fts", self.fts)):
             insert_rows(loader.db, table, rows)
+        references.resolve_in(loader.db, "work_references", sorted({row["work_id"] for row in self.references}))
 
 
 def work_registry_ids(record):

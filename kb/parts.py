@@ -16,13 +16,15 @@ from pathlib import Path
 
 from harvest.pubmed import Deletion
 
+from . import references
 from .db import FTS_COLUMNS, open_db
 from .load import WORK_SCHEMES, WorkLoader, link_end_table
 
 # Columns that hold a work id: a part's ids move up by the KB's highest work id.
 WORK_ID_COLUMNS = {"works": ("id",), "work_authors": ("work_id",), "work_author_affiliations": ("work_id",),
                    "work_mesh": ("work_id",), "registry_ids": ("work_id",), "work_conflicts": ("work_id",),
-                   "records": ("work_id",), "merges": ("work_id",), "links": ("from_work_id", "to_work_id")}
+                   "records": ("work_id",), "merges": ("work_id",), "links": ("from_work_id", "to_work_id"),
+                   "work_references": ("work_id", "cited_work_id")}
 # Shared rows keyed by a stable id: the KB's copy, if any, stays (as INSERT OR IGNORE keeps it).
 ENTITY_TABLES = ("author_names", "affiliations", "mesh_terms")
 # Row ids the KB numbers itself.
@@ -42,7 +44,7 @@ def open_part(path):
     db.execute("PRAGMA synchronous = OFF")
     for name, table in db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
                                   "AND sql IS NOT NULL").fetchall():
-        if table not in ("works", "records", "links") or not any(
+        if table not in ("works", "records", "links", "work_references") or not any(
                 index.name == name and index.columns in READ_INDEXES for index in db[table].indexes):
             db.execute(f'DROP INDEX "{name}"')
     db.execute("CREATE TABLE part_keys (source_id TEXT, deleted INTEGER)")
@@ -113,6 +115,7 @@ def copy_part(db, loader, path):
             # What a direct load of these records would also have done to the KB around them.
             loader.unquarantine([key for key, in db.execute("SELECT source_id FROM part.part_keys WHERE NOT deleted")])
             resolve_new_links(db, last_link)
+            references.resolve_by_ids(db, "work_references", "work_id > ?", [offset])
             works = db.query(f"SELECT id, {', '.join(WORK_SCHEMES.values())} FROM works WHERE id > ?", [offset])
             loader.resolve_links_to([(work["id"], dict(work, source_id=work["pmid"])) for work in works])
         return True

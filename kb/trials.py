@@ -4,6 +4,7 @@ import json
 
 from harvest import registries
 
+from . import references
 from .db import TRIAL_FTS_COLUMNS, insert_rows
 from .load import Loader, affiliation_rows, link_row
 
@@ -82,10 +83,11 @@ class TrialLoader(Loader):
 
     table, key, fk, fts = "trials", "nct_id", "trial_id", "trials_fts"
     derived_tables = ("trial_ids", "trial_conditions", "trial_arms", "trial_interventions", "trial_outcomes",
-                      "trial_sites", "trial_people")
+                      "trial_sites", "trial_people", "trial_references")
 
     def identifiers(self, record):
-        return [(scheme, identifier) for scheme, identifier, _ in trial_identifiers(record) if scheme]
+        return list(dict.fromkeys((scheme, identifier) for scheme, identifier, _ in trial_identifiers(record)
+                                  if scheme))
 
     def write_rows(self, changed):
         rows = {table: [] for table in ("trials", "trials_fts", *self.derived_tables)}
@@ -116,6 +118,7 @@ class TrialLoader(Loader):
                         affiliation_id = aff["id"]
                 people.append({"role": person["role"], "name": person["name"], "affiliation_id": affiliation_id})
             rows["trial_people"].extend(numbered(trial_id, people))
+            rows["trial_references"].extend(references.trial_reference_rows(trial_id, record))
             for reference in record["references"]:
                 if reference["pmid"]:
                     links.append(link_row(
@@ -127,4 +130,5 @@ class TrialLoader(Loader):
         self.insert_entities("affiliations", affiliations)
         for table, table_rows in rows.items():
             insert_rows(self.db, table, table_rows)
+        references.resolve_in(self.db, "trial_references", [trial_id for trial_id, _ in changed])
         self.add_links(links)
