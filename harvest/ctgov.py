@@ -393,8 +393,10 @@ def parse_legacy_xml(root):
         start_date=iso_date(text(root, "start_date")),
         primary_completion_date=iso_date(text(root, "primary_completion_date")),
         completion_date=iso_date(text(root, "completion_date")),
-        first_posted=iso_date(text(root, "study_first_posted") or text(root, "firstreceived_date")),
-        last_update_posted=iso_date(text(root, "last_update_posted") or text(root, "lastchanged_date")),
+        # Before 2017 the XML gave firstreceived_date and lastchanged_date: the days a record was
+        # submitted (v2's studyFirstSubmitDate, lastUpdateSubmitDate), not the days it was posted.
+        first_posted=iso_date(text(root, "study_first_posted")),
+        last_update_posted=iso_date(text(root, "last_update_posted")),
         study_type=study_type,
         expanded_access_types=expanded_access_types(access),
         patient_registry=patient_registry,

@@ -207,6 +207,15 @@ def test_a_classic_study_has_results_when_it_holds_a_results_section():
     assert ctgov.parse_payload(with_results, "x.json")[0][0]["has_results"] is True
 
 
+def test_a_submission_date_is_never_taken_for_a_posting_date():
+    data = (CTGOV / "legacy_NCT03384433.xml").read_bytes()
+    older = data.replace(b'<study_first_posted type="Actual">December 27, 2017</study_first_posted>',
+                         b"<firstreceived_date>December 21, 2017</firstreceived_date>")
+    assert older != data
+    trial = ctgov.parse_payload(older, "x.xml")[0][0]
+    assert (trial["first_posted"], trial["last_update_posted"]) == (None, "2021-01-25")
+
+
 def test_classic_secondary_id_types_take_their_v2_names():
     assert [ctgov.enum(t) for t in ("U.S. NIH Grant/Contract", "Other Grant/Funding Number", "EudraCT Number",
                                     "EU Trial (CTIS) Number", "Registry Identifier", "Other Identifier")] == [
