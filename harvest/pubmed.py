@@ -19,7 +19,7 @@ from lxml import etree
 
 from .errors import HarvestError, ParseError, error_message
 from .http import Client, Page
-from .records import SUMMARY, new_reference, new_work, normalize_doi, normalize_orcid
+from .records import SUMMARY, new_author, new_reference, new_work, normalize_doi, normalize_orcid
 
 SOURCE = "pubmed"
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -509,12 +509,13 @@ def parse_esummary(data, origin="esummary"):
             ids = {a.get("idtype"): a.get("value") for a in doc.get("articleids", [])}
             year, pub_date = summary_date(doc.get("sortpubdate") or doc.get("pubdate"))
             records.append(summary_record(
-                uid, doc.get("title"), [a.get("name") for a in doc.get("authors", [])
-                                        if a.get("authtype", "Author") == "Author"],
+                uid, doc.get("title"), [(a.get("name"), a.get("authtype") == "CollectiveName")
+                                        for a in doc.get("authors", [])
+                                        if a.get("authtype", "Author") in ("Author", "CollectiveName")],
                 doc.get("fulljournalname") or doc.get("source"), year, pub_date, ids.get("doi"),
                 ids.get("pmc"), doc.get("volume"), doc.get("issue"), doc.get("pages"),
                 (doc.get("lang") or [None])[0], doc.get("pubtype", []),
-                json.dumps(doc, ensure_ascii=False).encode()))
+                json.dumps(doc, ensure_ascii=False).encode(), doc.get("issn"), doc.get("essn")))
         return records
     root = etree.fromstring(data, SAFE_XML)
     for doc in root.iterfind("DocSum"):
@@ -526,10 +527,11 @@ def parse_esummary(data, origin="esummary"):
         year, pub_date = summary_date(item("PubDate"))
         records.append(summary_record(
             doc.findtext("Id"), item("Title"),
-            [text_of(a) for a in doc.iterfind("Item[@Name='AuthorList']/Item")],
+            [(text_of(a), False) for a in doc.iterfind("Item[@Name='AuthorList']/Item")],
             item("FullJournalName") or item("Source"), year, pub_date, item("DOI"), item("pmc"),
             item("Volume"), item("Issue"), item("Pages"), item("Lang"),
-            [text_of(p) for p in doc.iterfind("Item[@Name='PubTypeList']/Item")], etree.tostring(doc, with_tail=False)))
+            [text_of(p) for p in doc.iterfind("Item[@Name='PubTypeList']/Item")], etree.tostring(doc, with_tail=False),
+            item("ISSN"), item("ESSN")))
     return records
 
 
@@ -545,17 +547,30 @@ def summary_date(text):
     return int(year), "-".join(parts)
 
 
+# Name suffixes esummary writes after the initials ("Hambrick GW Jr").
+SUFFIXES = {"Jr", "Sr", "II", "III", "IV", "V", "2nd", "3rd"}
+
+
+def summary_author(position, name, group):
+    """An author of an esummary answer: 'Flaherty KT', 'Hambrick GW Jr', or a group's name."""
+    if group:
+        return new_author(position, written_name=name, collective_name=name)
+    parts = name.split()
+    suffix = parts.pop() if len(parts) > 2 and parts[-1] in SUFFIXES else None
+    last, initials = (" ".join(parts[:-1]), parts[-1]) if len(parts) > 1 else (name, None)
+    return new_author(position, written_name=name, last_name=last, initials=initials, suffix=suffix)
+
+
 def summary_record(pmid, title, author_names, journal, year, pub_date, doi, pmcid, volume, issue,
-                   pages, language, pub_types, raw):
-    authors = []
-    for position, name in enumerate(filter(None, author_names), 1):
-        last, _, initials = name.rpartition(" ")
-        authors.append({"position": position, "written_name": name, "last_name": last or name,
-                        "fore_name": None, "initials": initials if last else None, "suffix": None,
-                        "collective_name": None, "orcid": None, "affiliations": []})
+                   pages, language, pub_types, raw, issn=None, eissn=None):
+    """A thin record; `author_names` are (name, is a group) pairs, groups being the JSON
+    answer's authtype CollectiveName ('METRIC Study Group', never a person 'METRIC Study G')."""
+    authors = [summary_author(position, name, group)
+               for position, (name, group) in enumerate(((n, g) for n, g in author_names if n), 1)]
     return new_work(
         pmid=str(pmid), doi=normalize_doi(doi), pmcid=pmcid, title=title, year=year, pub_date=pub_date,
-        journal=journal, volume=volume or None, issue=issue or None, pages=pages or None,
+        journal=journal, issn=issn or eissn or None, eissn=eissn or None,
+        volume=volume or None, issue=issue or None, pages=pages or None,
         language=language, pub_types=[p for p in pub_types if p], authors=authors,
         completeness=SUMMARY, raw=raw)
 

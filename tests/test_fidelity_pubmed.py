@@ -263,6 +263,43 @@ def pubmed_records(path):
     return root.findall("PubmedArticle") + root.findall("PubmedBookArticle")
 
 
+def summaries_in(path):
+    """(PMID, title, journal, [(name, is a group)], ISSN, ESSN) of each document of an esummary
+    answer, JSON or XML; [] for another answer."""
+    data = path.read_bytes()
+    if data.lstrip().startswith(b"{"):
+        result = json.loads(data).get("result") or {}
+        return [(uid, result[uid].get("title"), result[uid].get("fulljournalname") or result[uid].get("source"),
+                 [(a["name"], int(a.get("authtype") == "CollectiveName")) for a in result[uid].get("authors", [])
+                  if a.get("authtype") in ("Author", "CollectiveName")],
+                 result[uid].get("issn") or result[uid].get("essn") or None, result[uid].get("essn") or None)
+                for uid in result.get("uids", [])]
+    root = ET.fromstring(data)
+    if root.tag != "eSummaryResult":
+        return []
+    documents = []
+    for doc in root.findall("DocSum"):
+        def item(name):
+            return collapse(doc.findtext(f"Item[@Name='{name}']"))
+        documents.append((doc.findtext("Id"), item("Title"), item("FullJournalName") or item("Source"),
+                          [(collapse(a.text), 0) for a in doc.findall("Item[@Name='AuthorList']/Item")],
+                          item("ISSN") or item("ESSN"), item("ESSN")))
+    return documents
+
+
+def summary_checks(db, path):
+    checks = []
+    for pmid, title, journal, authors, issn, essn in summaries_in(path):
+        key = f"PMID {pmid} (esummary)"
+        row = work_columns(db, "pmid = ?", [pmid])
+        checks.append(Check(key, "stored as one work", True, row is not None))
+        if row is not None:
+            checks += scalar_checks(key, row, {"title": title, "journal": journal, "issn": issn, "eissn": essn})
+            checks.append(Check(key, "authors in order (written name, is a group)", authors,
+                                [(written, group) for written, group, _ in stored_authors(db, row["id"])]))
+    return checks
+
+
 def pubmed_file_checks(db, path):
     load_pubmed_file(db, path)
     return [check for element in pubmed_records(path) for check in pubmed_checks(db, element)]
@@ -279,6 +316,8 @@ def test_every_recorded_pubmed_article_is_stored_field_by_field(db, name):
         except LoadError:
             return
         assert db.execute("SELECT count(*) FROM records WHERE completeness = 2").fetchone()[0] == 0
+        summaries = summary_checks(db, path)
+        assert [check for check in summaries if not check.holds] == []
         return
     checks = pubmed_file_checks(db, path)
     assert db["works"].count == len(elements)

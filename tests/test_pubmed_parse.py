@@ -1,5 +1,6 @@
 import gzip
 import io
+import json
 
 import pytest
 from lxml import etree
@@ -221,3 +222,29 @@ def test_the_bulk_and_parquet_paths_store_investigators_date_texts_and_mesh_majo
     assert len(expected[1]) == 3 and ("11446611", "2001 May-Jun", None, None) in expected[0]
     assert [parallel.execute(query).fetchall() for query in NEW_FIELDS] == expected
     assert [parsed.execute(query).fetchall() for query in NEW_FIELDS] == expected
+
+
+def test_a_group_in_an_esummary_answer_is_a_collective_author_not_dropped():
+    summary = json.dumps({"result": {"uids": ["22663011"], "22663011": {
+        "uid": "22663011", "title": "Improved survival with MEK inhibition in BRAF-mutated melanoma.",
+        "pubdate": "2012 Jul 12", "fulljournalname": "The New England journal of medicine",
+        "authors": [{"name": "Flaherty KT", "authtype": "Author", "clusterid": ""},
+                    {"name": "METRIC Study Group", "authtype": "CollectiveName", "clusterid": ""}],
+        "articleids": [{"idtype": "pubmed", "value": "22663011"}]}}}).encode()
+    record, = pubmed.parse_esummary(summary)
+    assert [(a["written_name"], a["last_name"], a["initials"], a["collective_name"]) for a in record["authors"]] == [
+        ("Flaherty KT", "Flaherty", "KT", None), ("METRIC Study Group", None, None, "METRIC Study Group")]
+
+
+def test_an_esummary_name_suffix_is_not_taken_for_initials_and_its_issns_are_kept():
+    summary = (b'<?xml version="1.0" ?><eSummaryResult><DocSum><Id>11850928</Id>'
+               b'<Item Name="PubDate" Type="Date">1965 Aug</Item><Item Name="Source" Type="String">Arch Dermatol</Item>'
+               b'<Item Name="AuthorList" Type="List"><Item Name="Author" Type="String">LoPresti PJ</Item>'
+               b'<Item Name="Author" Type="String">Hambrick GW Jr</Item></Item>'
+               b'<Item Name="Title" Type="String">Zirconium granuloma following treatment of rhus dermatitis.</Item>'
+               b'<Item Name="ISSN" Type="String">0003-987X</Item><Item Name="ESSN" Type="String"></Item>'
+               b'</DocSum></eSummaryResult>')
+    record, = pubmed.parse_esummary(summary)
+    assert [(a["last_name"], a["initials"], a["suffix"]) for a in record["authors"]] == [
+        ("LoPresti", "PJ", None), ("Hambrick", "GW", "Jr")]
+    assert (record["issn"], record["eissn"]) == ("0003-987X", None)
