@@ -26,7 +26,7 @@ SCHEMA = {
         "language": str, "pub_types": str, "keywords": str, "grants": str, "author_list": str,
         "is_retracted": int, "openalex_id": str, "is_preprint": int, "cited_by_count": int,
         "oa_status": str, "topics": str, "first_author": str, "sources": str, "provenance": str,
-        "copyright": str, "match_key": str,
+        "copyright": str, "match_key": str, "pub_date_text": str, "eissn": str,
     }, "id"),
     "merges": ({
         "id": int, "work_id": int, "source": str, "source_id": str, "matched_by": str, "score": float,
@@ -79,8 +79,13 @@ SCHEMA = {
     }, ("work_id", "position", "affiliation_id")),
     "mesh_terms": ({"id": str, "name": str}, "id"),
     "work_mesh": ({
-        "work_id": int, "mesh_id": str, "major_topic": int, "qualifiers": str,
+        "work_id": int, "mesh_id": str, "major_topic": int, "qualifiers": str, "descriptor_major": int,
+        "major_qualifiers": str,
     }, ("work_id", "mesh_id")),
+    "work_investigators": ({
+        "work_id": int, "position": int, "name": str, "last_name": str, "fore_name": str, "initials": str,
+        "suffix": str, "orcid": str, "affiliations": str,
+    }, ("work_id", "position")),
     "registry_ids": ({"work_id": int, "registry": str, "accession": str, "scheme": str, "found_in": str},
                      ("work_id", "registry", "accession")),
     "links": ({
@@ -163,6 +168,7 @@ FOREIGN_KEYS = {
     "related_trials": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
     "work_author_affiliations": [("work_id", "works", "id"), ("affiliation_id", "affiliations", "id")],
     "work_mesh": [("work_id", "works", "id"), ("mesh_id", "mesh_terms", "id")],
+    "work_investigators": [("work_id", "works", "id")],
     "registry_ids": [("work_id", "works", "id")],
     "links": [("from_work_id", "works", "id"), ("to_work_id", "works", "id"),
               ("from_trial_id", "trials", "id"), ("to_trial_id", "trials", "id")],

@@ -134,7 +134,7 @@ def work_row(work_id, record, sources, provenance=None):
         **{key: record[key] for key in (
             "title", "vernacular_title", "abstract", "year", "pub_date", "article_date", "journal",
             "journal_iso", "issn", "volume", "issue", "pages", "doi", "pmid", "pmcid", "language",
-            "openalex_id", "cited_by_count", "oa_status", "copyright")},
+            "openalex_id", "cited_by_count", "oa_status", "copyright", "pub_date_text", "eissn")},
         "pub_types": json.dumps(record["pub_types"], ensure_ascii=False),
         "keywords": json.dumps(record["keywords"], ensure_ascii=False),
         "grants": json.dumps(record["grants"], ensure_ascii=False),
@@ -455,7 +455,7 @@ class WorkLoader(Loader):
 
     table, key, fk, fts = "works", "source_id", "work_id", "works_fts"
     derived_tables = ("work_authors", "work_author_affiliations", "work_mesh", "registry_ids", "work_conflicts",
-                      "work_references")
+                      "work_investigators", "work_references")
     MERGER = "regenkb-merger"
 
     def identifiers(self, record):
@@ -654,7 +654,7 @@ class WorkRows:
     def __init__(self):
         self.works, self.fts, self.author_names, self.work_authors = [], [], {}, []
         self.affiliations, self.author_affiliations, self.mesh_terms, self.work_mesh = {}, [], {}, []
-        self.registry_ids, self.conflicts = [], []
+        self.registry_ids, self.conflicts, self.investigators = [], [], []
         self.references = []
 
     def add(self, work_id, sources):
@@ -691,8 +691,21 @@ class WorkRows:
                                                      "affiliation_id": aff["id"], "number": number})
         for heading in record["mesh"]:
             self.mesh_terms[heading["ui"]] = {"id": heading["ui"], "name": heading["name"]}
+            # A source that flags only the heading as a whole leaves which part is major unknown (NULL).
+            flagged = "major_qualifiers" in heading
             self.work_mesh.append({"work_id": work_id, "mesh_id": heading["ui"], "major_topic": int(heading["major"]),
-                                   "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False)})
+                                   "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False),
+                                   "descriptor_major": int(heading["descriptor_major"]) if flagged else None,
+                                   "major_qualifiers": json.dumps(heading["major_qualifiers"], ensure_ascii=False)
+                                   if flagged else None})
+        # Investigators are a study's collaborators, not its authors: kept apart, never clustered into people.
+        self.investigators.extend(
+            {"work_id": work_id, "position": person["position"], "name": person["written_name"],
+             "last_name": person["last_name"], "fore_name": person["fore_name"], "initials": person["initials"],
+             "suffix": person["suffix"], "orcid": person["orcid"],
+             "affiliations": json.dumps([a["name"] for a in person["affiliations"]], ensure_ascii=False)
+             if person["affiliations"] else None}
+            for person in record["investigators"])
         self.registry_ids.extend({"work_id": work_id, **r} for r in work_registry_ids(record))
         # Each source's reference list is kept as it gives it, beside the others'.
         for source, source_record in sources.items():
@@ -706,8 +719,8 @@ class WorkRows:
         for table, rows in (("work_authors", self.work_authors),
                             ("work_author_affiliations", self.author_affiliations),
                             ("work_mesh", self.work_mesh), ("registry_ids", self.registry_ids),
-                            ("work_conflicts", self.conflicts), ("work_references", self.references),
-                            ("works_fts", self.fts)):
+                            ("work_conflicts", self.conflicts), ("work_investigators", self.investigators),
+                            ("work_references", self.references), ("works_fts", self.fts)):
             insert_rows(loader.db, table, rows)
         references.resolve_in(loader.db, "work_references", sorted({row["work_id"] for row in self.references}))
 

@@ -23,6 +23,7 @@ from .load import WORK_SCHEMES, WorkLoader, link_end_table
 # Columns that hold a work id: a part's ids move up by the KB's highest work id.
 WORK_ID_COLUMNS = {"works": ("id",), "work_authors": ("work_id",), "work_author_affiliations": ("work_id",),
                    "work_mesh": ("work_id",), "registry_ids": ("work_id",), "work_conflicts": ("work_id",),
+                   "work_investigators": ("work_id",),
                    "records": ("work_id",), "merges": ("work_id",), "links": ("from_work_id", "to_work_id"),
                    "work_references": ("work_id", "cited_work_id")}
 # Shared rows keyed by a stable id: the KB's copy, if any, stays (as INSERT OR IGNORE keeps it).
