@@ -132,8 +132,8 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
 
     def send(self, request, stream=False, timeout=None, **kwargs):
         end = time.monotonic() + self.deadline
-        connect, read = timeout
-        read = min(read, self.deadline)
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        read = min(read or self.deadline, self.deadline)
         response = super().send(request, stream=True, timeout=(connect, read), **kwargs)
         try:
             response._content = self.body(response, end, read)

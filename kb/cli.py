@@ -250,7 +250,8 @@ def harvest_europepmc_command(query, db_file, citations, email):
         harvest_works_command("europepmc", client, query, db_file)
     if citations:
         try:
-            count = europepmc_citation_links(open_db(db_path(db_file)), client, lambda note: click.echo(note, err=True))
+            count = europepmc_citation_links(open_db(db_path(db_file)), client,
+                                             lambda note: click.echo(printable(note), err=True))
         except HarvestError as error:
             raise click.ClickException(str(error))
         click.echo(f"{count} citation and reference link(s) from Europe PMC")
@@ -345,8 +346,8 @@ def parse_pubmed_command(files, output, scheduler, workers, topic_filter):
     except ImportError as error:
         raise cluster_extra_missing("kb parse", error)
     for manifest in cluster.parse_to_parquet(files, output, scheduler, workers, topic_filter):
-        click.echo(f"{manifest['origin']}: {manifest['records']} record(s) in {manifest['parts']} partition(s)"
-                   + (f", {manifest['off_topic']} off the topic left out" if manifest["off_topic"] else ""))
+        click.echo(printable(f"{manifest['origin']}: {manifest['records']} record(s) in {manifest['parts']} partition(s)"
+                             + (f", {manifest['off_topic']} off the topic left out" if manifest["off_topic"] else "")))
 
 
 @cli.group()
