@@ -183,8 +183,10 @@ def not_fetched(url):
         scheme, host = urlsplit(url).scheme, urlsplit(url).hostname
     except ValueError:  # urllib.parse on a malformed address
         return "not a valid address"
-    if scheme.lower() not in ("http", "https") or not host:
+    if scheme.lower() not in ("http", "https"):
         return "not an http(s) address"
+    if not host:
+        return "an address without a host"
     return None
 
 
