@@ -286,7 +286,8 @@ def harvest_portal_command(url, depth, max_pages, db_file, email):
     \b
     With --depth, related documents on the same host are fetched too (robots.txt honoured,
     one page a second, each page once). A page that is no record page is kept in the
-    quarantine table and the crawl goes on.
+    quarantine table and the crawl goes on; a page that fails to come (an error, a
+    redirect to another host) is skipped, and a run that fetched nothing ends in an error.
     Example:
         kb harvest portal "https://www.rimpacts.com/rd/p.aspx?c=10158576256" --depth 1
     """
