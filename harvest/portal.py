@@ -134,20 +134,29 @@ def parse_name(written):
 
 
 def looks_like_name(text):
-    """Whether layout text can be a person's name: a few capitalised words, no digits, no
-    label colon ('Keywords: ...'), no sentence ('giant prostatic enlargement', 'prostatectomy.')."""
+    """Whether layout text can be a person's name: two to six capitalised words (a surname and
+    initials at least), no digits, no label colon ('Keywords: ...'), no sentence ('giant
+    prostatic enlargement', 'prostatectomy.'), no menu item ('Home')."""
     tokens = text.replace(",", " ").split()
-    if not 0 < len(tokens) <= 6 or len(text) >= 60 or re.search(r"[\d:@/()\[\]|]", text):
+    if not 1 < len(tokens) <= 6 or len(text) >= 60 or re.search(r"[\d:@/()\[\]|]", text):
         return False
     if text.endswith(".") and not re.search(r"\b[A-Z]\.$", text):
         return False
     return all(not t[0].islower() or t.lower() in PARTICLES for t in tokens)
 
 
+def interface(element):
+    """Whether an element is part of the site's interface (menus, links, buttons), not the record.
+    (Not every <form>: ASP.NET pages hold the whole page in one.)"""
+    return element.find_parent(["a", "button", "select", "nav", "footer"]) is not None
+
+
 def find_label(soup, kind):
     """The element whose own text is the label of a section ('Authors Affiliations', ...)."""
     pattern = LABELS[kind]
     for element in soup.find_all(LABEL_TAGS):
+        if interface(element):
+            continue
         text = clean(element.get_text(" "))
         if pattern.match(text) and not any(pattern.match(clean(c.get_text(" "))) for c in element.find_all(True)):
             return element
@@ -403,7 +412,7 @@ def layout_authors(soup):
     """Authors as the page lists them, each with its affiliation marks: names with superscript
     marks, or '; '-separated names with numbers after them ('Soleimani M1, 2, 3 ; ...')."""
     for element in soup.find_all(["div", "p", "td", "span", "li"]):
-        if element.find(["div", "p", "td", "table", "li"]):
+        if element.find(["div", "p", "td", "table", "li"]) or interface(element):
             continue
         if element.find("sup") and (found := marked_names(element)):
             return found

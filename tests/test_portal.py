@@ -241,19 +241,20 @@ def test_the_pubmed_web_page_gives_its_five_authors_and_numbered_affiliations_ne
 
 
 def test_labels_keywords_and_interface_text_never_become_authors():
-    page = ("<html><body><h1>Stem Cell Therapy in Stroke: A Review Literature</h1>"
+    page = ("<html><body><h1>Management of a giant prostatic enlargement: Case report and review of the literature</h1>"
             "<select><option>Abstract</option></select>"
-            "<p><strong>Keywords:</strong> Stem cells; stroke; regeneration.</p>"
+            "<p><strong>Keywords:</strong> Benign prostatic hyperplasia; giant prostatic enlargement; prostatectomy.</p>"
             "<p>Save citation to file; Email citation; Add to Collections</p></body></html>")
     with pytest.raises(ParseError, match="record page without authors"):
         portal.parse_page(page, "https://p/x")
 
 
 def test_plural_citation_authors_tag_gives_one_author_per_name():
-    page = ('<html><head><meta name="citation_title" content="Stem Cell Therapy in Stroke: A Review Literature">'
-            '<meta name="citation_authors" content="Meamar R;Dehghani L;"></head><body></body></html>')
+    page = ('<html><head><meta name="citation_title" content="Intra-arterial Infusion of Autologous Bone Marrow Mononuclear Stem Cells in Subacute Ischemic Stroke Patients">'
+            '<meta name="citation_authors" content="Ghali AA;Yousef MK;Ragab OA;ElZamarany EA;"></head></html>')
     record, _ = portal.parse_page(page, "https://p/x")
-    assert [(a["last_name"], a["initials"]) for a in record["authors"]] == [("Meamar", "R"), ("Dehghani", "L")]
+    assert [(a["last_name"], a["initials"]) for a in record["authors"]] == [
+        ("Ghali", "AA"), ("Yousef", "MK"), ("Ragab", "OA"), ("ElZamarany", "EA")]
 
 
 def test_json_ld_authors_keep_their_affiliations_in_order():
@@ -350,7 +351,7 @@ def test_two_portal_pages_of_different_works_with_similar_titles_stay_apart(db):
 
 def test_institution_tags_listed_after_all_authors_belong_to_no_one():
     def page(institutions):
-        return ('<html><head><meta name="citation_title" content="Stem Cell Therapy in Stroke: A Review Literature">'
+        return ('<html><head><meta name="citation_title" content="Intra-arterial Infusion of Autologous Bone Marrow Mononuclear Stem Cells in Subacute Ischemic Stroke Patients">'
                 '<meta name="citation_author" content="Ghali, Azza Abass">'
                 '<meta name="citation_author" content="ElZamarany, Enas Arafa">'
                 + "".join(f'<meta name="citation_author_institution" content="{i}">' for i in institutions)
@@ -360,3 +361,12 @@ def test_institution_tags_listed_after_all_authors_belong_to_no_one():
     for listed in ([neuro, pathology], [pathology]):
         record, _ = portal.parse_page(page(listed), "https://p/x")
         assert institutions(record) == [[], []]  # no guess: a wrong institution is worse than none
+
+
+def test_menus_and_one_word_links_never_become_layout_authors():
+    page = ("<html><body><form id='form1'><nav><p>Journals; Authors; Reviewers</p></nav>"
+            "<p>Home; Search; Researchers</p>"
+            "<h1>Intra-arterial Infusion of Autologous Bone Marrow Mononuclear Stem Cells in Subacute Ischemic Stroke Patients</h1>"
+            "<div class='authors'>Ghali AA ; Yousef MK ; Ragab OA ; ElZamarany EA</div></form></body></html>")
+    record, _ = portal.parse_page(page, "https://p/x")
+    assert [a["written_name"] for a in record["authors"]] == ["Ghali AA", "Yousef MK", "Ragab OA", "ElZamarany EA"]
