@@ -41,11 +41,11 @@ def parse_reference(reference):
     fields it has ('Li DM. Cancer Res. 1997;57:2124'); a DOI-only entry has no text."""
     where = "".join(filter(None, (reference.get("year"), reference.get("volume") and ";" + reference["volume"],
                                   reference.get("first-page") and ":" + reference["first-page"])))
-    written = ". ".join(part.rstrip(".") for part in (
-        reference.get("author"), reference.get("article-title"),
-        reference.get("journal-title") or reference.get("volume-title") or reference.get("series-title"), where) if part)
-    return new_reference(citation=reference.get("unstructured") or written or None, title=reference.get("article-title"),
-                         year=reference.get("year"), doi=reference.get("DOI"))
+    source = reference.get("journal-title") or reference.get("volume-title") or reference.get("series-title")
+    written = ". ".join(part.rstrip(".") for part in (reference.get("author"), reference.get("article-title"),
+                                                      source, where) if part)
+    return new_reference(citation=reference.get("unstructured") or written or None,
+                         title=reference.get("article-title"), year=reference.get("year"), doi=reference.get("DOI"))
 
 
 def parse_work(message):

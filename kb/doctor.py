@@ -38,12 +38,15 @@ REFERENCES = [
     ("trial_sites", "trial_id", "trials"), ("trial_people", "trial_id", "trials"),
     ("evidence", "work_id", "works"), ("evidence", "trial_id", "trials"),
     ("related_trials", "work_id", "works"), ("related_trials", "trial_id", "trials"),
+    ("work_references", "work_id", "works"), ("work_references", "cited_work_id", "works"),
+    ("trial_references", "trial_id", "trials"), ("trial_references", "cited_work_id", "works"),
 ]
 # Columns that may point nowhere for a reason: a link to a work the KB lacks keeps its
 # identifier (to_scheme, to_id) and a NULL id, never a dangling one.
 NULLABLE = {("links", "from_work_id"), ("links", "to_work_id"), ("links", "from_trial_id"),
             ("links", "to_trial_id"), ("affiliations", "institution_id"), ("affiliations", "department_id"),
-            ("work_authors", "author_id")}
+            ("work_authors", "author_id"), ("work_references", "cited_work_id"),
+            ("trial_references", "cited_work_id")}
 
 
 @dataclass

@@ -1,5 +1,5 @@
 from harvest import crossref, pubmed
-from kb import bulk
+from kb import bulk, doctor
 from kb.db import open_db
 from kb.expand import expand
 from kb.ingest import load_ctgov_file, load_pubmed_file, load_works_file
@@ -22,8 +22,9 @@ def with_references(raw, *references):
     """An article whose ReferenceList holds (citation, {IdType: id}) entries, in order."""
     entries = "".join(
         f"<Reference><Citation>{citation}</Citation>" + (
-            "<ArticleIdList>" + "".join(f'<ArticleId IdType="{kind}">{value}</ArticleId>' for kind, value in ids.items())
-            + "</ArticleIdList>" if ids else "") + "</Reference>"
+            "<ArticleIdList>" + "".join(f'<ArticleId IdType="{kind}">{value}</ArticleId>'
+                                        for kind, value in ids.items()) + "</ArticleIdList>" if ids else "")
+        + "</Reference>"
         for citation, ids in references)
     return raw.replace(b"</PubmedData>", f"<ReferenceList>{entries}</ReferenceList></PubmedData>".encode())
 
@@ -54,7 +55,8 @@ def test_pubmed_references_with_only_a_citation_are_kept_in_order_with_their_tex
         (2, PISCES_CITED, None, None, None, None),
         (3, WHO_CITED, None, None, None, None)]
     # The cites links stay what they were: one per reference that carries an identifier.
-    assert db.execute("SELECT to_scheme, to_id FROM links WHERE relation = 'cites'").fetchall() == [("pmid", "15929052")]
+    assert db.execute("SELECT to_scheme, to_id FROM links WHERE relation = 'cites'").fetchall() == [
+        ("pmid", "15929052")]
 
 
 def test_a_reference_resolves_to_its_work_whichever_of_the_two_loads_first(db, tmp_path):
@@ -172,9 +174,9 @@ def test_trial_references_without_a_pmid_are_kept_and_resolve_by_doi_pmid_or_tit
 def test_a_bulk_load_through_part_kbs_stores_the_references_a_direct_load_does(tmp_path, monkeypatch):
     # The KB holds PISCES and Bang before the file: the copied part's references resolve to them.
     held = efetch_file(tmp_path / "held.xml", PISCES, BANG)
-    body = [with_references(with_pmid(SEED, str(50_000_000 + i)), (BANG_CITED, {"pubmed": "15929052"}),
-                            (WHO_CITED, {}), (f"Citing work {50_000_000 + i - 1}.", {"pubmed": str(50_000_000 + i - 1)}))
-            for i in range(40)]
+    body = [with_references(with_pmid(SEED, str(pmid)), (BANG_CITED, {"pubmed": "15929052"}), (WHO_CITED, {}),
+                            (f"Citing work {pmid - 1}.", {"pubmed": str(pmid - 1)}))
+            for pmid in range(50_000_000, 50_000_040)]
     baseline = efetch_file(tmp_path / "pubmed25n0001.xml", *body)
     direct = open_db(str(tmp_path / "direct.db"))
     for path in (held, baseline):
@@ -188,3 +190,10 @@ def test_a_bulk_load_through_part_kbs_stores_the_references_a_direct_load_does(t
     compared = {"work_references": ()}
     assert table_rows(tmp_path / "parted.db", compared) == table_rows(tmp_path / "direct.db", compared)
     assert parted.execute("SELECT count(*), count(cited_work_id) FROM work_references").fetchone() == (120, 79)
+
+
+def test_doctor_finds_a_reference_pointing_at_a_work_that_is_gone(db, tmp_path):
+    load_pubmed_file(db, efetch_file(tmp_path / "seed.xml", SEED_CITING))
+    db.execute("UPDATE work_references SET cited_work_id = 999, resolved_by = 'pmid' WHERE position = 1")
+    problems = [finding.problem for finding in doctor.check(db)]
+    assert "1 row(s) of work_references point at works (cited_work_id) that do not exist" in problems
