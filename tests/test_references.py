@@ -1,4 +1,7 @@
-from harvest import crossref, pubmed
+import json
+from pathlib import Path
+
+from harvest import crossref
 from kb import bulk, doctor
 from kb.db import open_db
 from kb.expand import expand
@@ -197,3 +200,13 @@ def test_doctor_finds_a_reference_pointing_at_a_work_that_is_gone(db, tmp_path):
     db.execute("UPDATE work_references SET cited_work_id = 999, resolved_by = 'pmid' WHERE position = 1")
     problems = [finding.problem for finding in doctor.check(db)]
     assert "1 row(s) of work_references point at works (cited_work_id) that do not exist" in problems
+
+
+def test_the_reference_list_query_gives_a_works_references_in_order_with_the_works_they_name(db, tmp_path):
+    load_pubmed_file(db, efetch_file(tmp_path / "both.xml", SEED_CITING, BANG))
+    metadata = json.loads((Path(__file__).parent.parent / "datasette-metadata.json").read_text())
+    sql = metadata["databases"]["regenkb"]["queries"]["reference_list"]["sql"]
+    rows = db.execute(sql, {"work": "10.4103/IJPVM.IJPVM_441_21"}).fetchall()
+    assert [(row[1], row[2], row[7]) for row in rows] == [
+        (1, BANG_CITED, "Autologous mesenchymal stem cell transplantation in stroke patients."),
+        (2, PISCES_CITED, None), (3, WHO_CITED, None)]
