@@ -148,11 +148,11 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
         if length.isdigit() and int(length) > self.max_bytes:
             raise Refused(f"it announces {int(length):,} bytes, more than the {self.max_bytes:,} allowed",
                           response.status_code)
-        body = bytearray()
+        chunks, size = [], 0  # joined once at the end: a growing buffer would copy itself as it grows
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                raise Refused(f"the answer was still coming after {self.deadline:g} s ({len(body):,} bytes so far)",
+                raise Refused(f"the answer was still coming after {self.deadline:g} s ({size:,} bytes so far)",
                               response.status_code)
             # Each wait ends at the deadline at the latest, however slowly the bytes come.
             sock = getattr(response.raw.connection, "sock", None)
@@ -171,9 +171,10 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             except urllib3.exceptions.ProtocolError as error:  # cut short, or reset
                 raise requests.exceptions.ChunkedEncodingError(error)
             if not chunk:
-                return bytes(body)
-            body += chunk
-            if len(body) > self.max_bytes:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.max_bytes:
                 raise Refused(f"the answer passed the {self.max_bytes:,} bytes allowed", response.status_code)
 
 

@@ -53,8 +53,9 @@ class ReplayServer:
     `rate_limit` set, the server enforces it as the real services do: a request that makes
     more than that many in one second is answered 429 and counted in `violations`.
     `redirect(path, location)` answers every request for a path with a redirect. A fault's
-    headers may set Content-Length (sent instead of the body's own), and X-Drip: seconds
-    to wait before each byte of the body."""
+    headers may set Content-Length (sent instead of the body's own), X-Drip: seconds
+    to wait before each byte of the body, and X-Endless: the body repeated until the client
+    hangs up, without a Content-Length."""
 
     def __init__(self):
         self.faults = []
@@ -138,11 +139,12 @@ class ReplayServer:
                     return
                 truncate = headers.pop("X-Truncate", None)
                 drip = float(headers.pop("X-Drip", 0))
+                endless = headers.pop("X-Endless", None)
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
                         self.send_header(name, value)
-                    if "Content-Length" not in headers:
+                    if "Content-Length" not in headers and not endless:
                         self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     if drip:
@@ -151,6 +153,8 @@ class ReplayServer:
                             self.wfile.write(bytes([byte]))
                     else:
                         self.wfile.write(body[:len(body) // 2] if truncate else body)
+                    while endless:
+                        self.wfile.write(body)
                     if truncate:
                         self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):

@@ -6,7 +6,10 @@ it should not."""
 
 import gzip
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -150,6 +153,32 @@ def test_an_answer_announcing_more_than_the_cap_is_refused_at_once_and_never_ask
     assert len(replay.requests) == 1
     assert "announces 5,000,000,000 bytes, more than the 268,435,456 allowed" in str(raised.value)
     assert replay.base_url + "/studies" in str(raised.value)
+
+
+# A client in a process of its own, its address space capped so that a regression fails
+# here (MemoryError) rather than swaps; it prints how it ended and its peak memory.
+BOUNDED_CLIENT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 ** 30, 2 ** 30))
+from harvest import http
+from harvest.errors import HarvestError
+try:
+    http.Client("ctgov", rate_per_second=100, cache=False, max_retries=0).get(sys.argv[1])
+except HarvestError as error:
+    print(error)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_an_endless_answer_is_refused_at_the_sources_cap_within_500_mb():
+    with CtgovReplay([]) as replay:
+        replay.fail_next("/studies", headers={"X-Endless": "1"}, body=b"0" * 2 ** 16)
+        child = subprocess.run([sys.executable, "-c", BOUNDED_CLIENT, replay.base_url + "/studies"],
+                               capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
+    assert child.returncode == 0, child.stderr[-300:]
+    refusal, peak_mb = child.stdout.splitlines()
+    assert refusal.endswith(f"refused: the answer passed the {http.MAX_RESPONSE_BYTES['ctgov']:,} bytes allowed")
+    assert int(peak_mb) < 500
 
 
 def test_a_compressed_answer_that_expands_past_the_cap_is_refused_as_it_streams(db, tmp_path):
