@@ -540,7 +540,7 @@ def summary_date(text):
     if not found:
         return None, None
     year, month, day = found.groups()
-    month_number = int(month) if month and month.isdigit() else MONTHS.get((month or "")[:3].lower())
+    month_number = month_of(month)
     parts = [year] + ([f"{month_number:02d}"] if month_number else [])
     if month_number and day:
         parts.append(f"{int(day):02d}")
