@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 from harvest import crossref
-from kb import bulk, doctor
+from kb import bulk, cluster, doctor, parquet
 from kb.db import open_db
 from kb.expand import expand
 from kb.ingest import load_ctgov_file, load_pubmed_file, load_works_file
@@ -174,8 +174,8 @@ def test_trial_references_without_a_pmid_are_kept_and_resolve_by_doi_pmid_or_tit
         work_id(db, "27497862")
 
 
-def test_a_bulk_load_through_part_kbs_stores_the_references_a_direct_load_does(tmp_path, monkeypatch):
-    # The KB holds PISCES and Bang before the file: the copied part's references resolve to them.
+def test_bulk_and_parquet_loads_store_the_references_a_direct_load_does(tmp_path, monkeypatch):
+    # The KB holds PISCES and Bang before the file: the copied parts' references resolve to them.
     held = efetch_file(tmp_path / "held.xml", PISCES, BANG)
     body = [with_references(with_pmid(SEED, str(pmid)), (BANG_CITED, {"pubmed": "15929052"}), (WHO_CITED, {}),
                             (f"Citing work {pmid - 1}.", {"pubmed": str(pmid - 1)}))
@@ -190,9 +190,14 @@ def test_a_bulk_load_through_part_kbs_stores_the_references_a_direct_load_does(t
     parted = open_db(str(tmp_path / "parted.db"))
     load_pubmed_file(parted, held)
     bulk.load_files(parted, [baseline], workers=2)
+    cluster.parse_file((0, str(baseline)), str(tmp_path / "parsed"), None)
+    from_parquet = open_db(str(tmp_path / "parquet.db"))
+    load_pubmed_file(from_parquet, held)
+    parquet.load_parquet(from_parquet, tmp_path / "parsed")
     compared = {"work_references": ()}
-    assert table_rows(tmp_path / "parted.db", compared) == table_rows(tmp_path / "direct.db", compared)
-    assert parted.execute("SELECT count(*), count(cited_work_id) FROM work_references").fetchone() == (120, 79)
+    expected = table_rows(tmp_path / "direct.db", compared)
+    assert table_rows(tmp_path / "parted.db", compared) == expected == table_rows(tmp_path / "parquet.db", compared)
+    assert direct.execute("SELECT count(*), count(cited_work_id) FROM work_references").fetchone() == (120, 79)
 
 
 def test_doctor_finds_a_reference_pointing_at_a_work_that_is_gone(db, tmp_path):
