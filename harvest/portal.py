@@ -15,11 +15,12 @@ import json
 import re
 import unicodedata
 import urllib.robotparser
+import warnings
 from collections import deque
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup, NavigableString
+from bs4 import BeautifulSoup, NavigableString, XMLParsedAsHTMLWarning
 
 from .errors import HarvestError, ParseError, payload_guarded
 from .http import Client, limiter_for, not_fetched
@@ -518,9 +519,12 @@ def layout_abstract(soup):
     abstract keeps every section, one per line as 'Label: text' (as PubMed stores them),
     whether its sections run together in one block or stand in blocks of their own."""
     label = find_label(soup, "abstract")
-    block = following(label, ["p", "div", "td"])
-    if block is None:
-        return None, None
+    block = label and label.find_next_sibling()
+    if block is None or not clean(block.get_text(" ")):
+        block = following(label, ["p", "div", "td"])
+    links = " ".join(a.get_text(" ") for a in block.find_all("a")) if block else ""
+    if block is None or len(clean(links)) * 2 > len(clean(block.get_text(" "))):
+        return None, None  # a row of links and buttons (PDF, Cite, ...), not an abstract
     paragraphs = block.find_all(["p", "div"], recursive=False)
     paragraphs = paragraphs if len(paragraphs) > 1 else [block]
     if section_of(block):
@@ -587,7 +591,9 @@ def parse_page(html, url):
     """A record page -> (work record, related documents). Raises ParseError naming the URL and
     what is missing when the page has no title, no authors, or numbers that point at no
     affiliation, or is no record page at all."""
-    soup = BeautifulSoup(html, "lxml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # an XHTML page is still a page
+        soup = BeautifulSoup(html, "lxml")
     url = page_url(soup, url)
     tags, table, ld, state = meta_tags(soup), record_table(soup), json_ld(soup), embedded_state(soup)
     article = state.get("article", {})
@@ -617,7 +623,7 @@ def parse_page(html, url):
                    ("dspace", first(table, "dc.relation.ispartof", "dc.source")),
                    ("jsonld", ld_part(ld.get("isPartOf"), "name")), ("state", article.get("srctitle")),
                    ("layout", journal_layout))
-    doi = pick("doi", ("meta", first(tags, "citation_doi", "prism.doi", "dc.identifier.doi")),
+    doi = pick("doi", ("meta", doi_in(values(tags, "citation_doi", "prism.doi", "dc.identifier.doi"))),
                ("meta", doi_in(values(tags, "dc.identifier"))),
                ("dspace", doi_in(values(table, "dc.identifier.doi", "dc.identifier.uri", "dc.identifier"))),
                ("jsonld", doi_in([ld.get("doi")] + as_list(ld.get("identifier")) + as_list(ld.get("sameAs")))),

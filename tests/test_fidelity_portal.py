@@ -81,7 +81,7 @@ def expected_facts(html):
              "pmid": first(tags, "citation_pmid"), "volume": first(tags, "citation_volume"),
              "issue": first(tags, "citation_issue"), "journal": first(tags, "citation_journal_title"),
              "language": first(tags, "citation_language"), "abstract": first(tags, "citation_abstract")}
-    facts["doi"] = facts["doi"] and facts["doi"].lower()
+    facts["doi"] = facts["doi"].lower() if (facts["doi"] or "").startswith("10.") else None
     date = first(tags, "citation_publication_date", "citation_date")
     facts["year"] = int(re.search(r"\d{4}", date).group()) if date else None
     first_page, last_page = first(tags, "citation_firstpage"), first(tags, "citation_lastpage")

@@ -370,3 +370,18 @@ def test_menus_and_one_word_links_never_become_layout_authors():
             "<div class='authors'>Ghali AA ; Yousef MK ; Ragab OA ; ElZamarany EA</div></form></body></html>")
     record, _ = portal.parse_page(page, "https://p/x")
     assert [a["written_name"] for a in record["authors"]] == ["Ghali AA", "Yousef MK", "Ragab OA", "ElZamarany EA"]
+
+
+def test_the_abstract_is_the_block_beside_its_label_and_never_a_row_of_links():
+    head = ('<html><head><meta name="citation_title" content="Safety of Intraparenchymal Injection of Allogenic '
+            'Placenta Mesenchymal Stem Cells Derived Exosome">'
+            '<meta name="citation_author" content="Dehghani L"><meta name="citation_doi" content="ijpvm_441_21">'
+            '<meta name="dc.identifier" content="https://doi.org/10.4103/ijpvm.ijpvm_441_21"></head><body>')
+    background = "Malignant middle cerebral artery infarct (mMCAI) largely contributes to high mortality."
+    record, _ = portal.parse_page(head + f"<div><h5>Abstract</h5><span>{background}</span></div>"
+                                  "<div><a href='/pdf'>PDF</a> <a href='#'>Cite</a></div></body></html>", "https://p/x")
+    assert record["abstract"] == background
+    assert record["doi"] == "10.4103/ijpvm.ijpvm_441_21"  # a citation_doi that is no DOI gives way
+    record, _ = portal.parse_page(head + "<div><h5>Abstract</h5></div><div><a href='/pdf'>PDF</a> "
+                                  "<a href='#'>Cite</a> <a href='#'>Search</a></div></body></html>", "https://p/x")
+    assert record["abstract"] is None
