@@ -250,7 +250,8 @@ def tag_authors(tags):
 def table_authors(rows):
     """Authors of a DSpace record; its affiliation rows belong to them by position only when
     there is one per author (a record lists them in author order)."""
-    names = values(rows, "dc.contributor.author", "dc.creator")
+    # A name holds letters: some repositories put a date in dc.creator.
+    names = [name for name in values(rows, "dc.contributor.author", "dc.creator") if re.search(r"[^\W\d_]", name)]
     affiliations = values(rows, "dc.contributor.affiliation", "dc.description.affiliation")
     if len(affiliations) != len(names):
         affiliations = [None] * len(names)

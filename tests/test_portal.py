@@ -281,6 +281,9 @@ def test_a_dspace_full_item_record_without_head_gives_its_authors_and_affiliatio
         "Clinical outcome and safety of stem cell therapy for ischemic stroke: A systematic review and meta-analysis",
         "35673677", "10.25259/sni_1174_2021", "13", "206", "en")
     assert record["pub_date"] == "2022-05-20" and record["layers"]["authors"] == "dspace"
+    dated = (PORTAL / "dspace_full_record_no_head.html").read_text().replace(
+        "<tr", '<tr class="ds-table-row"><td class="label-cell">dc.creator</td><td>2022-05</td><td></td></tr><tr', 1)
+    assert len(portal.parse_page(dated, "https://p/x")[0]["authors"]) == 6  # a date in dc.creator is no author
 
 
 def test_embedded_json_state_gives_authors_with_their_lettered_affiliations():
