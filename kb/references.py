@@ -103,21 +103,28 @@ def title_match(db, citation, title=None, year=None, citing=None):
     return next(iter(found.items())) if len(found) == 1 else None
 
 
-def resolve_by_title(db):
+def resolve_by_title(db, batch=1000):
     """Resolve every unresolved reference with a citation or title that names exactly one
-    work of the KB by title (`title_match`); returns how many it resolved."""
+    work of the KB by title (`title_match`), `batch` references at a time; returns how many
+    it resolved."""
     resolved = 0
     for table, owner in OWNER.items():
         title = "title, year" if table == "work_references" else "NULL, NULL"
         # The work a reference list belongs to never cites itself.
         citing = owner if table == "work_references" else "NULL"
-        for rowid, citation, own_title, year, citing_id in db.execute(
-                f"SELECT rowid, citation, {title}, {citing} FROM {table} WHERE cited_work_id IS NULL "
-                "AND coalesce(citation, '') != ''").fetchall():
-            match = title_match(db, citation, own_title, year, citing_id)
-            if match:
-                work_id, score = match
-                db.execute(f"UPDATE {table} SET cited_work_id = ?, resolved_by = ? WHERE rowid = ?",
-                           [work_id, f"title ({score:.0f}/100)", rowid])
-                resolved += 1
+        last = 0
+        while True:
+            rows = db.execute(f"SELECT rowid, citation, {title}, {citing} FROM {table} WHERE rowid > ? "
+                              "AND cited_work_id IS NULL AND coalesce(citation, '') != '' ORDER BY rowid LIMIT ?",
+                              [last, batch]).fetchall()
+            if not rows:
+                break
+            for rowid, citation, own_title, year, citing_id in rows:
+                match = title_match(db, citation, own_title, year, citing_id)
+                if match:
+                    work_id, score = match
+                    db.execute(f"UPDATE {table} SET cited_work_id = ?, resolved_by = ? WHERE rowid = ?",
+                               [work_id, f"title ({score:.0f}/100)", rowid])
+                    resolved += 1
+            last = rows[-1][0]
     return resolved

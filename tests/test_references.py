@@ -6,7 +6,7 @@ from kb import bulk, cluster, doctor, parquet
 from kb.db import open_db
 from kb.expand import expand
 from kb.ingest import load_ctgov_file, load_pubmed_file, load_works_file
-from kb.references import title_match
+from kb.references import resolve_by_title, title_match
 
 from conftest import EFETCH, FIXTURES
 from replay import SET_HEAD, EutilsReplay, OpenAlexReplay, articles_in, with_pmid
@@ -215,3 +215,10 @@ def test_the_reference_list_query_gives_a_works_references_in_order_with_the_wor
     assert [(row[1], row[2], row[7]) for row in rows] == [
         (1, BANG_CITED, "Autologous mesenchymal stem cell transplantation in stroke patients."),
         (2, PISCES_CITED, None), (3, WHO_CITED, None)]
+
+
+def test_title_matching_walks_the_unresolved_references_in_batches_and_leaves_the_rest(db, tmp_path):
+    load_pubmed_file(db, efetch_file(tmp_path / "both.xml", SEED_CITING, PISCES))
+    assert resolve_by_title(db, batch=1) == 1
+    assert [row[5] for row in references_of(db, "35281985")] == [None, "title (100/100)", None]
+    assert resolve_by_title(db, batch=1) == 0
