@@ -137,7 +137,7 @@ def test_kb_harvest_portal_refuses_a_hostile_redirect_in_one_line(tmp_path, wher
     assert other.requests == []
 
 
-def test_kb_harvest_portal_of_a_file_url_is_refused_before_any_request(tmp_path):
+def test_kb_harvest_portal_of_a_file_url_is_refused_in_one_line(tmp_path):
     result = run_cli("harvest", "portal", "file:///etc/passwd", "--db", tmp_path / "kb.db")
     assert one_line_error(result) == "Error: file:///etc/passwd is not an http(s) address; not fetched"
 
