@@ -354,9 +354,11 @@ def state_authors(state):
                 # naming an affiliation count; an author with none has the group's.
                 named = [a for a in group if a.get("$", {}).get("id") in refs] or group
                 name = ", ".join(filter(None, (node_text(parts.get("surname")), node_text(parts.get("given-name")))))
-                texts = [node_text(next((p for p in a.get("$$", []) if p.get("#name") == "textfn"), {}))
-                         or ", ".join(node_text(p) for p in a.get("$$", []) if p.get("#name") != "label")
-                         for a in named]
+                texts = []
+                for affiliation in named:
+                    parts_of = [p for p in affiliation.get("$$", []) if isinstance(p, dict)]
+                    texts.append(node_text(next((p for p in parts_of if p.get("#name") == "textfn"), {}))
+                                 or ", ".join(node_text(p) for p in parts_of if p.get("#name") != "label"))
                 authors.append(author_entry(name, texts, child.get("$", {}).get("orcid")))
             else:
                 walk(child.get("$$", []), group)
