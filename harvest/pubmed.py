@@ -380,15 +380,16 @@ ARTICLE_TAGS = ("PubmedArticle", "PubmedBookArticle", "MedlineCitation", "Delete
 SET_TAGS = ("PubmedArticleSet", "MedlineCitationSet", "PubmedBookArticleSet")
 
 
-def iter_articles(stream, origin):
+def iter_articles(stream, origin, after=None):
     """Stream records from an efetch response or a baseline/update file, in constant memory.
 
     Yields record dicts (with the record's own XML bytes under "raw"), `Deletion`s for
     <DeleteCitation>, and `ParseError`s for bad records, so one bad record never stops the
     good ones. A document that is not XML, not a PubMed set, or cut short ends the stream
-    with a fatal ParseError, after every complete record before the fault.
+    with a fatal ParseError, after every complete record before the fault. `after` is the
+    PMID of the record before the stream's first, for a stream that is part of a file.
     """
-    last_pmid = None
+    last_pmid = after
     # Only these tags reach Python: the per-element work of iterparse stays in C.
     events = etree.iterparse(stream, events=("start", "end"), tag=SET_TAGS + ARTICLE_TAGS,
                              huge_tree=True, resolve_entities=False, no_network=True)
@@ -629,17 +630,30 @@ class Gunzipped(io.RawIOBase):
     def __init__(self, path):
         self.path = path
         self.inner = gzip.open(path, "rb")
+        self.damage = None
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
-        try:
-            data = self.inner.read(len(buffer))
-        except (zlib.error, EOFError, gzip.BadGzipFile) as error:
-            raise DamagedFile(f"{self.path}: damaged or cut-short gzip file ({error})") from error
-        buffer[:len(data)] = data
-        return len(data)
+        # In small steps, so that the bytes before the damage still come out: gzip loses a
+        # whole read when it meets it.
+        if self.damage:
+            raise self.damage
+        filled = 0
+        while filled < len(buffer):
+            try:
+                data = self.inner.read(min(len(buffer) - filled, 1 << 16))
+            except (zlib.error, EOFError, gzip.BadGzipFile) as error:
+                self.damage = DamagedFile(f"{self.path}: damaged or cut-short gzip file ({error})")
+                if filled:
+                    break
+                raise self.damage from error
+            if not data:
+                break
+            buffer[filled:filled + len(data)] = data
+            filled += len(data)
+        return filled
 
     def close(self):
         self.inner.close()

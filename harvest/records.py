@@ -2,6 +2,8 @@
 
 import re
 
+from .limits import TEXT_CHARS, TITLE_CHARS, clipped
+
 # How complete a record is: a fuller record replaces a thinner one, never the reverse.
 FULL, SUMMARY = 2, 1
 
@@ -26,6 +28,8 @@ def new_work(**fields):
     if unknown:
         raise KeyError(f"unknown record fields: {sorted(unknown)}")
     record.update(fields)
+    for field, limit in CLIPPED_FIELDS.items():
+        record[field] = clipped(record[field], limit)
     record["doi"] = normalize_doi(record["doi"])
     record["pmcid"] = normalize_pmcid(record["pmcid"])
     record["pmid"] = normalize_pmid(record["pmid"])
@@ -33,10 +37,18 @@ def new_work(**fields):
     return record
 
 
+# What the KB indexes and compares of a work's text (harvest.limits); the raw record keeps all.
+CLIPPED_FIELDS = {"title": TITLE_CHARS, "vernacular_title": TITLE_CHARS, "journal": TITLE_CHARS,
+                  "abstract": TEXT_CHARS, "copyright": TITLE_CHARS}
+
+
 def new_author(position, written_name=None, last_name=None, fore_name=None, initials=None, suffix=None,
                collective_name=None, orcid=None, affiliations=(), is_corresponding=None):
     """An author of a work record; affiliations are {"name", "identifiers"} dicts."""
-    return {"position": position, "written_name": written_name or " ".join(
+    last_name, fore_name, collective_name = (clipped(name, TITLE_CHARS) for name in (last_name, fore_name,
+                                                                                    collective_name))
+    affiliations = [{**a, "name": clipped(a.get("name"), TITLE_CHARS)} for a in affiliations]
+    return {"position": position, "written_name": clipped(written_name, TITLE_CHARS) or " ".join(
                 p for p in (last_name, initials or fore_name) if p) or collective_name,
             "last_name": last_name, "fore_name": fore_name, "initials": initials, "suffix": suffix,
             "collective_name": collective_name, "orcid": normalize_orcid(orcid),

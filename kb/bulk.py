@@ -17,6 +17,7 @@ import gc
 import io
 import itertools
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -25,7 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
-from harvest import pubmed
+from harvest import limits, pubmed
+from harvest.errors import ParseError
 
 from . import parts
 from .classify import Vocabulary, record_on_topic
@@ -34,50 +36,131 @@ from .load import LoadStats, WorkLoader, now, prepare
 
 CHUNK = 4 << 20  # bytes of XML per chunk (hundreds of records): one write batch each
 PART = 4  # chunks per part KB: small enough that the last part's copy is a short tail
+ELEMENT_STARTS = (b"<PubmedArticle>", b"<PubmedArticle ", b"<PubmedBookArticle", b"<DeleteCitation")
 ELEMENT_ENDS = (b"</PubmedArticle>", b"</PubmedBookArticle>", b"</DeleteCitation>")
 SET_START, SET_END = b"<PubmedArticleSet>\n", b"\n</PubmedArticleSet>\n"
 DAMAGE_MARK = b"<!-- the compressed file is damaged here -->"
+LONGEST_TAG = max(map(len, ELEMENT_STARTS))
 
 
-def chunks(path):
+def chunks(path, record_limit=None):
     """The file's top-level elements as small PubmedArticleSet documents of about CHUNK
-    bytes each. A tail with no closing tag (a file cut short) is passed on whole: its
-    parser then reports the truncation."""
+    bytes each (with the file's DOCTYPE, so that entities its internal subset declares stay
+    declared). Whitespace between elements is dropped as it comes. An element longer than
+    `record_limit` (limits.RECORD_BYTES) is not read into memory: it comes as a ParseError
+    and the file goes on at the next element. A tail with no closing tag (a file cut short)
+    is passed on whole: its parser then reports the truncation."""
+    limit = record_limit or limits.RECORD_BYTES
+    origin = str(path)
     with pubmed.open_payload(path) as handle:
-        buffer, started = b"", False
+        buffer, start, skipping = b"", None, False
         while True:
             try:
-                block = handle.read(CHUNK)
+                block = handle.read1(CHUNK)  # one read: the bytes before damage come out
             except pubmed.DamagedFile:
                 # What decompressed before the damage loads; the tail stays unclosed, so
                 # that its parser reports the file as cut short there.
                 block, buffer = b"", buffer + DAMAGE_MARK
             buffer += block
-            if not started:
+            if start is None:
                 at = buffer.find(b"<PubmedArticleSet")
-                if at < 0:
-                    if not block:
-                        yield buffer  # not a set at all: let the parser say so
+                opened = buffer.find(b">", at) if at >= 0 else -1
+                if opened < 0:
+                    if not block or len(buffer) > limit:
+                        yield buffer[:limit]  # not a set at all: let the parser say so
                         return
                     continue
-                buffer = buffer[buffer.index(b">", at) + 1:]
-                started = True
-            cut = last_element_end(buffer)
-            if cut:
-                yield SET_START + buffer[:cut] + SET_END
-                buffer = buffer[cut:]
+                start = doctype_of(buffer[:at]) + SET_START
+                buffer = buffer[opened + 1:]
+            if skipping:  # the rest of an element too long to read
+                rest = after_next_element_start(buffer)
+                skipping = rest is None
+                buffer = buffer[-LONGEST_TAG:] if skipping else rest  # a start tag may span two blocks
+            if not skipping:
+                buffer = buffer.lstrip()
+                cut = last_element_end(buffer)
+                if cut:
+                    yield start + buffer[:cut] + SET_END
+                    buffer = buffer[cut:].lstrip()
+                elif len(buffer) > limit:
+                    yield oversized_element(buffer, origin, limit)
+                    rest = after_next_element_start(buffer[1:])
+                    skipping = rest is None
+                    buffer = buffer[-LONGEST_TAG:] if skipping else rest
             if not block:
                 break
         # What follows the last element: the set's end tag, or a record cut short (then the
         # chunk stays unclosed and its parser reports where the file broke off).
         tail = buffer.replace(b"</PubmedArticleSet>", b"").strip()
-        if tail:
-            yield SET_START + tail
+        if tail and not skipping:
+            yield start + tail
+
+
+def doctype_of(prolog):
+    """The DOCTYPE of a file's prolog when it declares entities (an internal subset), else b""."""
+    at = prolog.find(b"<!DOCTYPE")
+    return prolog[at:] if at >= 0 and b"[" in prolog[at:] else b""
+
+
+def after_next_element_start(buffer):
+    """The buffer from its first top-level element start tag on, or None (keep skipping)."""
+    found = [at for tag in ELEMENT_STARTS if (at := buffer.find(tag)) >= 0]
+    return buffer[min(found):] if found else None
+
+
+def oversized_element(buffer, origin, limit):
+    pmid = re.search(rb"<PMID[^>]*>\s*(\d+)", buffer[:1 << 16])
+    return ParseError(f"a record longer than {limit // limits.MB} MB, the limit for one record "
+                      "(REGENKB_MAX_RECORD_MB raises it): set aside unread", source=pubmed.SOURCE, origin=origin,
+                      record_id=pmid.group(1).decode() if pmid else None, raw=buffer[:1 << 16])
 
 
 def last_element_end(buffer):
     """Where the buffer's last whole top-level element ends (0: no element ends in it)."""
     return max((at + len(end) for end in ELEMENT_ENDS if (at := buffer.rfind(end)) >= 0), default=0)
+
+
+def elements_of(body):
+    """The top-level elements of a chunk's body, each with what precedes it."""
+    at = 0
+    while True:
+        ends = [end + len(tag) for tag in ELEMENT_ENDS if (end := body.find(tag, at)) >= 0]
+        if not ends:
+            return
+        yield body[at:min(ends)]
+        at = min(ends)
+
+
+def file_items(path):
+    """Every record, Deletion and ParseError of a PubMed file, chunk by chunk (the
+    one-process load of `ingest.load_pubmed_file`)."""
+    last_pmid = None
+    for data in chunks(path):
+        for item in chunk_items(data, str(path), last_pmid):
+            last_pmid = item["pmid"] if isinstance(item, dict) else last_pmid
+            yield item
+
+
+def chunk_items(data, origin, after=None):
+    """Every record, Deletion and ParseError of one chunk. When a whole chunk's XML breaks
+    (an entity nobody declared, nesting past libxml2's depth limit), each of its elements is
+    parsed on its own, so an odd record costs itself only; a chunk cut short stays fatal."""
+    if isinstance(data, ParseError):
+        return [data]
+    items = list(pubmed.iter_articles(io.BytesIO(data), origin, after))
+    if not (items and getattr(items[-1], "fatal", False)) or not data.endswith(SET_END):
+        return items
+    head = data[:data.index(SET_START) + len(SET_START)]
+    items = []
+    for element in elements_of(data[len(head):-len(SET_END)]):
+        for item in pubmed.iter_articles(io.BytesIO(head + element + SET_END), origin):
+            if getattr(item, "fatal", False):
+                pmid = re.search(rb"<PMID[^>]*>\s*(\d+)", element)
+                item = ParseError(item.args[0].replace("in the first record", "in this record"), source=item.source,
+                                  origin=origin, record_id=pmid.group(1).decode() if pmid else None,
+                                  raw=element.strip())
+            items.append(item)
+    return items
 
 
 def parse_chunk(task):
@@ -86,7 +169,7 @@ def parse_chunk(task):
     data, origin, topic = task
     vocabulary = topic and vocabulary_at(topic)
     kept, dropped = [], 0
-    for item in pubmed.iter_articles(io.BytesIO(data), origin):
+    for item in chunk_items(data, origin):
         if isinstance(item, dict):
             if vocabulary and not record_on_topic(vocabulary, item):
                 dropped += 1

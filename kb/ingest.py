@@ -8,7 +8,7 @@ import json
 import os
 import socket
 
-from harvest import crossref, ctgov, europepmc, openalex, portal, pubmed
+from harvest import crossref, ctgov, europepmc, limits, openalex, portal, pubmed
 from harvest.errors import HarvestError, ParseError
 
 from .institutions import institution_id
@@ -39,6 +39,14 @@ def refresh(db):
     return "; ".join(parts)
 
 
+def bounded(handle, origin):
+    """The rest of a payload read whole, refused past limits.PAYLOAD_BYTES."""
+    try:
+        return limits.read_bounded(handle, origin)
+    except ValueError as error:
+        raise LoadError(str(error)) from None
+
+
 @contextlib.contextmanager
 def opened(path):
     """pubmed.open_payload, with damage to a compressed file raised as a LoadError naming it."""
@@ -65,17 +73,20 @@ def load_pubmed_file(db, path, batch_size=1000):
     with opened(path) as handle:
         head = handle.read(8192)
         if head.lstrip().startswith(b"{"):
-            head += handle.read()  # JSON payloads are small and sniffed whole
+            head += bounded(handle, origin)  # JSON payloads are small and sniffed whole
         kind = pubmed.sniff(head)
-        if kind == "efetch":
-            stream = io.BufferedReader(Rewound(head, handle))
-            items = with_file_tail(pubmed.iter_articles(stream, origin), path)
-            stats = loader.load(items, origin, batch_size=batch_size)
-            if stats.fatal:
-                raise LoadError(f"{stats.fatal} ({stats.loaded} good record(s) before it were loaded; "
-                                "the fault is in the quarantine table)")
-            return stats, None
-        data = head + handle.read()
+        if kind not in ("esearch", "esummary", "elink", "efetch"):
+            # Known from its head: /dev/zero or a 1 GB error page is never read to its end.
+            raise LoadError(f"{origin}: not a PubMed E-utilities payload: {pubmed.error_message(head[:4096])}")
+        data = head if kind == "efetch" else head + bounded(handle, origin)
+    if kind == "efetch":
+        from .bulk import file_items
+
+        stats = loader.load(with_file_tail(file_items(path), path), origin, batch_size=batch_size)
+        if stats.fatal:
+            raise LoadError(f"{stats.fatal} ({stats.loaded} good record(s) before it were loaded; "
+                            "the fault is in the quarantine table)")
+        return stats, None
     if kind not in ("esearch", "esummary", "elink"):
         raise LoadError(f"{origin}: not a PubMed E-utilities payload: {pubmed.error_message(data)}")
     try:
@@ -179,33 +190,12 @@ def load_ctgov_file(db, path, batch_size=1000):
     clinical_study XML, legacy RSS feed or CSV export (legacy or current site). Returns LoadStats;
     a file of no known format, or cut short, raises LoadError after the good studies in it are stored."""
     with opened(path) as handle:
-        data = handle.read()
+        data = bounded(handle, str(path))
     items, _ = ctgov.parse_payload(data, str(path))
     stats = TrialLoader(db, ctgov.SOURCE).load(items, str(path), batch_size=batch_size)
     if stats.fatal:
         raise LoadError(f"{stats.fatal} ({stats.loaded} good stud(ies) loaded; the fault is in the quarantine table)")
     return stats
-
-
-class Rewound(io.RawIOBase):
-    """A stream that replays the bytes already read from a file's head, then the rest of it."""
-
-    def __init__(self, head, rest):
-        self.head = head
-        self.rest = rest
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        if self.head:
-            n = min(len(buffer), len(self.head))
-            buffer[:n] = self.head[:n]
-            self.head = self.head[n:]
-            return n
-        data = self.rest.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
 
 
 def with_file_tail(items, path):

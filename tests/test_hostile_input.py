@@ -4,11 +4,14 @@ Each case is generated at test time and loaded by `kb` in a child process whose 
 space is capped (resource.setrlimit), so a regression fails instead of swapping; the
 timeout only stops a runaway child."""
 
+import gzip
 import random
 import resource
 import subprocess
 import sys
+import zlib
 
+from harvest import limits
 from kb.db import open_db
 
 MEMORY_CAP = 1 << 30  # bytes of address space for the child (Python with lxml and numpy needs ~400 MB)
@@ -55,3 +58,94 @@ def test_a_paper_with_thousands_of_authors_loads_and_its_people_are_clustered(tm
     big = db.execute("select top_coauthors from authors a join work_authors wa on wa.author_id = a.id "
                      "join works w on w.id = wa.work_id where w.pmid = '39000001' limit 1").fetchone()[0]
     assert small and "(1)" in small and big is None
+
+
+def paper(pmid, title="Mesenchymal stem cells after ischemic stroke", extra=""):
+    return (f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">{pmid}</PMID>'
+            f'<Article PubModel="Print"><Journal><JournalIssue CitedMedium="Print"><PubDate><Year>2022</Year>'
+            f'</PubDate></JournalIssue><Title>Stroke</Title></Journal><ArticleTitle>{title}</ArticleTitle>{extra}'
+            f'<AuthorList CompleteYN="Y"><Author ValidYN="Y"><LastName>Rahimi</LastName><ForeName>Sara</ForeName>'
+            f'<Initials>S</Initials></Author></AuthorList><Language>eng</Language></Article></MedlineCitation>'
+            f'<PubmedData><ArticleIdList><ArticleId IdType="pubmed">{pmid}</ArticleId></ArticleIdList>'
+            f'</PubmedData></PubmedArticle>')
+
+
+def gzipped(path, *parts):
+    """A .gz written piece by piece: a part is bytes, or (byte, count) for a long run of one byte."""
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        for part in parts:
+            if isinstance(part, tuple):
+                byte, count = part
+                piece = byte * (16 << 20)
+                for _ in range(count // len(piece)):
+                    out.write(piece)
+            else:
+                out.write(part)
+    return path
+
+
+def pmids(db_path):
+    return [row[0] for row in open_db(str(db_path)).execute("select pmid from works order by pmid")]
+
+
+def test_a_gzip_bomb_and_dev_zero_are_refused_from_their_first_bytes(tmp_path):
+    bomb = gzipped(tmp_path / "pubmed25n0001.xml.gz", (b"\0", 1 << 30))
+    assert bomb.stat().st_size < 8 << 20
+    for path in (bomb, "/dev/zero"):
+        result = kb("load", "pubmed", path, "--db", tmp_path / "kb.db", timeout=60)
+        assert result.returncode == 1 and f"{path}: not a PubMed E-utilities payload" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_gigabyte_of_whitespace_between_two_records_is_streamed_past(tmp_path):
+    path = gzipped(tmp_path / "spaced.xml.gz", b'<?xml version="1.0"?>\n<PubmedArticleSet>' + paper(1).encode(),
+                   (b" ", 1 << 30), paper(2).encode() + b"</PubmedArticleSet>")
+    result = kb("load", "pubmed", path, "--db", tmp_path / "kb.db")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert pmids(tmp_path / "kb.db") == ["1", "2"]
+
+
+def test_a_record_past_the_record_limit_is_set_aside_and_the_next_one_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("REGENKB_MAX_RECORD_MB", "8")
+    huge = paper(7, extra="<Abstract><AbstractText>" + "stroke " * (3 << 20) + "</AbstractText></Abstract>")
+    path = tmp_path / "huge.xml"
+    path.write_text(f'<PubmedArticleSet>{paper(6)}{huge}{paper(8)}</PubmedArticleSet>')
+    result = kb("load", "pubmed", path, "--db", tmp_path / "kb.db")
+    assert result.returncode == 0, result.stderr[-2000:]
+    db = open_db(str(tmp_path / "kb.db"))
+    assert pmids(tmp_path / "kb.db") == ["6", "8"]
+    record_id, error = db.execute("select record_id, error from quarantine").fetchone()
+    assert record_id == "7" and "longer than 8 MB, the limit for one record (REGENKB_MAX_RECORD_MB" in error
+
+
+def test_a_huge_title_is_indexed_cut_and_kept_whole_in_the_raw_record(tmp_path):
+    title = "Exosomes " * ((20 << 20) // 9)  # 20 MB
+    path = tmp_path / "title.xml"
+    path.write_text(f"<PubmedArticleSet>{paper(11, title=title)}{paper(12)}</PubmedArticleSet>")
+    result = kb("load", "pubmed", path, "--db", tmp_path / "kb.db", memory=MEMORY_CAP)
+    assert result.returncode == 0, result.stderr[-2000:]
+    db = open_db(str(tmp_path / "kb.db"))
+    stored = db.execute("select title from works where pmid = '11'").fetchone()[0]
+    assert len(stored) == limits.TITLE_CHARS and stored.endswith(limits.TRUNCATED)
+    raw = zlib.decompress(db.execute("select raw from records where source_id = '11'").fetchone()[0])
+    assert raw.count(b"Exosomes ") == title.count("Exosomes ")
+
+
+def test_one_odd_record_costs_only_itself_in_every_load_mode(tmp_path):
+    deep = "<i>" * 3000 + "deep" + "</i>" * 3000  # past libxml2's nesting limit even with huge_tree
+    doctype = '<?xml version="1.0"?>\n<!DOCTYPE PubmedArticleSet [<!ENTITY trade "(TM)">]>\n'
+    body = (paper(21) + paper(22, title="Neural stem cells &trade; in stroke") + paper(23, title=deep)
+            + paper(24, title="Undeclared &nobody; entity") + paper(25))
+    path = tmp_path / "odd.xml"
+    path.write_text(doctype + f"<PubmedArticleSet>{body}</PubmedArticleSet>")
+    for mode in ([], ["--workers", "2"]):
+        db_path = tmp_path / f"kb{len(mode)}.db"
+        result = kb("load", "pubmed", path, *mode, "--db", db_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert pmids(db_path) == ["21", "22", "25"]
+        quarantined = open_db(str(db_path)).execute("select record_id from quarantine order by record_id")
+        assert [row[0] for row in quarantined] == ["23", "24"]
+    from kb.ingest import load_pubmed_file
+    db = open_db(str(tmp_path / "one.db"))
+    load_pubmed_file(db, path)
+    assert [r[0] for r in db.execute("select pmid from works order by pmid")] == ["21", "22", "25"]

@@ -1,0 +1,48 @@
+"""What one input may expand to, whatever its size on disk: the stated limits.
+
+A compressed file of a few megabytes can unzip to gigabytes of zeros, a record can hold a
+200 MB title, a file can be /dev/zero. Each limit below bounds memory and time; what
+passes one is refused or set aside with a message naming the limit and the variable that
+raises it. The raw record always keeps everything that was read.
+"""
+
+import os
+
+MB = 1 << 20
+
+
+def setting(variable, default):
+    """The limit from the environment (a whole number), else its default."""
+    value = os.environ.get(variable, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+# A payload read whole (JSON answers, esummary and elink XML, ClinicalTrials.gov files):
+# the largest real answers are a few tens of MB.
+PAYLOAD_BYTES = setting("REGENKB_MAX_PAYLOAD_MB", 512) * MB
+# One record of a streamed file (a <PubmedArticle>, a line of a JSON Lines snapshot): real
+# ones stay under 2 MB, consortium papers of thousands of authors included.
+RECORD_BYTES = setting("REGENKB_MAX_RECORD_MB", 64) * MB
+# What the KB indexes and compares of one text field; longer text is cut, marked with
+# TRUNCATED, and kept whole in the raw record. Real titles stay under 1,000 characters and
+# abstracts under 20,000.
+TITLE_CHARS = setting("REGENKB_MAX_TITLE_CHARS", 4_000)
+TEXT_CHARS = setting("REGENKB_MAX_TEXT_CHARS", 100_000)
+TRUNCATED = " [...]"
+
+
+def clipped(text, limit):
+    """`text` cut to `limit` characters (marked), or as it is."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit - len(TRUNCATED)] + TRUNCATED
+
+
+def read_bounded(handle, origin, limit=None):
+    """A whole payload from a stream, refused (ValueError naming the limit) past `limit` bytes."""
+    limit = limit or PAYLOAD_BYTES
+    data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{origin}: expands to more than {limit // MB} MB, the limit for one payload "
+                         "(REGENKB_MAX_PAYLOAD_MB raises it)")
+    return data
