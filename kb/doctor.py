@@ -39,6 +39,7 @@ REFERENCES = [
     ("evidence", "work_id", "works"), ("evidence", "trial_id", "trials"),
     ("related_trials", "work_id", "works"), ("related_trials", "trial_id", "trials"),
     ("work_references", "work_id", "works"), ("work_references", "cited_work_id", "works"),
+    ("work_investigators", "work_id", "works"),
     ("trial_references", "trial_id", "trials"), ("trial_references", "cited_work_id", "works"),
 ]
 # Columns that may point nowhere for a reason: a link to a work the KB lacks keeps its
