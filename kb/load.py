@@ -559,7 +559,7 @@ class WorkLoader(Loader):
         # A page source's own other records of these works count too: its pages of one work merge.
         for work_id, source, source_id, raw in self.db.execute(
                 f"SELECT work_id, source, source_id, raw FROM records WHERE work_id IN ({in_clause(ids)}) "
-                f"AND (source != ? OR ?)", [*ids, self.source, self.source in PAGE_SOURCES]):
+                f"AND (source != ? OR ?) ORDER BY rowid DESC", [*ids, self.source, self.source in PAGE_SOURCES]):
             if not (source == self.source and source_id in written):
                 others.setdefault(work_id, {}).setdefault(source, []).append(
                     merge.reparse(source, zlib.decompress(raw)))
@@ -599,7 +599,8 @@ class WorkLoader(Loader):
 
         sources = {}
         for work_id, source, raw in self.db.execute(
-                f"SELECT work_id, source, raw FROM records WHERE work_id IN ({in_clause(work_ids)})", work_ids):
+                f"SELECT work_id, source, raw FROM records WHERE work_id IN ({in_clause(work_ids)}) "
+                f"ORDER BY rowid DESC", work_ids):  # the newest record of a source first, as a load gives them
             sources.setdefault(work_id, {}).setdefault(source, []).append(merge.reparse(source, zlib.decompress(raw)))
         self.clear_rows(work_ids)
         self.db.execute(f"DELETE FROM works WHERE id IN ({in_clause(work_ids)})", work_ids)

@@ -7,6 +7,7 @@ from harvest import http, portal
 from harvest.errors import ParseError
 from kb import demo
 from kb.ingest import LoadError, load_portal_page, load_pubmed_file
+from kb.unmerge import unmerge
 
 from conftest import EFETCH, FIXTURES
 from replay import PortalSite
@@ -340,6 +341,10 @@ def test_the_same_work_from_two_portal_pages_is_one_work_and_its_related_documen
     targets = db.execute("select to_work_id, count(*) from links where asserted_by = 'portal' "
                          "group by to_work_id").fetchall()
     assert len(targets) == 3 and all(work_id and count == 3 for work_id, count in targets)
+    # Split off the one page that gives the DOI: both works are rebuilt from the pages they keep.
+    split = unmerge(db, seed["id"], "portal", "https://portal.example/rd/p.aspx?c=1")
+    assert db["works"].get(seed["id"])["doi"] is None and db["works"].get(split)["doi"] == "10.4103/ijpvm.ijpvm_441_21"
+    assert db["works"].get(seed["id"])["copyright"].startswith("© 2022 International Journal of Preventive Medicine")
 
 
 def test_two_portal_pages_of_different_works_with_similar_titles_stay_apart(db):
