@@ -59,7 +59,7 @@ def study(nct_id, **facts):
     empty = {"brief_title": None, "overall_status": None, "phases": [], "study_type": None, "start_date": None,
              "first_posted": None, "last_update_posted": None, "enrollment": None, "has_results": None,
              "lead_sponsor": None, "org_study_id": None, "sites": [], "secondary_ids": [], "conditions": [],
-             "interventions": [], "pmids": set()}
+             "interventions": [], "pmids": set(), "references": []}
     return {"nct_id": nct_id, **empty, **facts}
 
 
@@ -84,6 +84,7 @@ def v2_facts(data):
         interventions=[(i.get("type"), i.get("name"))
                        for i in protocol.get("armsInterventionsModule", {}).get("interventions", [])],
         pmids={r["pmid"] for r in protocol.get("referencesModule", {}).get("references", []) if r.get("pmid")},
+        references=[r.get("pmid") for r in protocol.get("referencesModule", {}).get("references", [])],
         has_results=data.get("hasResults"))
 
 
@@ -110,6 +111,7 @@ def v1_facts(data):
         interventions=[(INTERVENTION[i["InterventionType"]], i["InterventionName"]) for i in protocol.get(
             "ArmsInterventionsModule", {}).get("InterventionList", {}).get("Intervention", [])],
         pmids={r["ReferencePMID"] for r in references if r.get("ReferencePMID")},
+        references=[r.get("ReferencePMID") for r in references],
         has_results="ResultsSection" in data)
 
 
@@ -144,6 +146,7 @@ def xml_facts(root):
                        for i in root.findall("intervention")],
         pmids={xml_text(r, "PMID") for tag in ("reference", "results_reference") for r in root.findall(tag)
                if r.find("PMID") is not None},
+        references=[xml_text(r, "PMID") for r in root if r.tag in ("reference", "results_reference")],
         has_results=root.find("clinical_results") is not None)
 
 
@@ -249,6 +252,9 @@ def stored(db, nct_id):
             [trial["id"]])],
         "interventions": db.execute("select type, name from trial_interventions where trial_id = ? "
                                     "order by position", [trial["id"]]).fetchall(),
+        # Every reference, in order, with its PMID or none; links join the trial to the PMIDs.
+        "references": [r[0] for r in db.execute(
+            "select pmid from trial_references where trial_id = ? order by position", [trial["id"]])],
         "pmids": {r[0] for r in db.execute(
             "select to_id from links where from_scheme = 'nct' and from_id = ? and to_scheme = 'pmid' "
             "and asserted_by = 'ctgov'", [nct_id])},
