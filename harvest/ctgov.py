@@ -507,7 +507,7 @@ def parse_site(text):
     """
     parts = [part.strip() for part in text.split(",") if part.strip()]
     country = parts.pop() if parts else None
-    if len(parts) > 1 and COMMA_COUNTRY.search(country):
+    if parts and COMMA_COUNTRY.search(country):
         country = f"{parts.pop()}, {country}"
     postcode = parts.pop() if len(parts) > 1 and POSTCODE.fullmatch(parts[-1]) else None
     state = None

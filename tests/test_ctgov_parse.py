@@ -254,6 +254,7 @@ LILLY = ("For additional information regarding investigative sites for this tria
      ("Texas A&M University", "College Station", "Texas", None, "United States")),
     ("UZ/KU Leuven, Leuven, 3000, Belgium", ("UZ/KU Leuven", "Leuven", None, "3000", "Belgium")),
     ("Cairo, Egypt", (None, "Cairo", None, None, "Egypt")),
+    ("Korea, Republic of", (None, None, None, None, "Korea, Republic of")),
     ("Research Site, Charlottesville,, Virginia, 22908, United States",
      ("Research Site", "Charlottesville", "Virginia", "22908", "United States")),
     ("Lund University, Skane Hospital,, Malmö, Sweden",
