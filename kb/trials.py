@@ -86,8 +86,7 @@ class TrialLoader(Loader):
                       "trial_sites", "trial_people", "trial_references")
 
     def identifiers(self, record):
-        return list(dict.fromkeys((scheme, identifier) for scheme, identifier, _ in trial_identifiers(record)
-                                  if scheme))
+        return [(scheme, identifier) for scheme, identifier, _ in trial_identifiers(record) if scheme]
 
     def write_rows(self, changed):
         rows = {table: [] for table in ("trials", "trials_fts", *self.derived_tables)}
