@@ -18,8 +18,8 @@ def setting(variable, default):
 
 
 # A payload read whole (JSON answers, esummary and elink XML, ClinicalTrials.gov files):
-# the largest real answers are a few tens of MB.
-PAYLOAD_BYTES = setting("REGENKB_MAX_PAYLOAD_MB", 512) * MB
+# the largest real answers are a few tens of MB; harvest.http refuses answers past 256 MB.
+PAYLOAD_BYTES = setting("REGENKB_MAX_PAYLOAD_MB", 256) * MB
 # One record of a streamed file (a <PubmedArticle>, a line of a JSON Lines snapshot): real
 # ones stay under 2 MB, consortium papers of thousands of authors included.
 RECORD_BYTES = setting("REGENKB_MAX_RECORD_MB", 64) * MB
@@ -46,3 +46,23 @@ def read_bounded(handle, origin, limit=None):
         raise ValueError(f"{origin}: expands to more than {limit // MB} MB, the limit for one payload "
                          "(REGENKB_MAX_PAYLOAD_MB raises it)")
     return data
+
+
+class TooLong(bytes):
+    """The first bytes of a line longer than its limit; the rest of it was skipped unread."""
+
+    def problem(self, where):
+        return (f"{where} is longer than {RECORD_BYTES // MB} MB, the limit for one record "
+                "(REGENKB_MAX_RECORD_MB raises it): set aside unread")
+
+
+def lines(handle, limit=None):
+    """The lines of a stream, each read no further than `limit` bytes (RECORD_BYTES): a
+    longer line comes as TooLong, and the stream goes on at the next line."""
+    limit = limit or RECORD_BYTES
+    while line := handle.readline(limit + 1):
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            line = TooLong(line[:1 << 16])
+        yield line

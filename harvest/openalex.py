@@ -11,6 +11,7 @@ import os
 
 from .errors import HarvestError, ParseError, guarded, payload_guarded
 from .http import Client, Page, follow
+from .limits import TooLong
 from .pubmed import DamagedFile
 from .records import (SUMMARY, initials_of, new_author, new_work, normalize_doi, normalize_pmcid,
                       normalize_pmid, openalex_key)
@@ -176,7 +177,8 @@ def json_lines(head):
             return is_object(json.loads(line))
         except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
             return False
-    return whole(head[0]) or (not head[0].lstrip().startswith(b"[") and whole(head[1]))
+    first, second = (list(head) + [b"", b""])[:2]  # a file may hold fewer than two lines
+    return whole(first) or (not first.lstrip().startswith(b"[") and whole(second))
 
 
 def parse_lines(lines, origin, entities):
@@ -193,6 +195,9 @@ def parse_lines(lines, origin, entities):
             if not line.strip():
                 continue
             where = f"line {number}"
+            if isinstance(line, TooLong):
+                yield ParseError(line.problem(where), source=SOURCE, origin=origin, record_id=where, raw=line)
+                continue
             try:
                 work = json.loads(line)
             except (ValueError, RecursionError) as error:

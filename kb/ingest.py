@@ -39,6 +39,14 @@ def refresh(db):
     return "; ".join(parts)
 
 
+def refuse_binary(handle, origin):
+    """JSON, XML, CSV and HTML in UTF-8 hold no NUL byte: a file that does (zeros, a gzip
+    bomb of them, random bytes) is refused from its head, never read on."""
+    head = handle.peek(8192)[:8192]
+    if b"\0" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text has NULs too
+        raise LoadError(f"{origin}: binary data, not a payload of any source: {pubmed.error_message(head[:200])}")
+
+
 def bounded(handle, origin):
     """The rest of a payload read whole, refused past limits.PAYLOAD_BYTES."""
     try:
@@ -117,14 +125,19 @@ def load_works_file(db, source, path, batch_size=1000):
     number and the rest load; damaged compression raises LoadError after the works before it."""
     origin = str(path)
     with opened(path) as handle:
-        head = [handle.readline(), handle.readline()]
+        refuse_binary(handle, origin)
+        lines = limits.lines(handle)
+        head = list(itertools.islice(lines, 2))
         streamed = source == "openalex" and openalex.json_lines(head)
         if streamed:
             meta = {"entities": []}
-            lines = openalex.parse_lines(itertools.chain(head, handle), origin, meta["entities"])
-            stats = WorkLoader(db, source).load(with_file_tail(lines, path), origin, batch_size=batch_size)
+            works = openalex.parse_lines(itertools.chain(head, lines), origin, meta["entities"])
+            stats = WorkLoader(db, source).load(with_file_tail(works, path), origin, batch_size=batch_size)
+        elif any(isinstance(line, limits.TooLong) for line in head):
+            raise LoadError(f"{origin}: a line longer than {limits.RECORD_BYTES // limits.MB} MB, the limit for one "
+                            "record or one-line payload (REGENKB_MAX_RECORD_MB raises it)")
         else:
-            data = b"".join(head) + handle.read()
+            data = b"".join(head) + bounded(handle, origin)
     if not streamed:
         items, meta = WORK_SOURCES[source].parse_payload(data, origin)
         stats = WorkLoader(db, source).load(items, origin, batch_size=batch_size)
@@ -190,6 +203,7 @@ def load_ctgov_file(db, path, batch_size=1000):
     clinical_study XML, legacy RSS feed or CSV export (legacy or current site). Returns LoadStats;
     a file of no known format, or cut short, raises LoadError after the good studies in it are stored."""
     with opened(path) as handle:
+        refuse_binary(handle, str(path))
         data = bounded(handle, str(path))
     items, _ = ctgov.parse_payload(data, str(path))
     stats = TrialLoader(db, ctgov.SOURCE).load(items, str(path), batch_size=batch_size)

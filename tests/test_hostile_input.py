@@ -149,3 +149,25 @@ def test_one_odd_record_costs_only_itself_in_every_load_mode(tmp_path):
     db = open_db(str(tmp_path / "one.db"))
     load_pubmed_file(db, path)
     assert [r[0] for r in db.execute("select pmid from works order by pmid")] == ["21", "22", "25"]
+
+
+def test_every_loader_refuses_zeros_from_their_first_bytes(tmp_path):
+    bomb = gzipped(tmp_path / "part_000.gz", (b"\0", 1 << 30))
+    for source in ("openalex", "crossref", "europepmc", "ctgov"):
+        for path in (bomb, "/dev/zero"):
+            result = kb("load", source, path, "--db", tmp_path / "kb.db", timeout=60)
+            assert result.returncode == 1 and f"{path}: binary data, not a payload" in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr
+
+
+def test_a_snapshot_line_past_the_record_limit_is_set_aside_and_the_next_lines_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("REGENKB_MAX_RECORD_MB", "2")
+    work = '{"id": "https://openalex.org/W%d", "title": "Exosomes after stroke %d", "publication_year": 2021}\n'
+    huge = '{"id": "https://openalex.org/W2", "title": "' + "x" * (3 << 20) + '"}\n'
+    path = gzipped(tmp_path / "part_001.gz", (work % (1, 1)).encode(), huge.encode(), (work % (3, 3)).encode())
+    result = kb("load", "openalex", path, "--db", tmp_path / "kb.db")
+    assert result.returncode == 0, result.stderr[-2000:]
+    db = open_db(str(tmp_path / "kb.db"))
+    assert [r[0] for r in db.execute("select openalex_id from works order by 1")] == ["W1", "W3"]
+    record_id, error = db.execute("select record_id, error from quarantine").fetchone()
+    assert record_id == "line 2" and "longer than 2 MB, the limit for one record" in error
