@@ -48,13 +48,24 @@ def parse_reference(reference):
                          title=reference.get("article-title"), year=reference.get("year"), doi=reference.get("DOI"))
 
 
+def affiliation_ids(affiliation):
+    """{"ror": url} of an affiliation whose publisher deposited its ROR id (Crossref's
+    affiliation[].id[], id-type "ROR"); other id types name no institution we key on."""
+    for identifier in affiliation.get("id") or []:
+        if str(identifier.get("id-type", "")).upper() == "ROR" and identifier.get("id"):
+            value = identifier["id"].strip()
+            return {"ror": value if value.startswith("https://") else "https://ror.org/" + value.rsplit("/", 1)[-1]}
+    return {}
+
+
 def parse_work(message):
     """One Crossref work (the /works message, a list item, or a bare CSL-JSON object) -> record."""
     year, pub_date = date_of(message.get("published-print") or message.get("published")
                              or message.get("issued") or message.get("published-online"))
     authors = []
     for position, author in enumerate(message.get("author") or [], 1):
-        affiliations = [{"name": a["name"], "identifiers": {}} for a in author.get("affiliation") or [] if a.get("name")]
+        affiliations = [{"name": a["name"], "identifiers": affiliation_ids(a)}
+                        for a in author.get("affiliation") or [] if a.get("name")]
         given, family = author.get("given"), author.get("family")
         authors.append(new_author(position, last_name=family, fore_name=given, initials=initials_of(given),
                                   collective_name=author.get("name") if not family else None,

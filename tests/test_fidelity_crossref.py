@@ -105,3 +105,20 @@ def test_every_recorded_crossref_work_is_stored_field_by_field(db, name):
     checks = [check for work in works for check in fidelity_checks(db, work)]
     assert len(checks) >= len(works) * 9
     assert [check for check in checks if check[2] != check[3]] == []
+
+
+def test_a_deposited_ror_id_ties_a_crossref_affiliation_to_its_institution(db, tmp_path):
+    # The shape Crossref gives since 2023 when a publisher deposits ROR ids (facts of PMID 35281985).
+    work = {"DOI": "10.1186/s13287-022-02771-2", "type": "journal-article", "title": ["Placenta exosomes"],
+            "issued": {"date-parts": [[2022, 3, 12]]},
+            "author": [{"given": "Leila", "family": "Dehghani", "sequence": "first", "affiliation": [
+                {"name": "Shahid Beheshti University of Medical Sciences, Tehran, Iran",
+                 "id": [{"id": "https://ror.org/034m2b326", "id-type": "ROR", "asserted-by": "publisher"}]},
+                {"name": "Stem Cell Bank, Tehran, Iran"}]}]}
+    path = tmp_path / "work.json"
+    path.write_text(json.dumps({"status": "ok", "message-type": "work", "message": work}))
+    load_works_file(db, "crossref", path)
+    rows = db.execute("SELECT a.name, a.ror FROM work_author_affiliations waa JOIN affiliations a "
+                      "ON a.id = waa.affiliation_id ORDER BY waa.number").fetchall()
+    assert [tuple(r) for r in rows] == [("Shahid Beheshti University of Medical Sciences, Tehran, Iran",
+                                         "https://ror.org/034m2b326"), ("Stem Cell Bank, Tehran, Iran", None)]
