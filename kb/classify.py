@@ -39,6 +39,18 @@ ENROLLED = re.compile(r"^\W*(?:\w+\W+){0,3}?(were|was)?\s*(included|enrolled|ran
 NOT_A_COUNT = re.compile(r"(aged?|age of|score of|scores? (was|were)|≤|<|>|±|\bof)\s*$", re.I)
 SAFETY_MENTION = re.compile(r"\b(serious )?(adverse (events?|effects?|reactions?)|complications?|side effects?)\b", re.I)
 SAFE_WORDS = re.compile(r"\b(safe|safety|well[- ]tolerated|tolerability)\b", re.I)
+# A phase said of an earlier trial ("after our previous phase 1 trial") is not this study's.
+EARLIER = re.compile(r"\b(previous|prior|earlier|preceding|former|completed|following|after|extension of|"
+                     r"follow-up of|based on)\W+(?:[\w/-]+\W+){0,3}$", re.I)
+# An outcome is tagged from running text only where a sentence measures or reports it: a
+# number, a score or a word of assessment. "Stroke contributes to high mortality" is background.
+MEASURED = re.compile(r"\d|\b(primary|secondary|end-?points?|outcomes?|measur\w*|assess\w*|evaluat\w*|scores?|"
+                      r"scales?|rates?|incidence|proportion|improv\w*|reduc\w*|decreas\w*|lower\w*|chang\w*|"
+                      r"differ\w*|occurred|reported|observed|compared|follow(ed)?[- ]up|monitor\w*)\b", re.I)
+RUNNING_TEXT = {"abstract", "summary"}
+# Of the designs of one study, the most controlled one holds: a registry's RANDOMIZED with a
+# SINGLE_GROUP model is a randomised trial, not also a single-arm one.
+DESIGN_PRECEDENCE = ("randomised controlled trial", "non-randomised controlled", "single-arm")
 
 
 @dataclass(frozen=True)
@@ -115,13 +127,24 @@ def text_tags(vocabulary, fields):
             if rule.fields and field not in rule.fields:
                 continue
             for match in rule.pattern.finditer(text):
-                if rule.tag not in NEGATION_BLIND and NEGATION.search(text[max(0, match.start() - 40):match.start()]):
+                before = text[max(0, match.start() - 40):match.start()]
+                if rule.tag not in NEGATION_BLIND and NEGATION.search(before):
+                    continue
+                if rule.tag == "phase" and EARLIER.search(before):
+                    continue
+                if rule.tag == "outcome" and field in RUNNING_TEXT and not MEASURED.search(sentence_of(text, match)):
                     continue
                 found.append(Tag(rule.tag, rule.value, field, match.group(0), rule.name))
                 found.extend(Tag(tag, value, field, match.group(0), f"{rule.name} (implied)")
                              for tag, value in rule.implies)
                 break
     return found
+
+
+def sentence_of(text, match):
+    start = max(text.rfind(". ", 0, match.start()), text.rfind("; ", 0, match.start())) + 1
+    ends = [i for i in (text.find(". ", match.end()), text.find("; ", match.end())) if i >= 0]
+    return text[start:min(ends) if ends else len(text)]
 
 
 def drop_redundant(vocabulary, tags):
@@ -182,8 +205,8 @@ def safety_finding(text):
 
 
 def phase_value(phases):
-    """'1/2' from phases 1 and 2; '2' from 2."""
-    numbers = sorted(set(phases), key=lambda p: float(p))
+    """'1/2' from phases 1 and 2; '2' from 2; 'early 1' (before phase 1) sorts first."""
+    numbers = sorted(set(phases), key=lambda p: float(p.split()[-1]) - ("early" in p))
     return "/".join(numbers) if numbers else None
 
 
@@ -218,16 +241,24 @@ def record_on_topic(vocabulary, record):
 
 
 def trial_tags(vocabulary, trial):
-    """Tags of a trial from its registry record: structured fields first, then its texts."""
+    """Tags of a trial from its registry record: structured fields first, then its texts.
+
+    `interventions` holds each intervention's name, description and other names, and each
+    arm's label and description (a product code is often explained only there). The phase
+    comes from the registry's phase field alone: a title may name an earlier trial's phase."""
+    conditions = trial["conditions"] + trial.get("condition_mesh", [])
     facts = [("phase", p) for p in trial["phases"]] + [("condition", c) for c in trial["conditions"]] + [
+        ("mesh", m) for m in trial.get("condition_mesh", [])] + [
         ("allocation", trial["allocation"]), ("intervention_model", trial["intervention_model"]),
         ("study_type", trial["study_type"])]
     structured = structured_tags(vocabulary, [(field, value) for field, value in facts if value])
     text = text_tags(vocabulary, {"title": " | ".join(filter(None, (trial["brief_title"], trial["official_title"]))),
-                                  "conditions": "; ".join(trial["conditions"]),
+                                  "conditions": "; ".join(conditions),
+                                  "keywords": "; ".join(trial.get("keywords", [])),
                                   "interventions": "; ".join(trial["interventions"]),
                                   "outcomes": "; ".join(trial["outcomes"]),
                                   "summary": trial["brief_summary"]})
+    text = [t for t in text if t.tag != "phase"]
     tags = drop_redundant(vocabulary, combine(structured, text))
     if trial["enrollment"]:
         tags.append(Tag("n", str(trial["enrollment"]), "enrollment", str(trial["enrollment"]),
@@ -252,8 +283,18 @@ def dedupe(tags):
     return result
 
 
+def by_precedence(tags):
+    """The most controlled of a study's designs (DESIGN_PRECEDENCE), and no stroke subtype
+    without the stroke topic (a cardiac trial's "cerebral infarct" outcome is no stroke type)."""
+    present = [d for d in DESIGN_PRECEDENCE if any(t.tag == "design" and t.value == d for t in tags)]
+    stroke = any(t.tag == "topic" and t.value == "stroke" for t in tags)
+    return [t for t in tags if not (t.tag == "design" and t.value in present[1:])
+            and (stroke or t.tag != "stroke_type")]
+
+
 def relevance(tags):
     """Add relevance 'on topic' when a record is about stroke and about stem cells or exosomes."""
+    tags = by_precedence(tags)
     topics = {t.value: t for t in tags if t.tag == "topic"}
     if "stroke" in topics and ({"stem cells", "exosomes"} & topics.keys()):
         cells = topics.get("exosomes") or topics["stem cells"]

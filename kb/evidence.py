@@ -53,13 +53,16 @@ def read_works(db):
 
 def read_trials(db):
     trials = {row["id"]: {**row, "phases": parse_list(row["phases"]), "conditions": parse_list(row["conditions"]),
+                          "condition_mesh": parse_list(row["condition_mesh"]), "keywords": parse_list(row["keywords"]),
                           "interventions": [], "outcomes": [], "organisations": [], "people": set()}
-              for row in db.query("SELECT id, nct_id, brief_title, official_title, phases, conditions, allocation, "
-                                  "intervention_model, study_type, enrollment, brief_summary, start_year, "
-                                  "lead_sponsor, collaborators FROM trials")}
+              for row in db.query("SELECT id, nct_id, brief_title, official_title, phases, conditions, condition_mesh, "
+                                  "keywords, allocation, intervention_model, study_type, enrollment, brief_summary, "
+                                  "start_year, lead_sponsor, collaborators FROM trials")}
     for trial_id, name, description, other in db.execute(
             "SELECT trial_id, name, description, other_names FROM trial_interventions"):
         trials[trial_id]["interventions"].append(" ".join(filter(None, (name, description, " ".join(parse_list(other))))))
+    for trial_id, label, description in db.execute("SELECT trial_id, label, description FROM trial_arms"):
+        trials[trial_id]["interventions"].append(" ".join(filter(None, (label, description))))
     for trial_id, measure in db.execute("SELECT trial_id, measure FROM trial_outcomes"):
         trials[trial_id]["outcomes"].append(measure or "")
     for trial in trials.values():
