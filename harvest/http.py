@@ -28,25 +28,26 @@ import requests_cache
 import urllib3
 
 from .errors import HarvestError
+from .limits import MB, setting
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 DEFAULT_EMAIL = "regenkb-user@example.org"
 MAX_WAIT = 120.0
 MAX_REDIRECTS = 5  # as RFC 9309 (2.3.1.2) asks of a robots.txt fetch; browsers allow 20
 
-MB = 2 ** 20
 # The largest answer each source may send, a few times its largest page as measured on
 # recorded real answers: PubMed records are 15 KB (median) to 74 KB, so an
 # efetch batch of 500 is 8-37 MB; CT.gov studies 11 to 360 KB, a page of 1,000 mostly
 # 10-100 MB; Crossref items 16-44 KB (1,000 a page); Europe PMC core results 1-10 KB (1,000
 # a page); OpenAlex works 22-30 KB (200 a page); a portal record page under 200 KB. Past
-# it the answer is refused, not buffered.
-MAX_RESPONSE_BYTES = {"pubmed": 128 * MB, "ctgov": 256 * MB, "europepmc": 64 * MB, "crossref": 128 * MB,
-                      "openalex": 64 * MB, "portal": 16 * MB}
-DEFAULT_MAX_BYTES = 64 * MB
+# it the answer is refused, not buffered. REGENKB_MAX_RESPONSE_MB sets them all at once.
+MAX_RESPONSE_BYTES = {source: setting("REGENKB_MAX_RESPONSE_MB", mb) * MB for source, mb in
+                      {"pubmed": 128, "ctgov": 256, "europepmc": 64, "crossref": 128, "openalex": 64,
+                       "portal": 16}.items()}
+DEFAULT_MAX_BYTES = setting("REGENKB_MAX_RESPONSE_MB", 64) * MB
 # Wall-clock limit of one request, from connecting to the last byte. The socket timeout
 # alone bounds each wait, so a server sending a byte every few seconds never trips it.
-DEADLINE = 300.0
+DEADLINE = setting("REGENKB_DEADLINE_SECONDS", 300)
 CHUNK = 64 * 1024
 
 
@@ -146,14 +147,14 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
     def body(self, response, end, read_timeout):
         length = response.headers.get("Content-Length", "").strip()
         if length.isdigit() and int(length) > self.max_bytes:
-            raise Refused(f"it announces {int(length):,} bytes, more than the {self.max_bytes:,} allowed",
-                          response.status_code)
+            raise Refused(f"it announces {int(length):,} bytes, more than the {self.max_bytes:,} allowed "
+                          "(REGENKB_MAX_RESPONSE_MB raises it)", response.status_code)
         chunks, size = [], 0  # joined once at the end: a growing buffer would copy itself as it grows
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                raise Refused(f"the answer was still coming after {self.deadline:g} s ({size:,} bytes so far)",
-                              response.status_code)
+                raise Refused(f"the answer was still coming after {self.deadline:g} s ({size:,} bytes so far; "
+                              "REGENKB_DEADLINE_SECONDS raises the limit)", response.status_code)
             # Each wait ends at the deadline at the latest, however slowly the bytes come.
             sock = getattr(response.raw.connection, "sock", None)
             if sock is not None:
@@ -175,7 +176,8 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             chunks.append(chunk)
             size += len(chunk)
             if size > self.max_bytes:
-                raise Refused(f"the answer passed the {self.max_bytes:,} bytes allowed", response.status_code)
+                raise Refused(f"the answer passed the {self.max_bytes:,} bytes allowed (REGENKB_MAX_RESPONSE_MB "
+                              "raises it)", response.status_code)
 
 
 def not_fetched(url):

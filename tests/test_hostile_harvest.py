@@ -5,6 +5,7 @@ Each ends in a clear error naming the URL or file, never a traceback, and fetche
 it should not."""
 
 import gzip
+import os
 import re
 import subprocess
 import sys
@@ -177,8 +178,18 @@ def test_an_endless_answer_is_refused_at_the_sources_cap_within_500_mb():
                                capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
     assert child.returncode == 0, child.stderr[-300:]
     refusal, peak_mb = child.stdout.splitlines()
-    assert refusal.endswith(f"refused: the answer passed the {http.MAX_RESPONSE_BYTES['ctgov']:,} bytes allowed")
+    assert f"refused: the answer passed the {http.MAX_RESPONSE_BYTES['ctgov']:,} bytes allowed" in refusal
     assert int(peak_mb) < 500
+
+
+def test_the_caps_and_the_deadline_are_set_by_environment_variables():
+    stated = subprocess.run(
+        [sys.executable, "-c", "from harvest import http; print(http.MAX_RESPONSE_BYTES['pubmed'], "
+                               "http.Client('portal', 1, cache=False).session.get_adapter('https://x').max_bytes, "
+                               "http.DEADLINE)"],
+        capture_output=True, text=True, cwd=Path(__file__).parents[1],
+        env={**os.environ, "REGENKB_MAX_RESPONSE_MB": "3", "REGENKB_DEADLINE_SECONDS": "7"})
+    assert stated.stdout.split() == [str(3 * 2 ** 20), str(3 * 2 ** 20), "7"], stated.stderr[-300:]
 
 
 def test_a_compressed_answer_that_expands_past_the_cap_is_refused_as_it_streams(db, tmp_path):
