@@ -16,7 +16,7 @@ import re
 
 from lxml import etree
 
-from . import registries
+from . import ctgov_results, registries
 from .errors import HarvestError, ParseError, error_message, payload_guarded
 from .errors import guarded as guarded_parse
 from .http import Client, Page, follow
@@ -134,7 +134,7 @@ def new_trial(**fields):
         "condition_mesh": [], "arms": [], "interventions": [], "outcomes": [], "min_age": None,
         "max_age": None, "sex": None, "healthy_volunteers": None, "sites": [], "references": [],
         "has_results": None, "brief_summary": None, "expanded_access_types": [], "patient_registry": None,
-        "completeness": FULL,
+        "results": None, "completeness": FULL,
     }
     unknown = set(fields) - set(record) - {"raw"}
     if unknown:
@@ -229,6 +229,7 @@ def parse_v2_study(study):
         references=[{"pmid": r.get("pmid"), "type": enum(r.get("type")), "citation": r.get("citation")}
                     for r in protocol.get("referencesModule", {}).get("references", [])],
         has_results=study.get("hasResults"),
+        results=ctgov_results.parse_v2(study.get("resultsSection")),
         brief_summary=protocol.get("descriptionModule", {}).get("briefSummary"),
         expanded_access_types=expanded_access_types(design.get("expandedAccessTypes")),
         patient_registry=design.get("patientRegistry"),
@@ -324,6 +325,7 @@ def parse_v1_study(study):
                     for r in listed(protocol.get("ReferencesModule", {}), "ReferenceList", "Reference")],
         brief_summary=protocol.get("DescriptionModule", {}).get("BriefSummary"),
         has_results="ResultsSection" in study,
+        results=ctgov_results.parse_v1(study.get("ResultsSection")),
     )
 
 
@@ -436,6 +438,7 @@ def parse_legacy_xml(root):
                for loc in root.iterfind("location")],
         references=references,
         has_results=root.find("clinical_results") is not None,
+        results=ctgov_results.parse_xml(root.find("clinical_results")),
         brief_summary=block(root, "brief_summary/textblock"),
     )
 

@@ -136,6 +136,48 @@ SCHEMA = {
     "trial_people": ({
         "trial_id": int, "position": int, "role": str, "name": str, "affiliation_id": int,
     }, ("trial_id", "position")),
+    # Posted results (harvest/ctgov_results.py): one row per posted value; values as posted text.
+    "trial_results": ({
+        "trial_id": int, "recruitment_details": str, "pre_assignment_details": str, "baseline_population": str,
+        "events_time_frame": str, "events_frequency_threshold": str, "events_description": str,
+        "limitations": str, "pi_sponsor_employee": int, "restrictive_agreement": int, "restriction_type": str,
+        "contact_organization": str,
+    }, "trial_id"),
+    "trial_result_groups": ({
+        "trial_id": int, "position": int, "module": str, "outcome": int, "code": str, "title": str,
+        "description": str, "arm_label": str, "analysed": int, "analysed_units": str, "deaths_affected": int,
+        "deaths_at_risk": int, "serious_affected": int, "serious_at_risk": int, "other_affected": int,
+        "other_at_risk": int,
+    }, ("trial_id", "position")),
+    "trial_flow": ({
+        "trial_id": int, "position": int, "period": str, "kind": str, "title": str, "group_code": str,
+        "count": int, "units": int, "comment": str, "note": str,
+    }, ("trial_id", "position")),
+    "trial_baseline": ({
+        "trial_id": int, "position": int, "measure": str, "description": str, "population": str, "unit": str,
+        "param_type": str, "dispersion_type": str, "class": str, "category": str, "group_code": str,
+        "value": str, "spread": str, "lower_limit": str, "upper_limit": str, "comment": str, "analysed": int,
+    }, ("trial_id", "position")),
+    "trial_result_outcomes": ({
+        "trial_id": int, "position": int, "type": str, "title": str, "description": str, "population": str,
+        "time_frame": str, "unit": str, "param_type": str, "dispersion_type": str, "reporting_status": str,
+        "posting_date": str,
+    }, ("trial_id", "position")),
+    "trial_outcome_values": ({
+        "trial_id": int, "position": int, "outcome": int, "class": str, "category": str, "group_code": str,
+        "value": str, "spread": str, "lower_limit": str, "upper_limit": str, "comment": str, "analysed": int,
+    }, ("trial_id", "position")),
+    "trial_outcome_analyses": ({
+        "trial_id": int, "position": int, "outcome": int, "group_codes": str, "groups_description": str,
+        "non_inferiority_type": str, "non_inferiority_comment": str, "p_value": str, "p_value_comment": str,
+        "method": str, "method_comment": str, "param_type": str, "param_value": str, "ci_percent": str,
+        "ci_sides": str, "ci_lower": str, "ci_upper": str, "ci_comment": str, "dispersion_type": str,
+        "dispersion_value": str, "estimate_comment": str, "other_description": str,
+    }, ("trial_id", "position")),
+    "trial_adverse_events": ({
+        "trial_id": int, "position": int, "kind": str, "term": str, "organ_system": str, "vocabulary": str,
+        "assessment": str, "notes": str, "group_code": str, "affected": int, "at_risk": int, "events": int,
+    }, ("trial_id", "position")),
     "tags": ({
         "subject": str, "subject_id": int, "tag": str, "value": str, "field": str, "span": str, "rule": str,
     }, ("subject", "subject_id", "tag", "value")),
@@ -184,6 +226,9 @@ FOREIGN_KEYS = {
     "trial_outcomes": [("trial_id", "trials", "id")],
     "trial_sites": [("trial_id", "trials", "id")],
     "trial_people": [("trial_id", "trials", "id"), ("affiliation_id", "affiliations", "id")],
+    **{table: [("trial_id", "trials", "id")] for table in (
+        "trial_results", "trial_result_groups", "trial_flow", "trial_baseline", "trial_result_outcomes",
+        "trial_outcome_values", "trial_outcome_analyses", "trial_adverse_events")},
 }
 
 INDEXES = [

@@ -41,6 +41,9 @@ REFERENCES = [
     ("work_references", "work_id", "works"), ("work_references", "cited_work_id", "works"),
     ("work_investigators", "work_id", "works"),
     ("trial_references", "trial_id", "trials"), ("trial_references", "cited_work_id", "works"),
+    *[(table, "trial_id", "trials") for table in (
+        "trial_results", "trial_result_groups", "trial_flow", "trial_baseline", "trial_result_outcomes",
+        "trial_outcome_values", "trial_outcome_analyses", "trial_adverse_events")],
 ]
 # Columns that may point nowhere for a reason: a link to a work the KB lacks keeps its
 # identifier (to_scheme, to_id) and a NULL id, never a dangling one.

@@ -78,12 +78,42 @@ def numbered(trial_id, items):
     return [{"trial_id": trial_id, "position": position, **item} for position, item in enumerate(items, 1)]
 
 
+RESULT_TABLES = {"groups": "trial_result_groups", "flow": "trial_flow", "baseline": "trial_baseline",
+                 "outcomes": "trial_result_outcomes", "outcome_values": "trial_outcome_values",
+                 "analyses": "trial_outcome_analyses", "events": "trial_adverse_events"}
+
+
+def arm_of(title, arms):
+    """The arm a result group reports on: the arm whose label is the group's title (case and
+    spacing aside); a group of several arms, a 'Total' or a retitled group maps to none."""
+    key = " ".join((title or "").split()).casefold()
+    return next((arm["label"] for arm in arms if key and " ".join((arm["label"] or "").split()).casefold() == key),
+                None)
+
+
+def result_rows(trial_id, record):
+    """{table: rows} of a trial's posted results; nothing when it posted none."""
+    results = record.get("results")
+    if not results:
+        return {}
+    details = {key: int(value) if isinstance(value, bool) else value for key, value in results["details"].items()}
+    rows = {"trial_results": [{"trial_id": trial_id, **details}]}
+    for key, table in RESULT_TABLES.items():
+        items = results[key]
+        if key == "groups":
+            items = [{**g, "arm_label": arm_of(g["title"], record["arms"])} for g in items]
+        elif key == "analyses":
+            items = [{**a, "group_codes": as_json(a["group_codes"])} for a in items]
+        rows[table] = numbered(trial_id, items)
+    return rows
+
+
 class TrialLoader(Loader):
     """Trials from ClinicalTrials.gov records of any format."""
 
     table, key, fk, fts = "trials", "nct_id", "trial_id", "trials_fts"
     derived_tables = ("trial_ids", "trial_conditions", "trial_arms", "trial_interventions", "trial_outcomes",
-                      "trial_sites", "trial_people", "trial_references")
+                      "trial_sites", "trial_people", "trial_references", "trial_results", *RESULT_TABLES.values())
 
     def identifiers(self, record):
         return [(scheme, identifier) for scheme, identifier, _ in trial_identifiers(record) if scheme]
@@ -118,6 +148,8 @@ class TrialLoader(Loader):
                 people.append({"role": person["role"], "name": person["name"], "affiliation_id": affiliation_id})
             rows["trial_people"].extend(numbered(trial_id, people))
             rows["trial_references"].extend(references.trial_reference_rows(trial_id, record))
+            for table, table_rows in result_rows(trial_id, record).items():
+                rows[table].extend(table_rows)
             for reference in record["references"]:
                 if reference["pmid"]:
                     links.append(link_row(
