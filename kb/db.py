@@ -185,7 +185,7 @@ SCHEMA = {
         "study_id": str, "kind": str, "title": str, "year": int, "nct_id": str, "registry_ids": str, "pmids": str,
         "work_id": int, "trial_id": int, "work_ids": str, "on_topic": int, "design": str, "phase": str, "n": int,
         "species": str, "intervention": str, "cell_source": str, "origin": str, "route": str, "stroke_type": str,
-        "stroke_detail": str, "outcomes": str, "safety": str,
+        "stroke_detail": str, "outcomes": str, "safety": str, "possibly_same_as": str,
     }, "study_id"),
     "related_trials": ({
         "work_id": int, "trial_id": int, "rank": int, "score": float, "reasons": str,

@@ -1,6 +1,11 @@
 """The evidence layer of the KB: tags for every work and trial (`tags`), one row per study
 (`evidence`, a work and the trial it reports being one study), and trials ranked for each
-on-topic work with their reasons (`related_trials`)."""
+on-topic work with their reasons (`related_trials`).
+
+A work and a trial are one study on an identifier link (registered_as, reported_in) or a
+probably_same_study link scored at least `linking.FUSE_THRESHOLD`, which a link reaches only
+with two independent strong reasons. A weaker link leaves two rows, each naming the other
+in `possibly_same_as`."""
 
 import json
 from collections import defaultdict
@@ -8,10 +13,11 @@ from collections import defaultdict
 from .affiliations import institution_key
 from .classify import DEFAULT_VOCABULARY, Vocabulary, phase_value, trial_tags, work_tags
 from .db import insert_rows
-from .linking import parse_list
+from .linking import FUSE_THRESHOLD, parse_list
 from .text import fold
 
-STUDY_RELATIONS = ("registered_as", "reported_in", "probably_same_study")
+STUDY_RELATIONS = ("registered_as", "reported_in")
+SAME_STUDY = "probably_same_study"
 EXPLICIT = {"registered_as": "the paper names {nct}", "reported_in": "the trial's references list the paper",
             "background_for": "the trial cites the paper as background"}
 TAG_COLUMNS = ("design", "species", "intervention", "cell_source", "origin", "route", "outcome", "safety")
@@ -99,8 +105,9 @@ def study_groups(db, works, trials):
     marks = ", ".join("?" for _ in STUDY_RELATIONS)
     for work_id, trial_id in db.execute(
             f"SELECT coalesce(from_work_id, to_work_id), coalesce(from_trial_id, to_trial_id) FROM links "
-            f"WHERE relation IN ({marks}) AND coalesce(from_work_id, to_work_id) IS NOT NULL "
-            f"AND coalesce(from_trial_id, to_trial_id) IS NOT NULL", STUDY_RELATIONS):
+            f"WHERE (relation IN ({marks}) OR (relation = ? AND score >= ?)) "
+            f"AND coalesce(from_work_id, to_work_id) IS NOT NULL "
+            f"AND coalesce(from_trial_id, to_trial_id) IS NOT NULL", (*STUDY_RELATIONS, SAME_STUDY, FUSE_THRESHOLD)):
         if work_id in works and trial_id in trials:
             parent[root(("work", work_id))] = root(("trial", trial_id))
     groups = defaultdict(list)
@@ -115,8 +122,21 @@ def study_rows(db, works, trials, tags):
         registry[("work", work_id)].add(accession)
     for trial_id, identifier in db.execute("SELECT trial_id, identifier FROM trial_ids WHERE registry IS NOT NULL"):
         registry[("trial", trial_id)].add(identifier)
+    groups = study_groups(db, works, trials)
+    study_of = {}
+    for members in groups:
+        for node in members:
+            study_of[node] = study_id(members, works, trials)
+    possibly = defaultdict(list)
+    for work_id, trial_id, score, reasons in db.execute(
+            "SELECT coalesce(from_work_id, to_work_id), coalesce(from_trial_id, to_trial_id), score, evidence "
+            "FROM links WHERE relation = ? AND score < ?", [SAME_STUDY, FUSE_THRESHOLD]):
+        work, trial = ("work", work_id), ("trial", trial_id)
+        if work in study_of and trial in study_of and study_of[work] != study_of[trial]:
+            possibly[study_of[work]].append(f"possibly the same study as {study_of[trial]} ({score:.2f}: {reasons})")
+            possibly[study_of[trial]].append(f"possibly the same study as {study_of[work]} ({score:.2f}: {reasons})")
     rows = []
-    for members in study_groups(db, works, trials):
+    for members in groups:
         member_works = [works[i] for kind, i in sorted(members) if kind == "work"]
         member_trials = [trials[i] for kind, i in sorted(members) if kind == "trial"]
         found = [t for node in members for t in tags[node]]
@@ -128,8 +148,7 @@ def study_rows(db, works, trials, tags):
         stroke = values(found, "stroke_type")
         on_topic = any(t.tag == "relevance" for t in found)
         rows.append({
-            "study_id": first_trial["nct_id"] if first_trial else (
-                f"PMID:{first_work['pmid']}" if first_work["pmid"] else f"work:{first_work['id']}"),
+            "study_id": study_of[members[0]],
             "kind": " + ".join(k for k, present in (("trial", member_trials), ("work", member_works)) if present),
             "title": (first_work or {}).get("title") or first_trial["brief_title"],
             "year": (first_work or {}).get("year") or (first_trial or {}).get("start_year"),
@@ -147,8 +166,18 @@ def study_rows(db, works, trials, tags):
             "stroke_detail": "; ".join(s for s in stroke if s not in COARSE_STROKE) or None,
             **{("outcomes" if column == "outcome" else column): "; ".join(values(found, column)) or None
                for column in TAG_COLUMNS},
+            "possibly_same_as": " | ".join(sorted(set(possibly[study_of[members[0]]]))) or None,
         })
     return rows
+
+
+def study_id(members, works, trials):
+    """Its first trial's NCT number, else PMID:... or work:... of its first work."""
+    member_trials = [trials[i] for kind, i in members if kind == "trial"]
+    if member_trials:
+        return min(member_trials, key=lambda t: t["nct_id"] or "")["nct_id"]
+    first_work = works[min(i for kind, i in members if kind == "work")]
+    return f"PMID:{first_work['pmid']}" if first_work["pmid"] else f"work:{first_work['id']}"
 
 
 def combined_phase(phases):
@@ -216,9 +245,10 @@ def rank_trial(work, trial, work_found, trial_found, link, institutions, surname
         if relation in EXPLICIT:
             score += 3.0
             reasons.append(EXPLICIT[relation].format(nct=trial["nct_id"]))
-        elif relation == "probably_same_study":
+        elif relation == SAME_STUDY:
             score += 2.0 * (strength or 0.5)
-            reasons.append(f"probably the same study ({strength:.2f})")
+            likely = "probably" if (strength or 0) >= FUSE_THRESHOLD else "possibly"
+            reasons.append(f"{likely} the same study ({strength:.2f})")
     places = {}
     for role, name in trial["organisations"]:
         key = institution_key(name or "")

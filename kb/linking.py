@@ -6,6 +6,16 @@ list naming a PMID) are asserted by the sources and stored as they load. This mo
 titles, institutions, people, topic, dates and numbers agree. Every link carries its score
 and its reasons as readable text; nothing is merged.
 
+An institution counts only by identity: a trial official's affiliation resolved to the same
+institution id as the work's, or a sponsor, collaborator or site whose distinctive name words
+are those of one of the work's institutions, in the same country. A name made only of generic
+words (Stem Cell Institute, Department of Neurology, University Hospital) is no evidence.
+
+A link reaches FUSE_THRESHOLD, the score at which the evidence table makes the work and the
+trial one study, only with at least two independent strong reasons (STRONG_REASONS): titles
+that share most of their distinctive words, the same team (institutions or people), the
+trial's enrollment reported in the work. Weaker links stay as candidates below it.
+
 Candidates come from blocking (shared informative title words within a window of
 years), so no trial is compared with every work.
 """
@@ -17,6 +27,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from . import places
 from .db import insert_rows
 from .load import link_row
 from .text import fold
@@ -24,6 +35,10 @@ from .text import fold
 ASSERTED_BY = "regenkb-matcher"
 RELATION = "probably_same_study"
 THRESHOLD = 0.5
+FUSE_THRESHOLD = 0.7
+# A title share this high is a strong reason; institutions and people together are one (the team).
+STRONG_TITLE = 0.6
+STRONG_REASONS = 2
 # Below this share of (weighted) title words in common, two records are never one study.
 MIN_TITLE = 0.3
 WEIGHTS = {"title": 0.3, "institutions": 0.25, "people": 0.15, "topic": 0.15, "dates": 0.1, "numbers": 0.05}
@@ -44,6 +59,16 @@ ORGANISATION_WORDS = set("""
 university universities college school faculty department dept institute institut center centre hospital
 hospitals clinic clinics medical medicine sciences science health research foundation national general
 of the and for de la du der fur y e inc ltd llc co corporation company group sponsor
+""".split())
+# Subjects that many organisations name: a name made of these and organisation words is generic.
+SUBJECT_WORDS = set("""
+stem cell cells neurology neurological neuroscience neurosciences neurosurgery neurosurgical neuro regenerative
+biology biomedical clinical translational therapy therapies therapeutics cardiology cardiovascular brain stroke
+cancer oncology surgery surgical pediatrics paediatrics rehabilitation nursing pharmacy pharmacology physiology
+pathology radiology anatomy internal emergency intensive care psychiatry immunology genetics molecular tissue
+engineering transplantation transplant blood bank cord affiliated first second third people children women
+teaching city regional central state royal memorial community public private academic key laboratory lab
+division unit program school service services neurologic vascular cerebrovascular
 """.split())
 # Topic concepts: (name, pattern) matched in folded text.
 CONCEPTS = [
@@ -77,8 +102,18 @@ def title_words(text):
             if w not in GENERIC and len(w) > 2 and not w.isdigit()}
 
 
-def organisation_words(name):
-    return {w for w in words(name) if w not in ORGANISATION_WORDS and len(w) > 2}
+def distinctive_words(name):
+    """The words that tell an organisation from others: not organisation words or subjects
+    (SUBJECT_WORDS). Empty for a generic name."""
+    generic = {normal(w) for w in ORGANISATION_WORDS | SUBJECT_WORDS}
+    return frozenset(w for w in words(name) if w not in generic and len(w) > 2)
+
+
+def same_institution(name_words, institution_words):
+    """The same distinctive words, or a site named with the institution it belongs to
+    ('Alzahra Hospital, Isfahan University of Medical Sciences') when those are two or more."""
+    return bool(institution_words) and (name_words == institution_words or (
+        len(institution_words) > 1 and institution_words <= name_words))
 
 
 def concepts(text):
@@ -115,7 +150,7 @@ class Work(TitleAndTopics):
     year: int | None
     text: str
     is_report: bool
-    affiliations: list = field(default_factory=list)
+    affiliations: list = field(default_factory=list)  # (institution id, distinctive name words, country code)
     surnames: set = field(default_factory=set)
 
     @cached_property
@@ -129,22 +164,23 @@ class Trial(TitleAndTopics):
     nct_id: str
     title: str
     text: str
-    organisations: list
+    organisations: list  # (name, country codes, institution id or None)
     surnames: set
     start_year: int | None
     end_year: int | None
     enrollment: int | None
 
-    @cached_property
-    def organisation_words(self):
-        """(name, distinctive words) of each organisation; a site's own city and country say
-        nothing about which organisation it is, so they are left out."""
-        found = {}
-        for name, place in self.organisations:
-            distinctive = organisation_words(name) - set(words(place))
-            if distinctive and name not in found:
-                found[name] = distinctive
-        return list(found.items())
+    def institutions_shared(self, work):
+        """Names of this trial's organisations that are one of the work's institutions."""
+        matched = []
+        for name, countries, institution in self.organisations:
+            distinctive = distinctive_words(name)
+            for work_institution, work_words, country in work.affiliations:
+                same = (institution is not None and institution == work_institution) or (
+                    same_institution(distinctive, work_words) and (not country or not countries or country in countries))
+                if same and name not in matched:
+                    matched.append(name)
+        return matched
 
 
 def read_works(db):
@@ -159,11 +195,12 @@ def read_works(db):
         kinds = set(parse_list(row["pub_types"]))
         works[row["id"]] = Work(row["id"], row["pmid"], row["title"] or "", row["year"], text,
                                 not kinds & set(NOT_STUDY_REPORTS))
-    affiliation_words = {row_id: frozenset(words(name)) for row_id, name in db.execute(
-        "select id, name from affiliations")}
-    for work_id, affiliation_id in db.execute(
-            "select distinct work_id, affiliation_id from work_author_affiliations"):
-        works[work_id].affiliations.append(affiliation_words[affiliation_id])
+    for work_id, institution, name, country in db.execute("""
+            select distinct waa.work_id, a.institution_id, coalesce(i.name, a.institution_name, a.name),
+                   coalesce(i.country, a.country)
+            from work_author_affiliations waa join affiliations a on a.id = waa.affiliation_id
+            left join institutions i on i.id = a.institution_id"""):
+        works[work_id].affiliations.append((institution, distinctive_words(name or ""), country))
     for work_id, last_name in db.execute("""
             select wa.work_id, a.last_name from work_authors wa join author_names a on a.id = wa.name_id
             where a.last_name is not null"""):
@@ -174,7 +211,9 @@ def read_works(db):
 def read_trials(db):
     trials = {}
     for row in db.query("select * from trials"):
-        organisations = [(name, "") for name in (row["lead_sponsor"], *parse_list(row["collaborators"])) if name]
+        countries = {places.country_code(c) for c in parse_list(row["countries"])} - {None}
+        organisations = [(name, countries, None) for name in (row["lead_sponsor"], *parse_list(row["collaborators"]))
+                         if name]
         text = " ".join(filter(None, (row["brief_title"], row["official_title"], row["conditions"],
                                       row["condition_mesh"], row["keywords"])))
         end = row["completion_date"] or row["primary_completion_date"]
@@ -184,12 +223,13 @@ def read_trials(db):
             int(end[:4]) if end and end[:4].isdigit() else None, row["enrollment"])
     for trial_id, name in db.execute("select trial_id, name from trial_interventions"):
         trials[trial_id].text += " " + (name or "")
-    for trial_id, name, place in db.execute("""
-            select trial_id, facility, coalesce(city, '') || ' ' || coalesce(state, '') || ' ' || coalesce(country, '')
-            from trial_sites
-            where facility is not null
-            union all select p.trial_id, a.name, '' from trial_people p join affiliations a on a.id = p.affiliation_id"""):
-        trials[trial_id].organisations.append((name, place))
+    for trial_id, name, country in db.execute(
+            "select trial_id, facility, country from trial_sites where facility is not null"):
+        trials[trial_id].organisations.append((name, {places.country_code(country)} - {None}, None))
+    for trial_id, name, institution, country in db.execute(
+            "select p.trial_id, a.name, a.institution_id, a.country from trial_people p "
+            "join affiliations a on a.id = p.affiliation_id"):
+        trials[trial_id].organisations.append((name, {country} - {None}, institution))
     for trial_id, name in db.execute("select trial_id, name from trial_people where name is not null"):
         surname = name.split(",")[0].split()[-1] if name.split(",")[0].split() else ""
         trials[trial_id].surnames.add(squeeze(fold(surname)))
@@ -251,8 +291,7 @@ def score(trial, work, weights, common_surnames=frozenset()):
     parts["title"] = weight(shared) / max(1.0, min(weight(trial_words), weight(work_words)))
     reasons.append(f"titles share {', '.join(sorted(trial_words[w] for w in shared))}")
 
-    matched = [name for name, distinctive in trial.organisation_words
-               if any(distinctive <= affiliation for affiliation in work.affiliations)]
+    matched = trial.institutions_shared(work)
     parts["institutions"] = min(1.0, len(matched) / 2)
     if matched:
         reasons.append("institutions in common: " + "; ".join(matched))
@@ -282,6 +321,12 @@ def score(trial, work, weights, common_surnames=frozenset()):
     # Never on topic alone: the same institutions or people must be behind both.
     if not (parts["institutions"] or parts["people"]) or parts["title"] < MIN_TITLE:
         total = min(total, THRESHOLD - 0.01)
+    strong = [reason for reason, held in (("titles", parts["title"] >= STRONG_TITLE),
+                                          ("team", parts["institutions"] or parts["people"]),
+                                          ("numbers", parts["numbers"])) if held]
+    if len(strong) < STRONG_REASONS:
+        total = min(total, FUSE_THRESHOLD - 0.01)
+    reasons.append("strong reasons: " + (", ".join(strong) or "none"))
     return round(total, 3), "; ".join(reasons)
 
 
