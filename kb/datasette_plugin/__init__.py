@@ -26,6 +26,8 @@ IDENTIFIER_LINKS = {
     "pmcid": (r"PMC\d+", "https://www.ncbi.nlm.nih.gov/pmc/articles/{}/"),
     "orcid": (r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", "https://orcid.org/{}"),
     "ror": (r"https://ror\.org/\w+", "{}"),
+    "isrctn": (r"ISRCTN\d{8}", "https://www.isrctn.com/{}"),
+    "eudract": (r"(?:19|20)\d{2}-\d{6}-\d{2}", "https://www.clinicaltrialsregister.eu/ctr-search/search?query={}"),
 }
 
 
@@ -178,7 +180,8 @@ def register_routes(datasette):
         (guards.DEBUG_ENDPOINTS, guards.hidden_endpoint)]
     return [(r"^/-/work/(?P<work_id>\d+)$", work_page), (r"^/-/search-all$", search_all_page),
             (r"^/-/author/(?P<author_id>\d+)$", author_page), (r"^/-/institution/(?P<institution_id>\d+)$",
-                                                                 institution_page), *hidden]
+                                                                 institution_page),
+            (r"^/-/trial/(?P<nct>[^/]+?)(\.(?P<format>json))?$", trial_page), *hidden]
 
 
 def kb_database(datasette):
@@ -203,9 +206,10 @@ async def work_page(datasette, request):
         "regenkb_work.html", {**context, "database": name}, request=request))
 
 
-async def missing_page(datasette, request, what, database):
+async def missing_page(datasette, request, what, database, query=None):
+    """A 404 that points to search (for query, when the URL named something searchable)."""
     return Response.html(await datasette.render_template(
-        "regenkb_missing.html", {"what": what, "database": database}, request=request), status=404)
+        "regenkb_missing.html", {"what": what, "database": database, "query": query}, request=request), status=404)
 
 
 def rows(conn, sql, params=()):
@@ -378,6 +382,7 @@ def institution_context(conn, institution_id):
                              "ORDER BY works DESC, name", [institution_id])
     return {"entity": found[0], "works": works, "by_year": by_year(works), "partners": partners, "people": people,
             "departments": departments, "forms": json_list(found[0]["name_forms"]),
+            "trials": institution_trials(conn, found[0]),
             "network": ego_network(conn, "institutions", "institution", found[0], partners, between)}
 
 
@@ -402,3 +407,7 @@ def ego_network(conn, network, kind, centre, partners, between):
     edges = [{"data": {"id": f"{e['source']}-{e['target']}", "source": str(e["source"]), "target": str(e["target"]),
                        "weight": e["weight"]}} for e in between]
     return {"elements": nodes + edges, "nodes": len(nodes), "edges": len(edges)}
+
+
+# Last: the trial page's module reads the helpers above.
+from .trial import institution_trials, trial_page  # noqa: E402

@@ -1,0 +1,188 @@
+import asyncio
+import datetime
+import json
+import re
+
+import pytest
+from bs4 import BeautifulSoup
+
+from kb import demo, serve
+from kb.datasette_plugin.trial import status_warning
+from kb.db import open_db
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    path = tmp_path_factory.mktemp("trials") / "regenkb.db"
+    db = open_db(str(path))
+    demo.build(db)
+    datasette = serve.datasette_for(path)
+    asyncio.run(datasette.invoke_startup())
+    return db, datasette
+
+
+def get(datasette, url):
+    return asyncio.run(datasette.client.get(url))
+
+
+def soup(datasette, url):
+    page = get(datasette, url)
+    assert page.status_code == 200, url
+    return BeautifulSoup(page.text, "html.parser")
+
+
+def one(db, sql, params=()):
+    return db.execute(sql, params).fetchone()[0]
+
+
+def test_the_seed_trial_page_warns_that_its_recruiting_status_is_stale(site):
+    db, datasette = site
+    page = soup(datasette, "/-/trial/NCT03384433")
+    assert page.h1.get_text() == "Allogenic Mesenchymal Stem Cell Derived Exosome in Patients With Acute Ischemic Stroke"
+    warning = page.find(id="stale-status").get_text()
+    assert "still says “recruiting”" in warning
+    assert "completion date (2021-12-17) has passed" in warning and "last updated on 2021-01-25" in warning
+    assert page.find("a", href="https://clinicaltrials.gov/study/NCT03384433")
+    facts = dict(zip([dt.get_text() for dt in page.select("dl.facts dt")],
+                     [dd.get_text() for dd in page.select("dl.facts dd")]))
+    assert facts["Study type"] == "Interventional, Phase 1/Phase 2"
+    assert facts["Enrollment"] == "5 participants" and facts["Completion"] == "2021-12-17"
+    assert [row.find_all("td")[1].get_text() for row in page.select("table.outcomes tbody tr")] == [
+        "Incidence of Treatment-Emergent Adverse Events", "measurement of Modified Ranking Scale"]
+    assert "age 40 Years to 80 Years" in page.get_text()
+
+
+def test_the_seed_trial_lists_its_site_with_coordinates_and_maps_it_offline(site):
+    db, datasette = site
+    page = soup(datasette, "/-/trial/NCT03384433")
+    cells = [td.get_text() for td in page.select("table.sites tbody tr")[0].find_all("td")]
+    assert cells[:3] == ["Shahid Beheshti University of Medical Sciences", "Tehran", "Iran, Islamic Republic of"]
+    assert cells[4] == "35.6944, 51.4215 (geonames)"
+    sbmu = one(db, "select id from institutions where name = 'Shahid Beheshti University of Medical Sciences'")
+    assert page.select("table.sites a")[0]["href"] == f"/-/institution/{sbmu}"
+    data = json.loads(page.find("script", id="regenkb-trial-sites").string)
+    assert data["sites"] == [{"lat": 35.69439, "lon": 51.42151,
+                              "label": "Shahid Beheshti University of Medical Sciences, Tehran, Iran, Islamic Republic of"}]
+    scripts = [script["src"] for script in page.find_all("script", src=True)]
+    assert "/-/static-plugins/datasette-leaflet/leaflet-v1.7.1.js" in scripts
+    assert "/-/static-plugins/regenkb/regenkb-trial-map.js" in scripts
+    assert not page.find_all("script", src=re.compile(r"^https?:"))  # no CDN
+    assert get(datasette, "/-/static-plugins/regenkb/regenkb-trial-map.js").status_code == 200
+    # The page's only inline scripts of its own are data, which the Content-Security-Policy does not run.
+    assert all(script.get("type") == "application/json" for script in page.find_all("script", src=False)
+               if "regenkb" in (script.get("id") or ""))
+
+
+def test_the_seed_trial_shows_its_paper_with_the_link_kind_and_reasons(site):
+    db, datasette = site
+    page = soup(datasette, "/-/trial/NCT03384433")
+    seed = one(db, "select id from works where pmid = '35281985'")
+    paper = page.select("ul.papers li")[0]
+    assert paper.a["href"] == f"/-/work/{seed}"
+    assert "probably the same study (match score 0.76)" in paper.get_text()
+    assert "institutions in common: Isfahan University of Medical Sciences" in paper.get_text()
+    related = page.select("ol.related-papers li")
+    assert f'/-/work/{seed}' not in {li.a["href"] for li in related}  # shown once, above
+    assert "same intervention: MSC-derived exosome/EV" in related[0].get_text()
+    isfahan = one(db, "select id from institutions where name = 'Isfahan University of Medical Sciences'")
+    sponsor = page.select("ul.organisations li")[0]
+    assert sponsor.get_text() == "Sponsor: Isfahan University of Medical Sciences"
+    assert sponsor.a["href"] == f"/-/institution/{isfahan}"
+    assert page.select("ol.related-trials li")  # other trials with its intervention or stroke type
+
+
+def test_a_trial_page_links_its_papers_both_ways_and_its_official_to_the_person(site):
+    db, datasette = site
+    page = soup(datasette, "/-/trial/NCT01151124")
+    kinds = [li.find(class_="why").get_text() for li in page.select("ul.papers li")]
+    assert "the trial's references list the paper: RESULT: Kalladka et al. Lancet 2016 (ctgov)" in kinds
+    assert "the paper names NCT01151124: DataBankList names NCT01151124 (pubmed)" in kinds
+    muir = one(db, "select id from authors where name = 'Keith W Muir'")
+    official = [li for li in page.select("ul.organisations li") if "Keith Muir" in li.get_text()][0]
+    assert official.find("a", href=f"/-/author/{muir}")
+    related = page.select("ol.related-trials li")
+    assert related[0].a.get_text() == "NCT03629275"
+    assert "same intervention: neural stem/progenitor cells" in related[0].get_text()
+
+
+def test_a_trial_without_sites_says_so_and_draws_no_map(site):
+    db, datasette = site
+    nct = one(db, "select nct_id from trials where id not in (select trial_id from trial_sites) order by nct_id")
+    page = soup(datasette, f"/-/trial/{nct}")
+    assert "The registry record lists no sites." in page.get_text()
+    assert page.find(id="regenkb-trial-map") is None and page.find(id="regenkb-trial-sites") is None
+    assert not page.find_all("script", src=re.compile("leaflet"))
+
+
+def test_the_trial_page_has_a_json_twin_with_lists_as_lists(site):
+    db, datasette = site
+    response = get(datasette, "/-/trial/NCT03384433.json")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["trial"]["nct_id"] == "NCT03384433" and body["trial"]["phases"] == ["PHASE1", "PHASE2"]
+    assert body["trial"]["collaborators"] == ["Tarbiat Modarres University"]
+    assert body["warning"].startswith("The registry still says")
+    assert [(s["facility"], s["latitude"], s["longitude"]) for s in body["sites"]] == [
+        ("Shahid Beheshti University of Medical Sciences", 35.69439, 51.42151)]
+    assert body["papers"][0]["work_id"] == one(db, "select id from works where pmid = '35281985'")
+    assert body["papers"][0]["relation"] == "probably_same_study"
+    assert [o["measure"] for o in body["outcomes"]] == [row[0] for row in db.execute(
+        "select measure from trial_outcomes where trial_id = (select id from trials where nct_id = 'NCT03384433') "
+        "order by position")]
+
+
+def test_an_unknown_trial_is_a_404_that_points_to_search(site):
+    datasette = site[1]
+    page = get(datasette, "/-/trial/NCT99999999")
+    assert page.status_code == 404 and 'href="/-/search-all?q=NCT99999999"' in page.text
+    twin = get(datasette, "/-/trial/NCT99999999.json")
+    assert twin.status_code == 404 and twin.json()["search"] == "/-/search-all?q=NCT99999999"
+    hostile = get(datasette, "/-/trial/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+    assert hostile.status_code == 404 and "<script>alert(1)" not in hostile.text
+
+
+def test_a_trial_opens_by_its_other_registry_number_or_in_lower_case(site):
+    db, datasette = site
+    eudract, nct = db.execute("select i.identifier, t.nct_id from trial_ids i join trials t on t.id = i.trial_id "
+                              "where i.registry = 'EudraCT' order by t.nct_id").fetchone()
+    response = get(datasette, f"/-/trial/{eudract}")
+    assert response.status_code == 302 and response.headers["location"] == f"/-/trial/{nct}"
+    assert get(datasette, "/-/trial/nct03384433.json").headers["location"] == "/-/trial/NCT03384433.json"
+    page = soup(datasette, f"/-/trial/{nct}")
+    assert page.find("a", href=f"https://www.clinicaltrialsregister.eu/ctr-search/search?query={eudract}")
+
+
+def test_an_institution_page_lists_the_trials_it_sponsors_or_hosts(site):
+    db, datasette = site
+    for name, role in (("Isfahan University of Medical Sciences", "sponsor"),
+                       ("Shahid Beheshti University of Medical Sciences", "site")):
+        page = soup(datasette, f"/-/institution/{one(db, 'select id from institutions where name = ?', [name])}")
+        trials = page.select("ul.trials li")
+        assert [li.a["href"] for li in trials] == ["/-/trial/NCT03384433"], name
+        assert trials[0].find(class_="why").get_text() == role, name
+    glasgow = one(db, "select a.institution_id from trial_people p join affiliations a on a.id = p.affiliation_id "
+                      "where p.name = 'Keith Muir'")
+    trials = soup(datasette, f"/-/institution/{glasgow}").select("ul.trials li")
+    assert "/-/trial/NCT01151124" in [li.a["href"] for li in trials]
+
+
+def test_the_work_page_and_search_link_trials_to_their_trial_page(site):
+    db, datasette = site
+    seed = one(db, "select id from works where pmid = '35281985'")
+    assert soup(datasette, f"/-/work/{seed}").find("a", href="/-/trial/NCT03384433")
+    assert soup(datasette, "/-/search-all?q=allogenic+exosome+ischemic&kind=trials").find("a", href="/-/trial/NCT03384433")
+
+
+def test_an_open_status_is_stale_once_its_completion_passes_or_it_goes_two_years_unupdated():
+    today = datetime.date(2026, 12, 2)
+
+    def trial(status, completion, updated):
+        return {"overall_status": status, "completion_date": completion, "last_update_posted": updated}
+
+    assert status_warning(trial("RECRUITING", "2027-06", "2026-01-10"), today) is None
+    assert status_warning(trial("COMPLETED", "2019-01", "2019-05-01"), today) is None
+    assert status_warning(trial("NOT_YET_RECRUITING", "2026-12", "2026-01-10"), today) is None  # this month
+    assert "completion date (2026-11) has passed" in status_warning(trial("RECRUITING", "2026-11", "2026-01-10"), today)
+    stale = status_warning(trial("ACTIVE_NOT_RECRUITING", "2030-01-01", "2024-11-30"), today)
+    assert "active not recruiting" in stale and "last updated on 2024-11-30, 2 years ago" in stale
+    assert status_warning(trial("ACTIVE_NOT_RECRUITING", "2030-01-01", "2024-12-03"), today) is None
