@@ -4,6 +4,7 @@ from click.testing import CliRunner
 from kb import classify, demo, evidence
 from kb.cli import cli
 from kb.db import open_db
+from kb.linking import FUSE_THRESHOLD
 
 VOCABULARY = classify.Vocabulary()
 
@@ -127,3 +128,17 @@ def test_kb_related_puts_the_seed_papers_own_trial_first_with_reasons(demo_db):
     classified = CliRunner().invoke(cli, ["classify", "--db", path])
     assert "studies in `evidence`" in classified.output
     assert evidence.classify(demo_db)["on_topic"] >= 40
+
+
+def test_only_an_identifier_or_a_strong_same_study_link_fuses_a_paper_and_a_trial(demo_db):
+    seed = demo_db["evidence"].get("NCT03384433")
+    assert seed["kind"] == "trial + work" and seed["pmids"] == "35281985"  # titles, team and numbers agree
+    # PISCES-2 (PMID 32041820) shares the PISCES team but is another trial than NCT01151124.
+    pisces = demo_db["evidence"].get("NCT01151124")
+    assert pisces["pmids"] == "27497862"  # the paper that names NCT01151124
+    assert "possibly the same study as PMID:32041820" in pisces["possibly_same_as"]
+    second = demo_db["evidence"].get("PMID:32041820")
+    assert second["kind"] == "work" and second["possibly_same_as"].startswith("possibly the same study as NCT01151124")
+    score = demo_db.execute("select l.score from links l join works w on w.id = l.from_work_id "
+                            "where w.pmid = '32041820' and l.relation = 'probably_same_study'").fetchone()[0]
+    assert score < FUSE_THRESHOLD
