@@ -186,3 +186,63 @@ def test_an_open_status_is_stale_once_its_completion_passes_or_it_goes_two_years
     stale = status_warning(trial("ACTIVE_NOT_RECRUITING", "2030-01-01", "2024-11-30"), today)
     assert "active not recruiting" in stale and "last updated on 2024-11-30, 2 years ago" in stale
     assert status_warning(trial("ACTIVE_NOT_RECRUITING", "2030-01-01", "2024-12-03"), today) is None
+
+
+def test_posted_results_show_each_outcome_value_and_serious_event_per_group_as_the_registry_posted_them(tmp_path):
+    """Conformance: every recorded v2 study with posted results, read here with json alone."""
+    from test_conformance_real import files_of, real_data
+
+    from kb.ingest import load_ctgov_file
+
+    folder = real_data() / "ctgov"
+    studies = []
+    for name in files_of("ctgov"):
+        if name.endswith(".json"):
+            data = json.loads((folder / name).read_text())
+            studies += [(name, study) for study in data.get("studies", [data]) if "resultsSection" in study]
+    assert len(studies) >= 2
+    db = open_db(str(tmp_path / "results.db"))
+    for name in dict.fromkeys(name for name, _ in studies):
+        load_ctgov_file(db, folder / name)
+    datasette = serve.datasette_for(tmp_path / "results.db")
+    checks = 0
+    for name, study in studies:
+        nct = study["protocolSection"]["identificationModule"]["nctId"]
+        page = soup(datasette, f"/-/trial/{nct}")
+        measures = study["resultsSection"].get("outcomeMeasuresModule", {}).get("outcomeMeasures", [])
+        tables = page.select("table.result-values")
+        assert len(tables) == len(measures), name
+        for measure, table in zip(measures, tables):
+            titles = [group["title"] for group in measure.get("groups", [])]
+            heads = [th.contents[0].get_text() if th.contents else "" for th in table.select("thead th")[1:]]
+            assert heads == titles, (name, measure["title"])
+            body = table.select("tbody tr")
+            cells = {(tr.td.get_text(), heads[i]): td.get_text() for tr in body for i, td in enumerate(tr.find_all("td")[1:])}
+            groups = {group["id"]: group["title"] for group in measure.get("groups", [])}
+            for klass in measure.get("classes", []):
+                for category in klass.get("categories", []):
+                    label = " · ".join(filter(None, (klass.get("title"), category.get("title"))))
+                    for value in category.get("measurements", []):
+                        cell = cells[(label, groups[value["groupId"]])]
+                        assert cell.startswith(value.get("value", "")), (name, measure["title"], label)
+                        assert value.get("spread", "") in cell and value.get("lowerLimit", "") in cell, (name, label)
+                        checks += 1
+        events = study["resultsSection"].get("adverseEventsModule", {})
+        if events.get("eventGroups"):
+            table = page.select_one("table.serious-events")
+            assert [th.get_text() for th in table.select("thead th")[1:]] == [g["title"] for g in events["eventGroups"]]
+            rows = {tr.td.contents[0].get_text().strip(): [td.get_text() for td in tr.find_all("td")[1:]]
+                    for tr in table.select("tbody tr")}
+            assert rows["Participants with a serious event"] == [
+                f"{g['seriousNumAffected']}/{g['seriousNumAtRisk']}" for g in events["eventGroups"]], name
+            assert rows["Deaths"] == [f"{g['deathsNumAffected']}/{g['deathsNumAtRisk']}" if "deathsNumAffected" in g
+                                      else "" for g in events["eventGroups"]], name
+            checks += 2 * len(events["eventGroups"])
+            serious = events.get("seriousEvents", [])
+            assert len(rows) - 2 == min(30, len(serious)), name  # the page lists the 30 most frequent
+            for event in (event for event in serious if event["term"] in rows):
+                stats = {s["groupId"]: s for s in event["stats"]}
+                assert rows[event["term"]] == [f"{stats[g['id']]['numAffected']}/{stats[g['id']]['numAtRisk']}"
+                                               if g["id"] in stats else "" for g in events["eventGroups"]], name
+                checks += len(event["stats"])
+    assert checks > 20

@@ -29,6 +29,9 @@ LIST_COLUMNS = ("phases", "collaborators", "conditions", "keywords", "condition_
                 "countries", "expanded_access_types")
 RELATED_SHOWN = 10
 RELATED_PAPERS_SHOWN = 20
+# Serious adverse events listed on the page (most participants affected first); the
+# trial_adverse_events table holds them all.
+SERIOUS_EVENTS_SHOWN = 30
 
 
 async def trial_page(datasette, request):
@@ -124,6 +127,7 @@ def trial_context(conn, nct, today=None):
             SELECT r.type, r.citation, r.pmid, r.doi, r.cited_work_id, w.title FROM trial_references r
             LEFT JOIN works w ON w.id = r.cited_work_id WHERE r.trial_id = ? ORDER BY r.position""", [trial_id]),
         "related_trials": related_trials(conn, trial_id, related_by_paper),
+        "results": posted_results(conn, trial_id),
         "records": rows(conn, "SELECT source, source_id, version, retrieved_at, origin FROM records "
                               "WHERE trial_id = ? ORDER BY source", [trial_id]),
     }
@@ -147,6 +151,51 @@ def status_warning(trial, today):
     status = trial["overall_status"].replace("_", " ").lower()
     return (f"The registry still says “{status}”, but {' and '.join(reasons)}: the status is probably out of "
             f"date (ClinicalTrials.gov calls such a trial's status unknown). Ask the sponsor or look for its papers.")
+
+
+def posted_results(conn, trial_id):
+    """The trial's posted results in short (None when it posted none): each outcome's values per
+    group ("22 (11)": value and spread; "5.2 [3.1, 7.0]": value and limits), and serious adverse
+    events and deaths per group."""
+    details = rows(conn, "SELECT events_time_frame, limitations FROM trial_results WHERE trial_id = ?", [trial_id])
+    if not details:
+        return None
+    groups = defaultdict(list)
+    for group in rows(conn, "SELECT module, outcome, code, title, analysed, deaths_affected, deaths_at_risk, "
+                            "serious_affected, serious_at_risk FROM trial_result_groups WHERE trial_id = ? "
+                            "ORDER BY position", [trial_id]):
+        groups[(group["module"], group["outcome"])].append(group)
+    values = defaultdict(dict)
+    for value in rows(conn, "SELECT outcome, class, category, group_code, value, spread, lower_limit, upper_limit "
+                            "FROM trial_outcome_values WHERE trial_id = ? ORDER BY position", [trial_id]):
+        label = " · ".join(filter(None, (value["class"], value["category"])))
+        values[value["outcome"]].setdefault(label, {})[value["group_code"]] = value_text(value)
+    outcomes = []
+    for outcome in rows(conn, "SELECT position, type, title, time_frame, unit, param_type, dispersion_type "
+                              "FROM trial_result_outcomes WHERE trial_id = ? ORDER BY position", [trial_id]):
+        columns = groups[("outcome", outcome["position"])]
+        outcomes.append({**outcome, "groups": columns, "rows": [
+            {"label": label, "cells": [cells.get(group["code"], "") for group in columns]}
+            for label, cells in values[outcome["position"]].items()]})
+    event_groups = groups[("events", None)]
+    serious = defaultdict(dict)
+    for event in rows(conn, "SELECT term, organ_system, group_code, affected, at_risk FROM trial_adverse_events "
+                            "WHERE trial_id = ? AND kind = 'serious' ORDER BY position", [trial_id]):
+        serious[(event["term"], event["organ_system"])][event["group_code"]] = event
+    events = sorted(serious.items(), key=lambda item: -sum(e["affected"] or 0 for e in item[1].values()))
+    return {**details[0], "outcomes": outcomes, "event_groups": event_groups, "serious_count": len(events),
+            "serious": [{"term": term, "organ_system": organ_system,
+                         "cells": [by_group.get(group["code"], {}) for group in event_groups]}
+                        for (term, organ_system), by_group in events[:SERIOUS_EVENTS_SHOWN]]}
+
+
+def value_text(value):
+    text = value["value"] or ""
+    if value["spread"]:
+        text += f" ({value['spread']})"
+    if value["lower_limit"] or value["upper_limit"]:
+        text += f" [{value['lower_limit'] or ''}, {value['upper_limit'] or ''}]"
+    return text
 
 
 def link_kind(identifier):
