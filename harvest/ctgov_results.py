@@ -256,7 +256,9 @@ def v1_measure(m, kind, measure_prefix, groups=()):
             "dispersion_type": dispersion(field("DispersionType")), "type": ctgov.enum(field("Type")),
             "time_frame": field("TimeFrame"), "reporting_status": ctgov.enum(field("ReportingStatus")),
             "posting_date": field("AnticipatedPostingDate"), "denom_units": field("DenomUnitsSelected"),
-            "denoms": v1_denoms(m, measure_prefix), "classes": classes, "groups": list(groups), "analyses": analyses}
+            # A baseline measure's denominators are BaselineMeasureDenom..., an outcome's OutcomeDenom...
+            "denoms": v1_denoms(m, measure_prefix if kind == "Baseline" else kind), "classes": classes,
+            "groups": list(groups), "analyses": analyses}
 
 
 def v1_groups(module, container, prefix, list_name, **extra):
@@ -365,7 +367,9 @@ def xml_measure(m, outcome=None, groups=()):
             "population": text(m, "population") or text(owner, "population"), "unit": text(m, "units"),
             "param_type": ctgov.enum(text(m, "param")), "dispersion_type": dispersion(text(m, "dispersion")),
             "type": ctgov.enum(text(owner, "type")), "time_frame": text(owner, "time_frame"),
-            "reporting_status": None, "posting_date": text(owner, "posting_date"), "denom_units": None,
+            # The legacy XML says no status: an outcome is posted unless it names the date it will be.
+            "reporting_status": None if outcome is None else "NOT_POSTED" if text(owner, "posting_date") else "POSTED",
+            "posting_date": text(owner, "posting_date"), "denom_units": None,
             "denoms": xml_denoms(m), "classes": classes, "groups": list(groups), "analyses": analyses}
 
 
