@@ -8,7 +8,7 @@ import pytest
 from harvest.records import new_author, new_work
 from kb import citations, demo, serve
 from kb.db import open_db
-from kb.ingest import refresh
+from kb.ingest import load_ctgov_file, refresh
 from kb.load import WorkLoader
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "api.md"
@@ -26,6 +26,16 @@ def site(tmp_path_factory):
                                           affiliations=[{"name": "<i>Lab</i>, Tehran, Iran", "identifiers": {}}])])
     record["raw"] = b"<PubmedArticle>99999999</PubmedArticle>"
     WorkLoader(db, "pubmed").write_batch([record], "hand-built")
+    trial = path.parent / "evil_trial.json"  # a registry record whose every text is a payload
+    trial.write_text(json.dumps({"protocolSection": {
+        "identificationModule": {"nctId": "NCT09999999", "briefTitle": XSS},
+        "statusModule": {"overallStatus": "RECRUITING", "lastUpdatePostDateStruct": {"date": "2019-01-01"}},
+        "sponsorCollaboratorsModule": {"leadSponsor": {"name": "<script>alert(4)</script> Sponsor"}},
+        "outcomesModule": {"primaryOutcomes": [{"measure": XSS, "timeFrame": "<b onmouseover=alert(5)>1y</b>"}]},
+        "contactsLocationsModule": {
+            "overallOfficials": [{"name": "<img src=x onerror=alert(6)>", "affiliation": "<i>Lab</i>, Tehran, Iran"}],
+            "locations": [{"facility": XSS, "city": "Tehran", "country": "Iran, Islamic Republic of"}]}}}))
+    load_ctgov_file(db, trial)
     refresh(db)
     datasette = serve.datasette_for(path)
     asyncio.run(datasette.invoke_startup())
@@ -71,7 +81,7 @@ def test_untrusted_text_renders_as_text_everywhere(site):
     db, datasette = site
     evil = work_id(db, "99999999")
     for url in (f"/-/work/{evil}", "/regenkb/works?pmid=99999999", "/-/search-all?q=exosomes+stroke",
-                "/regenkb/search?q=exosomes+stroke", f"/regenkb/works/{evil}"):
+                "/regenkb/search?q=exosomes+stroke", f"/regenkb/works/{evil}", "/-/trial/NCT09999999"):
         text = get(datasette, url).text
         assert "<script>alert" not in text and "<img src=x" not in text and "<b onmouseover" not in text, url
         assert "&lt;script&gt;" in text or "&lt;img" in text or "&lt;b" in text, url
@@ -123,7 +133,7 @@ def test_every_api_example_in_the_docs_answers(site):
         assert response.status_code == 200, url
         if ".json" in url:
             body = response.json()
-            rows = body if isinstance(body, list) else body["rows"]
+            rows = body if isinstance(body, list) else body.get("rows", body)  # a page's twin is its record
             assert rows, url
     pages = get(datasette, "/regenkb/works.json?_size=20&_shape=objects").json()
     titles, url = [], "/regenkb/works.json?_size=20&_shape=objects"
