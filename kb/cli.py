@@ -842,21 +842,29 @@ def search(query, db_file, trials, limit, as_json):
     \b
     Words must all match (stemmed, accents ignored); "quoted phrases" match as phrases,
     word* as a prefix, and AND / OR / NOT work as operators. A title hit outranks a
-    MeSH or keyword hit, which outranks an abstract hit.
+    MeSH or keyword hit, which outranks an abstract hit. Synonyms from the topic
+    vocabulary and British/American spellings are searched too, and said. A PMID,
+    PMCID, DOI, registry number, OpenAlex id, ORCID or ROR names its record.
     Examples:
         kb search "placenta exosome craniectomy"
         kb search --trials "exosome stroke"
+        kb search 10.4103/ijpvm.ijpvm_441_21
     """
     path = db_path(db_file)
     if not os.path.exists(path):
         raise click.ClickException(f"{path} does not exist: build it with `kb demo --no-serve` or `kb load`")
-    hits = search_module.search(open_db(path), query, limit, kind="trials" if trials else "works")
+    found = search_module.find(open_db(path).conn, query, kind="trials" if trials else "works", size=limit)
+    hits = found["rows"]
     if as_json:
         for hit in hits:
             hit["snippet"] = search_module.highlight(hit["snippet"], "<mark>", "</mark>")
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         return
-    if not hits:
+    identifier = found["identifier"]
+    if identifier:
+        named = "; ".join(f"{r['kind']} {r['id']}: {r['label']}" for r in identifier["records"])
+        click.echo(printable(f"{identifier['scheme']} {identifier['value']}: {named or 'not in this KB'}"))
+    if not hits and not identifier:
         click.echo(f"No {'trials' if trials else 'works'} match {query!r}.")
     start, end = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("[", "]")
     for number, hit in enumerate(hits, 1):
@@ -869,6 +877,8 @@ def search(query, db_file, trials, limit, as_json):
         click.echo(click.style(f"{number}. {hit['title']}", bold=True) + f" ({about})")
         click.echo(f"   {ids}  [{'trial' if trials else 'work'} {hit['id']}]")
         click.echo("   " + search_module.highlight(hit["snippet"], start, end).replace("\n", " "))
+    for expansion in found["expanded"]:
+        click.echo(f"Also searched {expansion['typed']!r} as {' or '.join(expansion['as'])} ({expansion['why']}).")
 
 
 @cli.command()

@@ -11,9 +11,14 @@ import sqlite_utils
 
 DEFAULT_DB = "regenkb.db"
 
-# Title hits outrank MeSH and keyword hits, which outrank author, journal and abstract hits.
-FTS_COLUMNS = ("title", "abstract", "mesh", "keywords", "authors", "journal")
-FTS_WEIGHTS = (10.0, 1.0, 4.0, 4.0, 2.0, 1.0)
+# Title hits outrank MeSH and keyword hits, which outrank author, journal, abstract and affiliation hits.
+FTS_COLUMNS = ("title", "abstract", "mesh", "keywords", "authors", "journal", "affiliations")
+FTS_WEIGHTS = (10.0, 1.0, 4.0, 4.0, 2.0, 1.0, 1.0)
+# Columns added to works_fts since it was first made, and how an older KB's rows get them (FTS5
+# has no ADD COLUMN, so the table is made again from its rows).
+FTS_ADDED = {"affiliations": """(SELECT group_concat(name, '; ') FROM (SELECT DISTINCT af.name
+    FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id
+    WHERE waa.work_id = old.rowid))"""}
 TRIAL_FTS_COLUMNS = ("title", "conditions", "interventions", "outcomes", "sponsor", "summary", "keywords")
 TRIAL_FTS_WEIGHTS = (10.0, 5.0, 5.0, 2.0, 2.0, 1.0, 3.0)
 FTS_TABLES = {"works_fts": (FTS_COLUMNS, FTS_WEIGHTS), "trials_fts": (TRIAL_FTS_COLUMNS, TRIAL_FTS_WEIGHTS)}
@@ -404,7 +409,23 @@ def ensure_schema(db):
         for table, columns, unique in INDEXES:
             db[table].create_index(columns, unique=unique, if_not_exists=True)
         for fts, (columns, weights) in FTS_TABLES.items():
-            if fts not in existing:
-                db.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5({', '.join(columns)}, "
-                           "tokenize='porter unicode61 remove_diacritics 2')")
-                db.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('rank', 'bm25({', '.join(map(str, weights))})')")
+            if fts in existing and fts == "works_fts" and set(columns) - set(db[fts].columns_dict):
+                widen_works_fts(db, columns, weights)
+            elif fts not in existing:
+                create_fts(db, fts, columns, weights)
+
+
+def create_fts(db, fts, columns, weights):
+    db.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5({', '.join(columns)}, "
+               "tokenize='porter unicode61 remove_diacritics 2')")
+    db.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('rank', 'bm25({', '.join(map(str, weights))})')")
+
+
+def widen_works_fts(db, columns, weights):
+    """works_fts made again with the columns an older regenkb's lacks (FTS_ADDED), its rows copied."""
+    present = set(db["works_fts"].columns_dict)
+    db.execute("ALTER TABLE works_fts RENAME TO works_fts_old")
+    create_fts(db, "works_fts", columns, weights)
+    values = ", ".join(f"old.{c}" if c in present else FTS_ADDED[c] for c in columns)
+    db.execute(f"INSERT INTO works_fts (rowid, {', '.join(columns)}) SELECT old.rowid, {values} FROM works_fts_old old")
+    db.execute("DROP TABLE works_fts_old")

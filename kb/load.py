@@ -159,6 +159,9 @@ def fts_row(work_id, record):
             " ".join(filter(None, (a["fore_name"], a["last_name"], a["initials"], a["collective_name"])))
             for a in record["authors"]),
         "journal": " ".join(filter(None, (record["journal"], record["journal_iso"]))),
+        # Affiliations as written, so a search for a city or an institution finds its authors' works.
+        "affiliations": "; ".join(dict.fromkeys(
+            af["name"] for a in record["authors"] for af in a["affiliations"] if af.get("name"))),
     }
     return {"rowid": work_id, **{column: values[column] for column in FTS_COLUMNS}}
 

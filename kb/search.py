@@ -1,6 +1,23 @@
-"""Ranked full-text search over works, shared by `kb search` and the Datasette search page."""
+"""Search over the KB, shared by `kb search`, the search page (/-/search, /-/search-all) and
+its JSON twin (/-/search.json): one function, `find`, answers all three.
 
+A query that is an identifier (PMID, PMCID, DOI, a trial registry number, an OpenAlex id, an
+ORCID, a ROR) names its record. Any other query is full-text search, widened two ways, both
+from data: synonyms are the alternatives of one row of the topic vocabulary
+(kb/vocabularies/), and British/American spellings are derived by rule (ae/e, oe/e, our/or,
+is/iz, ...) and kept only when the other spelling is in the index and finds more. Each widening
+is returned in words, so the page can say how a query was expanded.
+"""
+
+import functools
+import json
 import re
+import re._parser as regex_parser
+
+from harvest import registries
+from harvest.records import normalize_doi, normalize_orcid, normalize_pmcid, normalize_pmid, openalex_key
+
+from .classify import DEFAULT_VOCABULARY, Vocabulary
 
 # Snippet highlight markers: control characters no title or abstract contains, so the
 # CLI and the Datasette plugin can turn them into their own highlighting safely.
@@ -13,6 +30,17 @@ TOKEN = re.compile(r'"([^"]*)"|(\w[\w\'-]*\*?)|(\S)')
 # bytes; a researcher's longest queries are a few hundred characters.
 MAX_QUERY_CHARS = 2000
 MAX_QUERY_WORDS = 64
+# A vocabulary row with more terms than this names a concept (topic "stem cells": cord blood,
+# mononuclear cells, cell therapy, ...), not one thing under several names; it widens nothing.
+MAX_SYNONYMS = 12
+# A pattern alternative that spells more phrases than this (combinations of optional parts)
+# is a classifier's net, not a list of names.
+MAX_SPELLINGS = 16
+PAGE_SIZES = (10, 20, 50, 100)
+SORTS = {"relevance": "rank", "newest": "year DESC NULLS LAST, date DESC NULLS LAST, rank",
+         "cited": "cited DESC NULLS LAST, rank"}
+# Filters read from the tags table (kb classify) for both works and trials.
+TAG_FILTERS = ("design", "phase", "species", "intervention")
 
 
 class QueryTooLong(ValueError):
@@ -29,50 +57,460 @@ def check_query(text):
 
 
 def fts_query(text):
-    """A researcher's query -> a safe FTS5 query.
+    """A researcher's query -> a safe FTS5 query, as typed (no synonyms or spellings added).
 
     Words are matched as terms (all must match), "quoted phrases" as phrases, a trailing *
     as a prefix, and upper-case AND / OR / NOT as operators. Punctuation never raises an
     FTS5 syntax error.
     """
-    parts = []
+    return rendered([("op", value) if kind == "op" else ("clause", [fts_phrase(value, prefix)])
+                     for kind, value, prefix in units(text)])
+
+
+def units(text):
+    """A query's parts in order: ("op", "AND"), ("quoted", words) or ("word", words, prefix)."""
+    found = []
     for phrase, word, _ in TOKEN.findall(text or ""):
         if phrase.strip():
-            parts.append('"' + " ".join(re.findall(r"\w+", phrase)) + '"')
+            words = tuple(re.findall(r"\w+", phrase.lower()))
+            if words:
+                found.append(("quoted", words, False))
         elif word in OPERATORS:
-            parts.append(word)
+            found.append(("op", word, False))
         elif word:
-            prefix = word.endswith("*")
-            terms = re.findall(r"\w+", word)
-            if terms:
-                parts.append('"' + " ".join(terms) + '"' + ("*" if prefix else ""))
-    while parts and parts[0] in OPERATORS:
-        parts.pop(0)
-    while parts and parts[-1] in OPERATORS:
-        parts.pop()
-    # An empty query becomes the empty phrase, which matches nothing instead of raising.
-    return " ".join(parts) or EMPTY_QUERY
+            words = tuple(re.findall(r"\w+", word.lower()))
+            if words:
+                found.append(("word", words, word.endswith("*")))
+    while found and found[0][0] == "op":
+        found.pop(0)
+    while found and found[-1][0] == "op":
+        found.pop()
+    return found
 
 
-SEARCH_SQL = {
-    "works": """
-select works.id, works.title, works.year, works.journal, works.author_list, works.pmid, works.doi,
-  snippet(works_fts, -1, char(2), char(3), '…', 24) as snippet, works_fts.rank as rank
-from works_fts join works on works.id = works_fts.rowid
-where works_fts match fts_query(:q)
-order by rank
-limit :limit
-""",
-    "trials": """
-select trials.id, trials.nct_id, trials.brief_title as title, trials.start_year as year, trials.overall_status,
-  trials.phases, trials.enrollment, trials.lead_sponsor,
-  snippet(trials_fts, -1, char(2), char(3), '…', 24) as snippet, trials_fts.rank as rank
-from trials_fts join trials on trials.id = trials_fts.rowid
-where trials_fts match fts_query(:q)
-order by rank
-limit :limit
-""",
+def fts_phrase(words, prefix=False):
+    return '"' + " ".join(words) + '"' + ("*" if prefix else "")
+
+
+# --- synonyms from the vocabulary ---------------------------------------------------------
+
+def top_alternatives(pattern):
+    """'a(b|c)|d' -> ['a(b|c)', 'd']: the pattern's alternatives outside brackets."""
+    parts, depth, start, escaped, in_class = [], 0, 0, False, False
+    for i, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+    return parts + [pattern[start:]]
+
+
+def spellings(items):
+    """Every string a parsed regex without repetition matches, or None when it has unbounded
+    parts (x*, x+, \\w, .) or more than MAX_SPELLINGS strings."""
+    found = [""]
+    for op, value in items:
+        if op == regex_parser.LITERAL:
+            options = [chr(value)]
+        elif op in (regex_parser.AT, regex_parser.ASSERT_NOT):
+            continue
+        elif op == regex_parser.IN:
+            if any(kind != regex_parser.LITERAL for kind, _ in value):
+                return None
+            options = [chr(c) for _, c in value]
+        elif op == regex_parser.SUBPATTERN:
+            options = spellings(value[-1])
+        elif op == regex_parser.BRANCH:
+            options = []
+            for branch in value[1]:
+                more = spellings(branch)
+                if more is None:
+                    return None
+                options += more
+        elif op == regex_parser.MAX_REPEAT and value[:2] == (0, 1):
+            inner = spellings(value[2])
+            options = None if inner is None else ["", *inner]
+        else:
+            return None
+        if options is None or len(found) * len(options) > MAX_SPELLINGS:
+            return None
+        found = [f + o for f in found for o in options]
+    return found
+
+
+def phrases_of(pattern):
+    """The phrases (word tuples, prefix flag) a vocabulary pattern names:
+    r'\\bmesenchymal (stem|stromal) cells?\\b|\\bexosom' -> (mesenchymal stem cell), (mesenchymal stromal cell),
+    (exosom, prefix). Plurals made by an optional s are dropped (the index stems them)."""
+    phrases = {}
+    for alternative in top_alternatives(pattern):
+        try:
+            parsed = list(regex_parser.parse(alternative))
+        except re.error:
+            continue
+        strings = spellings(parsed)
+        if not strings:
+            continue
+        prefix = not alternative.endswith(("\\b", ")\\b", "?\\b"))
+        for string in strings:
+            words = tuple(re.findall(r"\w+", string.lower()))
+            if words:
+                phrases.setdefault((words, prefix), None)
+    return [p for p in phrases if not (p[0][-1].endswith("s") and ((*p[0][:-1], p[0][-1][:-1]), p[1]) in phrases)]
+
+
+@functools.lru_cache(maxsize=4)
+def synonym_groups(folder=DEFAULT_VOCABULARY):
+    """[(rule name, value, phrases)] for the vocabulary rows that name one thing several ways."""
+    groups = []
+    for rule in Vocabulary(folder).rules:
+        phrases = phrases_of(rule.pattern.pattern)
+        if 1 < len(phrases) <= MAX_SYNONYMS:
+            groups.append((rule.name, f"{rule.tag}: {rule.value}", phrases))
+    return groups
+
+
+def same_word(typed, listed, prefix):
+    if prefix:
+        return typed.startswith(listed)
+    return typed == listed or typed.rstrip("s") == listed.rstrip("s")
+
+
+def phrase_matches(words, phrase):
+    listed, prefix = phrase
+    return len(words) == len(listed) and all(
+        same_word(t, w, prefix and i == len(listed) - 1) for i, (t, w) in enumerate(zip(words, listed)))
+
+
+# --- spellings by rule ---------------------------------------------------------------------
+
+# British <-> American spelling pairs, each way: (pattern, replacement). Applied one place at a
+# time, and a variant is kept only when the index holds it and it finds works the typed word does not.
+SPELLING_RULES = [(r"ae", "e"), (r"(?<=[a-z])e", "ae"), (r"oe", "e"), (r"(?<=[a-z])e", "oe"),
+                  (r"(?<=\w\w)our(?=s?$)", "or"), (r"(?<=\w\w\w)or(?=s?$)", "our"),
+                  (r"ou(?=l[dt])", "o"), (r"o(?=l[dt])", "ou"),
+                  (r"is(?=(e|ed|es|ing|ation|ations)$)", "iz"), (r"iz(?=(e|ed|es|ing|ation|ations)$)", "is"),
+                  (r"ys(?=(e|ed|es|ing)$)", "yz"), (r"yz(?=(e|ed|es|ing)$)", "ys"), (r"tre(?=s?$)", "ter"),
+                  (r"(?<=\w\w)ter(?=s?$)", "tre")]
+
+
+def spelling_candidates(word):
+    """'haemorrhage' -> {'hemorrhage', ...}: the word with one rule applied at one place."""
+    found = set()
+    if len(word) < 4 or not word.isalpha():
+        return found
+    for pattern, replacement in SPELLING_RULES:
+        for match in re.finditer(pattern, word):
+            found.add(word[:match.start()] + replacement + word[match.end():])
+    found.discard(word)
+    return found
+
+
+def adds_hits(conn, variant, word):
+    """Whether the index holds `variant` where it does not hold `word` (porter stems both, so a
+    variant the stemmer already folds into the word adds nothing)."""
+    probe = f'"{variant}" NOT "{word}"'
+    return any(conn.execute(f"SELECT 1 FROM {fts} WHERE {fts} MATCH ? LIMIT 1", [probe]).fetchone()
+               for fts in ("works_fts", "trials_fts"))
+
+
+# --- the query, widened --------------------------------------------------------------------
+
+def expand(conn, text, folder=DEFAULT_VOCABULARY):
+    """(FTS5 query, expansions): the typed query with each synonym span and each word with
+    another spelling replaced by their alternatives. An expansion is {"typed", "as", "why"}."""
+    parts, expansions = [], []
+    groups = synonym_groups(folder)
+    found = units(text)
+    i = 0
+    while i < len(found):
+        unit = found[i]
+        if unit[0] != "word" or unit[2]:
+            parts.append(("op", unit[1]) if unit[0] == "op" else ("clause", [fts_phrase(unit[1], unit[2])]))
+            i += 1
+            continue
+        run = i
+        while run < len(found) and found[run][0] == "word" and not found[run][2]:
+            run += 1
+        span = longest_synonym_span(found[i:run], groups)
+        if span:
+            length, matched = span
+            words = tuple(w for u in found[i:i + length] for w in u[1])
+            options = list(dict.fromkeys([(words, False)] + [p for _, _, phrases in matched for p in phrases]))
+            parts.append(("clause", [fts_phrase(*p) for p in options]))
+            expansions.append({"typed": " ".join(words), "as": [" ".join(w) + ("*" if prefix else "")
+                                                                for w, prefix in options],
+                               "why": "synonyms in the topic vocabulary (" +
+                                      "; ".join(f"{value}, {name}" for name, value, _ in matched) + ")"})
+            i += length
+            continue
+        words = unit[1]
+        variants = [v for v in sorted(spelling_candidates(words[0])) if adds_hits(conn, v, words[0])] \
+            if len(words) == 1 else []
+        parts.append(("clause", [fts_phrase(words)] + [fts_phrase((v,)) for v in variants]))
+        if variants:
+            expansions.append({"typed": words[0], "as": [words[0], *variants],
+                               "why": "British and American spellings"})
+        i += 1
+    return rendered(parts), expansions
+
+
+def rendered(parts):
+    """("op", "OR") and ("clause", [alternatives]) parts as FTS5 syntax. Two clauses with no
+    operator between them are ANDed in words, since FTS5 does not AND a bracketed group by
+    juxtaposition; of two operators in a row the first stands."""
+    out = []
+    for kind, value in parts:
+        if kind == "op":
+            if out and out[-1][0] == "clause":
+                out.append((kind, value))
+            continue
+        if out and out[-1][0] == "clause":
+            out.append(("op", "AND"))
+        out.append((kind, value[0] if len(value) == 1 else "(" + " OR ".join(value) + ")"))
+    while out and out[-1][0] == "op":
+        out.pop()
+    return " ".join(value for _, value in out) or EMPTY_QUERY
+
+
+def longest_synonym_span(run, groups):
+    """(number of units, [groups]) of the longest start of `run` that a vocabulary row names."""
+    for length in range(len(run), 0, -1):
+        words = tuple(w for unit in run[:length] for w in unit[1])
+        matched = [g for g in groups if any(phrase_matches(words, p) for p in g[2])]
+        if matched:
+            return length, matched
+    return None
+
+
+# --- identifiers ---------------------------------------------------------------------------
+
+ORCID = re.compile(r"(https?://orcid\.org/)?\d{4}-?\d{4}-?\d{4}-?\d{3}[\dX]", re.I)
+# ROR ids: 0, six of Crockford's base 32 (no i, l, o, u), two check digits.
+ROR = re.compile(r"(?:https?://)?(?:www\.)?(?:ror\.org/)?(0[a-hj-km-np-tv-z0-9]{6}\d{2})", re.I)
+OPENALEX = re.compile(r"(https?://openalex\.org/)?[WI]\d{4,}", re.I)
+DOI = re.compile(r"(doi:\s*|https?://(dx\.)?doi\.org/)?10\.\d{4,9}/\S+", re.I)
+PMID = re.compile(r"(pmid:?\s*|https?://pubmed\.ncbi\.nlm\.nih\.gov/)?\d{1,9}/?", re.I)
+PMCID = re.compile(r"(pmcid:?\s*)?PMC\d+", re.I)
+# An identifier's record at its registry or resolver, beside our own page.
+ELSEWHERE = {"PMID": "https://pubmed.ncbi.nlm.nih.gov/{}/", "DOI": "https://doi.org/{}",
+             "PMCID": "https://www.ncbi.nlm.nih.gov/pmc/articles/{}/", "ORCID": "https://orcid.org/{}",
+             "ROR": "{}", "OpenAlex": "https://openalex.org/{}", "ClinicalTrials.gov": "https://clinicaltrials.gov/study/{}"}
+
+
+def identifier_of(text):
+    """(scheme, canonical value) when the whole query is one identifier, else None:
+    'https://doi.org/10.4103/IJPVM.X' -> ('DOI', '10.4103/ijpvm.x'); '35281985' -> ('PMID', '35281985')."""
+    text = (text or "").strip()
+    if DOI.fullmatch(text):
+        return "DOI", normalize_doi(text)
+    if PMCID.fullmatch(text):
+        return "PMCID", normalize_pmcid(re.sub(r"(?i)^pmcid:?\s*", "", text))
+    if PMID.fullmatch(text):
+        return "PMID", normalize_pmid(re.sub(r"(?i)^pmid:?\s*", "", text))
+    registry = registries.scheme_of(text)
+    if registry:
+        return registries.NAMES[registry[0]], registry[1]
+    if ORCID.fullmatch(text):
+        return "ORCID", normalize_orcid(text)
+    if OPENALEX.fullmatch(text):
+        return "OpenAlex", openalex_key(text)
+    match = ROR.fullmatch(text)
+    if match and ("ror.org/" in text.lower() or re.search("[a-z]", match.group(1), re.I)):
+        return "ROR", "https://ror.org/" + match.group(1).lower()
+    return None
+
+
+# scheme -> [(kind of page, SQL giving (id, label) of the record)], tried in order.
+IDENTIFIER_SQL = {
+    "PMID": [("work", "SELECT id, title FROM works WHERE pmid = ?")],
+    "PMCID": [("work", "SELECT id, title FROM works WHERE pmcid = ?")],
+    "DOI": [("work", "SELECT id, title FROM works WHERE doi = ?")],
+    "OpenAlex": [("work", "SELECT id, title FROM works WHERE openalex_id IN (?1, 'https://openalex.org/' || ?1)"),
+                 ("institution", "SELECT id, name FROM institutions "
+                                 "WHERE openalex_id IN (?1, 'https://openalex.org/' || ?1)")],
+    "ORCID": [("author", "SELECT id, name FROM authors WHERE orcid = ?1 UNION ALL "
+                         "SELECT wa.author_id, a.name FROM author_names n JOIN work_authors wa ON wa.name_id = n.id "
+                         "JOIN authors a ON a.id = wa.author_id WHERE n.orcid = ?1")],
+    "ROR": [("institution", "SELECT id, name FROM institutions WHERE ror = ?")],
 }
+# Any registry number: the trial it names, else the works that cite it.
+REGISTRY_SQL = [("trial", "SELECT nct_id, brief_title FROM trials WHERE nct_id = ?1 UNION ALL "
+                          "SELECT t.nct_id, t.brief_title FROM trial_ids i JOIN trials t ON t.id = i.trial_id "
+                          "WHERE i.identifier = ?1 COLLATE NOCASE"),
+                ("work", "SELECT w.id, w.title FROM registry_ids r JOIN works w ON w.id = r.work_id "
+                         "WHERE r.accession = ?1 ORDER BY w.year DESC, w.id")]
+
+
+def find_identifier(conn, text):
+    """The record a query names when it is an identifier: {"scheme", "value", "kind", "id",
+    "label", "path", "elsewhere", "records"} (kind None when the KB holds no such record), or
+    None when the query is no identifier. `records` lists every record it names (a registry
+    number cited by several works)."""
+    found = identifier_of(text)
+    if not found:
+        return None
+    scheme, value = found
+    answer = {"scheme": scheme, "value": value, "kind": None, "id": None, "label": None, "path": None,
+              "elsewhere": ELSEWHERE.get(scheme, "").format(value) or None, "records": []}
+    for kind, sql in IDENTIFIER_SQL.get(scheme, REGISTRY_SQL):
+        records = list(dict.fromkeys(tuple(row) for row in conn.execute(sql, [value]).fetchall()))
+        if records:
+            answer["records"] = [{"kind": kind, "id": i, "label": label, "path": f"/-/{kind}/{i}"}
+                                 for i, label in records]
+            answer.update(answer["records"][0])
+            break
+    return answer
+
+
+# --- the search ----------------------------------------------------------------------------
+
+HAS_TRIAL = ("(EXISTS (SELECT 1 FROM related_trials x WHERE x.work_id = r.id) OR "
+             "EXISTS (SELECT 1 FROM registry_ids x WHERE x.work_id = r.id))")
+OPEN_ACCESS = "coalesce(r.oa_status, 'closed') != 'closed'"
+COLUMNS = {
+    "works": """r.id, r.title, r.year, r.journal, r.author_list, r.pmid, r.doi, r.pmcid, r.pub_types,
+  r.cited_by_count, r.oa_status, r.pub_date AS date, r.cited_by_count AS cited""",
+    "trials": """r.id, r.nct_id, r.brief_title AS title, r.start_year AS year, r.overall_status, r.phases,
+  r.enrollment, r.lead_sponsor, r.start_date AS date, NULL AS cited"""}
+TABLES = {"works": ("works_fts", "works", "year", "work"), "trials": ("trials_fts", "trials", "start_year", "trial")}
+
+
+def matching(kind, filters):
+    """(FROM ... WHERE ... of the works or trials that match :match and pass the filters, parameters);
+    the rows are `r`, the index `{kind}_fts`."""
+    fts, table, year, subject = TABLES[kind]
+    where, params = [f"{fts} MATCH :match"], {}
+
+    def any_of(name, values, test):
+        marks = ", ".join(f":{name}{n}" for n in range(len(values)))
+        where.append(test.format(marks=marks))
+        params.update({f"{name}{n}": value for n, value in enumerate(values)})
+
+    if filters.get("year_from"):
+        where.append(f"r.{year} >= :year_from")
+        params["year_from"] = filters["year_from"]
+    if filters.get("year_to"):
+        where.append(f"r.{year} <= :year_to")
+        params["year_to"] = filters["year_to"]
+    for tag in (*TAG_FILTERS, "relevance"):
+        if filters.get(tag):
+            any_of(tag, filters[tag], f"EXISTS (SELECT 1 FROM tags t WHERE t.subject = '{subject}' AND "
+                                      f"t.subject_id = r.id AND t.tag = '{tag}' AND t.value IN ({{marks}}))")
+    if kind == "works":
+        if filters.get("pub_type"):
+            any_of("pub_type", filters["pub_type"], "EXISTS (SELECT 1 FROM json_each(r.pub_types) WHERE value IN ({marks}))")
+        if filters.get("has_trial"):
+            where.append(HAS_TRIAL)
+        if filters.get("open_access"):
+            where.append(OPEN_ACCESS)
+    return f"FROM {fts} JOIN {table} r ON r.id = {fts}.rowid WHERE {' AND '.join(where)}", params
+
+
+def filters_from(args):
+    """Search filters from URL arguments ({name: [values]}, as Datasette's request.args.getlist
+    reads them): years as numbers, tag and publication-type values as lists, flags as booleans."""
+    def first(name):
+        return ((args.get(name) or [""])[0] or "").strip()
+
+    filters = {name: int(first(name)) if re.fullmatch(r"\d{1,4}", first(name)) else None
+               for name in ("year_from", "year_to")}
+    for name in (*TAG_FILTERS, "pub_type"):
+        filters[name] = [value for value in args.get(name) or [] if value]
+    filters["relevance"] = ["on topic"] if first("on_topic") in ("1", "on") else []
+    for flag in ("has_trial", "open_access"):
+        filters[flag] = first(flag) in ("1", "on")
+    return filters
+
+
+def find(conn, text, kind="works", filters=None, sort="relevance", page=1, size=20, widen=True):
+    """One search, as the page, its JSON and `kb search` give it.
+
+    Returns {"q", "kind", "identifier", "match", "expanded", "total", "page", "size", "sort",
+    "rows", "facets", "others"}: the identifier the query is (find_identifier), the FTS5
+    query run and how it was widened (expand), how many works (or trials) match, the page
+    asked for of them, best first or sorted, each with a snippet marked with MARK_START and
+    MARK_END, each filter's values counted over all matches (facets), and how many records of
+    the other kind match (trials beside works)."""
+    filters = filters or {}
+    kind = "trials" if kind == "trials" else "works"
+    sort = sort if sort in SORTS else "relevance"
+    size, page = max(1, min(int(size), max(PAGE_SIZES))), max(1, int(page))
+    answer = {"q": text, "kind": kind, "identifier": find_identifier(conn, text), "match": EMPTY_QUERY,
+              "expanded": [], "total": 0, "page": page, "size": size, "sort": sort, "rows": [], "facets": {},
+              "others": 0}
+    match, expanded = expand(conn, text) if widen else (fts_query(text), [])
+    if match == EMPTY_QUERY:
+        return answer
+    answer.update(match=match, expanded=expanded)
+    source, params = matching(kind, filters)
+    params["match"] = match
+    fts = TABLES[kind][0]
+    answer["total"] = conn.execute(f"SELECT count(*) {source}", params).fetchone()[0]
+    answer["rows"] = rows(conn, f"SELECT {COLUMNS[kind]}, snippet({fts}, -1, char(2), char(3), '…', 24) AS snippet, "
+                                f"{fts}.rank AS rank {source} ORDER BY {SORTS[sort]} LIMIT :size OFFSET :offset",
+                          {**params, "size": size, "offset": (page - 1) * size})
+    answer["facets"] = facets(conn, kind, f"SELECT r.id {source}", params)
+    other, other_params = matching("trials" if kind == "works" else "works", {})
+    answer["others"] = conn.execute(f"SELECT count(*) {other}", {**other_params, "match": match}).fetchone()[0]
+    return answer
+
+
+def facets(conn, kind, ids, params):
+    """Counts over every match (`ids` selects them): [value, count] lists by year, tag and
+    publication type, most frequent first, and the number on topic, with a trial, open access."""
+    subject = TABLES[kind][3]
+
+    def pairs(sql):
+        return [list(row) for row in conn.execute(sql, params).fetchall()]
+
+    def count(sql):
+        return conn.execute(sql, params).fetchone()[0]
+
+    table, year = TABLES[kind][1], TABLES[kind][2]
+    found = {"year": pairs(f"SELECT {year}, count(*) FROM {table} WHERE id IN ({ids}) AND {year} IS NOT NULL "
+                           f"GROUP BY {year} ORDER BY {year} DESC")}
+    for tag in TAG_FILTERS:
+        found[tag] = pairs(f"SELECT value, count(*) AS n FROM tags WHERE subject = '{subject}' AND tag = '{tag}' "
+                           f"AND subject_id IN ({ids}) GROUP BY value ORDER BY n DESC, value")
+    found["on_topic"] = count(f"SELECT count(*) FROM tags WHERE subject = '{subject}' AND tag = 'relevance' "
+                              f"AND subject_id IN ({ids})")
+    if kind == "works":
+        found["pub_type"] = pairs(f"SELECT j.value, count(*) AS n FROM works r, json_each(r.pub_types) j "
+                                  f"WHERE r.id IN ({ids}) GROUP BY j.value ORDER BY n DESC, j.value")
+        found["has_trial"] = count(f"SELECT count(*) FROM works r WHERE r.id IN ({ids}) AND {HAS_TRIAL}")
+        found["open_access"] = count(f"SELECT count(*) FROM works r WHERE r.id IN ({ids}) AND {OPEN_ACCESS}")
+    return found
+
+
+def named(conn, text, limit=20):
+    """{"people", "institutions"} whose name, in any form it was written, holds every word of `text`."""
+    words = [w for w in re.findall(r"\w+", text or "") if len(w) > 1]
+    if not words:
+        return {"people": [], "institutions": []}
+    where = " AND ".join("(name LIKE ? OR name_forms LIKE ?)" for _ in words)
+    params = [f"%{w}%" for w in words for _ in range(2)]
+    return {"people": rows(conn, f"SELECT id, name, works, first_year, last_year, institutions FROM authors "
+                                 f"WHERE {where} ORDER BY works DESC, name LIMIT {int(limit)}", params),
+            "institutions": rows(conn, f"SELECT id, name, city, country, works FROM institutions "
+                                       f"WHERE {where} ORDER BY works DESC, name LIMIT {int(limit)}", params)}
+
+
+def rows(conn, sql, params=()):
+    cursor = conn.execute(sql, params)
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
 def register_functions(conn):
@@ -80,11 +518,9 @@ def register_functions(conn):
 
 
 def search(db, text, limit=20, kind="works"):
-    """Top works (or trials) for `text`, best first, each with a snippet whose hits are marked."""
-    if fts_query(text) == EMPTY_QUERY:
-        return []
-    register_functions(db.conn)
-    return list(db.query(SEARCH_SQL[kind], {"q": text, "limit": limit}))
+    """Top works (or trials) for `text`, best first, each with a snippet whose hits are marked
+    (`find` for the identifier, the widening and the filters)."""
+    return find(db.conn, text, kind=kind, size=limit)["rows"]
 
 
 def highlight(snippet, start, end):

@@ -15,7 +15,7 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
 from ..citations import FORMATS, works_for_citation
-from ..search import MARK_END, MARK_START, SEARCH_SQL, QueryTooLong, check_query, fts_query, register_functions
+from ..search import MARK_END, MARK_START, register_functions, rows
 from . import guards
 
 # column name -> (pattern a value must match, URL of its record at the registry)
@@ -178,7 +178,8 @@ def citation_renderer(extension):
 def register_routes(datasette):
     hidden = [] if (datasette.plugin_config("regenkb") or {}).get("debug_endpoints") else [
         (guards.DEBUG_ENDPOINTS, guards.hidden_endpoint)]
-    return [(r"^/-/work/(?P<work_id>\d+)$", work_page), (r"^/-/search-all$", search_all_page),
+    return [(r"^/-/work/(?P<work_id>\d+)$", work_page),
+            (r"^/-/search(-all)?(\.(?P<format>json))?$", search_page),
             (r"^/-/author/(?P<author_id>\d+)$", author_page), (r"^/-/institution/(?P<institution_id>\d+)$",
                                                                  institution_page),
             (r"^/-/trial/(?P<nct>[^/]+?)(\.(?P<format>json))?$", trial_page), *hidden]
@@ -210,12 +211,6 @@ async def missing_page(datasette, request, what, database, query=None):
     """A 404 that points to search (for query, when the URL named something searchable)."""
     return Response.html(await datasette.render_template(
         "regenkb_missing.html", {"what": what, "database": database, "query": query}, request=request), status=404)
-
-
-def rows(conn, sql, params=()):
-    cursor = conn.execute(sql, params)
-    columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
 def work_context(conn, work_id):
@@ -255,37 +250,6 @@ def work_context(conn, work_id):
             "references": references, "cited_by": cited_by, "other_links": other, "trials": trials,
             "records": records, "pub_types": json.loads(work["pub_types"] or "[]"),
             "keywords": json.loads(work["keywords"] or "[]")}
-
-
-async def search_all_page(datasette, request):
-    name, database = kb_database(datasette)
-    query = request.args.get("q", "").strip()
-    results, problem = {}, None
-    try:
-        check_query(query)
-    except QueryTooLong as error:
-        problem = str(error)
-    if query and not problem and fts_query(query) != '""':
-        results = await database.execute_fn(lambda conn: search_everything(conn, query))
-    return Response.html(await datasette.render_template(
-        "regenkb_search_all.html", {"q": query, "results": results, "problem": problem, "database": name},
-        request=request), status=400 if problem else 200)
-
-
-def search_everything(conn, query, limit=20):
-    """Works and trials (ranked full-text search, with snippets), people and institutions
-    (by any name form they were written with)."""
-    register_functions(conn)
-    found = {kind: rows(conn, SEARCH_SQL[kind], {"q": query, "limit": limit}) for kind in ("works", "trials")}
-    words = [w for w in re.findall(r"\w+", query) if len(w) > 1]
-    if words:
-        where = " AND ".join("(name LIKE ? OR name_forms LIKE ?)" for _ in words)
-        params = [f"%{w}%" for w in words for _ in range(2)]
-        found["people"] = rows(conn, f"SELECT id, name, works, first_year, last_year, institutions FROM authors "
-                                     f"WHERE {where} ORDER BY works DESC, name LIMIT {limit}", params)
-        found["institutions"] = rows(conn, f"SELECT id, name, city, country, works FROM institutions "
-                                           f"WHERE {where} ORDER BY works DESC, name LIMIT {limit}", params)
-    return found
 
 
 @hookimpl
@@ -411,3 +375,4 @@ def ego_network(conn, network, kind, centre, partners, between):
 
 # Last: the trial page's module reads the helpers above.
 from .trial import institution_trials, trial_page  # noqa: E402
+from .search import search_page  # noqa: E402
