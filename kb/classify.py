@@ -6,7 +6,10 @@ text rules (regular expressions, with the tags a match implies) and `structured.
 (PubMed publication types and MeSH, ClinicalTrials.gov phases, allocation, model,
 study type and conditions). Structured facts win over text: when a structured fact sets
 a tag, text rules do not add other values of that tag (except design words that qualify
-or refine it: pilot, open-label, protocol, systematic review, meta-analysis). The parse functions here are pure; `kb.evidence` writes tables.
+or refine it: pilot, open-label, protocol, systematic review, meta-analysis). A trial's phase
+is its registry's alone; of a study's designs the most controlled holds (DESIGN_PRECEDENCE);
+an outcome in running text needs a sentence that measures it (MEASURED); a stroke subtype
+needs the stroke topic. The parse functions here are pure; `kb.evidence` writes tables.
 """
 
 import csv

@@ -13,7 +13,7 @@ from collections import defaultdict
 from .affiliations import institution_key
 from .classify import DEFAULT_VOCABULARY, Vocabulary, phase_value, trial_tags, work_tags
 from .db import insert_rows
-from .linking import FUSE_THRESHOLD, parse_list
+from .linking import FUSE_THRESHOLD, distinctive_words, parse_list
 from .text import fold
 
 STUDY_RELATIONS = ("registered_as", "reported_in")
@@ -252,7 +252,8 @@ def rank_trial(work, trial, work_found, trial_found, link, institutions, surname
     places = {}
     for role, name in trial["organisations"]:
         key = institution_key(name or "")
-        if key in institutions and key not in places:
+        # A generic name (University Hospital, Stem Cell Institute) names no one institution.
+        if key in institutions and key not in places and distinctive_words(name):
             places[key] = f"same {role} institution: {institutions[key]}"
     if places:
         score += min(2.0, 1.0 * len(places))
