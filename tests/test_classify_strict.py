@@ -196,4 +196,7 @@ def test_a_generic_institution_name_in_another_country_links_no_study(db, tmp_pa
     evidence.classify(db)
     row = db["evidence"].get("PMID:99000001")
     assert row["kind"] == "work" and row["nct_id"] is None and row["possibly_same_as"] is None
+    reasons = [r for (r,) in db.execute("select reasons from related_trials r join works w on w.id = r.work_id "
+                                        "where w.pmid = '99000001'")]
+    assert len(reasons) == 2 and not any("institution" in r for r in reasons)  # related by topic, not by place
 
