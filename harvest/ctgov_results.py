@@ -125,7 +125,8 @@ def finish(results, measures, outcome_measures):
 # ---------------------------------------------------------------- API v2
 
 def v2_denoms(denoms):
-    return [{"units": d.get("units"), "counts": [(c.get("groupId"), count(c.get("value"))) for c in d.get("counts", [])]}
+    return [{"units": d.get("units"),
+             "counts": [(c.get("groupId"), count(c.get("value"))) for c in d.get("counts", [])]}
             for d in denoms or []]
 
 
@@ -178,7 +179,8 @@ def parse_v2(section):
         restrictive_agreement=more.get("certainAgreement", {}).get("restrictiveAgreement"),
         restriction_type=ctgov.enum(more.get("certainAgreement", {}).get("restrictionType")),
         contact_organization=more.get("pointOfContact", {}).get("organization"))
-    results["groups"] += [group("flow", g.get("id"), g.get("title"), g.get("description")) for g in flow.get("groups", [])]
+    results["groups"] += [group("flow", g.get("id"), g.get("title"), g.get("description"))
+                          for g in flow.get("groups", [])]
     for period in flow.get("periods", []):
         for milestone in period.get("milestones", []):
             results["flow"] += [{"period": period.get("title"), "kind": "milestone", "title": milestone.get("type"),
@@ -207,7 +209,8 @@ def parse_v2(section):
                                    "at_risk": count(s.get("numAtRisk")), "events": count(s.get("numEvents"))}
                                   for s in event.get("stats", [])]
     return finish(results, [v2_measure(m) for m in baseline.get("measures", [])], [
-        v2_measure(m, [group("outcome", g.get("id"), g.get("title"), g.get("description")) for g in m.get("groups", [])])
+        v2_measure(m, [group("outcome", g.get("id"), g.get("title"), g.get("description"))
+                       for g in m.get("groups", [])])
         for m in section.get("outcomeMeasuresModule", {}).get("outcomeMeasures", [])])
 
 
@@ -279,9 +282,12 @@ def parse_v1(section):
     more = section.get("MoreInfoModule", {})
     agreement = more.get("CertainAgreement", {})
     results["details"].update(
-        recruitment_details=flow.get("FlowRecruitmentDetails"), pre_assignment_details=flow.get("FlowPreAssignmentDetails"),
-        baseline_population=baseline.get("BaselinePopulationDescription"), events_time_frame=events.get("EventsTimeFrame"),
-        events_frequency_threshold=events.get("EventsFrequencyThreshold"), events_description=events.get("EventsDescription"),
+        recruitment_details=flow.get("FlowRecruitmentDetails"),
+        pre_assignment_details=flow.get("FlowPreAssignmentDetails"),
+        baseline_population=baseline.get("BaselinePopulationDescription"),
+        events_time_frame=events.get("EventsTimeFrame"),
+        events_frequency_threshold=events.get("EventsFrequencyThreshold"),
+        events_description=events.get("EventsDescription"),
         limitations=more.get("LimitationsAndCaveatsDescription"),
         pi_sponsor_employee=ctgov.enum(agreement.get("AgreementPISponsorEmployee")),
         restrictive_agreement=ctgov.enum(agreement.get("AgreementRestrictiveAgreement")),
@@ -291,15 +297,18 @@ def parse_v1(section):
     for period in listed(flow, "FlowPeriodList", "FlowPeriod"):
         for milestone in listed(period, "FlowMilestoneList", "FlowMilestone"):
             results["flow"] += [{"period": period.get("FlowPeriodTitle"), "kind": "milestone",
-                                 "title": milestone.get("FlowMilestoneType"), "group_code": a.get("FlowAchievementGroupId"),
+                                 "title": milestone.get("FlowMilestoneType"),
+                                 "group_code": a.get("FlowAchievementGroupId"),
                                  "count": count(a.get("FlowAchievementNumSubjects")),
                                  "units": count(a.get("FlowAchievementNumUnits")),
-                                 "comment": a.get("FlowAchievementComment"), "note": milestone.get("FlowMilestoneComment")}
+                                 "comment": a.get("FlowAchievementComment"),
+                                 "note": milestone.get("FlowMilestoneComment")}
                                 for a in listed(milestone, "FlowAchievementList", "FlowAchievement")]
         for reason in listed(period, "FlowDropWithdrawList", "FlowDropWithdraw"):
             results["flow"] += [{"period": period.get("FlowPeriodTitle"), "kind": "reason",
                                  "title": reason.get("FlowDropWithdrawType"), "group_code": r.get("FlowReasonGroupId"),
-                                 "count": count(r.get("FlowReasonNumSubjects")), "units": count(r.get("FlowReasonNumUnits")),
+                                 "count": count(r.get("FlowReasonNumSubjects")),
+                                 "units": count(r.get("FlowReasonNumUnits")),
                                  "comment": r.get("FlowReasonComment"), "note": reason.get("FlowDropWithdrawComment")}
                                 for r in listed(reason, "FlowReasonList", "FlowReason")]
     overall = analysed_counts(v1_denoms(baseline, "Baseline"))
@@ -321,7 +330,8 @@ def parse_v1(section):
                                    "events": count(s.get(f"{prefix}StatsNumEvents"))}
                                   for s in listed(event, f"{prefix}StatsList", f"{prefix}Stats")]
     return finish(
-        results, [v1_measure(m, "Baseline", "BaselineMeasure") for m in listed(baseline, "BaselineMeasureList", "BaselineMeasure")],
+        results, [v1_measure(m, "Baseline", "BaselineMeasure")
+                  for m in listed(baseline, "BaselineMeasureList", "BaselineMeasure")],
         [v1_measure(m, "Outcome", "OutcomeMeasure", v1_groups("outcome", m, "OutcomeGroup", "OutcomeGroupList"))
          for m in listed(section.get("OutcomeMeasuresModule", {}), "OutcomeMeasureList", "OutcomeMeasure")])
 
@@ -343,7 +353,8 @@ def xml_measure(m, outcome=None, groups=()):
     """A legacy <measure> (of the baseline, or of an <outcome> whose own fields come first)."""
     text = ctgov.text
     classes = [(text(c, "title"), xml_denoms(c),
-                [(text(cat, "title"), [{"group_code": x.get("group_id"), "value": x.get("value"), "spread": x.get("spread"),
+                [(text(cat, "title"), [{"group_code": x.get("group_id"), "value": x.get("value"),
+                                        "spread": x.get("spread"),
                                         "lower_limit": x.get("lower_limit"), "upper_limit": x.get("upper_limit"),
                                         # An "NA" value's explanation is the element's text.
                                         "comment": " ".join((x.text or "").split()) or None}
@@ -401,7 +412,8 @@ def parse_xml(element):
                 results["flow"] += [{"period": text(period, "title"), "kind": kind, "title": text(step, "title"),
                                      "group_code": p.get("group_id"), "count": count(p.get("count")), "units": None,
                                      "comment": " ".join((p.text or "").split()) or None, "note": None}
-                                    for step in period.iterfind(path) for p in step.iterfind("participants_list/participants")]
+                                    for step in period.iterfind(path)
+                                    for p in step.iterfind("participants_list/participants")]
     measures = []
     if baseline is not None:
         overall = analysed_counts(xml_denoms(baseline))
@@ -427,7 +439,8 @@ def parse_xml(element):
                         sub_title = event.find("sub_title")
                         results["events"].append({
                             "kind": kind, "term": term, "organ_system": text(category, "title"),
-                            "vocabulary": (sub_title.get("vocab") if sub_title is not None else None) or default_vocabulary,
+                            "vocabulary": (sub_title.get("vocab") if sub_title is not None else None)
+                            or default_vocabulary,
                             "assessment": ctgov.enum(text(event, "assessment") or default_assessment),
                             "notes": text(event, "description"), "group_code": c.get("group_id"),
                             "affected": count(c.get("subjects_affected")), "at_risk": count(c.get("subjects_at_risk")),
