@@ -51,6 +51,11 @@ MEASURED = re.compile(r"\d|\b(primary|secondary|end-?points?|outcomes?|measur\w*
                       r"scales?|rates?|incidence|proportion|improv\w*|reduc\w*|decreas\w*|lower\w*|chang\w*|"
                       r"differ\w*|occurred|reported|observed|compared|follow(ed)?[- ]up|monitor\w*)\b", re.I)
 RUNNING_TEXT = {"abstract", "summary"}
+# Section labels of a structured abstract as stored ("BACKGROUND: ..."): what a background
+# or objective section says of an outcome is never a measurement of it.
+SECTION = re.compile(r"\b([A-Z][A-Z ]{2,30}):")
+BACKGROUND = {"BACKGROUND", "INTRODUCTION", "OBJECTIVE", "OBJECTIVES", "AIM", "AIMS", "PURPOSE", "CONTEXT",
+              "RATIONALE", "IMPORTANCE", "BACKGROUND AND PURPOSE", "BACKGROUND AND AIMS", "BACKGROUND AND OBJECTIVES"}
 # Of the designs of one study, the most controlled one holds: a registry's RANDOMIZED with a
 # SINGLE_GROUP model is a randomised trial, not also a single-arm one.
 DESIGN_PRECEDENCE = ("randomised controlled trial", "non-randomised controlled", "single-arm")
@@ -135,7 +140,7 @@ def text_tags(vocabulary, fields):
                     continue
                 if rule.tag == "phase" and EARLIER.search(before):
                     continue
-                if rule.tag == "outcome" and field in RUNNING_TEXT and not MEASURED.search(sentence_of(text, match)):
+                if rule.tag == "outcome" and field in RUNNING_TEXT and not measured(text, match):
                     continue
                 found.append(Tag(rule.tag, rule.value, field, match.group(0), rule.name))
                 found.extend(Tag(tag, value, field, match.group(0), f"{rule.name} (implied)")
@@ -144,10 +149,14 @@ def text_tags(vocabulary, fields):
     return found
 
 
-def sentence_of(text, match):
+def measured(text, match):
+    """Whether the sentence of a match measures or reports it, outside a background section."""
+    sections = [label.group(1).strip() for label in SECTION.finditer(text, 0, match.start())]
+    if sections and sections[-1] in BACKGROUND:
+        return False
     start = max(text.rfind(". ", 0, match.start()), text.rfind("; ", 0, match.start())) + 1
     ends = [i for i in (text.find(". ", match.end()), text.find("; ", match.end())) if i >= 0]
-    return text[start:min(ends) if ends else len(text)]
+    return bool(MEASURED.search(text[start:min(ends) if ends else len(text)]))
 
 
 def drop_redundant(vocabulary, tags):

@@ -165,6 +165,10 @@ def test_an_outcome_needs_a_measure_or_a_sentence_that_measures_it(db, tmp_path)
         "title": "MSC in stroke", "keywords": [], "pub_types": [], "mesh": [],
         "abstract": "Stroke contributes to high mortality. Mortality at 90 days was 10% in treated patients."})
     assert {t.span for t in reported if t.tag == "outcome" and t.value == "mortality"} == {"Mortality"}
+    structured = classify.work_tags(VOCABULARY, {
+        "title": "MSC in stroke", "keywords": [], "pub_types": [], "mesh": [],
+        "abstract": "BACKGROUND: Stroke mortality increased by 20% in 10 years. RESULTS: The mRS improved."})
+    assert {t.value for t in structured if t.tag == "outcome"} == {"mRS"}
 
 
 CASE_REPORT = """<?xml version="1.0" ?>

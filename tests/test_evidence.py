@@ -46,6 +46,7 @@ def test_the_seed_paper_is_a_pilot_rct_of_placenta_msc_exosomes_injected_into_th
     assert tags["route"] == {"intracerebral": "Intraparenchymal"}
     assert {"malignant MCA infarct", "ischaemic"} <= tags["stroke_type"].keys()
     assert {"NIHSS", "mRS"} <= tags["outcome"].keys()
+    assert "mortality" not in tags["outcome"]  # "BACKGROUND: ... contributes to high mortality" is no outcome
     assert tags["safety"].keys() == {"no serious adverse events"}
     assert "relevance" in tags
 
