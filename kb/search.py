@@ -10,9 +10,8 @@ is returned in words, so the page can say how a query was expanded.
 """
 
 import functools
-import json
 import re
-import re._parser as regex_parser
+import re._parser as regex_parser  # Python's own regex parser (3.11+), to read vocabulary patterns
 
 from harvest import registries
 from harvest.records import normalize_doi, normalize_orcid, normalize_pmcid, normalize_pmid, openalex_key
@@ -36,7 +35,8 @@ MAX_SYNONYMS = 12
 # A pattern alternative that spells more phrases than this (combinations of optional parts)
 # is a classifier's net, not a list of names.
 MAX_SPELLINGS = 16
-PAGE_SIZES = (10, 20, 50, 100)
+# Hits a page shows at most; paging reaches every hit past it.
+MAX_PAGE_SIZE = 100
 SORTS = {"relevance": "rank", "newest": "year DESC NULLS LAST, date DESC NULLS LAST, rank",
          "cited": "cited DESC NULLS LAST, rank"}
 # Filters read from the tags table (kb classify) for both works and trials.
@@ -303,12 +303,6 @@ OPENALEX = re.compile(r"(https?://openalex\.org/)?[WI]\d{4,}", re.I)
 DOI = re.compile(r"(doi:\s*|https?://(dx\.)?doi\.org/)?10\.\d{4,9}/\S+", re.I)
 PMID = re.compile(r"(pmid:?\s*|https?://pubmed\.ncbi\.nlm\.nih\.gov/)?\d{1,9}/?", re.I)
 PMCID = re.compile(r"(pmcid:?\s*)?PMC\d+", re.I)
-# An identifier's record at its registry or resolver, beside our own page.
-ELSEWHERE = {"PMID": "https://pubmed.ncbi.nlm.nih.gov/{}/", "DOI": "https://doi.org/{}",
-             "PMCID": "https://www.ncbi.nlm.nih.gov/pmc/articles/{}/", "ORCID": "https://orcid.org/{}",
-             "ROR": "{}", "OpenAlex": "https://openalex.org/{}", "ClinicalTrials.gov": "https://clinicaltrials.gov/study/{}"}
-
-
 def identifier_of(text):
     """(scheme, canonical value) when the whole query is one identifier, else None:
     'https://doi.org/10.4103/IJPVM.X' -> ('DOI', '10.4103/ijpvm.x'); '35281985' -> ('PMID', '35281985')."""
@@ -355,7 +349,7 @@ REGISTRY_SQL = [("trial", "SELECT nct_id, brief_title FROM trials WHERE nct_id =
 
 def find_identifier(conn, text):
     """The record a query names when it is an identifier: {"scheme", "value", "kind", "id",
-    "label", "path", "elsewhere", "records"} (kind None when the KB holds no such record), or
+    "label", "path", "records"} (kind None when the KB holds no such record), or
     None when the query is no identifier. `records` lists every record it names (a registry
     number cited by several works)."""
     found = identifier_of(text)
@@ -363,7 +357,7 @@ def find_identifier(conn, text):
         return None
     scheme, value = found
     answer = {"scheme": scheme, "value": value, "kind": None, "id": None, "label": None, "path": None,
-              "elsewhere": ELSEWHERE.get(scheme, "").format(value) or None, "records": []}
+              "records": []}
     for kind, sql in IDENTIFIER_SQL.get(scheme, REGISTRY_SQL):
         records = list(dict.fromkeys(tuple(row) for row in conn.execute(sql, [value]).fetchall()))
         if records:
@@ -446,7 +440,7 @@ def find(conn, text, kind="works", filters=None, sort="relevance", page=1, size=
     filters = filters or {}
     kind = "trials" if kind == "trials" else "works"
     sort = sort if sort in SORTS else "relevance"
-    size, page = max(1, min(int(size), max(PAGE_SIZES))), max(1, int(page))
+    size, page = max(1, min(int(size), MAX_PAGE_SIZE)), max(1, int(page))
     answer = {"q": text, "kind": kind, "identifier": find_identifier(conn, text), "match": EMPTY_QUERY,
               "expanded": [], "total": 0, "page": page, "size": size, "sort": sort, "rows": [], "facets": {},
               "others": 0}

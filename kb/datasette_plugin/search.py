@@ -18,6 +18,9 @@ FILTER_NAMES = ("year_from", "year_to", *search.TAG_FILTERS, "pub_type", "on_top
 FACET_LABELS = {"year": "Year", "pub_type": "Publication type", "design": "Design", "phase": "Phase",
                 "species": "Species", "intervention": "Intervention"}
 FLAG_LABELS = {"on_topic": "On topic", "has_trial": "Has a trial", "open_access": "Open access"}
+# An identifier's scheme (kb.search.identifier_of) -> its kind in IDENTIFIER_LINKS, for its record elsewhere.
+LINK_KINDS = {"PMID": "pmid", "PMCID": "pmcid", "DOI": "doi", "ORCID": "orcid", "ROR": "ror",
+              "ClinicalTrials.gov": "nct_id", "ISRCTN": "isrctn", "EudraCT": "eudract"}
 
 
 async def search_page(datasette, request):
@@ -72,6 +75,9 @@ def search_context(conn, query, args, page=1, size=20):
             if column in hit:
                 hit[column] = json_list(hit[column])
         hit.pop("cited")
+    if found["identifier"]:
+        scheme, value = found["identifier"]["scheme"], found["identifier"]["value"]
+        found["identifier"]["elsewhere"] = identifier_url(LINK_KINDS[scheme], value) if scheme in LINK_KINDS else None
     found["filters"] = {key: args[key] for key in FILTER_NAMES if args.get(key)}
     found["pages"] = -(-found["total"] // found["size"])
     found.update(search.named(conn, query) if query and not found["identifier"] else {"people": [], "institutions": []})
