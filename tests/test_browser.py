@@ -114,3 +114,18 @@ def test_a_title_carrying_a_script_does_not_run(server, browser):
     assert dialogs == []
     assert page.locator("img[src=x]").count() == 0
     page.close()
+
+
+def test_a_trial_page_draws_its_sites_on_the_map_without_the_network(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(base + "/-/trial/NCT03384433")
+    page.wait_for_selector("#regenkb-trial-map path.leaflet-interactive")  # the site, drawn without tiles
+    assert page.evaluate("window.regenkbTrialMap.markers") == 1
+    assert page.locator("#regenkb-trial-map path.leaflet-interactive").count() == 1
+    assert page.locator("#stale-status").is_visible()
+    shot(page, "5-trial")
+    assert errors == []
+    page.close()
