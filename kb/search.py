@@ -228,9 +228,11 @@ def adds_hits(conn, variant, word):
 # --- the query, widened --------------------------------------------------------------------
 
 def expand(conn, text, folder=DEFAULT_VOCABULARY):
-    """(FTS5 query, expansions): the typed query with each synonym span and each word with
-    another spelling replaced by their alternatives. An expansion is {"typed", "as", "why"}."""
-    parts, expansions = [], []
+    """(FTS5 query, expansions, query as typed): the typed query with each synonym span and
+    each word with another spelling replaced by their alternatives. An expansion is {"typed",
+    "as", "why"}. The query as typed keeps only the typed words and their other spellings, so
+    what matches the words a researcher chose can rank first, whichever spelling they chose."""
+    parts, typed, expansions = [], [], []
     groups = synonym_groups(folder)
     found = units(text)
     i = 0
@@ -238,6 +240,7 @@ def expand(conn, text, folder=DEFAULT_VOCABULARY):
         unit = found[i]
         if unit[0] != "word" or unit[2]:
             parts.append(("op", unit[1]) if unit[0] == "op" else ("clause", [fts_phrase(unit[1], unit[2])]))
+            typed.append(parts[-1])
             i += 1
             continue
         run = i
@@ -249,6 +252,7 @@ def expand(conn, text, folder=DEFAULT_VOCABULARY):
             words = tuple(w for u in found[i:i + length] for w in u[1])
             options = list(dict.fromkeys([(words, False)] + [p for _, _, phrases in matched for p in phrases]))
             parts.append(("clause", [fts_phrase(*p) for p in options]))
+            typed.append(("clause", [fts_phrase(*p) for p in options if spelled_alike(words, p)]))
             expansions.append({"typed": " ".join(words), "as": [" ".join(w) + ("*" if prefix else "")
                                                                 for w, prefix in options],
                                "why": "synonyms in the topic vocabulary (" +
@@ -259,11 +263,19 @@ def expand(conn, text, folder=DEFAULT_VOCABULARY):
         variants = [v for v in sorted(spelling_candidates(words[0])) if adds_hits(conn, v, words[0])] \
             if len(words) == 1 else []
         parts.append(("clause", [fts_phrase(words)] + [fts_phrase((v,)) for v in variants]))
+        typed.append(parts[-1])
         if variants:
             expansions.append({"typed": words[0], "as": [words[0], *variants],
                                "why": "British and American spellings"})
         i += 1
-    return rendered(parts), expansions
+    return rendered(parts), expansions, rendered(typed)
+
+
+def spelled_alike(words, phrase):
+    """Whether a vocabulary phrase is the typed words, each as typed or in another spelling."""
+    listed, prefix = phrase
+    return not prefix and len(listed) == len(words) and all(
+        same_word(t, w, False) or w in spelling_candidates(t) for t, w in zip(words, listed))
 
 
 def rendered(parts):
@@ -444,16 +456,21 @@ def find(conn, text, kind="works", filters=None, sort="relevance", page=1, size=
     answer = {"q": text, "kind": kind, "identifier": find_identifier(conn, text), "match": EMPTY_QUERY,
               "expanded": [], "total": 0, "page": page, "size": size, "sort": sort, "rows": [], "facets": {},
               "others": 0}
-    match, expanded = expand(conn, text) if widen else (fts_query(text), [])
+    match, expanded, typed = expand(conn, text) if widen else (fts_query(text), [], fts_query(text))
     if match == EMPTY_QUERY:
         return answer
     answer.update(match=match, expanded=expanded)
     source, params = matching(kind, filters)
     params["match"] = match
     fts = TABLES[kind][0]
+    order = SORTS[sort]
+    if sort == "relevance" and typed != match:
+        # Hits of the words as typed (in either spelling) first, then those only a synonym found.
+        order = f"r.id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH :typed) DESC, rank"
+        params["typed"] = typed
     answer["total"] = conn.execute(f"SELECT count(*) {source}", params).fetchone()[0]
     answer["rows"] = rows(conn, f"SELECT {COLUMNS[kind]}, snippet({fts}, -1, char(2), char(3), '…', 24) AS snippet, "
-                                f"{fts}.rank AS rank {source} ORDER BY {SORTS[sort]} LIMIT :size OFFSET :offset",
+                                f"{fts}.rank AS rank {source} ORDER BY {order} LIMIT :size OFFSET :offset",
                           {**params, "size": size, "offset": (page - 1) * size})
     answer["facets"] = facets(conn, kind, f"SELECT r.id {source}", params)
     other, other_params = matching("trials" if kind == "works" else "works", {})

@@ -86,7 +86,7 @@ def test_words_are_not_taken_for_identifiers():
                                                ("mesenchymal stromal cell", "MSC")])
 def test_spelling_variants_and_synonyms_find_as_much_both_ways(site, british, american):
     conn = site[0].conn
-    one_way, other_way = find(conn, british), find(conn, american)
+    one_way, other_way = find(conn, british, size=100), find(conn, american, size=100)
     assert one_way["total"] == other_way["total"] > find(conn, british, widen=False)["total"] or (
         one_way["total"] == other_way["total"] >= find(conn, american, widen=False)["total"] > 0), (british, american)
     assert {r["id"] for r in one_way["rows"]} == {r["id"] for r in other_way["rows"]}
@@ -229,3 +229,12 @@ def test_an_older_kb_gains_the_affiliations_column_filled_from_its_tables(site, 
     assert "affiliations" in db["works_fts"].columns_dict
     assert find(db.conn, "Isfahan")["total"] == find(site[0].conn, "Isfahan")["total"] > 0
     assert db["works_fts"].count == site[0]["works_fts"].count
+
+
+def test_works_with_the_words_as_typed_in_either_spelling_rank_before_synonym_hits(site):
+    conn = site[0].conn
+    typed = {row[0] for row in conn.execute(
+        """select rowid from works_fts where works_fts match '"ischaemic stroke" OR "ischemic stroke"'""")}
+    for query in ("ischaemic stroke", "ischemic stroke"):
+        ranked = [hit["id"] for hit in find(conn, query, size=100)["rows"]]
+        assert 0 < len(typed) < len(ranked) and set(ranked[:len(typed)]) == typed, query
