@@ -246,3 +246,22 @@ def test_posted_results_show_each_outcome_value_and_serious_event_per_group_as_t
                                                if g["id"] in stats else "" for g in events["eventGroups"]], name
                 checks += len(event["stats"])
     assert checks > 20
+
+
+def test_the_trials_table_links_each_title_to_its_trial_page(site):
+    page = soup(site[1], "/regenkb/trials?nct_id=NCT03384433")
+    assert page.find("a", href="/-/trial/NCT03384433").get_text() == (
+        "Allogenic Mesenchymal Stem Cell Derived Exosome in Patients With Acute Ischemic Stroke")
+
+
+def test_a_kb_loaded_before_posted_results_were_stored_still_shows_its_trials(site, tmp_path):
+    import sqlite3
+
+    old = tmp_path / "old.db"
+    site[0].conn.execute("VACUUM INTO ?", [str(old)])
+    with sqlite3.connect(old) as conn:
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                     "(name = 'trial_results' OR name LIKE 'trial_result_%')").fetchall():
+            conn.execute(f"DROP TABLE {table}")
+    datasette = serve.datasette_for(old)
+    assert get(datasette, "/-/trial/NCT03384433.json").json()["results"] is None

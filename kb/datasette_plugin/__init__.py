@@ -31,8 +31,9 @@ IDENTIFIER_LINKS = {
 }
 
 
-# (table, column) whose value links to the row's page
-PAGES = {("works", "title"): "work", ("authors", "name"): "author", ("institutions", "name"): "institution"}
+# (table, column) whose value links to the row's page -> (page, the column that names the row there)
+PAGES = {("works", "title"): ("work", "id"), ("authors", "name"): ("author", "id"),
+         ("institutions", "name"): ("institution", "id"), ("trials", "brief_title"): ("trial", "nct_id")}
 
 
 @hookimpl
@@ -55,13 +56,14 @@ def extra_body_script(request):
 
 @hookimpl
 def render_cell(value, column, table, row, datasette):
-    """A work's title, a person's and an institution's name link to their pages; search snippets show their hits as <mark>;
-    identifiers link to their registries; JSON lists of names read as lists; local origins show their file name."""
+    """A work's and a trial's title, a person's and an institution's name link to their pages; search snippets
+    show their hits as <mark>; identifiers link to their registries; JSON lists of names read as lists; local
+    origins show their file name."""
     if not isinstance(value, str):
         return None
-    page = PAGES.get((table, column))
-    if page and row is not None and "id" in row.keys():
-        return Markup('<a href="{}">{}</a>'.format(escape(datasette.urls.path(f"/-/{page}/{row['id']}")), escape(value)))
+    page, key = PAGES.get((table, column), (None, None))
+    if page and row is not None and key in row.keys() and row[key] is not None:
+        return Markup('<a href="{}">{}</a>'.format(escape(datasette.urls.path(f"/-/{page}/{row[key]}")), escape(value)))
     if MARK_START in value:
         return snippet_html(value)
     if value.startswith('["') and value.endswith("]"):

@@ -157,6 +157,8 @@ def posted_results(conn, trial_id):
     """The trial's posted results in short (None when it posted none): each outcome's values per
     group ("22 (11)": value and spread; "5.2 [3.1, 7.0]": value and limits), and serious adverse
     events and deaths per group."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'trial_results'").fetchone():
+        return None  # a KB loaded before posted results were stored, served as it is (kb serve does not migrate)
     details = rows(conn, "SELECT events_time_frame, limitations FROM trial_results WHERE trial_id = ?", [trial_id])
     if not details:
         return None
