@@ -20,6 +20,7 @@ from . import ctgov_results, registries
 from .errors import HarvestError, ParseError, error_message, payload_guarded
 from .errors import guarded as guarded_parse
 from .http import Client, Page, follow
+from .limits import TEXT_CHARS, TITLE_CHARS, clipped
 
 SOURCE = "ctgov"
 API = "https://clinicaltrials.gov/api/v2"
@@ -140,8 +141,29 @@ def new_trial(**fields):
     if unknown:
         raise KeyError(f"unknown trial fields: {sorted(unknown)}")
     record.update(fields)
+    record = {key: clipped_text(value, TITLE_CHARS if key in TITLE_FIELDS else TEXT_CHARS)
+              for key, value in record.items()}
     record["secondary_ids"] = [dict(s, registry=registry_name(s["id"])) for s in record["secondary_ids"]]
     return record
+
+
+# What the KB indexes and compares of a trial's text, as for works (harvest.limits): titles and
+# names are cut at TITLE_CHARS, descriptions and every other text at TEXT_CHARS; the raw record
+# keeps all.
+TITLE_FIELDS = {"brief_title", "official_title", "acronym", "lead_sponsor", "collaborators", "conditions",
+                "keywords", "title", "name", "affiliation", "facility", "city", "state", "country", "label", "term",
+                "measure", "time_frame"}
+
+
+def clipped_text(value, limit):
+    """Every text in `value` (a string, or lists and dicts of them) cut to its limit."""
+    if isinstance(value, str):
+        return clipped(value, limit)
+    if isinstance(value, list):
+        return [clipped_text(item, limit) for item in value]
+    if isinstance(value, dict):
+        return {key: clipped_text(item, TITLE_CHARS if key in TITLE_FIELDS else limit) for key, item in value.items()}
+    return value
 
 
 def registry_name(identifier):
@@ -573,6 +595,44 @@ def parse_csv_row(row):
         brief_summary=row.get("Brief Summary") or None, completeness=SUMMARY, **design)
 
 
+def csv_rows(data, origin):
+    """Each row of a CSV export as a {column: value} dict, or a ParseError naming its line when
+    it has another number of fields than the header or an unclosed quote. A download stopped
+    in the middle of a row leaves a half row (a phase cut to 'P', no enrollment), which must
+    not load as a trial: the last row cut short is a fatal fault, the rows before it load."""
+    consumed = []
+
+    def lines():
+        for line in io.StringIO(data.decode("utf-8-sig")):
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines(), strict=True)
+    header = next(reader, [])
+    found, first_line = [], reader.line_num + 1
+    while True:
+        consumed.clear()
+        try:
+            fields = next(reader)
+            problem = None if len(fields) == len(header) else f"{len(fields)} fields where the header has {len(header)}"
+        except StopIteration:
+            break
+        except csv.Error as error:  # an unclosed quote, or text after a closing one
+            fields, problem = None, f"unreadable ({error})"
+        found.append((first_line, fields, problem, "".join(consumed) if problem else None))
+        first_line = reader.line_num + 1
+    for number, (line, fields, problem, raw) in enumerate(found, 1):
+        if fields == []:  # a blank line
+            continue
+        if not problem:
+            yield dict(zip(header, fields))
+            continue
+        cut = number == len(found) and (fields is None or not raw.endswith(("\n", "\r")))
+        yield ParseError(f"{problem}: " + ("the file is cut short in this row" if cut else
+                         "a malformed row, not loaded"), source=SOURCE, origin=origin, record_id=f"line {line}",
+                         raw=raw.encode(), fatal=cut)
+
+
 # ---------------------------------------------------------------- any payload
 
 def sniff(data):
@@ -648,8 +708,8 @@ def parse_payload(data, origin):
         items = [guarded(parse_rss_item, item, origin, item.findtext("guid"), etree.tostring(item))
                  for item in root.iterfind("channel/item")]
     elif kind == "csv":
-        rows = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
-        items = [guarded(parse_csv_row, row, origin, row.get("NCT Number"), dump(row)) for row in rows]
+        items = [guarded(parse_csv_row, row, origin, row.get("NCT Number"), dump(row)) if isinstance(row, dict)
+                 else row for row in csv_rows(data, origin)]
     else:
         items = [ParseError(f"not a ClinicalTrials.gov payload: {error_message(data)}", source=SOURCE,
                             origin=origin, raw=data[:65536], fatal=True)]

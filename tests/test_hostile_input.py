@@ -5,6 +5,7 @@ space is capped (resource.setrlimit), so a regression fails instead of swapping;
 timeout only stops a runaway child."""
 
 import gzip
+import json
 import random
 import resource
 import subprocess
@@ -171,3 +172,61 @@ def test_a_snapshot_line_past_the_record_limit_is_set_aside_and_the_next_lines_l
     assert [r[0] for r in db.execute("select openalex_id from works order by 1")] == ["W1", "W3"]
     record_id, error = db.execute("select record_id, error from quarantine").fetchone()
     assert record_id == "line 2" and "longer than 2 MB, the limit for one record" in error
+
+
+# `kb` in a child that reports its peak resident memory when it exits.
+MEASURED = ("import atexit, resource, sys; atexit.register(lambda: print('peak', resource.getrusage("
+            "resource.RUSAGE_SELF).ru_maxrss >> 10, file=sys.stderr)); from kb.cli import cli; cli(prog_name='kb')")
+
+
+def peak_of(*args, timeout=120):
+    """(result, peak resident MB) of `kb args` in a memory-capped child."""
+    result = subprocess.run([sys.executable, "-c", MEASURED, *map(str, args)], capture_output=True, text=True,
+                            timeout=timeout, preexec_fn=capped(MEMORY_CAP))
+    peak = [int(line.split()[1]) for line in result.stderr.splitlines() if line.startswith("peak ")]
+    return result, peak[-1]
+
+
+def test_a_huge_trial_title_is_indexed_cut_and_linking_it_stays_small(tmp_path):
+    title = "Mesenchymal stem cells after ischemic stroke " * ((20 << 20) // 45)  # 20 MB
+    abstract = "Twelve patients received mesenchymal stem cells. " * ((20 << 20) // 50)  # 20 MB
+    (tmp_path / "work.xml").write_text(
+        f"<PubmedArticleSet>{paper(31, extra=f'<Abstract><AbstractText>{abstract}</AbstractText></Abstract>')}"
+        "</PubmedArticleSet>")
+    study = {"protocolSection": {
+        "identificationModule": {"nctId": "NCT04000001", "briefTitle": title},
+        "statusModule": {"overallStatus": "COMPLETED", "startDateStruct": {"date": "2019-01"}},
+        "contactsLocationsModule": {"overallOfficials": [{"name": "Sara Rahimi", "role": "PRINCIPAL_INVESTIGATOR"}]}}}
+    (tmp_path / "trial.json").write_text(json.dumps(study))
+    assert kb("load", "pubmed", tmp_path / "work.xml", "--db", tmp_path / "kb.db").returncode == 0
+    _, interpreter = peak_of("--help")
+    result, peak = peak_of("load", "ctgov", tmp_path / "trial.json", "--db", tmp_path / "kb.db")
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The load ends in link_studies, which compares the trial's title with the work's.
+    assert "1 probably_same_study link(s)" in result.stderr
+    assert peak - interpreter < 10 * 20, f"{peak} MB at peak, {interpreter} MB for the interpreter alone"
+    db = open_db(str(tmp_path / "kb.db"))
+    stored = db.execute("select brief_title from trials").fetchone()[0]
+    assert len(stored) == limits.TITLE_CHARS and stored.endswith(limits.TRUNCATED)
+    raw = zlib.decompress(db.execute("select raw from records where source = 'ctgov'").fetchone()[0])
+    assert json.loads(raw)["protocolSection"]["identificationModule"]["briefTitle"] == title
+
+
+def test_a_csv_row_of_the_wrong_width_or_cut_short_is_quarantined_with_its_line(tmp_path):
+    header = '"NCT Number","Title","Phases","Enrollment"\n'
+    row = '"NCT0400000{}","Exosomes after stroke","Phase 1|Phase 2","{}"\n'
+    malformed = tmp_path / "malformed.csv"
+    malformed.write_text(header + row.format(1, 20) + row.format(2, 30).replace(',"30"', ',"30","extra"')
+                         + row.format(3, 40))
+    cut = tmp_path / "cut.csv"
+    cut.write_text(header + row.format(4, 50) + row.format(5, 60)[:48])  # ends in '"Phase 1|P'
+    result = kb("load", "ctgov", malformed, cut, "--db", tmp_path / "kb.db")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"ctgov {malformed} record line 3: 5 fields where the header has 4" in result.stderr
+    assert f"ctgov {cut} record line 3: unreadable (unexpected end of data): the file is cut short" in result.stderr
+    db = open_db(str(tmp_path / "kb.db"))
+    trials = db.execute("select nct_id, phases, enrollment from trials order by nct_id").fetchall()
+    assert trials == [("NCT04000001", '["PHASE1", "PHASE2"]', 20), ("NCT04000003", '["PHASE1", "PHASE2"]', 40),
+                      ("NCT04000004", '["PHASE1", "PHASE2"]', 50)]
+    quarantined = db.execute("select origin, record_id from quarantine order by origin").fetchall()
+    assert quarantined == [(str(cut), "line 3"), (str(malformed), "line 3")]
