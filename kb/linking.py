@@ -96,6 +96,9 @@ def words(text):
     return [normal(w) for w in re.findall(r"[a-z0-9]+", fold(text or ""))]
 
 
+GENERIC_ORGANISATION = frozenset(normal(w) for w in ORGANISATION_WORDS | SUBJECT_WORDS)
+
+
 def title_words(text):
     """{normalised word: the word as written} for the informative words of a title."""
     return {normal(w): w for w in re.findall(r"[a-z0-9]+", fold(text or ""))
@@ -105,8 +108,7 @@ def title_words(text):
 def distinctive_words(name):
     """The words that tell an organisation from others: not organisation words or subjects
     (SUBJECT_WORDS). Empty for a generic name."""
-    generic = {normal(w) for w in ORGANISATION_WORDS | SUBJECT_WORDS}
-    return frozenset(w for w in words(name) if w not in generic and len(w) > 2)
+    return frozenset(w for w in words(name) if w not in GENERIC_ORGANISATION and len(w) > 2)
 
 
 def same_institution(name_words, institution_words):
@@ -174,7 +176,7 @@ class Trial(TitleAndTopics):
         """Names of this trial's organisations that are one of the work's institutions."""
         matched = []
         for name, countries, institution in self.organisations:
-            distinctive = distinctive_words(name)
+            distinctive = distinctive_words(name or "")
             for work_institution, work_words, country in work.affiliations:
                 same = (institution is not None and institution == work_institution) or (
                     same_institution(distinctive, work_words) and (not country or not countries or country in countries))
