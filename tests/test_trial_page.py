@@ -38,7 +38,8 @@ def one(db, sql, params=()):
 def test_the_seed_trial_page_warns_that_its_recruiting_status_is_stale(site):
     db, datasette = site
     page = soup(datasette, "/-/trial/NCT03384433")
-    assert page.h1.get_text() == "Allogenic Mesenchymal Stem Cell Derived Exosome in Patients With Acute Ischemic Stroke"
+    assert page.h1.get_text() == ("Allogenic Mesenchymal Stem Cell Derived Exosome in Patients With Acute Ischemic "
+                                  "Stroke")
     warning = page.find(id="stale-status").get_text()
     assert "still says “recruiting”" in warning
     assert "completion date (2021-12-17) has passed" in warning and "last updated on 2021-01-25" in warning
@@ -62,10 +63,12 @@ def test_the_seed_trial_lists_its_site_with_coordinates_and_maps_it_offline(site
     assert page.select("table.sites a")[0]["href"] == f"/-/institution/{sbmu}"
     data = json.loads(page.find("script", id="regenkb-trial-sites").string)
     assert data["sites"] == [{"lat": 35.69439, "lon": 51.42151,
-                              "label": "Shahid Beheshti University of Medical Sciences, Tehran, Iran, Islamic Republic of"}]
+                              "label": "Shahid Beheshti University of Medical Sciences, Tehran, "
+                                       "Iran, Islamic Republic of"}]
     assert data["leaflet"] == "/-/static-plugins/datasette-leaflet/leaflet-v1.7.1.js"  # Leaflet ships locally
     assert get(datasette, data["leaflet"]).status_code == 200
-    assert "/-/static-plugins/regenkb/regenkb-trial-map.js" in [script["src"] for script in page.find_all("script", src=True)]
+    scripts = [script["src"] for script in page.find_all("script", src=True)]
+    assert "/-/static-plugins/regenkb/regenkb-trial-map.js" in scripts
     assert not page.find_all("script", src=re.compile(r"^https?:"))  # no CDN
     assert get(datasette, "/-/static-plugins/regenkb/regenkb-trial-map.js").status_code == 200
     # The page's only inline scripts of its own are data, which the Content-Security-Policy does not run.
@@ -170,7 +173,8 @@ def test_the_work_page_and_search_link_trials_to_their_trial_page(site):
     db, datasette = site
     seed = one(db, "select id from works where pmid = '35281985'")
     assert soup(datasette, f"/-/work/{seed}").find("a", href="/-/trial/NCT03384433")
-    assert soup(datasette, "/-/search-all?q=allogenic+exosome+ischemic&kind=trials").find("a", href="/-/trial/NCT03384433")
+    search = soup(datasette, "/-/search-all?q=allogenic+exosome+ischemic&kind=trials")
+    assert search.find("a", href="/-/trial/NCT03384433")
 
 
 def test_an_open_status_is_stale_once_its_completion_passes_or_it_goes_two_years_unupdated():
@@ -217,7 +221,8 @@ def test_posted_results_show_each_outcome_value_and_serious_event_per_group_as_t
             heads = [th.contents[0].get_text() if th.contents else "" for th in table.select("thead th")[1:]]
             assert heads == titles, (name, measure["title"])
             body = table.select("tbody tr")
-            cells = {(tr.td.get_text(), heads[i]): td.get_text() for tr in body for i, td in enumerate(tr.find_all("td")[1:])}
+            cells = {(tr.td.get_text(), heads[i]): td.get_text()
+                     for tr in body for i, td in enumerate(tr.find_all("td")[1:])}
             groups = {group["id"]: group["title"] for group in measure.get("groups", [])}
             for klass in measure.get("classes", []):
                 for category in klass.get("categories", []):

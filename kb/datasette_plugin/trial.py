@@ -11,13 +11,16 @@ Organisations are matched to institutions by `institution_key`, as related-trial
 import datetime
 import re
 from collections import defaultdict
+from urllib.parse import quote
 
 from datasette.utils.asgi import Response
+from datasette_cluster_map import TILE_LAYER
+
+from harvest.registries import scheme_of
 
 from ..affiliations import institution_key
 from ..evidence import EXPLICIT, SHARED_TAG_WEIGHTS
-from . import IDENTIFIER_LINKS, MAX_ID, json_list, kb_database, missing_page, rows
-from harvest.registries import scheme_of
+from . import IDENTIFIER_LINKS, json_list, kb_database, missing_page, rows
 
 # Statuses that say the trial is still going.
 OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "ENROLLING_BY_INVITATION")
@@ -45,10 +48,10 @@ async def trial_page(datasette, request):
     if context is None:
         if as_json:
             return Response.json({"error": f"There is no trial {wanted} in {name}.",
-                                  "search": datasette.urls.path("/-/search-all") + "?q=" + wanted}, status=404)
+                                  "search": datasette.urls.path("/-/search-all") + "?q=" + quote(wanted)}, status=404)
         return await missing_page(datasette, request, f"trial {wanted}", name, query=wanted)
     if as_json:
-        return Response.json(context, default=str)
+        return Response.json(context)
     context["tile_layer"] = tile_layer(datasette)
     return Response.html(await datasette.render_template(
         "regenkb_trial.html", {**context, "database": name}, request=request))
@@ -57,8 +60,6 @@ async def trial_page(datasette, request):
 def tile_layer(datasette):
     """The map tiles datasette-cluster-map draws (its tile_layer setting, else OpenStreetMap's,
     which the pages' Content-Security-Policy allows); the map works without them."""
-    from datasette_cluster_map import TILE_LAYER
-
     return (datasette.plugin_config("datasette-cluster-map") or {}).get("tile_layer") or TILE_LAYER
 
 
@@ -253,7 +254,8 @@ def linked_papers(conn, trial_id, nct):
           CASE WHEN l.from_trial_id = :id THEN l.to_work_id ELSE l.from_work_id END AS work_id,
           CASE WHEN l.from_trial_id = :id THEN l.to_trial_id ELSE l.from_trial_id END AS other_trial_id,
           w.title, w.year, w.journal, w.pmid, w.doi
-        FROM links l LEFT JOIN works w ON w.id = CASE WHEN l.from_trial_id = :id THEN l.to_work_id ELSE l.from_work_id END
+        FROM links l
+        LEFT JOIN works w ON w.id = CASE WHEN l.from_trial_id = :id THEN l.to_work_id ELSE l.from_work_id END
         WHERE l.from_trial_id = :id OR l.to_trial_id = :id
         ORDER BY l.relation = 'probably_same_study', w.year DESC""", {"id": trial_id})
     related = defaultdict(list)
@@ -323,8 +325,8 @@ def institution_trials(conn, institution):
         like = " OR ".join("{column} LIKE ?" for _ in words)
         params = [f"%{word}%" for word in words]
         for trial_id, sponsor, collaborators in conn.execute(
-                "SELECT id, lead_sponsor, collaborators FROM trials WHERE " + like.format(column="lead_sponsor") + " OR "
-                + like.format(column="collaborators"), params * 2):
+                "SELECT id, lead_sponsor, collaborators FROM trials WHERE "
+                + like.format(column="lead_sponsor") + " OR " + like.format(column="collaborators"), params * 2):
             if institution_key(sponsor or "") in keys:
                 roles[trial_id].add("sponsor")
             if any(institution_key(name) in keys for name in json_list(collaborators)):
@@ -333,8 +335,9 @@ def institution_trials(conn, institution):
                 "SELECT trial_id, facility FROM trial_sites WHERE " + like.format(column="facility"), params):
             if institution_key(facility or "") in keys:
                 roles[trial_id].add("site")
-    for (trial_id,) in conn.execute("SELECT p.trial_id FROM trial_people p JOIN affiliations a ON a.id = p.affiliation_id "
-                                    "WHERE a.institution_id = ?", [institution["id"]]):
+    for (trial_id,) in conn.execute("SELECT p.trial_id FROM trial_people p "
+                                    "JOIN affiliations a ON a.id = p.affiliation_id WHERE a.institution_id = ?",
+                                    [institution["id"]]):
         roles[trial_id].add("official's institution")
     if not roles:
         return []
