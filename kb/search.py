@@ -17,6 +17,8 @@ from harvest import registries
 from harvest.records import normalize_doi, normalize_orcid, normalize_pmcid, normalize_pmid, openalex_key
 
 from .classify import DEFAULT_VOCABULARY, Vocabulary
+from .evidence import SAME_STUDY, STUDY_RELATIONS
+from .linking import FUSE_THRESHOLD
 
 # Snippet highlight markers: control characters no title or abstract contains, so the
 # CLI and the Datasette plugin can turn them into their own highlighting safely.
@@ -382,8 +384,14 @@ def find_identifier(conn, text):
 
 # --- the search ----------------------------------------------------------------------------
 
-HAS_TRIAL = ("(EXISTS (SELECT 1 FROM related_trials x WHERE x.work_id = r.id) OR "
-             "EXISTS (SELECT 1 FROM registry_ids x WHERE x.work_id = r.id))")
+# A work has a trial when it names a registry number or is one study with a trial as the evidence
+# layer fuses them (an identifier link, or a probably_same_study link of FUSE_THRESHOLD); a trial
+# citing it as background and related_trials' ranked candidates do not count.
+TRIAL_LINK = (f"(x.relation IN ({', '.join(repr(r) for r in STUDY_RELATIONS)}) OR "
+              f"(x.relation = '{SAME_STUDY}' AND x.score >= {FUSE_THRESHOLD}))")
+HAS_TRIAL = ("(EXISTS (SELECT 1 FROM registry_ids x WHERE x.work_id = r.id) OR EXISTS (SELECT 1 FROM links x "
+             f"WHERE {TRIAL_LINK} AND ((x.from_work_id = r.id AND x.to_trial_id IS NOT NULL) OR "
+             "(x.to_work_id = r.id AND x.from_trial_id IS NOT NULL))))")
 OPEN_ACCESS = "coalesce(r.oa_status, 'closed') != 'closed'"
 COLUMNS = {
     "works": """r.id, r.title, r.year, r.journal, r.author_list, r.pmid, r.doi, r.pmcid, r.pub_types,

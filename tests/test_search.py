@@ -133,6 +133,7 @@ def test_an_institution_or_city_finds_the_works_of_its_authors(site):
 def test_filters_narrow_the_results_and_count_each_value(site):
     db, datasette = site[0], site[1]
     everything = get(datasette, "/-/search.json?q=stroke").json()
+    everything_all = get(datasette, "/-/search.json?q=stroke&size=100").json()
     design = dict(everything["facets"]["design"])
     rct = get(datasette, "/-/search.json?q=stroke&design=randomised+controlled+trial").json()
     assert rct["total"] == design["randomised controlled trial"] < everything["total"]
@@ -143,8 +144,12 @@ def test_filters_narrow_the_results_and_count_each_value(site):
     assert on_topic["total"] == everything["facets"]["on_topic"] < everything["total"]
     with_trial = get(datasette, "/-/search.json?q=stroke&has_trial=1&size=100").json()
     assert with_trial["total"] == everything["facets"]["has_trial"] > 0
-    assert all(one(db, "select count(*) from related_trials where work_id = ?", [hit["id"]]) +
-               one(db, "select count(*) from registry_ids where work_id = ?", [hit["id"]]) for hit in with_trial["rows"])
+    assert all(hit["trials"] for hit in with_trial["rows"])
+    linked = {row[0] for row in db.execute(
+        "select work_id from registry_ids union select from_work_id from links where to_trial_id is not null and "
+        "(relation in ('registered_as', 'reported_in') or (relation = 'probably_same_study' and score >= 0.7)) union "
+        "select to_work_id from links where from_trial_id is not null and relation in ('registered_as', 'reported_in')")}
+    assert {hit["id"] for hit in with_trial["rows"]} == linked & {hit["id"] for hit in everything_all["rows"]}
     assert get(datasette, "/-/search.json?q=stroke&open_access=1").json()["total"] == everything["facets"]["open_access"]
     phase = get(datasette, "/-/search.json?q=stroke&kind=trials&phase=2").json()
     assert phase["total"] == dict(get(datasette, "/-/search.json?q=stroke&kind=trials").json()["facets"]["phase"])["2"]
@@ -182,7 +187,8 @@ def test_every_result_links_to_our_page_and_its_registries(site):
     assert first.a["href"].startswith("/-/work/") and "Safety of Intraparenchymal Injection" in first.a.text
     outside = [a["href"] for a in first.select(".outside a")]
     assert outside == ["https://pubmed.ncbi.nlm.nih.gov/35281985/", "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC8883670/",
-                       "https://doi.org/" + SEED_DOI]
+                       "https://doi.org/" + SEED_DOI, "/-/trial/NCT03384433"]
+    assert first.select_one(".outside a.trial")["title"] == "probably same study"
     trials = BeautifulSoup(get(site[1], "/-/search?q=exosome+ischemic+stroke&kind=trials").text, "html.parser")
     hit = trials.select_one("ol.hits > li")
     assert hit.a["href"] == "/-/trial/NCT03384433"

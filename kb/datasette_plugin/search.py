@@ -75,6 +75,8 @@ def search_context(conn, query, args, page=1, size=20):
             if column in hit:
                 hit[column] = json_list(hit[column])
         hit.pop("cited")
+    if found["kind"] == "works":
+        add_trials(conn, found["rows"])
     if found["identifier"]:
         scheme, value = found["identifier"]["scheme"], found["identifier"]["value"]
         found["identifier"]["elsewhere"] = identifier_url(LINK_KINDS[scheme], value) if scheme in LINK_KINDS else None
@@ -89,3 +91,23 @@ def outside_links(hit):
     links = [(label, identifier_url(kind, hit.get(kind))) for label, kind in
              (("PubMed", "pmid"), ("PMC", "pmcid"), ("DOI", "doi"), ("ClinicalTrials.gov", "nct_id"))]
     return [[label, url] for label, url in links if url]
+
+
+def add_trials(conn, hits):
+    """Each work's trials, as kb.search.HAS_TRIAL counts them: [{"id", "path", "relation"}], id
+    the registry number, path our trial page when the KB holds the trial."""
+    ids = [hit["id"] for hit in hits]
+    marks = ", ".join("?" for _ in ids)
+    found = {}
+    for work_id, accession, nct_id, relation in conn.execute(f"""
+            SELECT r.work_id, r.accession, t.nct_id, 'registered_as' FROM registry_ids r
+            LEFT JOIN trial_ids i ON i.identifier = r.accession LEFT JOIN trials t ON t.id = i.trial_id
+            WHERE r.work_id IN ({marks})
+            UNION ALL SELECT coalesce(x.from_work_id, x.to_work_id), t.nct_id, t.nct_id, x.relation FROM links x
+            JOIN trials t ON t.id = coalesce(x.to_trial_id, x.from_trial_id)
+            WHERE (x.from_work_id IN ({marks}) OR x.to_work_id IN ({marks})) AND {search.TRIAL_LINK}""",
+            ids * 3) if ids else []:
+        found.setdefault(work_id, {}).setdefault(accession, {"id": accession, "relation": relation,
+                                                             "path": f"/-/trial/{nct_id}" if nct_id else None})
+    for hit in hits:
+        hit["trials"] = list(found.get(hit["id"], {}).values())
