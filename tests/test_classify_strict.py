@@ -143,6 +143,8 @@ def test_early_phase_1_stays_its_own_phase_and_a_title_never_gives_a_trial_its_p
         "title": "Five-year outcomes after our previous phase 2 trial of MSCs in stroke", "abstract": "",
         "keywords": [], "pub_types": ["Journal Article"], "mesh": []})
     assert not [t for t in earlier if t.tag == "phase"]
+    early = classify.text_tags(VOCABULARY, {"title": "An early phase 1 trial of MSC-exosomes in stroke"})
+    assert {t.value for t in classify.drop_redundant(VOCABULARY, early) if t.tag == "phase"} == {"early 1"}
 
 
 def test_a_randomised_trial_is_not_also_single_arm(db, tmp_path):
