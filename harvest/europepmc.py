@@ -138,23 +138,30 @@ def xml_to_result(element):
     list ({"authorList": {"author": [...]}}), any other element with children is an object
     ({"journalInfo": {"journal": {"issn": ...}}})."""
     result = {}
-    for child in element:
+    for child in elements(element):
         tag = etree.QName(child).localname
-        if tag.endswith("List") and len(child):
-            result[tag] = {etree.QName(child[0]).localname: [xml_value(item) for item in child]}
+        if tag.endswith("List") and elements(child):
+            items = elements(child)
+            result[tag] = {etree.QName(items[0]).localname: [xml_value(item) for item in items]}
         else:
             result[tag] = xml_value(child)
     return result
 
 
+def elements(element):
+    """An element's child elements; an entity reference the parser kept is text, not a field."""
+    return list(element.iterchildren(etree.Element))
+
+
 def xml_value(element):
     """An element's JSON twin: an object, or its text; a leaf with attributes, such as
     <authorId type="ORCID">, is {"type": "ORCID", "value": text} as in JSON."""
-    if len(element):
+    if elements(element):
         return xml_to_result(element)
+    text = "".join(element.itertext()) or None
     if element.attrib:
-        return {**element.attrib, "value": element.text}
-    return element.text
+        return {**element.attrib, "value": text}
+    return text
 
 
 def parse_dublin_core(description):
@@ -192,26 +199,54 @@ def parse_payload(data, origin):
                 "hit_count": pages[0].get("hitCount") if pages else None}
         parse, raw_of = parse_result, (lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
     else:
+        # Each <result> is parsed alone (after the document's prolog, which declares its
+        # encoding and entities): one odd result, such as one naming an undeclared entity,
+        # costs only itself.
+        results = RESULT.findall(data)
+        first = ELEMENT_START.search(data)
+        prolog = data[:first.start()] if first else b""
         try:
-            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+            root = etree.fromstring(RESULT.sub(b"", data) if results else data, XML)
         except etree.XMLSyntaxError as error:
-            return [ParseError(f"not a Europe PMC answer: {error}", source=SOURCE, origin=origin,
+            return [*xml_results(results, prolog, origin),
+                    ParseError(f"not a Europe PMC answer: {error}", source=SOURCE, origin=origin,
                                raw=data[:65536], fatal=True)], {}
         if root.tag == "errorBean":
             return [ParseError(f"Europe PMC error: {root.findtext('errMsg')}", source=SOURCE, origin=origin,
                                raw=data, fatal=True)], {}
         meta = {"next_cursor": root.findtext("nextCursorMark"), "hit_count": root.findtext("hitCount")}
         descriptions = list(root.iter(RDF + "Description"))
-        if descriptions:
-            results, parse, raw_of = descriptions, parse_dublin_core, etree.tostring
-        else:
-            results = [xml_to_result(r) for r in root.iterfind("resultList/result")]
-            parse, raw_of = parse_result, (lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
+        if not descriptions:
+            return xml_results(results, prolog, origin), meta
+        results, parse, raw_of = descriptions, parse_dublin_core, etree.tostring
     items = []
     for result in results:
         items.append(guarded(parse, result, source=SOURCE, origin=origin, record_id=None, raw=raw_of(result)))
     return items, meta
 
+
+# Untrusted XML: entities are never expanded nor fetched; comments and processing
+# instructions are no fields.
+XML = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True)
+# A result holds no <result> of its own, so the first closing tag after one ends it.
+RESULT = re.compile(rb"<result>.*?</result>", re.S)
+ELEMENT_START = re.compile(rb"<[A-Za-z_]")
+
+
+def xml_results(results, prolog, origin):
+    """Work records (or ParseErrors) of the XML answer's <result> elements, each parsed alone."""
+    items = []
+    for data in results:
+        try:
+            result = xml_to_result(etree.fromstring(prolog + data, XML))
+        except etree.XMLSyntaxError as error:
+            found = re.search(rb"<id>([^<]{1,100})</id>", data)
+            items.append(ParseError(f"cannot parse <result>: {error}", source=SOURCE, origin=origin,
+                                    record_id=found.group(1).decode(errors="replace") if found else None, raw=data))
+            continue
+        items.append(guarded(parse_result, result, source=SOURCE, origin=origin, record_id=None,
+                             raw=json.dumps(result, ensure_ascii=False, sort_keys=True).encode()))
+    return items
 
 
 class EuropePMC:

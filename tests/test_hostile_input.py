@@ -230,3 +230,20 @@ def test_a_csv_row_of_the_wrong_width_or_cut_short_is_quarantined_with_its_line(
                       ("NCT04000004", '["PHASE1", "PHASE2"]', 50)]
     quarantined = db.execute("select origin, record_id from quarantine order by origin").fetchall()
     assert quarantined == [(str(cut), "line 3"), (str(malformed), "line 3")]
+
+
+def test_a_europe_pmc_result_with_a_comment_or_an_undeclared_entity_costs_at_most_itself(tmp_path):
+    def result(pmid, title):
+        return (f"<result><id>{pmid}</id><source>MED</source><pmid>{pmid}</pmid><!-- indexed 2024 -->"
+                f"<title>{title}</title><pubYear>2023</pubYear></result>")
+    path = tmp_path / "search.xml"
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?><responseWrapper><hitCount>3</hitCount><resultList>'
+                    + result(41, "Exosomes<!-- sic --> after stroke") + result(42, "Stem cells &nobody; in stroke")
+                    + result(43, "Neural stem cells &amp; stroke") + "</resultList></responseWrapper>")
+    result = kb("load", "europepmc", path, "--db", tmp_path / "kb.db")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"europepmc {path} record 42: cannot parse <result>: Entity 'nobody' not defined" in result.stderr
+    db = open_db(str(tmp_path / "kb.db"))
+    assert db.execute("select pmid, title from works order by pmid").fetchall() == [
+        ("41", "Exosomes after stroke"), ("43", "Neural stem cells & stroke")]
+    assert db.execute("select record_id from quarantine").fetchall() == [("42",)]
