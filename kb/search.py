@@ -199,7 +199,7 @@ def phrase_matches(words, phrase):
 
 # British <-> American spelling pairs, each way: (pattern, replacement). Applied one place at a
 # time, and a variant is kept only when the index holds it and it finds works the typed word does not.
-SPELLING_RULES = [(r"ae", "e"), (r"(?<=[a-z])e", "ae"), (r"oe", "e"), (r"(?<=[a-z])e", "oe"),
+SPELLING_RULES = [(r"ae", "e"), (r"e", "ae"), (r"oe", "e"), (r"e", "oe"),
                   (r"(?<=\w\w)our(?=s?$)", "or"), (r"(?<=\w\w\w)or(?=s?$)", "our"),
                   (r"ou(?=l[dt])", "o"), (r"o(?=l[dt])", "ou"),
                   (r"is(?=(e|ed|es|ing|ation|ations)$)", "iz"), (r"iz(?=(e|ed|es|ing|ation|ations)$)", "is"),
