@@ -460,7 +460,8 @@ def find(conn, text, kind="works", filters=None, sort="relevance", page=1, size=
     filters = filters or {}
     kind = "trials" if kind == "trials" else "works"
     sort = sort if sort in SORTS else "relevance"
-    size, page = max(1, min(int(size), MAX_PAGE_SIZE)), max(1, int(page))
+    # A page past any KB's last (SQLite's OFFSET is a 64-bit integer) is simply empty.
+    size, page = max(1, min(int(size), MAX_PAGE_SIZE)), max(1, min(int(page), 10**12))
     answer = {"q": text, "kind": kind, "identifier": find_identifier(conn, text), "match": EMPTY_QUERY,
               "expanded": [], "total": 0, "page": page, "size": size, "sort": sort, "rows": [], "facets": {},
               "others": 0}

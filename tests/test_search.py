@@ -208,6 +208,8 @@ def test_the_json_twin_gives_the_page_hits_with_the_same_marks(site):
 def test_a_query_too_long_or_a_bad_page_is_a_400(site):
     assert get(site[1], "/-/search.json?q=" + "stroke+" * 100).status_code == 400
     assert get(site[1], "/-/search?q=stroke&page=x").status_code == 400
+    beyond = get(site[1], "/-/search.json?q=stroke&page=" + "9" * 30)
+    assert beyond.status_code == 200 and beyond.json()["rows"] == [] and beyond.json()["total"] > 0
 
 
 def test_kb_search_opens_identifiers_and_says_how_it_widened(site):
