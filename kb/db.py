@@ -190,11 +190,15 @@ SCHEMA = {
         "study_id": str, "kind": str, "title": str, "year": int, "nct_id": str, "registry_ids": str, "pmids": str,
         "work_id": int, "trial_id": int, "work_ids": str, "on_topic": int, "design": str, "phase": str, "n": int,
         "species": str, "intervention": str, "cell_source": str, "origin": str, "route": str, "stroke_type": str,
-        "stroke_detail": str, "outcomes": str, "safety": str, "possibly_same_as": str,
+        "stroke_detail": str, "outcomes": str, "safety": str, "possibly_same_as": str, "animal_model": str,
     }, "study_id"),
     "related_trials": ({
         "work_id": int, "trial_id": int, "rank": int, "score": float, "reasons": str,
     }, ("work_id", "trial_id")),
+    "gap_map": ({
+        "map": str, "row": str, "intervention": str, "species": str, "animal_model": str, "outcome": str,
+        "studies": int, "strongest_design": str, "study_ids": str,
+    }, ("map", "row", "outcome")),
     "quarantine": ({
         "id": int, "source": str, "origin": str, "record_id": str, "error": str, "raw": bytes,
         "quarantined_at": str,

@@ -10,6 +10,7 @@ in `possibly_same_as`."""
 import json
 from collections import defaultdict
 
+from . import gapmap
 from .affiliations import institution_key
 from .classify import DEFAULT_VOCABULARY, Vocabulary, phase_value, trial_tags, work_tags
 from .db import insert_rows
@@ -20,7 +21,8 @@ STUDY_RELATIONS = ("registered_as", "reported_in")
 SAME_STUDY = "probably_same_study"
 EXPLICIT = {"registered_as": "the paper names {nct}", "reported_in": "the trial's references list the paper",
             "background_for": "the trial cites the paper as background"}
-TAG_COLUMNS = ("design", "species", "intervention", "cell_source", "origin", "route", "outcome", "safety")
+TAG_COLUMNS = ("design", "species", "animal_model", "intervention", "cell_source", "origin", "route", "outcome",
+               "safety")
 COARSE_STROKE = ("ischaemic", "haemorrhagic")
 SHARED_TAG_WEIGHTS = {"intervention": 1.0, "stroke_type": 0.5, "cell_source": 0.5, "route": 0.5, "origin": 0.25}
 RELATED_KEPT = 10
@@ -28,7 +30,7 @@ STOP = set("a an and the of in on for with to by at from as after before into st
 
 
 def classify(db, vocabulary=DEFAULT_VOCABULARY):
-    """Tag every work and trial, then rebuild the evidence and related_trials tables.
+    """Tag every work and trial, then rebuild the evidence, related_trials and gap_map tables.
     Returns {"works": n, "trials": n, "tags": n, "studies": n, "on_topic": n}."""
     vocab = Vocabulary(vocabulary)
     works, trials = read_works(db), read_trials(db)
@@ -44,8 +46,9 @@ def classify(db, vocabulary=DEFAULT_VOCABULARY):
         insert_rows(db, "tags", rows)
         insert_rows(db, "evidence", studies)
         insert_rows(db, "related_trials", related)
+        cells = gapmap.rebuild(db)
     return {"works": len(works), "trials": len(trials), "tags": len(rows), "studies": len(studies),
-            "on_topic": sum(row["on_topic"] for row in studies)}
+            "on_topic": sum(row["on_topic"] for row in studies), "gap_map_cells": cells}
 
 
 def read_works(db):
