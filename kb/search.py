@@ -70,7 +70,8 @@ def fts_query(text):
 
 
 def units(text):
-    """A query's parts in order: ("op", "AND"), ("quoted", words) or ("word", words, prefix)."""
+    """A query's parts in order, as (kind, value, prefix): ("op", "AND", False),
+    ("quoted", words, False) or ("word", words, prefix); words lower-cased."""
     found = []
     for phrase, word, _ in TOKEN.findall(text or ""):
         if phrase.strip():
@@ -164,7 +165,8 @@ def phrases_of(pattern):
         strings = spellings(parsed)
         if not strings:
             continue
-        prefix = not alternative.endswith(("\\b", ")\\b", "?\\b"))
+        # No \b at its end (before any lookahead): the pattern matches words that start so.
+        prefix = not re.sub(r"\(\?!.*\)$", "", alternative).endswith("\\b")
         for string in strings:
             words = tuple(re.findall(r"\w+", string.lower()))
             if words:
@@ -186,7 +188,7 @@ def synonym_groups(folder=DEFAULT_VOCABULARY):
 def same_word(typed, listed, prefix):
     if prefix:
         return typed.startswith(listed)
-    return typed == listed or typed.rstrip("s") == listed.rstrip("s")
+    return typed == listed or typed.removesuffix("s") == listed.removesuffix("s")
 
 
 def phrase_matches(words, phrase):
