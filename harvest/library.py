@@ -215,8 +215,8 @@ def balanced(text):
 
 
 def written_names(values):
-    """'Last, First' or 'First Last' as RIS and EndNote write them; a comma-less name that
-    names a body (GROUP_WORDS) is a collective author; empty slots are left out."""
+    """'Last, First' as RIS and EndNote write names; a comma-less name is a body's when it
+    says so (GROUP_WORDS), else a surname alone ('van der Aa'); empty slots are left out."""
     people = []
     for value in values:
         written = " ".join((value or "").split())
@@ -227,16 +227,19 @@ def written_names(values):
             last, first, *rest = [part.strip() for part in name.split(",")]
             people.append({"last": last, "first": (rest[-1] if rest else first) or None,
                            "suffix": first if rest else None, "written": written})
-        elif GROUP_WORDS.search(name) or " " not in name.strip():
+        else:  # RIS and EndNote write a person 'Last, First': without a comma, a body or a surname alone
             people.append({"collective": name} if GROUP_WORDS.search(name) else {"last": name, "written": written})
-        else:
-            first, _, last = name.rpartition(" ")
-            people.append({"last": last, "first": first, "written": written})
     return people
 
 
+def verbatim(value):
+    """An identifier or path field with BibTeX's escapes undone ('ijpvm\\_441' -> 'ijpvm_441');
+    no other LaTeX is read in it."""
+    return re.sub(r"\\([{}%&$#_~])", r"\1", value) if value else value
+
+
 def bibtex_fields(entry):
-    f = {key: value for key, value in entry["fields"].items()}
+    f = {key: verbatim(value) if key in VERBATIM else value for key, value in entry["fields"].items()}
     date = f.get("date") or ""
     return {
         "type": entry["type"], "title": latex(f.get("title")), "authors": bibtex_names(f.get("author", "")),
@@ -254,6 +257,9 @@ def bibtex_fields(entry):
         "attachments": attachment_names(re.split(r";(?=[^;]*:)", f.get("file") or "") if f.get("file") else []),
         "eprint": f.get("eprint") if (f.get("eprinttype") or "").lower() == "pubmed" else None,
     }
+
+
+VERBATIM = ("doi", "url", "file", "isbn", "issn", "pmid", "pmcid", "eprint")
 
 
 def attachment_names(values):
@@ -290,8 +296,7 @@ def ris_fields(entry):
     date = one("PY", "Y1", "DA") or ""
     year, month, day = (re.split(r"[/-]", date) + ["", "", ""])[:3]
     first, last = one("SP"), one("EP")
-    serials = every("SN")
-    isbn = next((s for s in serials if len(re.sub(r"[^\dXx]", "", s)) in (10, 13)), None)
+    issn, isbn = serial_numbers(every("SN"))
     says_pubmed = re.search(r"pubmed|medline|nlm", " ".join(every("DB", "DP")), re.I)
     return {
         "type": one("TY"), "title": one("TI", "T1", "CT", "BT"), "authors": written_names(
@@ -300,8 +305,7 @@ def ris_fields(entry):
         "journal_iso": one("JA", "J2"), "year": year, "month": month, "day": day,
         "volume": one("VL"), "issue": one("IS"), "pages": f"{first}-{last}" if first and last else first,
         "doi": one("DO"), "pmid": one("AN") if says_pubmed else None, "pmcid": None,
-        "issn": next((s for s in serials if s != isbn), None), "isbn": isbn,
-        "abstract": one("AB", "N2"), "language": one("LA"), "keywords": every("KW"),
+        "issn": issn, "isbn": isbn, "abstract": one("AB", "N2"), "language": one("LA"), "keywords": every("KW"),
         "notes": every("N1"), "urls": every("UR", "L2"), "attachments": attachment_names(every("L1", "L4")),
     }
 
@@ -371,8 +375,8 @@ def endnote_fields(text):
 
     date = one("dates/year") or ""
     pub_date = one("dates/pub-dates/date") or ""
-    serials = texts("isbn")
-    isbn = next((s for s in serials if len(re.sub(r"[^\dXx]", "", s)) in (10, 13)), None)
+    issn, isbn = serial_numbers(texts("isbn"))
+    pmcid = one("custom2")  # where EndNote's PubMed import puts the PMCID
     month = re.search(r"\b(\d{1,2})[/-]", pub_date)
     return {
         "type": record.find("ref-type").get("name") if record.find("ref-type") is not None else None,
@@ -383,11 +387,21 @@ def endnote_fields(text):
         "volume": one("volume"), "issue": one("number"), "pages": one("pages"),
         "doi": one("electronic-resource-num"), "pmid": one("accession-num") if re.search(
             r"pubmed|medline|nlm", one("remote-database-name", "remote-database-provider") or "", re.I) else None,
-        "pmcid": None, "issn": next((s for s in serials if s != isbn), None), "isbn": isbn,
+        "pmcid": pmcid if pmcid and pmcid.upper().startswith("PMC") else None, "issn": issn, "isbn": isbn,
         "abstract": one("abstract"), "language": one("language"), "keywords": texts("keywords/keyword"),
         "notes": texts("notes") + texts("research-notes"), "urls": texts("urls/related-urls/url"),
         "attachments": attachment_names(texts("urls/pdf-urls/url")),
     }
+
+
+def serial_numbers(values):
+    """(ISSN, ISBN) from RIS SN or EndNote isbn values, which hold either ('2008-7802 (Print)')."""
+    issn = next((m.group(0) for v in values for m in [ISSN.search(v)] if m), None)
+    isbn = next((v.strip() for v in values if not ISSN.search(v) and len(re.sub(r"[^\dXx]", "", v)) in (10, 13)), None)
+    return issn, isbn
+
+
+ISSN = re.compile(r"\b\d{4}-\d{3}[\dXx]\b")
 
 
 PARSERS = {"bibtex": bibtex_fields, "ris": ris_fields, "csljson": csl_fields, "zotero": zotero_fields,
@@ -408,7 +422,7 @@ def build(source_id, f):
     language = f["language"]
     year, pub_date, pub_date_text = gregorian(f["year"], f["month"], f["day"], f["title"], language)
     authors = [author(position, person) for position, person in enumerate(f["authors"], 1)]
-    registry_ids = [{"registry": registries.NAMES[scheme], "accession": accession}
+    registry_ids = [{"registry": registries.NAMES[scheme], "accession": accession, "found_in": "note"}
                     for scheme, accession in registries.find_in_text(" ".join(f["notes"]))]
     record = new_work(
         source_id=source_id, doi=clean(doi), pmid=clean(pmid), pmcid=normalize_pmcid(clean(pmcid)),

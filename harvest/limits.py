@@ -26,6 +26,12 @@ RECORD_BYTES = setting("REGENKB_MAX_RECORD_MB", 64) * MB
 # What the KB indexes and compares of one text field; longer text is cut, marked with
 # TRUNCATED, and kept whole in the raw record. Real titles stay under 1,000 characters and
 # abstracts under 20,000.
+# A ZIP of trial records (the legacy registry's "download all" of clinical_study XML files, or
+# v2 JSON files): the registry holds about 550,000 studies; each file is one record, read no
+# further than RECORD_BYTES and no further than ZIP_RATIO times its compressed size (XML and
+# JSON compress about 10 times; a zip bomb a thousand times and more), but always up to 1 MB.
+ZIP_MEMBERS = setting("REGENKB_MAX_ZIP_MEMBERS", 1_000_000)
+ZIP_RATIO = 200
 TITLE_CHARS = setting("REGENKB_MAX_TITLE_CHARS", 4_000)
 TEXT_CHARS = setting("REGENKB_MAX_TEXT_CHARS", 100_000)
 TRUNCATED = " [...]"

@@ -16,8 +16,8 @@ from harvest.errors import HarvestError
 from . import authors as authors_module, demo, search as search_module, serve as serve_module
 from .db import db_path, open_db
 from .ingest import (HarvestBusy, LoadError, europepmc_citation_links, fetch_ctgov_studies, harvest_ctgov,
-                     harvest_portal, harvest_pubmed, harvest_works, load_ctgov_file, load_portal_page,
-                     load_pubmed_file, load_works_file, refresh)
+                     harvest_portal, harvest_pubmed, harvest_works, load_ctgov_file, load_library_file,
+                     load_portal_page, load_pubmed_file, load_works_file, refresh)
 from .unmerge import UnmergeError, unmerge
 from . import graph as graph_module
 from .expand import expand as expand_kb
@@ -444,13 +444,33 @@ def load_parquet_command(folder, workers, again, fast, db_file):
 def load_ctgov_command(files, db_file):
     """Load ClinicalTrials.gov FILES in any format researchers keep trials in: an API v2
     study or /studies page (JSON), classic-API (v1) full_studies or study_fields JSON,
-    legacy clinical_study XML, the legacy RSS search feed, or the "Download CSV" export of
-    the legacy or the current site.
+    legacy clinical_study XML, the legacy RSS search feed, the "Download CSV" export of
+    the legacy or the current site, or a ZIP of study files (the legacy "download all
+    results as XML" archive, or v2 JSON files), read one study at a time.
 
     Loading a file twice changes nothing; a fuller record (v2 JSON) is never replaced by a
     thinner one (CSV, RSS). Bad studies go to the quarantine table; the rest load.
     """
     load_files(files, db_file, each_file(files, lambda db, path: (load_ctgov_file(db, path), None)))
+
+
+@load.command(name="library")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@db_option
+def load_library_command(files, db_file):
+    """Load your own reference library FILES: BibTeX or BibLaTeX, RIS, CSL-JSON (Zotero,
+    citeproc, our .csljson export), Zotero JSON or EndNote XML, told apart by content.
+
+    \b
+    Entries join the works the KB already holds (by DOI, PMID, PMCID, else title, year and
+    first author) and never override what PubMed, Crossref, OpenAlex or Europe PMC say;
+    `kb expand` then fetches their full records. DOIs, PMIDs and trial numbers in URLs and
+    notes are read; ISBN, URLs, notes and attachments' names are kept in library_entries.
+    A broken entry goes to the quarantine table with its file and line; the rest load.
+    Example:
+        kb load library my.bib my.ris zotero.json endnote.xml
+    """
+    load_files(files, db_file, each_file(files, lambda db, path: load_library_file(db, path)))
 
 
 def make_works_loader(source, description):

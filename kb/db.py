@@ -203,6 +203,10 @@ SCHEMA = {
         "id": int, "source": str, "origin": str, "record_id": str, "error": str, "raw": bytes,
         "quarantined_at": str,
     }, "id"),
+    "library_entries": ({
+        "source_id": str, "format": str, "origin": str, "entry_type": str, "isbn": str, "urls": str, "notes": str,
+        "attachments": str,
+    }, "source_id"),
     "loaded_files": ({"path": str, "size": int, "mtime": int, "records": int, "loaded_at": str, "topic": str},
                      "path"),
     "harvest_runs": ({

@@ -7,10 +7,12 @@ import itertools
 import json
 import os
 import socket
+import zipfile
 
-from harvest import crossref, ctgov, europepmc, limits, openalex, portal, pubmed
+from harvest import crossref, ctgov, europepmc, library, limits, openalex, portal, pubmed
 from harvest.errors import HarvestError, ParseError
 
+from .db import insert_rows
 from .institutions import institution_id
 from .load import LoadStats, WorkLoader, link_row, now
 from .trials import TrialLoader
@@ -200,9 +202,12 @@ def store_institutions(db, entities):
 
 def load_ctgov_file(db, path, batch_size=1000):
     """Load one ClinicalTrials.gov file: v2 study or /studies page, classic-API (v1) JSON, legacy
-    clinical_study XML, legacy RSS feed or CSV export (legacy or current site). Returns LoadStats;
-    a file of no known format, or cut short, raises LoadError after the good studies in it are stored."""
+    clinical_study XML, legacy RSS feed or CSV export (legacy or current site), or a ZIP of
+    study files. Returns LoadStats; a file of no known format, or cut short, raises LoadError
+    after the good studies in it are stored."""
     with opened(path) as handle:
+        if handle.peek(4)[:4] == b"PK\x03\x04":  # a ZIP is binary: told by its magic before refuse_binary
+            return load_ctgov_zip(db, path, batch_size)
         refuse_binary(handle, str(path))
         data = bounded(handle, str(path))
     items, _ = ctgov.parse_payload(data, str(path))
@@ -210,6 +215,92 @@ def load_ctgov_file(db, path, batch_size=1000):
     if stats.fatal:
         raise LoadError(f"{stats.fatal} ({stats.loaded} good stud(ies) loaded; the fault is in the quarantine table)")
     return stats
+
+
+def load_ctgov_zip(db, path, batch_size=1000):
+    """Load every study file in a ZIP (legacy clinical_study XML files, or v2 JSON files), one
+    member at a time. A member that is binary, expands past its limit (limits.ZIP_RATIO, RECORD_BYTES)
+    or is no study is quarantined under its name and the rest load; an archive of more than
+    limits.ZIP_MEMBERS files is refused unread."""
+    origin = str(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise LoadError(f"{origin}: a damaged ZIP archive: {error}") from None
+    with archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if len(members) > limits.ZIP_MEMBERS:
+            raise LoadError(f"{origin}: {len(members)} files in the archive, more than {limits.ZIP_MEMBERS}, the "
+                            "limit for one ZIP (REGENKB_MAX_ZIP_MEMBERS raises it)")
+        stats = TrialLoader(db, ctgov.SOURCE).load(zip_studies(archive, members, origin), origin, batch_size)
+    if stats.fatal:
+        raise LoadError(f"{stats.fatal} ({stats.loaded} good stud(ies) loaded; the fault is in the quarantine table)")
+    return stats
+
+
+def zip_studies(archive, members, origin):
+    """The trial records (and ParseErrors) of each member of a ZIP, read one at a time."""
+    for info in members:
+        where = f"{origin}:{info.filename}"
+        limit = min(limits.RECORD_BYTES, max(info.compress_size * limits.ZIP_RATIO, limits.MB))
+        try:
+            with archive.open(info) as member:
+                data = member.read(limit + 1)
+        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as error:
+            data, problem = b"", f"cannot be read from the archive: {error}"
+        else:
+            problem = (f"expands past {limit // limits.MB or 1} MB ({limits.ZIP_RATIO} times its compressed size, "
+                       f"or REGENKB_MAX_RECORD_MB): set aside unread" if len(data) > limit else
+                       "binary data, not a study record" if b"\0" in data[:8192] else None)
+        if problem:
+            yield ParseError(problem, source=ctgov.SOURCE, origin=where, raw=data[:8192])
+            continue
+        for item in ctgov.parse_payload(data, where)[0]:
+            if isinstance(item, ParseError):
+                item.fatal = False  # one member's fault, not the archive's
+            yield item
+
+
+def load_library_file(db, path, batch_size=1000):
+    """Load a researcher's own reference file: BibTeX or BibLaTeX, RIS, CSL-JSON (Zotero's,
+    citeproc's, our .csljson export), Zotero API JSON or EndNote XML, told apart by content.
+
+    Returns (LoadStats, note). Entries merge with the works the KB holds like any source's
+    records (kb.merge ranks `library` last); a broken entry is quarantined with its file and
+    line, and the rest load. A file of no library format raises LoadError."""
+    origin = str(path)
+    with opened(path) as handle:
+        refuse_binary(handle, origin)
+        data = bounded(handle, origin)
+    items, meta = library.parse_payload(data, origin)
+    loader, stats = WorkLoader(db, library.SOURCE), LoadStats()
+    for entries in in_rounds(items):
+        stats += loader.load(entries, origin, batch_size=batch_size)
+    if stats.fatal:
+        raise LoadError(stats.fatal)
+    with db.atomic():
+        insert_rows(db, "library_entries", meta["entries"])
+    return stats, f"{len(meta['entries'])} {meta['format']} entr(ies)"
+
+
+def in_rounds(items):
+    """A file's entries in rounds in which no two share a DOI, PMID, PMCID or title. A record
+    is matched with the works stored before its batch, so the same paper twice in one file (a
+    Zotero and a Persian index's copy, two exports pasted together) merges in the next round
+    instead of becoming two works."""
+    from .merge import title_key
+
+    rounds, seen = [], {}
+    for item in items:
+        keys = [] if isinstance(item, ParseError) else [
+            (field, item[field]) for field in ("doi", "pmid", "pmcid") if item[field]] + [
+            ("title", title_key(item["title"]))]
+        number = max((seen.get(key, 0) for key in keys), default=0)
+        seen.update((key, number + 1) for key in keys)
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(item)
+    return rounds
 
 
 def with_file_tail(items, path):

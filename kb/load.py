@@ -29,12 +29,13 @@ MAX_REMEMBERED = 1_000_000
 WORK_SCHEMES = {"pmid": "pmid", "doi": "doi", "pmcid": "pmcid", "openalex": "openalex_id"}
 # How each publication source's own record id is written as a link end.
 SOURCE_SCHEMES = {"pubmed": "pmid", "openalex": "openalex", "crossref": "doi", "europepmc": "europepmc",
-                  "portal": "portal"}
+                  "portal": "portal", "library": "library"}
 # Link-end schemes that are a source's own record ids: they resolve through the records table.
-RECORD_SCHEMES = ("europepmc", "portal")
+RECORD_SCHEMES = ("europepmc", "portal", "library")
 # Sources whose record id is a page's address, not the work's: two of their records (a paper's
 # page on two portals, a page saved twice) may be one work, and are matched like two sources'.
-PAGE_SOURCES = ("portal",)
+# A library entry's id is its file's and key's: the same paper in two files is one work.
+PAGE_SOURCES = ("portal", "library")
 LINK_COLUMNS = ("from_scheme", "from_id", "relation", "to_scheme", "to_id", "from_work_id", "to_work_id",
                 "from_trial_id", "to_trial_id", "score", "evidence", "asserted_by")
 
@@ -744,7 +745,7 @@ def find_registry_ids(record):
         known = registries.scheme_of(entry["accession"])
         accession = known[1] if known else entry["accession"]
         found[accession] = {"registry": entry["registry"], "accession": accession,
-                            "scheme": known[0] if known else None, "found_in": "DataBankList"}
+                            "scheme": known[0] if known else None, "found_in": entry.get("found_in", "DataBankList")}
     for field_name in ("title", "abstract"):
         for scheme, accession in registries.find_in_text(record[field_name]):
             found.setdefault(accession, {"registry": registries.NAMES[scheme], "accession": accession,

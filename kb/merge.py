@@ -13,13 +13,15 @@ import re
 from lxml import etree
 from rapidfuzz import fuzz
 
-from harvest import crossref, europepmc, openalex, portal, pubmed
+from harvest import crossref, europepmc, library, openalex, portal, pubmed
 
 from .text import fold
 
 # Titles must be equal but for a typo or a spelling variant (haemorrhage / hemorrhage).
 TITLE_THRESHOLD = 98
-DEFAULT_ORDER = ("pubmed", "crossref", "europepmc", "openalex", "portal")
+# A researcher's own library ("library") comes last: its entries are copies of what the
+# bibliographic sources say first-hand, so they fill gaps and never override.
+DEFAULT_ORDER = ("pubmed", "crossref", "europepmc", "openalex", "portal", "library")
 PRECEDENCE = {
     "abstract": ("pubmed", "europepmc", "openalex", "crossref"),
     "mesh": ("pubmed", "europepmc", "openalex"),
@@ -57,6 +59,8 @@ def reparse(source, raw):
         return pubmed.parse_esummary(json.dumps({"result": {"uids": [doc["uid"]], doc["uid"]: doc}}).encode())[0]
     if source == "portal":
         return portal.reparse(raw)
+    if source == "library":
+        return library.parse_work(raw)
     if source == "europepmc" and raw.lstrip().startswith(b"<"):
         return europepmc.parse_dublin_core(etree.fromstring(raw, pubmed.SAFE_XML))
     parse = {"openalex": openalex.parse_work, "europepmc": europepmc.parse_result,
