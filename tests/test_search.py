@@ -13,7 +13,7 @@ from kb.cli import cli
 from kb.db import open_db
 from kb.ingest import refresh
 from kb.load import WorkLoader
-from kb.search import find, fts_query, identifier_of
+from kb.search import find, fts_query, identifier_of, phrases_of, spelling_candidates
 
 SEED_DOI = "10.4103/ijpvm.ijpvm_441_21"
 ORCID = "0000-0002-1825-0097"
@@ -246,3 +246,18 @@ def test_works_with_the_words_as_typed_in_either_spelling_rank_before_synonym_hi
     for query in ("ischaemic stroke", "ischemic stroke"):
         ranked = [hit["id"] for hit in find(conn, query, size=100)["rows"]]
         assert 0 < len(typed) < len(ranked) and set(ranked[:len(typed)]) == typed, query
+
+
+def test_vocabulary_patterns_read_as_the_phrases_they_name():
+    assert phrases_of(r"\bmesenchymal (stem|stromal) cells?\b|\bexosom|\bmscs?\b") == [
+        (("mesenchymal", "stem", "cell"), False), (("mesenchymal", "stromal", "cell"), False), (("exosom",), True),
+        (("msc",), False)]
+    assert phrases_of(r"\bphase (i|1)\b(?!/| ?-)") == [(("phase", "i"), False), (("phase", "1"), False)]
+    assert phrases_of(r"\brandomi[sz]ed[- ](double[- ]blind[- ])*trial\b|\bca.e\b") == []  # no finite list
+
+
+def test_spelling_rules_give_the_other_form_of_a_word():
+    assert {"hemorrhage"} <= spelling_candidates("haemorrhage") and "haemorrhage" in spelling_candidates("hemorrhage")
+    assert "randomized" in spelling_candidates("randomised") and "oedema" in spelling_candidates("edema")
+    assert "tumour" in spelling_candidates("tumor") and "center" in spelling_candidates("centre")
+    assert "for" not in spelling_candidates("four") and spelling_candidates("ev") == set()
