@@ -184,7 +184,9 @@ def register_routes(datasette):
             (r"^/-/search(-all)?(\.(?P<format>json))?$", search_page),
             (r"^/-/author/(?P<author_id>\d+)$", author_page), (r"^/-/institution/(?P<institution_id>\d+)$",
                                                                  institution_page),
-            (r"^/-/trial/(?P<nct>[^/]+?)(\.(?P<format>json))?$", trial_page), *hidden]
+            (r"^/-/trial/(?P<nct>[^/]+?)(\.(?P<format>json))?$", trial_page),
+            (r"^/-/gap-map(\.(?P<format>json))?$", gap_map_page),
+            (r"^/-/gap-map/studies(\.(?P<format>json))?$", gap_map_studies_page), *hidden]
 
 
 def kb_database(datasette):
@@ -378,3 +380,4 @@ def ego_network(conn, network, kind, centre, partners, between):
 # Last: the trial page's module reads the helpers above.
 from .trial import institution_trials, trial_page  # noqa: E402
 from .search import search_page  # noqa: E402
+from .gapmap import gap_map_page, gap_map_studies_page  # noqa: E402
