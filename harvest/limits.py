@@ -35,6 +35,11 @@ ZIP_RATIO = 200
 TITLE_CHARS = setting("REGENKB_MAX_TITLE_CHARS", 4_000)
 TEXT_CHARS = setting("REGENKB_MAX_TEXT_CHARS", 100_000)
 TRUNCATED = " [...]"
+# A record page (HTML) is read as a tree whose layers the parser walks again and again: real
+# pages hold under 1,200 elements nested under 30 deep. A page past either limit is refused
+# whole (its parse time grows with elements times depth: 100,000 nested divs take hours).
+PAGE_TAGS = setting("REGENKB_MAX_PAGE_TAGS", 20_000)
+PAGE_NESTING = setting("REGENKB_MAX_PAGE_NESTING", 256)
 
 
 def clipped(text, limit):

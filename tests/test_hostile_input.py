@@ -247,3 +247,20 @@ def test_a_europe_pmc_result_with_a_comment_or_an_undeclared_entity_costs_at_mos
     assert db.execute("select pmid, title from works order by pmid").fetchall() == [
         ("41", "Exosomes after stroke"), ("43", "Neural stem cells & stroke")]
     assert db.execute("select record_id from quarantine").fetchall() == [("42",)]
+
+
+def test_a_portal_page_too_deep_or_too_big_is_refused_by_name_and_the_next_page_loads(tmp_path):
+    def page(body):
+        return ('<html><head><meta name="citation_title" content="Exosomes from stem cells after stroke">'
+                f'<meta name="citation_author" content="Rahimi, Sara"></head><body>{body}</body></html>')
+    (tmp_path / "huge.html").write_text(page("<div>" * 100_000 + "deep" + "</div>" * 100_000))
+    (tmp_path / "deep.html").write_text(page("<div>" * 300 + "deep" + "</div>" * 300))
+    (tmp_path / "good.html").write_text(page("<div><div>Abstract</div><p>Twelve patients.</p></div>"))
+    result = kb("load", "portal", *(tmp_path / name for name in ("huge.html", "deep.html", "good.html")),
+                "--db", tmp_path / "kb.db", timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "huge.html: 100,005 tags, more than the 20,000 a page may hold (REGENKB_MAX_PAGE_TAGS" in result.stderr
+    assert "deep.html: elements nested 302 deep, past the 256 levels a page may have (REGENKB_MAX" in result.stderr
+    db = open_db(str(tmp_path / "kb.db"))
+    assert db.execute("select title from works").fetchall() == [("Exosomes from stem cells after stroke",)]
+    assert db.execute("select count(*) from quarantine").fetchone()[0] == 2
