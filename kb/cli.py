@@ -712,7 +712,7 @@ def authors_split(author, work_ids, note, db_file):
               help="A vocabulary folder (default: the bundled stem-cell and exosome therapy for stroke one)")
 @db_option
 def classify_command(vocabulary, db_file):
-    """Tag every work and trial with the kind of evidence it is, then rebuild `evidence`.
+    """Tag every work and trial with the kind of evidence it is, then rebuild `evidence` and `gap_map`.
 
     \b
     Tags (table `tags`, each with its field, the words that justify it and the rule):
@@ -723,12 +723,46 @@ def classify_command(vocabulary, db_file):
     a folder of TSV files, one per tag: extend it without touching code. Loads and
     harvests run this by themselves.
     """
-    from . import evidence
+    from . import evidence, synthesis
 
     db = open_db(db_path(db_file))
     summary = evidence.classify(db, vocabulary or evidence.DEFAULT_VOCABULARY)
     click.echo(f"{summary['works']} works and {summary['trials']} trials tagged ({summary['tags']} tags); "
-               f"{summary['studies']} studies in `evidence`, {summary['on_topic']} on topic")
+               f"{summary['studies']} studies in `evidence`, {summary['on_topic']} on topic; "
+               f"{summary['gap_map_cells']} cells in `gap_map`")
+    click.echo(synthesis_summary(synthesis.synthesize(db, vocabulary or evidence.DEFAULT_VOCABULARY)))
+
+
+@cli.command(name="synthesize")
+@db_option
+def synthesize_command(db_file):
+    """Pool the safety and outcomes of the on-topic studies into the synthesis tables.
+
+    \b
+    synthesis_safety: per intervention class and route, treated patients with a serious
+      adverse event (posted results of cell-therapy arms; a paper's "no serious adverse
+      events" counts as 0 of N only when everyone was treated), with an exact
+      (Clopper-Pearson) 95% interval and the studies behind each figure.
+    synthesis_meta, synthesis_meta_studies: random-effects (DerSimonian-Laird)
+      meta-analyses of controlled trials' posted means of mRS, NIHSS, Barthel Index,
+      Fugl-Meyer or infarct volume, pooling only the same measure reported the same way
+      at time frames within 30% of each other, and never one study alone.
+    synthesis_excluded: every study left out, and why.
+    `kb classify` and every load run this by themselves.
+    Example:
+        kb synthesize --db regenkb.db
+    """
+    from . import synthesis
+
+    db = open_db(db_path(db_file))
+    if not db["evidence"].count:
+        raise click.ClickException("no studies in `evidence`: run `kb classify` first")
+    click.echo(synthesis_summary(synthesis.synthesize(db)))
+
+
+def synthesis_summary(summary):
+    return (f"{summary['safety']} safety figure(s), {summary['meta']} pooled outcome(s), "
+            f"{summary['excluded']} study result(s) left out (table synthesis_excluded)")
 
 
 @cli.command(name="related")

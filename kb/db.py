@@ -195,6 +195,24 @@ SCHEMA = {
     "related_trials": ({
         "work_id": int, "trial_id": int, "rank": int, "score": float, "reasons": str,
     }, ("work_id", "trial_id")),
+    # Pooled safety and outcomes (kb/synthesis.py), recomputed after each classify.
+    "synthesis_safety": ({
+        "intervention": str, "route": str, "studies": int, "patients": int, "events": int, "proportion": float,
+        "ci_low": float, "ci_high": float, "study_list": str,
+    }, ("intervention", "route")),
+    "synthesis_meta": ({
+        "id": int, "outcome": str, "kind": str, "unit": str, "time_window": str, "k": int, "effect_measure": str,
+        "pooled": float, "ci_low": float, "ci_high": float, "tau2": float, "i2": float, "method": str,
+        "studies": str,
+    }, "id"),
+    "synthesis_meta_studies": ({
+        "meta_id": int, "study_id": str, "trial_id": int, "outcome_title": str, "time_frame": str, "days": float,
+        "treated_n": int, "treated_mean": float, "treated_sd": float, "control_n": int, "control_mean": float,
+        "control_sd": float, "effect": float, "se": float, "ci_low": float, "ci_high": float, "weight": float,
+    }, ("meta_id", "study_id")),
+    "synthesis_excluded": ({
+        "id": int, "part": str, "study_id": str, "trial_id": int, "work_id": int, "outcome": str, "reason": str,
+    }, "id"),
     "gap_map": ({
         "map": str, "row": str, "intervention": str, "species": str, "animal_model": str, "outcome": str,
         "studies": int, "strongest_design": str, "study_ids": str,
@@ -221,6 +239,8 @@ FOREIGN_KEYS = {
     "departments": [("institution_id", "institutions", "id")],
     "evidence": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
     "related_trials": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
+    "synthesis_meta_studies": [("meta_id", "synthesis_meta", "id"), ("trial_id", "trials", "id")],
+    "synthesis_excluded": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
     "work_author_affiliations": [("work_id", "works", "id"), ("affiliation_id", "affiliations", "id")],
     "work_mesh": [("work_id", "works", "id"), ("mesh_id", "mesh_terms", "id")],
     "work_investigators": [("work_id", "works", "id")],

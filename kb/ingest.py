@@ -24,7 +24,7 @@ def refresh(db):
     """What a load or harvest changes beyond its records: affiliations' institutions, who is
     who among the authors, works and trials that may be one study, and the evidence tags
     and tables. Returns a summary."""
-    from . import authors, evidence, institutions, places
+    from . import authors, evidence, institutions, places, synthesis
     from .linking import link_studies
 
     parts = [f"{institutions.resolve(db)} institution(s)"]
@@ -38,6 +38,8 @@ def refresh(db):
         parts.append(f"{link_studies(db)} probably_same_study link(s) between works and trials")
     summary = evidence.classify(db)
     parts.append(f"{summary['studies']} studies classified, {summary['on_topic']} on topic")
+    pooled = synthesis.synthesize(db)
+    parts.append(f"{pooled['safety']} safety figure(s) and {pooled['meta']} pooled outcome(s) synthesised")
     return "; ".join(parts)
 
 

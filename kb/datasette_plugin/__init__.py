@@ -186,7 +186,8 @@ def register_routes(datasette):
                                                                  institution_page),
             (r"^/-/trial/(?P<nct>[^/]+?)(\.(?P<format>json))?$", trial_page),
             (r"^/-/gap-map(\.(?P<format>json))?$", gap_map_page),
-            (r"^/-/gap-map/studies(\.(?P<format>json))?$", gap_map_studies_page), *hidden]
+            (r"^/-/gap-map/studies(\.(?P<format>json))?$", gap_map_studies_page),
+            (r"^/-/synthesis(\.(?P<format>json))?$", synthesis_page), *hidden]
 
 
 def kb_database(datasette):
@@ -381,3 +382,4 @@ def ego_network(conn, network, kind, centre, partners, between):
 from .trial import institution_trials, trial_page  # noqa: E402
 from .search import search_page  # noqa: E402
 from .gapmap import gap_map_page, gap_map_studies_page  # noqa: E402
+from .evidence import synthesis_page  # noqa: E402

@@ -1,0 +1,263 @@
+"""Pooled safety and outcomes (kb/synthesis.py) and the synthesis page.
+
+The constructed trials below (TEST-*) are not real studies: their figures are chosen to check
+the arithmetic against hand-computed values. The posted results of real trials come from our
+results fixtures (tests/fixtures/ctgov_results/), loaded as a user would load them."""
+
+import asyncio
+import json
+import math
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+from scipy.stats import beta
+
+from kb import serve, synthesis
+from kb.cli import cli
+from kb.db import open_db
+from kb.ingest import load_ctgov_file, refresh
+
+RESULTS = Path(__file__).parent / "fixtures" / "ctgov_results"
+XSS = '<script>alert("x")</script>mRS <img src=x onerror=alert(2)>'
+
+
+def controlled_trial(db, trial_id, outcome_title="Modified Rankin Scale", time_frame="Day 90",
+                     unit="score on a scale", treated=(2.0, 1.0, 20), control=(3.0, 1.2, 20),
+                     dispersion="STANDARD_DEVIATION", param="MEAN", serious=((0, 20), (1, 20)),
+                     intervention="MSC", route="intravenous"):
+    """A constructed two-arm trial (cell therapy vs placebo) with one posted outcome, given as
+    (mean, spread, N) per group, and serious adverse events as (affected, at risk) per group."""
+    nct = f"TEST-{trial_id}"
+    db["trials"].insert({"id": trial_id, "nct_id": nct, "brief_title": f"Constructed trial {trial_id}",
+                         "intervention_model": "PARALLEL", "has_results": 1})
+    db["trial_arms"].insert_all([
+        {"trial_id": trial_id, "position": 1, "label": "Cells", "type": "EXPERIMENTAL"},
+        {"trial_id": trial_id, "position": 2, "label": "Placebo", "type": "PLACEBO_COMPARATOR"}])
+    db["trial_results"].insert({"trial_id": trial_id})
+    groups = [{"module": "outcome", "outcome": 1, "code": f"OG00{i}", "title": label, "arm_label": label}
+              for i, label in enumerate(("Cells", "Placebo"))]
+    groups += [{"module": "events", "outcome": None, "code": f"EG00{i}", "title": label, "arm_label": label,
+                "serious_affected": affected, "serious_at_risk": at_risk}
+               for i, (label, (affected, at_risk)) in enumerate(zip(("Cells", "Placebo"), serious))]
+    db["trial_result_groups"].insert_all({"trial_id": trial_id, "position": i, **g} for i, g in enumerate(groups, 1))
+    db["trial_result_outcomes"].insert({"trial_id": trial_id, "position": 1, "type": "PRIMARY",
+                                        "title": outcome_title, "time_frame": time_frame, "unit": unit,
+                                        "param_type": param, "dispersion_type": dispersion})
+    db["trial_outcome_values"].insert_all(
+        {"trial_id": trial_id, "position": i, "outcome": 1, "group_code": f"OG00{i - 1}", "value": str(mean),
+         "spread": str(spread), "analysed": n} for i, (mean, spread, n) in enumerate((treated, control), 1))
+    db["evidence"].insert({"study_id": nct, "kind": "trial", "nct_id": nct, "trial_id": trial_id, "on_topic": 1,
+                           "design": "randomised controlled trial", "intervention": intervention, "route": route})
+
+
+def rows(db, table):
+    return list(db[table].rows)
+
+
+def dersimonian_laird(effects, variances):
+    """The textbook estimator, written out: (pooled, low, high, tau2, i2)."""
+    w = [1 / v for v in variances]
+    fixed = sum(wi * e for wi, e in zip(w, effects)) / sum(w)
+    q = sum(wi * (e - fixed) ** 2 for wi, e in zip(w, effects))
+    tau2 = max(0.0, (q - (len(effects) - 1)) / (sum(w) - sum(wi ** 2 for wi in w) / sum(w)))
+    w_star = [1 / (v + tau2) for v in variances]
+    pooled = sum(wi * e for wi, e in zip(w_star, effects)) / sum(w_star)
+    se = math.sqrt(1 / sum(w_star))
+    i2 = max(0.0, (q - (len(effects) - 1)) / q) if q else 0.0
+    return pooled, pooled - 1.959964 * se, pooled + 1.959964 * se, tau2, i2
+
+
+def test_exact_intervals_match_published_clopper_pearson_figures():
+    assert synthesis.exact_interval(0, 10) == pytest.approx((0.0, 0.3085), abs=1e-4)
+    assert synthesis.exact_interval(3, 20) == pytest.approx((0.0321, 0.3789), abs=1e-4)
+    assert synthesis.exact_interval(10, 10) == pytest.approx((0.6915, 1.0), abs=1e-4)
+
+
+def test_time_frames_read_as_days():
+    assert synthesis.time_frame_days("baseline to 3 months post infusion") == 91.2
+    assert synthesis.time_frame_days("Day 90") == 90
+    assert synthesis.time_frame_days("90 days and 1 year after transplantation") == 365.2
+    assert synthesis.time_frame_days("6-month follow-up") == 182.4
+    assert synthesis.time_frame_days("At discharge") is None
+
+
+def test_a_trial_with_no_serious_events_counts_in_its_class_and_controls_do_not(db):
+    controlled_trial(db, 1, serious=((0, 12), (2, 10)))
+    controlled_trial(db, 2, serious=((3, 20), (1, 20)))
+    controlled_trial(db, 3, serious=((1, 8), (0, 8)), route="intra-arterial")
+    synthesis.synthesize(db)
+    safety = {(r["intervention"], r["route"]): r for r in rows(db, "synthesis_safety")}
+    intravenous = safety[("MSC", "intravenous")]
+    assert (intravenous["studies"], intravenous["patients"], intravenous["events"]) == (2, 32, 3)
+    assert intravenous["ci_low"] == pytest.approx(beta.ppf(0.025, 3, 30))
+    assert intravenous["ci_high"] == pytest.approx(beta.ppf(0.975, 4, 29))
+    assert [(s["study_id"], s["events"], s["patients"]) for s in json.loads(intravenous["study_list"])] == [
+        ("TEST-1", 0, 12), ("TEST-2", 3, 20)]
+    assert (safety[("MSC", "intra-arterial")]["patients"], safety[("MSC", "intra-arterial")]["events"]) == (8, 1)
+
+
+def test_two_comparable_trials_pool_to_the_dersimonian_laird_result(db):
+    controlled_trial(db, 1, treated=(2.0, 1.0, 20), control=(3.0, 1.2, 20))
+    controlled_trial(db, 2, time_frame="3 months", treated=(2.5, 1.5, 30), control=(2.8, 1.4, 30))
+    synthesis.synthesize(db)
+    [meta] = rows(db, "synthesis_meta")
+    effects = [2.0 - 3.0, 2.5 - 2.8]
+    variances = [1.0 / 20 + 1.44 / 20, 2.25 / 30 + 1.96 / 30]
+    pooled, low, high, tau2, i2 = dersimonian_laird(effects, variances)
+    assert (meta["outcome"], meta["k"], meta["effect_measure"], meta["unit"]) == ("mRS", 2, "MD", "score on a scale")
+    assert tau2 > 0  # the two differ: the random-effects weights are not the fixed ones
+    assert (meta["pooled"], meta["ci_low"], meta["ci_high"], meta["tau2"], meta["i2"]) == pytest.approx(
+        (pooled, low, high, tau2, i2), abs=1e-5)
+    studies = rows(db, "synthesis_meta_studies")
+    assert [s["study_id"] for s in studies] == ["TEST-1", "TEST-2"]
+    assert [s["effect"] for s in studies] == pytest.approx(effects)
+    assert [s["se"] for s in studies] == pytest.approx([math.sqrt(v) for v in variances])
+    assert sum(s["weight"] for s in studies) == pytest.approx(1.0)
+
+
+def test_a_standard_error_or_confidence_interval_becomes_a_standard_deviation(db):
+    controlled_trial(db, 1, dispersion="STANDARD_ERROR", treated=(2.0, 0.5, 16), control=(3.0, 0.25, 16))
+    controlled_trial(db, 2, treated=(2.5, 1.5, 30), control=(2.8, 1.4, 30))
+    synthesis.synthesize(db)
+    first = rows(db, "synthesis_meta_studies")[0]
+    assert (first["treated_sd"], first["control_sd"]) == pytest.approx((2.0, 1.0))
+
+
+def test_identical_studies_have_no_heterogeneity(db):
+    controlled_trial(db, 1)
+    controlled_trial(db, 2)
+    synthesis.synthesize(db)
+    [meta] = rows(db, "synthesis_meta")
+    assert (meta["tau2"], meta["i2"], meta["pooled"]) == pytest.approx((0.0, 0.0, -1.0))
+
+
+def test_a_single_study_is_not_pooled_and_says_why(db):
+    controlled_trial(db, 1)
+    synthesis.synthesize(db)
+    assert rows(db, "synthesis_meta") == [] and rows(db, "synthesis_meta_studies") == []
+    [left] = rows(db, "synthesis_excluded")
+    assert left["study_id"] == "TEST-1" and "one study is not pooled" in left["reason"]
+
+
+def test_outcomes_at_distant_times_or_reported_another_way_are_not_pooled(db):
+    controlled_trial(db, 1, time_frame="Day 90")
+    controlled_trial(db, 2, time_frame="6 months")  # 182 days: more than 30% after day 90
+    controlled_trial(db, 3, outcome_title="Change in modified Rankin Scale from baseline", time_frame="90 days")
+    synthesis.synthesize(db)
+    assert rows(db, "synthesis_meta") == []
+    reasons = {row["study_id"]: row["reason"] for row in rows(db, "synthesis_excluded")}
+    assert "near day 90" in reasons["TEST-1"] and "near day 182.4" in reasons["TEST-2"]
+    assert "(change from baseline)" in reasons["TEST-3"]
+
+
+def test_the_same_measure_in_different_units_pools_as_a_standardised_mean_difference(db):
+    controlled_trial(db, 1, outcome_title="Infarct volume", unit="mL", treated=(40, 10, 15), control=(50, 12, 15))
+    controlled_trial(db, 2, outcome_title="Infarct volume", unit="% of hemisphere", treated=(20, 5, 12),
+                     control=(24, 6, 12))
+    synthesis.synthesize(db)
+    [meta] = rows(db, "synthesis_meta")
+    assert (meta["outcome"], meta["effect_measure"], meta["unit"]) == ("infarct volume", "SMD", None)
+    # Hedges' g of the first: (40 - 50) / pooled SD, times 1 - 3 / (4 * 28 - 1).
+    pooled_sd = math.sqrt((14 * 10 ** 2 + 14 * 12 ** 2) / 28)
+    assert rows(db, "synthesis_meta_studies")[0]["effect"] == pytest.approx(-10 / pooled_sd * (1 - 3 / 111))
+
+
+def test_posted_medians_and_a_trial_without_event_counts_are_left_out_with_the_reason(db):
+    load_ctgov_file(db, RESULTS / "v2_results_page.json")
+    refresh(db)
+    safety = rows(db, "synthesis_safety")
+    # NCT03384433 posted 0 of 5 with a serious adverse event in its one (exosome) group.
+    assert [(r["intervention"], r["patients"], r["events"]) for r in safety] == [("MSC-derived exosome/EV", 5, 0)]
+    assert json.loads(safety[0]["study_list"])[0]["study_id"] == "NCT03384433"
+    assert safety[0]["ci_high"] == pytest.approx(0.5218, abs=1e-4)
+    left = {(row["study_id"], row["outcome"]): row["reason"] for row in rows(db, "synthesis_excluded")}
+    assert left[("NCT03004976", "mRS: Change in Modified Rankin Scale (mRS) From Baseline to Day 90")] == \
+        "posted as median, not a mean"
+    assert left[("NCT03004976", "serious adverse events")] == "posted results give no serious adverse event counts"
+
+
+def test_kb_synthesize_fills_the_tables_and_names_the_step_before_it(tmp_path):
+    path = tmp_path / "kb.db"
+    open_db(str(path))
+    empty = CliRunner().invoke(cli, ["synthesize", "--db", str(path)])
+    assert empty.exit_code == 1 and "run `kb classify` first" in empty.output
+    db = open_db(str(path))
+    controlled_trial(db, 1)
+    controlled_trial(db, 2, treated=(2.5, 1.5, 30), control=(2.8, 1.4, 30))
+    result = CliRunner().invoke(cli, ["synthesize", "--db", str(path)])
+    assert result.exit_code == 0 and "1 safety figure(s), 1 pooled outcome(s)" in result.output
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    path = tmp_path_factory.mktemp("synthesis") / "regenkb.db"
+    db = open_db(str(path))
+    load_ctgov_file(db, RESULTS / "v2_results_page.json")
+    refresh(db)
+    controlled_trial(db, 101)
+    controlled_trial(db, 102, treated=(2.5, 1.5, 30), control=(2.8, 1.4, 30))
+    controlled_trial(db, 103, outcome_title=XSS, time_frame="2 years")
+    synthesis.synthesize(db)
+    datasette = serve.datasette_for(path)
+    asyncio.run(datasette.invoke_startup())
+    return db, datasette
+
+
+def get(datasette, url):
+    return asyncio.run(datasette.client.get(url))
+
+
+def test_the_synthesis_page_shows_safety_pooled_outcomes_and_what_was_left_out(site):
+    _, datasette = site
+    response = get(datasette, "/-/synthesis")
+    assert response.status_code == 200
+    soup = BeautifulSoup(response.text, "html.parser")
+    safety = soup.select("#safety-table tbody tr")
+    exosome = next(row for row in safety if "MSC-derived exosome/EV" in row.text)
+    assert "0/5" in exosome.text and "0.0% (0.0% to 52.2%)" in exosome.text
+    assert exosome.find("a", href="/-/trial/NCT03384433")
+    [analysis] = soup.select("section.analysis")
+    assert "2 studies; pooled MD" in analysis.text and analysis.select_one(".regenkb-forest")
+    assert [a["href"] for a in analysis.select("tbody a")] == ["/-/trial/TEST-101", "/-/trial/TEST-102"]
+    excluded = soup.select_one("#excluded-table").text
+    assert "posted as median, not a mean" in excluded and "one study is not pooled" in excluded
+    data = json.loads(soup.select_one("#regenkb-synthesis-data").string)
+    assert data["meta"][0]["k"] == 2 and len(data["meta"][0]["studies"]) == 2
+    scripts = [s.get("src") for s in soup.find_all("script") if s.get("src")]
+    assert any(src.endswith("/vega-embed.min.js") for src in scripts)
+    assert any(src.endswith("/regenkb-forest.js") for src in scripts)
+    assert not any(s.string for s in soup.find_all("script") if s.get("type") != "application/json"
+                   and s.string and "regenkb" in s.string)  # no inline script of ours
+
+
+def test_untrusted_outcome_titles_render_as_text_on_the_synthesis_page(site):
+    _, datasette = site
+    response = get(datasette, "/-/synthesis")
+    soup = BeautifulSoup(response.text, "html.parser")
+    assert not soup.find("img", src="x") and XSS in soup.select_one("#excluded-table").text
+    assert 'alert("x")' not in "".join(s.string or "" for s in soup.find_all("script") if s.get("type") != "application/json")
+
+
+def test_the_synthesis_json_twin_holds_the_same_figures(site):
+    db, datasette = site
+    data = get(datasette, "/-/synthesis.json").json()
+    assert data["ready"] is True
+    assert [(r["intervention"], r["route"], r["events"], r["patients"]) for r in data["safety"]] == [
+        (r["intervention"], r["route"], r["events"], r["patients"])
+        for r in db.query("SELECT * FROM synthesis_safety ORDER BY patients DESC, intervention, route")]
+    assert data["meta"][0]["pooled"] == db.execute("SELECT pooled FROM synthesis_meta").fetchone()[0]
+    assert len(data["excluded"]) == db["synthesis_excluded"].count
+
+
+def test_a_kb_without_synthesis_tables_says_which_command_makes_them(tmp_path):
+    path = tmp_path / "old.db"
+    db = open_db(str(path))
+    for table in synthesis.TABLES[::-1]:
+        db[table].drop()
+    datasette = serve.datasette_for(path)
+    response = get(datasette, "/-/synthesis")
+    assert response.status_code == 200 and "kb synthesize" in BeautifulSoup(response.text, "html.parser").select_one(
+        "#not-ready").text
+    assert get(datasette, "/-/synthesis.json").json() == {"ready": False, "safety": [], "meta": [], "excluded": []}
