@@ -218,3 +218,10 @@ def test_an_empty_or_unknown_cell_is_a_404(site):
                   "map=veterinary&row=MSC&outcome=NIHSS", "map=clinical&row=MSC&outcome=NIHSS&species=rat", ""):
         assert get(datasette, "/-/gap-map/studies?" + query).status_code == 404, query
         assert get(datasette, "/-/gap-map/studies.json?" + query).status_code == 404, query
+
+
+def test_every_page_menu_links_to_the_gap_map(site):
+    datasette = site[1]
+    for url in ("/regenkb/works", "/-/trial/NCT01716481", "/-/search-all?q=stroke", "/-/gap-map"):
+        menu = BeautifulSoup(get(datasette, url).text, "html.parser").select_one("details.nav-menu")
+        assert menu.find("a", string="Evidence gap map")["href"] == "/-/gap-map", url

@@ -190,6 +190,12 @@ def register_routes(datasette):
             (r"^/-/synthesis(\.(?P<format>json))?$", synthesis_page), *hidden]
 
 
+@hookimpl
+def menu_links(datasette):
+    """The KB's overview pages in Datasette's menu, on every page."""
+    return [{"href": datasette.urls.path("/-/gap-map"), "label": "Evidence gap map"}]
+
+
 def kb_database(datasette):
     """The served database that is a KB (the first with a works table)."""
     for name, database in datasette.databases.items():
