@@ -325,3 +325,69 @@ def test_kb_load_library_loads_every_format_in_one_command(tmp_path):
     db = open_db(kb)
     assert db.execute("select count(*) from works where doi = ?", [SEED_DOI]).fetchone()[0] == 1
     assert "kb load library" in CliRunner().invoke(cli, ["load", "library", "--help"]).output
+
+
+def test_a_zotero_api_answer_loads_its_items_with_their_creators_and_tags(db, tmp_path):
+    items = [{"key": "X8R2M4QF", "version": 3, "data": {
+        "key": "X8R2M4QF", "itemType": "journalArticle",
+        "title": "STROKE34 Study Protocol: A Randomized Controlled Phase IIa Trial of Intra-Arterial CD34+ Cells "
+                 "in Acute Ischemic Stroke.",
+        "creators": [{"creatorType": "author", "lastName": "Sargento-Freitas", "firstName": "João"},
+                     {"creatorType": "author", "lastName": "Pereira", "firstName": "Anabela"},
+                     {"creatorType": "editor", "lastName": "Someone", "firstName": "Else"}],
+        "publicationTitle": "Frontiers in neurology", "volume": "9", "pages": "302", "date": "2018",
+        "DOI": "10.3389/fneur.2018.00302", "extra": "PMID: 29867719\nPMCID: PMC5949561",
+        "tags": [{"tag": "stroke"}, {"tag": "CD34+"}]}}]
+    path = tmp_path / "zotero-api.json"
+    path.write_text(json.dumps(items))
+    stats, note = load_library_file(db, path)
+    assert stats.added == 1 and note == "1 zotero entr(ies)"
+    work = next(db.query("select * from works"))
+    data = items[0]["data"]
+    assert (work["doi"], work["pmid"], work["pmcid"], work["year"]) == (data["DOI"], "29867719", "PMC5949561", 2018)
+    assert json.loads(work["keywords"]) == [t["tag"] for t in data["tags"]]
+    assert [row[:2] for row in authors_of(db, work["id"])] == [
+        (c["lastName"], c["firstName"]) for c in data["creators"] if c["creatorType"] == "author"]
+
+
+def test_a_library_file_of_zeros_is_refused_from_its_first_bytes(db, tmp_path):
+    path = tmp_path / "library.bib"
+    path.write_bytes(b"\0" * limits.MB)
+    with pytest.raises(LoadError, match="binary data"):
+        load_library_file(db, path)
+
+
+def test_real_registry_files_in_a_zip_load_as_each_file_says(db, tmp_path):
+    """Conformance: the recorded legacy XML and v2 JSON studies, zipped as a download would
+    be, give each study's id, title, conditions in order and number of sites."""
+    from test_conformance_real import files_of, real_data
+
+    folder = real_data() / "ctgov"
+    names = [n for n in files_of("ctgov") if n.startswith("aact__legacyxml_") or
+             (n.startswith(("aact__v2_", "py_load_ctgov__v2_")) and n.endswith(".json"))]
+    expected = {}
+    for name in names:
+        if name.endswith(".xml"):
+            root = ET.parse(folder / name).getroot()
+            expected[root.findtext("id_info/nct_id")] = (
+                root.findtext("brief_title"), [c.text for c in root.findall("condition")], len(root.findall("location")))
+        else:
+            protocol = json.loads((folder / name).read_text())["protocolSection"]
+            expected[protocol["identificationModule"]["nctId"]] = (
+                protocol["identificationModule"]["briefTitle"], protocol.get("conditionsModule", {}).get("conditions", []),
+                len(protocol.get("contactsLocationsModule", {}).get("locations", [])))
+    archive = tmp_path / "ctgov.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in names:
+            out.write(folder / name, name)
+    stats = load_ctgov_file(db, archive)
+    assert stats.quarantined == 0 and len(expected) >= 8
+    checks = 0
+    for nct_id, (title, conditions, sites) in expected.items():
+        trial_id, stored_title = db.execute("select id, brief_title from trials where nct_id = ?", [nct_id]).fetchone()
+        assert stored_title == " ".join(title.split()), nct_id
+        assert [row[0] for row in db.execute("select condition from trial_conditions where trial_id = ? and "
+                                             "kind = 'condition' order by position", [trial_id])] == conditions, nct_id
+        assert db.execute("select count(*) from trial_sites where trial_id = ?", [trial_id]).fetchone()[0] == sites
+        checks += 3
+    print(f"{len(expected)} real studies from a ZIP, {checks} field checks")
