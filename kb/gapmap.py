@@ -73,7 +73,11 @@ def studies(conn, filters=None):
     """On-topic studies that are not reviews, narrowed by checked filters
     ({stroke_type, phase, species: value, year_from, year_to: int})."""
     filters = filters or {}
-    found = conn.execute(f"SELECT {', '.join(STUDY_COLUMNS)} FROM evidence WHERE on_topic = 1 ORDER BY study_id")
+    # A KB classified before animal models were tagged, served as it is (kb serve does not
+    # migrate), has no evidence.animal_model: its models read as not stated.
+    present = {row[1] for row in conn.execute("PRAGMA table_info(evidence)")}
+    columns = ", ".join(column if column in present else f"NULL AS {column}" for column in STUDY_COLUMNS)
+    found = conn.execute(f"SELECT {columns} FROM evidence WHERE on_topic = 1 ORDER BY study_id")
     chosen = []
     for row in found.fetchall():
         study = dict(zip(STUDY_COLUMNS, row))

@@ -225,3 +225,16 @@ def test_every_page_menu_links_to_the_gap_map(site):
     for url in ("/regenkb/works", "/-/trial/NCT01716481", "/-/search-all?q=stroke", "/-/gap-map"):
         menu = BeautifulSoup(get(datasette, url).text, "html.parser").select_one("details.nav-menu")
         assert menu.find("a", string="Evidence gap map")["href"] == "/-/gap-map", url
+
+
+def test_a_kb_classified_before_animal_models_were_tagged_still_shows_its_map(site, tmp_path):
+    import sqlite3
+
+    old = tmp_path / "old.db"
+    site[0].conn.execute("VACUUM INTO ?", [str(old)])
+    with sqlite3.connect(old) as conn:
+        conn.execute("ALTER TABLE evidence DROP COLUMN animal_model")
+        conn.execute("DROP TABLE gap_map")
+    body = get(serve.datasette_for(old), "/-/gap-map.json").json()
+    rows = [row["row"] for m in body["maps"] if m["map"] == "preclinical" for row in m["rows"]]
+    assert "rat · model not stated" in rows and not any("photothrombosis" in row for row in rows)

@@ -103,8 +103,8 @@ def gap_map_context(conn, args):
     drawn = []
     for name, title in gapmap.MAPS.items():
         cells = maps[name]
-        columns = ordered({outcome for _, outcome in cells}, cells, 1, gapmap.NOT_STATED["outcomes"])
-        keys = ordered({key for key, _ in cells}, cells, 0, None)
+        columns = ordered({outcome for _, outcome in cells}, cells, 1)
+        keys = ordered({key for key, _ in cells}, cells, 0)
         drawn.append({"map": name, "title": title, "columns": columns,
                       "studies": len({s["study_id"] for members in cells.values() for s in members}),
                       "rows": [{"row": gapmap.row_label(key), "cells": [
@@ -115,12 +115,12 @@ def gap_map_context(conn, args):
             "legend": {"designs": list(gapmap.DESIGN_LEVELS), "sizes": legend_sizes(largest)}}
 
 
-def ordered(labels, cells, part, last):
+def ordered(labels, cells, part):
     """Rows or columns with the most studies first, 'not stated' ones last."""
     def weight(label):
         return len({s["study_id"] for key, members in cells.items() if key[part] == label for s in members})
 
-    return sorted(labels, key=lambda label: (stated(label) is False, -weight(label), str(label)))
+    return sorted(labels, key=lambda label: (not stated(label), -weight(label), str(label)))
 
 
 def stated(label):
