@@ -306,7 +306,8 @@ def meta_rows(usable):
             metas.append({
                 "id": meta_id, "outcome": measure, "kind": kind,
                 "unit": window[0]["unit"] if effect_measure == "MD" else None,
-                "time_window": f"day {min(days):g} to {max(days):g} (within {TIME_WINDOW:.0%} of the earliest)",
+                "time_window": (f"day {min(days):g}" if min(days) == max(days) else
+                                f"day {min(days):g} to {max(days):g} (within {TIME_WINDOW:.0%} of the earliest)"),
                 "k": len(window), "effect_measure": effect_measure, "pooled": result["pooled"],
                 "ci_low": result["ci_low"], "ci_high": result["ci_high"], "tau2": result["tau2"],
                 "i2": result["i2"], "method": "random effects, DerSimonian-Laird, 95% Wald interval",

@@ -129,3 +129,44 @@ def test_a_trial_page_draws_its_sites_on_the_map_without_the_network(server, bro
     shot(page, "5-trial")
     assert errors == []
     page.close()
+
+
+@pytest.fixture(scope="module")
+def synthesis_server(tmp_path_factory):
+    from test_synthesis import controlled_trial
+
+    path = tmp_path_factory.mktemp("synthesis") / "regenkb.db"
+    db = open_db(str(path))
+    controlled_trial(db, 1)
+    controlled_trial(db, 2, treated=(2.5, 1.5, 30), control=(2.8, 1.4, 30))
+    from kb import synthesis
+    synthesis.synthesize(db)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(path), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_the_synthesis_page_draws_its_forest_and_safety_plots_within_the_content_security_policy(
+        synthesis_server, browser):
+    page = browser.new_page()
+    errors, violations = [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.goto(synthesis_server + "/-/synthesis")
+    page.wait_for_selector(".regenkb-forest svg .mark-symbol path")  # the study and pooled squares
+    page.wait_for_selector("#regenkb-safety-plot svg .mark-symbol path")  # its one class and route
+    assert page.locator(".regenkb-forest svg .mark-symbol path").count() == 3  # two studies and the pool
+    shot(page, "6-synthesis")
+    assert errors == [] and violations == []
+    page.close()

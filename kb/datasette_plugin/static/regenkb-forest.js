@@ -9,11 +9,12 @@ const data = JSON.parse(document.getElementById("regenkb-synthesis-data").textCo
 const options = { ast: true, expr: expressionInterpreter, actions: false, renderer: "svg" };
 
 function intervals(rows, title, zero) {
+  const y = { field: "label", type: "nominal", sort: null, title: null };
   const layers = [
     { mark: { type: "rule" }, encoding: {
-        x: { field: "low", type: "quantitative", title: title, scale: { zero: false } }, x2: { field: "high" } } },
+        y: y, x: { field: "low", type: "quantitative", title: title, scale: { zero: true } }, x2: { field: "high" } } },
     { mark: { type: "point", filled: true, shape: "square" }, encoding: {
-        x: { field: "value", type: "quantitative" },
+        y: y, x: { field: "value", type: "quantitative" },
         size: { field: "size", type: "quantitative", legend: null, scale: { range: [30, 300] } },
         color: { field: "kind", type: "nominal", legend: null,
                  scale: { domain: ["study", "pooled"], range: ["#1f4e79", "#c0392b"] } },
@@ -28,7 +29,6 @@ function intervals(rows, title, zero) {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     width: "container",
     data: { values: rows },
-    encoding: { y: { field: "label", type: "nominal", sort: null, title: null } },
     layer: layers
   };
 }
