@@ -28,8 +28,8 @@ MAPS = {"clinical": "Clinical studies: intervention × outcome",
         "preclinical": "Preclinical studies: species and animal model × outcome"}
 NOT_STATED = {"intervention": "intervention not stated", "species": "species not stated",
               "animal_model": "model not stated", "outcomes": "no outcome tagged"}
-# Filters of the page: name -> the evidence column it narrows.
-FILTERS = {"stroke_type": "stroke_type", "phase": "phase", "species": "species"}
+# Filters of the page that name a value (years are numbers), each the evidence column it narrows.
+FILTERS = ("stroke_type", "phase", "species")
 STUDY_COLUMNS = ("study_id", "kind", "title", "year", "nct_id", "work_id", "work_ids", "design", "phase", "species",
                  "animal_model", "intervention", "stroke_type", "outcomes")
 

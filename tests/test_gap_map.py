@@ -54,7 +54,8 @@ def expected_cells(db, keep=lambda study: True):
         if designs & REVIEWS and not designs - REVIEWS - {"open-label", "pilot / feasibility", "protocol"}:
             continue
         animals = found["species"] - {"human"}
-        if designs & {"preclinical (animal)", "preclinical (in vitro)"} or (animals and "human" not in found["species"]):
+        animal_only = animals and "human" not in found["species"]
+        if designs & {"preclinical (animal)", "preclinical (in vitro)"} or animal_only:
             level = "preclinical"
             rows = [f"{s} · {m}" for s in (animals or {"species not stated"})
                     for m in (found["animal_model"] or {"model not stated"})]
@@ -132,7 +133,8 @@ def test_a_cell_links_to_exactly_its_studies_and_their_pages(site):
     html = BeautifulSoup(get(datasette, "/-/gap-map").text, "html.parser")
     link = html.find("a", attrs={"aria-label": re.compile(r"^MSC × NIHSS: ")})
     assert link["href"] == cell["path"] and link.find("circle")["class"] == ["design-rct"]
-    assert link["aria-label"] == f"MSC × NIHSS: {cell['studies']} studies, strongest design randomised controlled trial"
+    assert link["aria-label"] == (
+        f"MSC × NIHSS: {cell['studies']} studies, strongest design randomised controlled trial")
     page = BeautifulSoup(get(datasette, link["href"]).text, "html.parser")
     hrefs = {a["href"] for a in page.select("ol.studies a") if a["href"].startswith(("/-/work/", "/-/trial/"))}
     wanted = set()
