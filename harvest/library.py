@@ -14,6 +14,7 @@ in pub_date_text with its calendar.
 """
 
 import json
+import logging
 import os
 import re
 
@@ -40,6 +41,10 @@ PMID_IN_TEXT = re.compile(r"\bPMID:?\s*(\d{1,9})\b|pubmed\.ncbi\.nlm\.nih\.gov/(
                           re.I)
 PMCID_IN_TEXT = re.compile(r"\bPMC\d{3,9}\b")
 LATEX = LatexNodes2Text()
+# A formula: $ next to its first and last character ('$^+$'), as a $ that is money never is.
+MATH = re.compile(r"((?<!\\)\$(?=\S)[^$]*?(?<=[^\s\\])\$)")
+# bibtexparser logs each broken block with a 0-based line; the quarantine names it 1-based instead.
+logging.getLogger("bibtexparser").setLevel(logging.ERROR)
 
 
 def sniff(head):
@@ -134,7 +139,10 @@ def split_ris(data, name):
 def ris_entry(lines, name, line):
     text = "\n".join(lines)
     block = text if lines[-1].startswith("ER  -") else text + "\nER  - "
-    [entry] = rispy.loads(block, mapping={tag: tag for tag in rispy.TAG_KEY_MAPPING}, list_tags=RIS_LIST_TAGS)
+    try:
+        [entry] = rispy.loads(block, mapping={tag: tag for tag in rispy.TAG_KEY_MAPPING}, list_tags=RIS_LIST_TAGS)
+    except Exception as error:  # noqa: BLE001 - rispy's complaint about this entry alone
+        return raw_entry("ris", name, f"line {line}", None, None, text, failed=f"not a RIS entry: {error}")
     return raw_entry("ris", name, f"line {line}", entry.get("ID") or None, entry, text)
 
 
@@ -173,6 +181,11 @@ def latex(value):
     """LaTeX accents and commands as Unicode text ({\\'e} -> é, \\textit{x} -> x, \\% -> %)."""
     value = str(value or "")
     if "\\" in value or "{" in value or "$" in value or "~" in value:
+        # A bare % or & in a field means the character (LaTeX would read a comment, an
+        # alignment tab), and so does a $ that opens no formula.
+        value = re.sub(r"(?<!\\)([%&])", r"\\\1", value)
+        value = "".join(part if MATH.fullmatch(part) else re.sub(r"(?<!\\)\$", r"\\$", part)
+                        for part in MATH.split(value))
         value = LATEX.latex_to_text(value)
     return " ".join(value.split()) or None
 

@@ -391,3 +391,12 @@ def test_real_registry_files_in_a_zip_load_as_each_file_says(db, tmp_path):
         assert db.execute("select count(*) from trial_sites where trial_id = ?", [trial_id]).fetchone()[0] == sites
         checks += 3
     print(f"{len(expected)} real studies from a ZIP, {checks} field checks")
+
+
+def test_latex_in_a_bibtex_field_becomes_text_and_a_bare_percent_ampersand_or_dollar_stays(db, tmp_path):
+    path = tmp_path / "hand.bib"
+    path.write_text("@article{k,\n  title = {Over 50% of {CD34}$^+$ cells \\& \\emph{in vivo} & US$ costs in M{\\\"u}nster},\n"
+                    "  author = {M{\\\"u}ller, J{\\\"u}rgen},\n  year = {2020},\n}\n")
+    load_library_file(db, path)
+    assert db.execute("select title, author_list from works").fetchone() == (
+        "Over 50% of CD34^+ cells & in vivo & US$ costs in Münster", "Müller, Jürgen")
