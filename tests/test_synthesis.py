@@ -261,3 +261,19 @@ def test_a_kb_without_synthesis_tables_says_which_command_makes_them(tmp_path):
     assert response.status_code == 200 and "kb synthesize" in BeautifulSoup(response.text, "html.parser").select_one(
         "#not-ready").text
     assert get(datasette, "/-/synthesis.json").json() == {"ready": False, "safety": [], "meta": [], "excluded": []}
+
+
+def test_the_demo_kb_shows_the_exosome_pilot_s_safety_and_cobis_2_s_posted_flow(tmp_path):
+    from kb import demo
+
+    db = open_db(str(tmp_path / "demo.db"))
+    demo.build(db)
+    # Dehghani et al. 2022 (NCT03384433, a single-group trial): five patients, no serious adverse events.
+    assert [(r["intervention"], r["route"], r["patients"], r["events"]) for r in rows(db, "synthesis_safety")] == [
+        ("MSC-derived exosome/EV", "intracerebral", 5, 0)]
+    flow = db.execute("SELECT f.title, f.count FROM trial_flow f JOIN trials t ON t.id = f.trial_id "
+                      "WHERE t.nct_id = 'NCT03004976' ORDER BY f.position").fetchall()
+    assert flow == [("STARTED", 52), ("STARTED", 27), ("COMPLETED", 39), ("COMPLETED", 21),
+                    ("NOT COMPLETED", 13), ("NOT COMPLETED", 6)]
+    left = {row["study_id"]: row["reason"] for row in rows(db, "synthesis_excluded")}
+    assert left["NCT03004976"] == "posted results give no serious adverse event counts"
