@@ -11,6 +11,7 @@ import resource
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 from harvest import limits
 from kb.db import open_db
@@ -222,14 +223,15 @@ def test_a_csv_row_of_the_wrong_width_or_cut_short_is_quarantined_with_its_line(
     cut.write_text(header + row.format(4, 50) + row.format(5, 60)[:48])  # ends in '"Phase 1|P'
     result = kb("load", "ctgov", malformed, cut, "--db", tmp_path / "kb.db")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"ctgov {malformed} record line 3: 5 fields where the header has 4" in result.stderr
-    assert f"ctgov {cut} record line 3: unreadable (unexpected end of data): the file is cut short" in result.stderr
+    assert "malformed.csv record line 3: 5 fields where the header has 4: a malformed row" in result.stderr
+    assert "cut.csv record line 3: unreadable (unexpected end of data): the file is cut short" in result.stderr
     db = open_db(str(tmp_path / "kb.db"))
     trials = db.execute("select nct_id, phases, enrollment from trials order by nct_id").fetchall()
     assert trials == [("NCT04000001", '["PHASE1", "PHASE2"]', 20), ("NCT04000003", '["PHASE1", "PHASE2"]', 40),
                       ("NCT04000004", '["PHASE1", "PHASE2"]', 50)]
     quarantined = db.execute("select origin, record_id from quarantine order by origin").fetchall()
-    assert quarantined == [(str(cut), "line 3"), (str(malformed), "line 3")]
+    assert [(Path(origin).name, record_id) for origin, record_id in quarantined] == [
+        ("cut.csv", "line 3"), ("malformed.csv", "line 3")]
 
 
 def test_a_europe_pmc_result_with_a_comment_or_an_undeclared_entity_costs_at_most_itself(tmp_path):
@@ -242,7 +244,7 @@ def test_a_europe_pmc_result_with_a_comment_or_an_undeclared_entity_costs_at_mos
                     + result(43, "Neural stem cells &amp; stroke") + "</resultList></responseWrapper>")
     result = kb("load", "europepmc", path, "--db", tmp_path / "kb.db")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"europepmc {path} record 42: cannot parse <result>: Entity 'nobody' not defined" in result.stderr
+    assert "search.xml record 42: cannot parse <result>: Entity 'nobody' not defined" in result.stderr
     db = open_db(str(tmp_path / "kb.db"))
     assert db.execute("select pmid, title from works order by pmid").fetchall() == [
         ("41", "Exosomes after stroke"), ("43", "Neural stem cells & stroke")]
