@@ -850,7 +850,7 @@ def doctor_command(fix, output, db_file):
 
 @cli.command(name="unmerge")
 @click.argument("work_id", type=int)
-@click.argument("source", type=click.Choice(["pubmed", "openalex", "europepmc", "crossref"]))
+@click.argument("source", type=click.Choice(["pubmed", "openalex", "europepmc", "crossref", "library"]))
 @click.argument("source_id")
 @db_option
 def unmerge_command(work_id, source, source_id, db_file):

@@ -400,3 +400,16 @@ def test_latex_in_a_bibtex_field_becomes_text_and_a_bare_percent_ampersand_or_do
     load_library_file(db, path)
     assert db.execute("select title, author_list from works").fetchone() == (
         "Over 50% of CD34^+ cells & in vivo & US$ costs in Münster", "Müller, Jürgen")
+
+
+def test_kb_unmerge_splits_a_library_entry_from_its_work_and_a_reload_keeps_them_apart(tmp_path):
+    kb = str(tmp_path / "kb.db")
+    db = open_db(kb)
+    load_pubmed_file(db, EFETCH)
+    load_library_file(db, LIBRARY / "review.bib")
+    work_id = db.execute("select id from works where pmid = '35281985'").fetchone()[0]
+    result = CliRunner().invoke(cli, ["unmerge", str(work_id), "library", "review.bib#dehghani_safety_2022", "--db", kb])
+    assert result.exit_code == 0, result.output
+    load_library_file(db, LIBRARY / "review.bib")
+    assert sorted(row[0] for row in db.execute("select sources from works where doi = ?", [SEED_DOI])) == [
+        '["library"]', '["pubmed"]']
