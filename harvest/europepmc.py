@@ -229,7 +229,7 @@ def parse_payload(data, origin):
 # instructions are no fields.
 XML = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True)
 # A result holds no <result> of its own, so the first closing tag after one ends it.
-RESULT = re.compile(rb"<result>.*?</result>", re.S)
+RESULT = re.compile(rb"<result[\s>].*?</result>", re.S)
 ELEMENT_START = re.compile(rb"<[A-Za-z_]")
 
 
