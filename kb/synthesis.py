@@ -42,6 +42,9 @@ POOLED_OUTCOMES = ("mRS", "NIHSS", "Barthel Index", "Fugl-Meyer", "infarct volum
 TIME_WINDOW = 0.3
 TREATED_ARMS = {"EXPERIMENTAL"}
 CONTROL_ARMS = {"PLACEBO_COMPARATOR", "SHAM_COMPARATOR", "NO_INTERVENTION", "ACTIVE_COMPARATOR"}
+# A group named so is a control whatever its arm's type: registries hold placebo arms typed
+# EXPERIMENTAL (NCT02210780's "Placebo qw").
+CONTROL_WORDS = re.compile(r"\b(placebo|sham|vehicle|saline|controls?|healthy|standard (of )?care|usual care)\b", re.I)
 SINGLE_ARM_DESIGNS = {"single-arm", "case series", "case report"}
 CONTROLLED_DESIGNS = {"randomised controlled trial", "non-randomised controlled"}
 NOT_PATIENTS = re.compile(r"preclinical|review|meta-analysis|protocol")
@@ -147,6 +150,8 @@ def time_windows(items, window=TIME_WINDOW):
 
 def arm_role(group, arms, single_group):
     """'treated', 'control' or None for a results group, from the registered arm it maps to."""
+    if CONTROL_WORDS.search(group["title"] or ""):
+        return "control"
     arm_type = arms.get(group["arm_label"])
     if arm_type in TREATED_ARMS:
         return "treated"

@@ -277,3 +277,44 @@ def test_the_demo_kb_shows_the_exosome_pilot_s_safety_and_cobis_2_s_posted_flow(
                     ("NOT COMPLETED", 13), ("NOT COMPLETED", 6)]
     left = {row["study_id"]: row["reason"] for row in rows(db, "synthesis_excluded")}
     assert left["NCT03004976"] == "posted results give no serious adverse event counts"
+
+
+def test_recorded_posted_events_count_only_cell_therapy_arms_never_a_placebo_typed_experimental(tmp_path):
+    """Conformance: every recorded v2 study with adverse events, read here with json alone. The
+    safety rule runs on each as if it were on topic; the expected treated counts are the event
+    groups named as an EXPERIMENTAL arm is, minus any group named placebo or healthy."""
+    from test_conformance_real import files_of, real_data
+
+    folder = real_data() / "ctgov"
+    db = open_db(str(tmp_path / "real.db"))
+    expected, checks = {}, 0
+    for name in files_of("ctgov"):
+        if not name.endswith(".json"):
+            continue
+        data = json.loads((folder / name).read_text())
+        for study in data.get("studies", [data]):
+            groups = study.get("resultsSection", {}).get("adverseEventsModule", {}).get("eventGroups", [])
+            if not groups:
+                continue
+            load_ctgov_file(db, folder / name)
+            protocol = study["protocolSection"]
+            arms = {" ".join(a["label"].split()).casefold(): a.get("type")
+                    for a in protocol.get("armsInterventionsModule", {}).get("armGroups", [])}
+            treated = [g for g in groups if arms.get(" ".join(g["title"].split()).casefold()) == "EXPERIMENTAL"
+                       and not any(word in g["title"].lower() for word in ("placebo", "healthy"))]
+            expected[protocol["identificationModule"]["nctId"]] = (
+                sum(g["seriousNumAtRisk"] for g in treated), sum(g["seriousNumAffected"] for g in treated))
+    assert len(expected) >= 3
+    _, arms, single_groups, groups, _, _, posted = synthesis.read_kb(db)
+    for nct, (patients, events) in expected.items():
+        trial_id = db.execute("SELECT id FROM trials WHERE nct_id = ?", [nct]).fetchone()[0]
+        study = {"study_id": nct, "nct_id": nct, "trial_id": trial_id, "work_id": None, "design": None, "n": None,
+                 "intervention": nct, "route": None, "safety": None}
+        events_groups = {trial_id: [g for g in groups[trial_id] if g["module"] == "events"]}
+        found, left = synthesis.safety_rows([study], events_groups, arms, single_groups, posted)
+        if patients:
+            assert [(r["patients"], r["events"]) for r in found] == [(patients, events)], nct
+        else:
+            assert found == [] and left[0]["reason"].startswith("no adverse-event group maps"), nct
+        checks += 1
+    assert checks == len(expected)
