@@ -66,6 +66,7 @@ def parse_payload(data, origin):
     """Every entry of a library file: (records or ParseErrors, {"format", "entries"}).
 
     `entries` holds, per loaded record, what the work row has no place for."""
+    data = utf8(data)
     kind = sniff(data[:65536])
     if kind is None:
         return [ParseError("not a BibTeX, RIS, CSL-JSON, Zotero JSON or EndNote XML file", source=SOURCE,
@@ -84,6 +85,18 @@ def parse_payload(data, origin):
         items.append(record)
         entries.append({"source_id": record["source_id"], "format": kind, "origin": origin, **extras})
     return items, {"format": kind, "entries": entries}
+
+
+def utf8(data):
+    """A file's bytes as UTF-8: UTF-16 (the 'Unicode' of EndNote and other Windows tools) and
+    Windows-1252 (older BibTeX files) are read as what they are."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16").encode()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace").encode()
+    return data
 
 
 def raw_entry(kind, name, at, key, entry, text, failed=None):

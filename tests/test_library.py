@@ -413,3 +413,14 @@ def test_kb_unmerge_splits_a_library_entry_from_its_work_and_a_reload_keeps_them
     load_library_file(db, LIBRARY / "review.bib")
     assert sorted(row[0] for row in db.execute("select sources from works where doi = ?", [SEED_DOI])) == [
         '["library"]', '["pubmed"]']
+
+
+def test_a_utf16_ris_export_and_a_windows_1252_bibtex_file_read_as_what_they_are(db, tmp_path):
+    ris = (LIBRARY / "seed.ris").read_text(encoding="utf-8")
+    (tmp_path / "utf16.ris").write_bytes(ris.encode("utf-16"))
+    (tmp_path / "old.bib").write_bytes("@article{k, title = {Sargento-Freitas study}, author = {Sargento-Freitas, "
+                                       "João}, year = {2018}}\n".encode("cp1252"))
+    assert load_library_file(db, tmp_path / "utf16.ris")[0].loaded == 2
+    assert load_library_file(db, tmp_path / "old.bib")[0].loaded == 1
+    assert library_record(db, "utf16.ris#line33")["authors"][0]["fore_name"] == f"سید{ZWNJ}محمود"
+    assert library_record(db, "old.bib#k")["authors"][0]["fore_name"] == "João"
