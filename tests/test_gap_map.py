@@ -240,3 +240,12 @@ def test_a_kb_classified_before_animal_models_were_tagged_still_shows_its_map(si
     body = get(serve.datasette_for(old), "/-/gap-map.json").json()
     rows = [row["row"] for m in body["maps"] if m["map"] == "preclinical" for row in m["rows"]]
     assert "rat · model not stated" in rows and not any("photothrombosis" in row for row in rows)
+
+
+def test_a_hostile_filter_is_a_short_400_shown_as_text(site):
+    datasette = site[1]
+    page = get(datasette, "/-/gap-map?species=" + "<script>alert(1)</script>" + "a" * 60_000)
+    assert page.status_code == 400 and len(page.text) < 20_000
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>alert(1)" not in page.text
+    assert get(datasette, "/-/gap-map.json?year_to=99999").status_code == 400
+    assert get(datasette, "/-/gap-map.json?year_to=-2020").status_code == 400

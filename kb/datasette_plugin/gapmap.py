@@ -73,7 +73,7 @@ def checked_filters(args, offered):
     for name in gapmap.FILTERS:
         value = (args.get(name) or "").strip()
         if value and value not in offered[name]:
-            raise gapmap.FilterError(f"No on-topic study has {name.replace('_', ' ')} {value!r}; choose one of: "
+            raise gapmap.FilterError(f"No on-topic study has {name.replace('_', ' ')} {shown(value)}; choose one of: "
                                      + ", ".join(offered[name]) + ".")
         if value:
             filters[name] = value
@@ -81,11 +81,16 @@ def checked_filters(args, offered):
         value = (args.get(name) or "").strip()
         if value:
             if not value.isdigit() or len(value) > 4:
-                raise gapmap.FilterError(f"{name.replace('_', ' ')} is a year (like 2020), not {value!r}.")
+                raise gapmap.FilterError(f"{name.replace('_', ' ')} is a year (like 2020), not {shown(value)}.")
             filters[name] = int(value)
     if filters.get("year_from", 0) > filters.get("year_to", 9999):
         raise gapmap.FilterError(f"year from ({filters['year_from']}) is after year to ({filters['year_to']}).")
     return filters
+
+
+def shown(value, limit=80):
+    """A visitor's value quoted in an error, cut short: a 60,000-character filter is not echoed whole."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
 def filtered(conn, args):
