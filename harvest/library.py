@@ -37,8 +37,8 @@ PERSIAN_LETTERS = re.compile("[\u067e\u0686\u0698\u06af\u06cc\u06a9]")
 GROUP_WORDS = re.compile(r"\b(group|organi[sz]ation|consortium|committee|society|association|institute|"
                          r"investigators|collaborat\w*|network|council|trialists|study|foundation|agency|"
                          r"ministry|university|centre|center|working party|task force)\b", re.I)
-PMID_IN_TEXT = re.compile(r"\bPMID:?\s*(\d{1,9})\b|pubmed\.ncbi\.nlm\.nih\.gov/(\d{1,9})|ncbi\.nlm\.nih\.gov/pubmed/(\d{1,9})",
-                          re.I)
+PMID_IN_TEXT = re.compile(r"\bPMID:?\s*(\d{1,9})\b|pubmed\.ncbi\.nlm\.nih\.gov/(\d{1,9})"
+                          r"|ncbi\.nlm\.nih\.gov/pubmed/(\d{1,9})", re.I)
 PMCID_IN_TEXT = re.compile(r"\bPMC\d{3,9}\b")
 LATEX = LatexNodes2Text()
 # A formula: $ next to its first and last character ('$^+$'), as a $ that is money never is.

@@ -369,12 +369,14 @@ def test_real_registry_files_in_a_zip_load_as_each_file_says(db, tmp_path):
     for name in names:
         if name.endswith(".xml"):
             root = ET.parse(folder / name).getroot()
-            expected[root.findtext("id_info/nct_id")] = (
-                root.findtext("brief_title"), [c.text for c in root.findall("condition")], len(root.findall("location")))
+            expected[root.findtext("id_info/nct_id")] = (root.findtext("brief_title"),
+                                                         [c.text for c in root.findall("condition")],
+                                                         len(root.findall("location")))
         else:
             protocol = json.loads((folder / name).read_text())["protocolSection"]
-            expected[protocol["identificationModule"]["nctId"]] = (
-                protocol["identificationModule"]["briefTitle"], protocol.get("conditionsModule", {}).get("conditions", []),
+            identification = protocol["identificationModule"]
+            expected[identification["nctId"]] = (
+                identification["briefTitle"], protocol.get("conditionsModule", {}).get("conditions", []),
                 len(protocol.get("contactsLocationsModule", {}).get("locations", [])))
     archive = tmp_path / "ctgov.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
@@ -395,7 +397,8 @@ def test_real_registry_files_in_a_zip_load_as_each_file_says(db, tmp_path):
 
 def test_latex_in_a_bibtex_field_becomes_text_and_a_bare_percent_ampersand_or_dollar_stays(db, tmp_path):
     path = tmp_path / "hand.bib"
-    path.write_text("@article{k,\n  title = {Over 50% of {CD34}$^+$ cells \\& \\emph{in vivo} & US$ costs in M{\\\"u}nster},\n"
+    path.write_text("@article{k,\n"
+                    "  title = {Over 50% of {CD34}$^+$ cells \\& \\emph{in vivo} & US$ costs in M{\\\"u}nster},\n"
                     "  author = {M{\\\"u}ller, J{\\\"u}rgen},\n  year = {2020},\n}\n")
     load_library_file(db, path)
     assert db.execute("select title, author_list from works").fetchone() == (
@@ -408,7 +411,8 @@ def test_kb_unmerge_splits_a_library_entry_from_its_work_and_a_reload_keeps_them
     load_pubmed_file(db, EFETCH)
     load_library_file(db, LIBRARY / "review.bib")
     work_id = db.execute("select id from works where pmid = '35281985'").fetchone()[0]
-    result = CliRunner().invoke(cli, ["unmerge", str(work_id), "library", "review.bib#dehghani_safety_2022", "--db", kb])
+    result = CliRunner().invoke(cli, ["unmerge", str(work_id), "library", "review.bib#dehghani_safety_2022",
+                                      "--db", kb])
     assert result.exit_code == 0, result.output
     load_library_file(db, LIBRARY / "review.bib")
     assert sorted(row[0] for row in db.execute("select sources from works where doi = ?", [SEED_DOI])) == [
