@@ -52,7 +52,12 @@ def clipped(text, limit):
 def read_bounded(handle, origin, limit=None):
     """A whole payload from a stream, refused (ValueError naming the limit) past `limit` bytes."""
     limit = limit or PAYLOAD_BYTES
-    data = handle.read(limit + 1)
+    # In pieces: read(limit + 1) would reserve the whole limit up front, whatever the size.
+    pieces, size = [], 0
+    while size <= limit and (piece := handle.read(1 << 20)):
+        pieces.append(piece)
+        size += len(piece)
+    data = b"".join(pieces)
     if len(data) > limit:
         raise ValueError(f"{origin}: expands to more than {limit // MB} MB, the limit for one payload "
                          "(REGENKB_MAX_PAYLOAD_MB raises it)")
