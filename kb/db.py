@@ -206,7 +206,8 @@ SCHEMA = {
         "studies": str,
     }, "id"),
     "synthesis_meta_studies": ({
-        "meta_id": int, "study_id": str, "trial_id": int, "outcome_title": str, "time_frame": str, "days": float,
+        "meta_id": int, "study_id": str, "trial_id": int, "outcome_title": str, "groups": str, "time_frame": str,
+        "days": float,
         "treated_n": int, "treated_mean": float, "treated_sd": float, "control_n": int, "control_mean": float,
         "control_sd": float, "effect": float, "se": float, "ci_low": float, "ci_high": float, "weight": float,
     }, ("meta_id", "study_id")),

@@ -108,6 +108,17 @@ def group_summary(value, n, dispersion):
     return None, None, f"dispersion {dispersion or 'not given'}: no SD, SE or 95% CI"
 
 
+def combined(groups):
+    """(mean, sd, n) of groups taken as one, e.g. a trial's dose arms (Cochrane Handbook 6.5.2.10):
+    combined([(2.0, 1.0, 10), (4.0, 1.0, 10)]) -> (3.0, 1.376..., 20)."""
+    mean, sd, n = groups[0]
+    for mean2, sd2, n2 in groups[1:]:
+        total = n + n2
+        sd = math.sqrt(((n - 1) * sd ** 2 + (n2 - 1) * sd2 ** 2 + n * n2 / total * (mean - mean2) ** 2) / (total - 1))
+        mean, n = (n * mean + n2 * mean2) / total, total
+    return mean, sd, n
+
+
 def study_effect(treated, control, measure):
     """(effect, variance) of treated minus control; measure 'MD' or 'SMD' (Hedges' g)."""
     (m1, s1, n1), (m2, s2, n2) = treated, control
@@ -260,9 +271,9 @@ def comparisons(studies, outcomes, values, groups, arms, vocabulary):
             days = time_frame_days(outcome["time_frame"])
             if outcome["param_type"] not in MEAN_PARAMS:
                 leave(f"posted as {(outcome['param_type'] or 'no parameter').lower().replace('_', ' ')}, not a mean")
-            elif len(roles["treated"]) != 1 or len(roles["control"]) != 1:
+            elif not roles["treated"] or not roles["control"]:
                 leave(f"{len(roles['treated'])} cell-therapy group(s) and {len(roles['control'])} control group(s): "
-                      "one of each is compared")
+                      "a comparison needs both")
             elif days is None:
                 leave(f"time frame {outcome['time_frame']!r} names no time")
             elif len({(r['class'], r['category']) for r in rows}) != 1:
@@ -270,22 +281,25 @@ def comparisons(studies, outcomes, values, groups, arms, vocabulary):
             else:
                 summaries, reasons = {}, []
                 for role in ("treated", "control"):
-                    code = roles[role][0]
-                    value = next((r for r in rows if r["group_code"] == code), None)
-                    n = (value or {}).get("analysed") or outcome_groups[code]["analysed"]
-                    mean, sd, reason = group_summary(value, n, outcome["dispersion_type"]) if value else \
-                        (None, None, "no value posted")
-                    if reason or not sd:
-                        reasons.append(f"{role} group: {reason or 'SD of 0'}")
-                    summaries[role] = (mean, sd, n)
+                    parts = []
+                    for code in roles[role]:
+                        value = next((r for r in rows if r["group_code"] == code), None)
+                        n = (value or {}).get("analysed") or outcome_groups[code]["analysed"]
+                        mean, sd, reason = group_summary(value, n, outcome["dispersion_type"]) if value else \
+                            (None, None, "no value posted")
+                        if reason or not sd:
+                            reasons.append(f"{role} group {outcome_groups[code]['title']!r}: {reason or 'SD of 0'}")
+                        parts.append((mean, sd, n))
+                    summaries[role] = parts
                 if reasons:
                     leave("; ".join(reasons))
                     continue
                 usable.append({"study": study, "measure": measure, "kind": outcome_kind(outcome["title"]),
                                "unit": " ".join((outcome["unit"] or "").casefold().split()),
                                "title": outcome["title"], "time_frame": outcome["time_frame"], "days": days,
-                               "outcome_position": outcome["position"],
-                               "treated": summaries["treated"], "control": summaries["control"]})
+                               "position": outcome["position"], "groups": " + ".join(outcome_groups[c]["title"] for c in roles["treated"]) + " vs " +
+                                         " + ".join(outcome_groups[c]["title"] for c in roles["control"]),
+                               "treated": combined(summaries["treated"]), "control": combined(summaries["control"])})
     return usable, excluded
 
 
@@ -297,7 +311,16 @@ def meta_rows(usable):
     metas, members, excluded = [], [], []
     for (measure, kind), items in sorted(by_outcome.items()):
         for window in time_windows(items):
-            if len({item["study"]["study_id"] for item in window}) < 2:
+            kept = {}
+            for item in sorted(window, key=lambda item: item["position"]):  # primary outcomes are posted first
+                if item["study"]["study_id"] in kept:
+                    excluded.append(exclusion("efficacy", item["study"], f"{measure}: {item['title']}",
+                                              f"the study's {kept[item['study']['study_id']]['title']!r} is pooled "
+                                              "for this time; one outcome per study"))
+                else:
+                    kept[item["study"]["study_id"]] = item
+            window = sorted(kept.values(), key=lambda item: item["study"]["study_id"])
+            if len(window) < 2:
                 for item in window:
                     excluded.append(exclusion("efficacy", item["study"], f"{measure}: {item['title']}",
                                               f"the only comparable study of {measure} ({kind}) near day "
@@ -323,7 +346,7 @@ def meta_rows(usable):
                 (m1, s1, n1), (m2, s2, n2) = item["treated"], item["control"]
                 members.append({
                     "meta_id": meta_id, "study_id": item["study"]["study_id"], "trial_id": item["study"]["trial_id"],
-                    "outcome_title": item["title"], "time_frame": item["time_frame"], "days": item["days"],
+                    "outcome_title": item["title"], "groups": item["groups"], "time_frame": item["time_frame"], "days": item["days"],
                     "treated_n": n1, "treated_mean": m1, "treated_sd": s1,
                     "control_n": n2, "control_mean": m2, "control_sd": s2, "effect": effect, "se": se,
                     "ci_low": effect - crit * se, "ci_high": effect + crit * se, "weight": weight})

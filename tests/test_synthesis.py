@@ -26,9 +26,10 @@ XSS = '<script>alert("x")</script>mRS <img src=x onerror=alert(2)>'
 def controlled_trial(db, trial_id, outcome_title="Modified Rankin Scale", time_frame="Day 90",
                      unit="score on a scale", treated=(2.0, 1.0, 20), control=(3.0, 1.2, 20),
                      dispersion="STANDARD_DEVIATION", param="MEAN", serious=((0, 20), (1, 20)),
-                     intervention="MSC", route="intravenous"):
+                     intervention="MSC", route="intravenous", high_dose=None, second_outcome=None):
     """A constructed two-arm trial (cell therapy vs placebo) with one posted outcome, given as
-    (mean, spread, N) per group, and serious adverse events as (affected, at risk) per group."""
+    (mean, spread, N) per group, and serious adverse events as (affected, at risk) per group;
+    optionally a high-dose arm's (mean, spread, N) and a second outcome's title."""
     nct = f"TEST-{trial_id}"
     db["trials"].insert({"id": trial_id, "nct_id": nct, "brief_title": f"Constructed trial {trial_id}",
                          "intervention_model": "PARALLEL", "has_results": 1})
@@ -48,6 +49,25 @@ def controlled_trial(db, trial_id, outcome_title="Modified Rankin Scale", time_f
     db["trial_outcome_values"].insert_all(
         {"trial_id": trial_id, "position": i, "outcome": 1, "group_code": f"OG00{i - 1}", "value": str(mean),
          "spread": str(spread), "analysed": n} for i, (mean, spread, n) in enumerate((treated, control), 1))
+    if high_dose:
+        db["trial_arms"].insert({"trial_id": trial_id, "position": 3, "label": "Cells high dose",
+                                 "type": "EXPERIMENTAL"})
+        db["trial_result_groups"].insert({"trial_id": trial_id, "position": len(groups) + 1, "module": "outcome",
+                                          "outcome": 1, "code": "OG002", "title": "Cells high dose",
+                                          "arm_label": "Cells high dose"})
+        db["trial_outcome_values"].insert({"trial_id": trial_id, "position": 3, "outcome": 1, "group_code": "OG002",
+                                           "value": str(high_dose[0]), "spread": str(high_dose[1]),
+                                           "analysed": high_dose[2]})
+    if second_outcome:
+        db["trial_result_outcomes"].insert({"trial_id": trial_id, "position": 2, "type": "SECONDARY",
+                                            "title": second_outcome, "time_frame": time_frame, "unit": unit,
+                                            "param_type": param, "dispersion_type": dispersion})
+        db["trial_result_groups"].insert_all(
+            {"trial_id": trial_id, "position": 10 + i, "module": "outcome", "outcome": 2, "code": f"OG00{i}",
+             "title": label, "arm_label": label} for i, label in enumerate(("Cells", "Placebo")))
+        db["trial_outcome_values"].insert_all(
+            {"trial_id": trial_id, "position": 10 + i, "outcome": 2, "group_code": f"OG00{i - 1}", "value": str(mean),
+             "spread": str(spread), "analysed": n} for i, (mean, spread, n) in enumerate((treated, control), 1))
     db["evidence"].insert({"study_id": nct, "kind": "trial", "nct_id": nct, "trial_id": trial_id, "on_topic": 1,
                            "design": "randomised controlled trial", "intervention": intervention, "route": route})
 
@@ -131,6 +151,27 @@ def test_identical_studies_have_no_heterogeneity(db):
     synthesis.synthesize(db)
     [meta] = rows(db, "synthesis_meta")
     assert (meta["tau2"], meta["i2"], meta["pooled"]) == pytest.approx((0.0, 0.0, -1.0))
+
+
+def test_dose_arms_are_combined_into_one_cell_therapy_group(db):
+    assert synthesis.combined([(2.0, 1.0, 10), (4.0, 1.0, 10)]) == pytest.approx(
+        (3.0, math.sqrt((9 * 1 + 9 * 1 + 100 / 20 * 4) / 19), 20))
+    controlled_trial(db, 1, treated=(2.0, 1.0, 10), high_dose=(4.0, 1.0, 10), control=(3.0, 1.2, 20))
+    controlled_trial(db, 2)
+    synthesis.synthesize(db)
+    first = rows(db, "synthesis_meta_studies")[0]
+    assert (first["groups"], first["treated_n"], first["treated_mean"]) == ("Cells + Cells high dose vs Placebo", 20, 3.0)
+
+
+def test_a_study_enters_an_analysis_once_with_its_first_posted_outcome(db):
+    controlled_trial(db, 1, second_outcome="mRS (secondary)")
+    controlled_trial(db, 2)
+    synthesis.synthesize(db)
+    [meta] = rows(db, "synthesis_meta")
+    assert meta["k"] == 2 and [s["outcome_title"] for s in rows(db, "synthesis_meta_studies")] == [
+        "Modified Rankin Scale", "Modified Rankin Scale"]
+    [left] = rows(db, "synthesis_excluded")
+    assert left["outcome"] == "mRS: mRS (secondary)" and "one outcome per study" in left["reason"]
 
 
 def test_a_single_study_is_not_pooled_and_says_why(db):
