@@ -49,6 +49,7 @@ DEFAULT_MAX_BYTES = setting("REGENKB_MAX_RESPONSE_MB", 64) * MB
 # alone bounds each wait, so a server sending a byte every few seconds never trips it.
 DEADLINE = setting("REGENKB_DEADLINE_SECONDS", 300)
 CHUNK = 64 * 1024
+BLOCK = 1 << 20
 
 
 def cache_path():
@@ -149,7 +150,9 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
         if length.isdigit() and int(length) > self.max_bytes:
             raise Refused(f"it announces {int(length):,} bytes, more than the {self.max_bytes:,} allowed "
                           "(REGENKB_MAX_RESPONSE_MB raises it)", response.status_code)
-        chunks, size = [], 0  # joined once at the end: a growing buffer would copy itself as it grows
+        # Gathered into blocks of a megabyte, joined once at the end: a growing buffer would copy
+        # itself as it grows, and a slow reader gets many small chunks, each with its overhead.
+        chunks, block, size = [], bytearray(), 0
         while True:
             left = end - time.monotonic()
             if left <= 0:
@@ -172,8 +175,12 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             except urllib3.exceptions.ProtocolError as error:  # cut short, or reset
                 raise requests.exceptions.ChunkedEncodingError(error)
             if not chunk:
+                chunks.append(bytes(block))
                 return b"".join(chunks)
-            chunks.append(chunk)
+            block += chunk
+            if len(block) >= BLOCK:
+                chunks.append(bytes(block))
+                block.clear()
             size += len(chunk)
             if size > self.max_bytes:
                 raise Refused(f"the answer passed the {self.max_bytes:,} bytes allowed (REGENKB_MAX_RESPONSE_MB "
