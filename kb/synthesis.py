@@ -294,11 +294,12 @@ def comparisons(studies, outcomes, values, groups, arms, vocabulary):
                 if reasons:
                     leave("; ".join(reasons))
                     continue
+                names = {role: " + ".join(outcome_groups[code]["title"] for code in roles[role])
+                         for role in ("treated", "control")}
                 usable.append({"study": study, "measure": measure, "kind": outcome_kind(outcome["title"]),
                                "unit": " ".join((outcome["unit"] or "").casefold().split()),
                                "title": outcome["title"], "time_frame": outcome["time_frame"], "days": days,
-                               "position": outcome["position"], "groups": " + ".join(outcome_groups[c]["title"] for c in roles["treated"]) + " vs " +
-                                         " + ".join(outcome_groups[c]["title"] for c in roles["control"]),
+                               "position": outcome["position"], "groups": f"{names['treated']} vs {names['control']}",
                                "treated": combined(summaries["treated"]), "control": combined(summaries["control"])})
     return usable, excluded
 
@@ -346,7 +347,8 @@ def meta_rows(usable):
                 (m1, s1, n1), (m2, s2, n2) = item["treated"], item["control"]
                 members.append({
                     "meta_id": meta_id, "study_id": item["study"]["study_id"], "trial_id": item["study"]["trial_id"],
-                    "outcome_title": item["title"], "groups": item["groups"], "time_frame": item["time_frame"], "days": item["days"],
+                    "outcome_title": item["title"], "groups": item["groups"], "time_frame": item["time_frame"],
+                    "days": item["days"],
                     "treated_n": n1, "treated_mean": m1, "treated_sd": s1,
                     "control_n": n2, "control_mean": m2, "control_sd": s2, "effect": effect, "se": se,
                     "ci_low": effect - crit * se, "ci_high": effect + crit * se, "weight": weight})
