@@ -48,7 +48,7 @@ def refuse_binary(handle, origin):
     bomb of them, random bytes) is refused from its head, never read on."""
     head = handle.peek(8192)[:8192]
     if b"\0" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text has NULs too
-        raise LoadError(f"{origin}: binary data, not a payload of any source: {pubmed.error_message(head[:200])}")
+        raise LoadError(f"{origin}: binary data (NUL bytes in its first 8 KB), not a payload of any source")
 
 
 def bounded(handle, origin):
