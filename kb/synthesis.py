@@ -4,23 +4,26 @@ Safety (`synthesis_safety`): per intervention class and route (the `evidence` ro
 the share of treated patients with a serious adverse event, with an exact Clopper-Pearson
 95% interval (statsmodels `proportion_confint(method="beta")`, defined at 0 events too).
 Counts come from posted results: the serious-event totals of each adverse-event group that
-is a cell-therapy arm (an EXPERIMENTAL arm, or the one group of a single-group trial).
-The KB holds no structured event counts from papers; the one count it does hold is a
-paper's "no serious adverse events" with its N, which counts as 0 of N only for a single-arm
-study or case series (everyone treated) whose trial posted no counts. Zero-event studies
-count in every figure.
+is a cell-therapy arm (an EXPERIMENTAL arm, or the one group of a single-group trial; never a
+group named placebo, sham, control or healthy). The KB holds no structured event counts
+from papers; the one count it does hold is a paper's "no serious adverse events" with its N,
+which counts as 0 of N only when everyone was treated (a single-group trial, or a single-arm
+study or case series with no controlled design) and its trial posted no counts. Zero-event
+studies count in every figure.
 
 Efficacy (`synthesis_meta`, `synthesis_meta_studies`): a random-effects meta-analysis
-(DerSimonian-Laird, statsmodels `combine_effects`, 95% Wald interval) of controlled trials'
-posted outcome values: mRS, NIHSS, Barthel Index, Fugl-Meyer or infarct volume, one mean
-with an SD, SE or CI and the number analysed for one cell-therapy group and one control
-group. Only the same measure, reported the same way (a change from baseline or a value at a
-time point) and at time frames within TIME_WINDOW of each other are pooled: as a mean
-difference when every study uses the same unit, else as a standardised mean difference
-(Hedges' g). A measure has a fixed direction (lower mRS, NIHSS and infarct volume are
-better; higher Barthel and Fugl-Meyer), so the same measure points the same way. The KB
-holds no per-group means from papers, so papers do not enter the pooling. A group of one
-study is not pooled. Every study left out, and why, is a row of `synthesis_excluded`.
+(DerSimonian-Laird, statsmodels `combine_effects`, tau² truncated at 0, 95% Wald interval)
+of controlled trials' posted outcome values: mRS, NIHSS, Barthel Index, Fugl-Meyer or
+infarct volume, a mean with an SD, SE or 95% CI and the number analysed for the cell-therapy
+group(s) and the control group(s) (several on one side, such as dose arms, are combined).
+Only the same measure, reported the same way (a change from baseline, a value at a time
+point, or an improvement) and at time frames within TIME_WINDOW of each other are pooled,
+one outcome per study: as a mean difference when every study uses the same unit, else as a
+standardised mean difference (Hedges' g). A measure has a fixed direction (lower mRS, NIHSS
+and infarct volume are better; higher Barthel and Fugl-Meyer), so the same measure points
+the same way. The KB holds no per-group means from papers, so papers do not enter the
+pooling. A group of one study is not pooled. Every study result left out, and why, is a row
+of `synthesis_excluded`.
 """
 
 import json
