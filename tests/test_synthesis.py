@@ -361,3 +361,17 @@ def test_recorded_posted_events_count_only_cell_therapy_arms_never_a_placebo_typ
             assert found == [] and left[0]["reason"].startswith("no adverse-event group maps"), nct
         checks += 1
     assert checks == len(expected)
+
+
+@pytest.mark.parametrize("files", [["v2_results_page.json"], ["v1classic_results.json"],
+                                   ["legacy_NCT03004976.xml", "legacy_NCT03384433.xml"]])
+def test_every_results_format_gives_the_same_synthesis(db, files):
+    for name in files:
+        load_ctgov_file(db, RESULTS / name)
+    refresh(db)
+    assert [(r["intervention"], r["studies"], r["patients"], r["events"]) for r in rows(db, "synthesis_safety")] == [
+        ("MSC-derived exosome/EV", 1, 5, 0)]
+    assert sorted((r["study_id"], r["reason"]) for r in rows(db, "synthesis_excluded")) == [
+        ("NCT03004976", "posted as count of participants, not a mean"),
+        ("NCT03004976", "posted as median, not a mean"),
+        ("NCT03004976", "posted results give no serious adverse event counts")]
