@@ -22,6 +22,10 @@ def test_corpus_loads_cleanly_and_only_the_seed_has_an_abstract(db):
                       ).fetchone()[0] == 0
     again = demo.build(db)
     assert (again.added, again.updated) == (0, 0)
+    # Records name their files as loaded, never by the path of the machine that built the KB.
+    origins = {row[0] for row in db.execute("select distinct origin from records")}
+    assert origins == {f"demo_corpus/{path.name}" for path in
+                       demo.corpus_files() + demo.trial_files() + demo.portal_files()}
 
 
 def test_every_corpus_file_names_its_sources():

@@ -23,6 +23,7 @@ from test_browser import CHROMIUM, browser  # noqa: E402,F401
 from harvest.records import new_author, new_work  # noqa: E402
 from kb import demo, serve  # noqa: E402
 from kb.cli import cli  # noqa: E402
+from kb.datasette_plugin import shown_origin  # noqa: E402
 from kb.datasette_plugin.guards import script_hash  # noqa: E402
 from kb.db import open_db  # noqa: E402
 from kb.ingest import refresh  # noqa: E402
@@ -132,11 +133,13 @@ def test_server_paths_and_memory_stay_hidden(site, kb_path):
     assert tokenizer.status_code == 400 and "not authorized to use function: fts3_tokenizer" in tokenizer.text
     work = one(site, "select id from works where pmid = '35281985'")["id"]
     page = get(site, f"/-/work/{work}").text
-    assert "from pubmed_clinical.xml</li>" in page and str(Path(demo.__file__).parent) not in page
+    assert "from demo_corpus/pubmed_clinical.xml</li>" in page and str(Path(demo.__file__).parent) not in page
     records = BeautifulSoup(get(site, "/regenkb/records?_size=100").text, "html.parser")
     origins = {cell.get_text(strip=True) for cell in records.select("td.col-origin")}
-    assert {"pubmed_clinical.xml", "ctgov_trials.json", "portal_seed.html"} <= origins
-    assert not [origin for origin in origins if "/" in origin]
+    assert {"demo_corpus/pubmed_clinical.xml", "demo_corpus/ctgov_trials.json", "demo_corpus/portal_seed.html"} <= origins
+    assert str(Path(demo.__file__).parent) not in get(site, "/regenkb/records.json?_size=100").text
+    # An absolute origin (a file loaded by its full path) shows by its name alone.
+    assert shown_origin("file:///home/someone/saved/page.html") == "page.html"
 
 
 def test_debug_endpoints_come_back_when_asked(kb_path):
