@@ -562,7 +562,8 @@ def relink(db):
 @click.option("--email", envvar="REGENKB_EMAIL", help="Contact address [$REGENKB_EMAIL]")
 def expand(db_file, depth, limit, api_key, openalex_key, email):
     """Snowball: fetch the works the KB's works cite, are cited by or are related to,
-    which the KB does not hold yet (PMIDs from PubMed, OpenAlex ids and DOIs from OpenAlex).
+    which the KB does not hold yet (PMIDs from PubMed, OpenAlex ids and DOIs from OpenAlex),
+    and the full records of works only a reference file describes (`kb load library`).
 
     \b
     Example (one round, as a systematic review's citation search):

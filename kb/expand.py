@@ -24,13 +24,29 @@ def missing(db, relations=RELATIONS):
     return found
 
 
+def library_only(db):
+    """{scheme: [identifier, ...]} of works only a researcher's reference file describes
+    (`kb load library`): their full records are fetched like missing link targets, by PMID
+    from PubMed, else by DOI."""
+    found = {}
+    for pmid, doi in db.execute(
+            "SELECT pmid, doi FROM works WHERE id IN (SELECT work_id FROM records WHERE work_id IS NOT NULL "
+            "GROUP BY work_id HAVING min(source) = 'library' AND max(source) = 'library') ORDER BY id"):
+        if pmid or doi:
+            found.setdefault("pmid" if pmid else "doi", []).append(pmid or doi)
+    return found
+
+
 def expand(db, pubmed_client, openalex_client, depth=1, limit=None, progress=lambda note: None):
     """Fetch missing link targets, `depth` rounds deep: PMIDs from PubMed, OpenAlex ids and
-    DOIs from OpenAlex; then match the references still unresolved to works by title.
-    Returns LoadStats and {scheme: identifiers still missing}."""
+    DOIs from OpenAlex, and the full records of works only a reference file describes; then
+    match the references still unresolved to works by title. Returns LoadStats and
+    {scheme: identifiers still missing}."""
     stats = LoadStats()
     for round_ in range(1, depth + 1):
         targets = missing(db)
+        for scheme, identifiers in library_only(db).items():
+            targets[scheme] = sorted(set(targets.get(scheme, [])) | set(identifiers))
         if limit:
             targets = {scheme: ids[:limit] for scheme, ids in targets.items()}
         if not any(targets.get(s) for s in ("pmid", "openalex", "doi")):

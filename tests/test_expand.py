@@ -73,3 +73,19 @@ def test_expand_fetches_the_institutions_affiliations_name(db, tmp_path):
         expand(db, *clients(tmp_path, eutils, alex), depth=1)
     row = db.execute("select name, ror, country, latitude from institutions").fetchone()
     assert row == ("University of California, Davis", "https://ror.org/05rrcem69", "US", 38.54)
+
+
+def test_expand_fetches_the_full_records_of_works_only_a_reference_file_describes(db, tmp_path):
+    from kb.expand import library_only
+    from kb.ingest import load_library_file
+
+    path = tmp_path / "mine.ris"
+    path.write_text("TY  - JOUR\nAU  - Chung, Jong-Won\nTI  - PISCES trial\nPY  - 2016\nAN  - 27497862\n"
+                    "UR  - https://pubmed.ncbi.nlm.nih.gov/27497862/\nER  - \n", encoding="utf-8")
+    load_library_file(db, path)
+    assert library_only(db) == {"pmid": ["27497862"]}
+    with EutilsReplay([PISCES]) as eutils, OpenAlexReplay([]) as alex:
+        expand(db, *clients(tmp_path, eutils, alex), depth=1)
+        assert eutils.calls("efetch.fcgi")[0]["id"] == "27497862"
+    sources = [r[0] for r in db.execute("select source from records order by source")]
+    assert sources == ["library", "pubmed"] and db["works"].count == 1 and library_only(db) == {}
