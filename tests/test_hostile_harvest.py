@@ -159,7 +159,7 @@ def test_an_answer_announcing_more_than_the_cap_is_refused_at_once_and_never_ask
 # A client in a process of its own, its address space capped so that a regression fails
 # here (MemoryError) rather than swaps; it prints how it ended and its peak memory.
 BOUNDED_CLIENT = """
-import resource, sys
+import re, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (2 ** 30, 2 ** 30))
 from harvest import http
 from harvest.errors import HarvestError
@@ -167,7 +167,8 @@ try:
     http.Client("ctgov", rate_per_second=100, cache=False, max_retries=0).get(sys.argv[1])
 except HarvestError as error:
     print(error)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM is this image's own peak; ru_maxrss would count the forked test process's memory too.
+print(int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024)
 """
 
 
