@@ -1,4 +1,3 @@
-import asyncio
 import json
 import re
 from collections import defaultdict
@@ -7,9 +6,10 @@ from urllib.parse import urlencode
 import pytest
 from bs4 import BeautifulSoup
 
-from kb import demo, gapmap, serve
+from kb import gapmap, serve
 from kb.classify import DEFAULT_VOCABULARY, Vocabulary, work_tags
-from kb.db import open_db
+
+from conftest import get
 
 # The rule as the page states it, written out again here: strongest first.
 ORDER = ["randomised controlled trial", "non-randomised controlled", "single-arm", "observational",
@@ -18,20 +18,6 @@ LEVEL = {"randomised controlled trial": "randomised controlled trial", "non-rand
          "non-randomised controlled", "single-arm": "single-arm", "observational": "observational",
          "case series": "case series or report", "case report": "case series or report"}
 REVIEWS = {"systematic review", "meta-analysis", "narrative review"}
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    path = tmp_path_factory.mktemp("gapmap") / "regenkb.db"
-    db = open_db(str(path))
-    demo.build(db)
-    datasette = serve.datasette_for(path)
-    asyncio.run(datasette.invoke_startup())
-    return db, datasette
-
-
-def get(datasette, url):
-    return asyncio.run(datasette.client.get(url))
 
 
 def expected_cells(db, keep=lambda study: True):
@@ -76,8 +62,8 @@ def page_cells(body):
             for cell in row["cells"] if cell}
 
 
-def test_each_cell_counts_the_studies_its_tags_put_in_it_with_their_strongest_design(site):
-    db, datasette = site
+def test_each_cell_counts_the_studies_its_tags_put_in_it_with_their_strongest_design(demo_site):
+    db, datasette = demo_site
     expected = expected_cells(db)
     table = {(r["map"], r["row"], r["outcome"]): r for r in db.query("SELECT * FROM gap_map")}
     assert len(expected) >= 20 and table.keys() == expected.keys()
@@ -111,8 +97,8 @@ def test_the_strongest_design_is_the_most_controlled_and_an_animal_study_is_prec
         "design not stated"
 
 
-def test_filters_narrow_the_counts_to_the_studies_that_match(site):
-    db, datasette = site
+def test_filters_narrow_the_counts_to_the_studies_that_match(demo_site):
+    db, datasette = demo_site
     everything = page_cells(get(datasette, "/-/gap-map.json").json())
     for args, keep in (({"stroke_type": "haemorrhagic"}, lambda s: "haemorrhagic" in (s["stroke_type"] or "")),
                        ({"phase": "2"}, lambda s: "2" in re.split(r"/|; ", s["phase"] or "")),
@@ -127,8 +113,8 @@ def test_filters_narrow_the_counts_to_the_studies_that_match(site):
         assert all(urlencode(args) in cell["path"] for cell in page_cells(body).values()), args
 
 
-def test_a_cell_links_to_exactly_its_studies_and_their_pages(site):
-    db, datasette = site
+def test_a_cell_links_to_exactly_its_studies_and_their_pages(demo_site):
+    db, datasette = demo_site
     cell = page_cells(get(datasette, "/-/gap-map.json").json())[("clinical", "MSC", "NIHSS")]
     html = BeautifulSoup(get(datasette, "/-/gap-map").text, "html.parser")
     link = html.find("a", attrs={"aria-label": re.compile(r"^MSC × NIHSS: ")})
@@ -148,8 +134,8 @@ def test_a_cell_links_to_exactly_its_studies_and_their_pages(site):
     assert all(get(datasette, href).status_code == 200 for href in hrefs)
 
 
-def test_preclinical_studies_have_their_own_map_of_species_and_animal_model(site):
-    db, datasette = site
+def test_preclinical_studies_have_their_own_map_of_species_and_animal_model(demo_site):
+    db, datasette = demo_site
     body = get(datasette, "/-/gap-map.json").json()
     preclinical = next(m for m in body["maps"] if m["map"] == "preclinical")
     rows = {row["row"]: row for row in preclinical["rows"]}
@@ -179,8 +165,8 @@ def test_an_animal_abstract_lands_in_its_species_model_and_outcome_cells():
     assert not cells["clinical"]
 
 
-def test_the_json_twin_holds_what_the_page_draws(site):
-    datasette = site[1]
+def test_the_json_twin_holds_what_the_page_draws(demo_site):
+    datasette = demo_site[1]
     body = get(datasette, "/-/gap-map.json?stroke_type=ischaemic").json()
     html = BeautifulSoup(get(datasette, "/-/gap-map?stroke_type=ischaemic").text, "html.parser")
     assert all(drawn["rows"] for drawn in body["maps"])
@@ -195,8 +181,8 @@ def test_the_json_twin_holds_what_the_page_draws(site):
     assert 'id="map-clinical"' not in only_rats and "No clinical studies match the filters." in only_rats
 
 
-def test_the_page_needs_no_script_and_no_inline_style(site):
-    page = get(site[1], "/-/gap-map")
+def test_the_page_needs_no_script_and_no_inline_style(demo_site):
+    page = get(demo_site[1], "/-/gap-map")
     content = page.text.split('<section class="content">')[1].split("</section>")[0]
     assert page.status_code == 200 and "content-security-policy" in page.headers
     assert "<script" not in content and "style=" not in content and content.count("<svg") > 20
@@ -205,8 +191,8 @@ def test_the_page_needs_no_script_and_no_inline_style(site):
 @pytest.mark.parametrize("query, problem", [
     ("species=unicorn", "choose one of: human, pig, rat"), ("year_from=twenty", "is a year"),
     ("year_from=2020&year_to=2010", "is after year to"), ("phase=9", "No on-topic study has phase '9'")])
-def test_a_bad_filter_is_a_400_that_says_what_it_accepts(site, query, problem):
-    datasette = site[1]
+def test_a_bad_filter_is_a_400_that_says_what_it_accepts(demo_site, query, problem):
+    datasette = demo_site[1]
     page = get(datasette, "/-/gap-map?" + query)
     assert page.status_code == 400 and problem in BeautifulSoup(page.text, "html.parser").find(id="problem").text
     answer = get(datasette, "/-/gap-map.json?" + query)
@@ -214,26 +200,26 @@ def test_a_bad_filter_is_a_400_that_says_what_it_accepts(site, query, problem):
     assert get(datasette, "/-/gap-map/studies?map=clinical&row=MSC&outcome=NIHSS&" + query).status_code == 400
 
 
-def test_an_empty_or_unknown_cell_is_a_404(site):
-    datasette = site[1]
+def test_an_empty_or_unknown_cell_is_a_404(demo_site):
+    datasette = demo_site[1]
     for query in ("map=clinical&row=MSC&outcome=Barthel+Index", "map=clinical&row=Unicorn+cells&outcome=mRS",
                   "map=veterinary&row=MSC&outcome=NIHSS", "map=clinical&row=MSC&outcome=NIHSS&species=rat", ""):
         assert get(datasette, "/-/gap-map/studies?" + query).status_code == 404, query
         assert get(datasette, "/-/gap-map/studies.json?" + query).status_code == 404, query
 
 
-def test_every_page_menu_links_to_the_gap_map(site):
-    datasette = site[1]
+def test_every_page_menu_links_to_the_gap_map(demo_site):
+    datasette = demo_site[1]
     for url in ("/regenkb/works", "/-/trial/NCT01716481", "/-/search-all?q=stroke", "/-/gap-map"):
         menu = BeautifulSoup(get(datasette, url).text, "html.parser").select_one("details.nav-menu")
         assert menu.find("a", string="Evidence gap map")["href"] == "/-/gap-map", url
 
 
-def test_a_kb_classified_before_animal_models_were_tagged_still_shows_its_map(site, tmp_path):
+def test_a_kb_classified_before_animal_models_were_tagged_still_shows_its_map(demo_site, tmp_path):
     import sqlite3
 
     old = tmp_path / "old.db"
-    site[0].conn.execute("VACUUM INTO ?", [str(old)])
+    demo_site[0].conn.execute("VACUUM INTO ?", [str(old)])
     with sqlite3.connect(old) as conn:
         conn.execute("ALTER TABLE evidence DROP COLUMN animal_model")
         conn.execute("DROP TABLE gap_map")
@@ -242,8 +228,8 @@ def test_a_kb_classified_before_animal_models_were_tagged_still_shows_its_map(si
     assert "rat · model not stated" in rows and not any("photothrombosis" in row for row in rows)
 
 
-def test_a_hostile_filter_is_a_short_400_shown_as_text(site):
-    datasette = site[1]
+def test_a_hostile_filter_is_a_short_400_shown_as_text(demo_site):
+    datasette = demo_site[1]
     page = get(datasette, "/-/gap-map?species=" + "<script>alert(1)</script>" + "a" * 60_000)
     assert page.status_code == 400 and len(page.text) < 20_000
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>alert(1)" not in page.text

@@ -1,4 +1,3 @@
-import asyncio
 import json
 import re
 import time
@@ -10,13 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from harvest import limits
-from kb import demo, merge, serve
+from kb import merge
 from kb.citations import works_for_citation
 from kb.cli import cli
 from kb.db import open_db
 from kb.ingest import LoadError, load_ctgov_file, load_library_file, load_pubmed_file
 
-from conftest import EFETCH, FIXTURES
+from conftest import EFETCH, FIXTURES, get
 
 LIBRARY = FIXTURES / "library"
 SEED_DOI = "10.4103/ijpvm.ijpvm_441_21"
@@ -213,14 +212,10 @@ def test_a_library_entry_never_overrides_what_pubmed_says(db):
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
+def exports(demo_site):
     """Our .bibtex, .ris and .csljson exports of the whole demo, fetched as a reader would."""
-    path = tmp_path_factory.mktemp("demo") / "regenkb.db"
-    db = open_db(str(path))
-    demo.build(db)
-    datasette = serve.datasette_for(path)
-    asyncio.run(datasette.invoke_startup())
-    texts = {extension: asyncio.run(datasette.client.get(f"/regenkb/works.{extension}?_size=max")).text
+    db, datasette = demo_site
+    texts = {extension: get(datasette, f"/regenkb/works.{extension}?_size=max").text
              for extension in ("bibtex", "ris", "csljson")}
     return db, texts
 

@@ -1,28 +1,14 @@
-import asyncio
 import datetime
 import json
 import re
 
-import pytest
 from bs4 import BeautifulSoup
 
-from kb import demo, serve
+from kb import serve
 from kb.datasette_plugin.trial import status_warning
 from kb.db import open_db
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    path = tmp_path_factory.mktemp("trials") / "regenkb.db"
-    db = open_db(str(path))
-    demo.build(db)
-    datasette = serve.datasette_for(path)
-    asyncio.run(datasette.invoke_startup())
-    return db, datasette
-
-
-def get(datasette, url):
-    return asyncio.run(datasette.client.get(url))
+from conftest import get
 
 
 def soup(datasette, url):
@@ -35,8 +21,8 @@ def one(db, sql, params=()):
     return db.execute(sql, params).fetchone()[0]
 
 
-def test_the_seed_trial_page_warns_that_its_recruiting_status_is_stale(site):
-    db, datasette = site
+def test_the_seed_trial_page_warns_that_its_recruiting_status_is_stale(demo_site):
+    db, datasette = demo_site
     page = soup(datasette, "/-/trial/NCT03384433")
     assert page.h1.get_text() == ("Allogenic Mesenchymal Stem Cell Derived Exosome in Patients With Acute Ischemic "
                                   "Stroke")
@@ -53,8 +39,8 @@ def test_the_seed_trial_page_warns_that_its_recruiting_status_is_stale(site):
     assert "age 40 Years to 80 Years" in page.get_text()
 
 
-def test_the_seed_trial_lists_its_site_with_coordinates_and_maps_it_offline(site):
-    db, datasette = site
+def test_the_seed_trial_lists_its_site_with_coordinates_and_maps_it_offline(demo_site):
+    db, datasette = demo_site
     page = soup(datasette, "/-/trial/NCT03384433")
     cells = [td.get_text() for td in page.select("table.sites tbody tr")[0].find_all("td")]
     assert cells[:3] == ["Shahid Beheshti University of Medical Sciences", "Tehran", "Iran, Islamic Republic of"]
@@ -76,8 +62,8 @@ def test_the_seed_trial_lists_its_site_with_coordinates_and_maps_it_offline(site
                if "regenkb" in (script.get("id") or ""))
 
 
-def test_the_seed_trial_shows_its_paper_with_the_link_kind_and_reasons(site):
-    db, datasette = site
+def test_the_seed_trial_shows_its_paper_with_the_link_kind_and_reasons(demo_site):
+    db, datasette = demo_site
     page = soup(datasette, "/-/trial/NCT03384433")
     seed = one(db, "select id from works where pmid = '35281985'")
     paper = page.select("ul.papers li")[0]
@@ -94,8 +80,8 @@ def test_the_seed_trial_shows_its_paper_with_the_link_kind_and_reasons(site):
     assert page.select("ol.related-trials li")  # other trials with its intervention or stroke type
 
 
-def test_a_trial_page_links_its_papers_both_ways_and_its_official_to_the_person(site):
-    db, datasette = site
+def test_a_trial_page_links_its_papers_both_ways_and_its_official_to_the_person(demo_site):
+    db, datasette = demo_site
     page = soup(datasette, "/-/trial/NCT01151124")
     kinds = [li.find(class_="why").get_text() for li in page.select("ul.papers li")]
     assert "the trial's references list the paper: RESULT: Kalladka et al. Lancet 2016 (ctgov)" in kinds
@@ -108,8 +94,8 @@ def test_a_trial_page_links_its_papers_both_ways_and_its_official_to_the_person(
     assert "same intervention: neural stem/progenitor cells" in related[0].get_text()
 
 
-def test_a_trial_without_sites_says_so_and_draws_no_map(site):
-    db, datasette = site
+def test_a_trial_without_sites_says_so_and_draws_no_map(demo_site):
+    db, datasette = demo_site
     nct = one(db, "select nct_id from trials where id not in (select trial_id from trial_sites) order by nct_id")
     page = soup(datasette, f"/-/trial/{nct}")
     assert "The registry record lists no sites." in page.get_text()
@@ -117,8 +103,8 @@ def test_a_trial_without_sites_says_so_and_draws_no_map(site):
     assert not page.find_all("script", src=re.compile("leaflet"))
 
 
-def test_the_trial_page_has_a_json_twin_with_lists_as_lists(site):
-    db, datasette = site
+def test_the_trial_page_has_a_json_twin_with_lists_as_lists(demo_site):
+    db, datasette = demo_site
     response = get(datasette, "/-/trial/NCT03384433.json")
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
     body = response.json()
@@ -134,8 +120,8 @@ def test_the_trial_page_has_a_json_twin_with_lists_as_lists(site):
         "order by position")]
 
 
-def test_an_unknown_trial_is_a_404_that_points_to_search(site):
-    datasette = site[1]
+def test_an_unknown_trial_is_a_404_that_points_to_search(demo_site):
+    datasette = demo_site[1]
     page = get(datasette, "/-/trial/NCT99999999")
     assert page.status_code == 404 and 'href="/-/search-all?q=NCT99999999"' in page.text
     twin = get(datasette, "/-/trial/NCT99999999.json")
@@ -144,8 +130,8 @@ def test_an_unknown_trial_is_a_404_that_points_to_search(site):
     assert hostile.status_code == 404 and "<script>alert(1)" not in hostile.text
 
 
-def test_a_trial_opens_by_its_other_registry_number_or_in_lower_case(site):
-    db, datasette = site
+def test_a_trial_opens_by_its_other_registry_number_or_in_lower_case(demo_site):
+    db, datasette = demo_site
     eudract, nct = db.execute("select i.identifier, t.nct_id from trial_ids i join trials t on t.id = i.trial_id "
                               "where i.registry = 'EudraCT' order by t.nct_id").fetchone()
     response = get(datasette, f"/-/trial/{eudract}")
@@ -155,8 +141,8 @@ def test_a_trial_opens_by_its_other_registry_number_or_in_lower_case(site):
     assert page.find("a", href=f"https://www.clinicaltrialsregister.eu/ctr-search/search?query={eudract}")
 
 
-def test_an_institution_page_lists_the_trials_it_sponsors_or_hosts(site):
-    db, datasette = site
+def test_an_institution_page_lists_the_trials_it_sponsors_or_hosts(demo_site):
+    db, datasette = demo_site
     for name, role in (("Isfahan University of Medical Sciences", "sponsor"),
                        ("Shahid Beheshti University of Medical Sciences", "site")):
         page = soup(datasette, f"/-/institution/{one(db, 'select id from institutions where name = ?', [name])}")
@@ -169,8 +155,8 @@ def test_an_institution_page_lists_the_trials_it_sponsors_or_hosts(site):
     assert "/-/trial/NCT01151124" in [li.a["href"] for li in trials]
 
 
-def test_the_work_page_and_search_link_trials_to_their_trial_page(site):
-    db, datasette = site
+def test_the_work_page_and_search_link_trials_to_their_trial_page(demo_site):
+    db, datasette = demo_site
     seed = one(db, "select id from works where pmid = '35281985'")
     assert soup(datasette, f"/-/work/{seed}").find("a", href="/-/trial/NCT03384433")
     search = soup(datasette, "/-/search-all?q=allogenic+exosome+ischemic&kind=trials")
@@ -253,17 +239,17 @@ def test_posted_results_show_each_outcome_value_and_serious_event_per_group_as_t
     assert checks > 20
 
 
-def test_the_trials_table_links_each_title_to_its_trial_page(site):
-    page = soup(site[1], "/regenkb/trials?nct_id=NCT03384433")
+def test_the_trials_table_links_each_title_to_its_trial_page(demo_site):
+    page = soup(demo_site[1], "/regenkb/trials?nct_id=NCT03384433")
     assert page.find("a", href="/-/trial/NCT03384433").get_text() == (
         "Allogenic Mesenchymal Stem Cell Derived Exosome in Patients With Acute Ischemic Stroke")
 
 
-def test_a_kb_loaded_before_posted_results_were_stored_still_shows_its_trials(site, tmp_path):
+def test_a_kb_loaded_before_posted_results_were_stored_still_shows_its_trials(demo_site, tmp_path):
     import sqlite3
 
     old = tmp_path / "old.db"
-    site[0].conn.execute("VACUUM INTO ?", [str(old)])
+    demo_site[0].conn.execute("VACUUM INTO ?", [str(old)])
     with sqlite3.connect(old) as conn:
         for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
                                      "(name = 'trial_results' OR name LIKE 'trial_result_%')").fetchall():
