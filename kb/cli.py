@@ -35,6 +35,13 @@ def printable(text):
     return str(text).translate(ESCAPES)
 
 
+def printable_snippet(snippet):
+    """A search snippet made printable around its highlight markers, which are control bytes."""
+    marks = search_module.MARK_START, search_module.MARK_END
+    return marks[0].join(marks[1].join(printable(part) for part in piece.split(marks[1]))
+                         for piece in (snippet or "").split(marks[0]))
+
+
 class Cli(click.Group):
     """The `kb` group: every error message it shows is made printable first."""
 
@@ -791,8 +798,8 @@ def related_command(work, as_json, db_file):
     if not rows:
         raise click.ClickException(f"no related trials for {work}: is it in the KB, and has `kb classify` run?")
     for row in rows:
-        click.echo(f"{row['rank']}. {row['nct_id']}  {row['brief_title']}  (score {row['score']:.2f})\n"
-                   f"   {row['reasons']}")
+        click.echo(f"{row['rank']}. {row['nct_id']}  {printable(row['brief_title'])}  (score {row['score']:.2f})\n"
+                   f"   {printable(row['reasons'])}")
 
 
 @cli.command(name="doctor")
@@ -823,7 +830,7 @@ def doctor_command(fix, output, db_file):
     damage = doctor.diagnose(path)
     if damage:
         for finding in damage:
-            click.echo(f"problem: {finding.problem} (--fix will {finding.fix})")
+            click.echo(printable(f"problem: {finding.problem} (--fix will {finding.fix})"))
         if not fix:
             raise SystemExit(1)
         target = output or os.path.splitext(path)[0] + ".recovered.db"
@@ -843,7 +850,7 @@ def doctor_command(fix, output, db_file):
             click.echo(f"fixed: {line}")
     findings = doctor.check(db)
     for finding in findings:
-        click.echo(f"problem: {finding.problem} (--fix will {finding.fix})")
+        click.echo(printable(f"problem: {finding.problem} (--fix will {finding.fix})"))
     if findings:
         raise SystemExit(1)
     click.echo(f"{path}: healthy ({db['works'].count} works, {db['trials'].count} trials)")
@@ -929,9 +936,10 @@ def search(query, db_file, trials, limit, as_json):
         else:
             about = f"{hit['year']}, {hit['journal']}"
             ids = ", ".join(f"{k.upper()} {hit[k]}" for k in ("pmid", "doi") if hit[k])
-        click.echo(click.style(f"{number}. {hit['title']}", bold=True) + f" ({about})")
-        click.echo(f"   {ids}  [{'trial' if trials else 'work'} {hit['id']}]")
-        click.echo("   " + search_module.highlight(hit["snippet"], start, end).replace("\n", " "))
+        # Harvested text is escaped before our own bold markers go in.
+        click.echo(click.style(f"{number}. {printable(hit['title'])}", bold=True) + f" ({printable(about)})")
+        click.echo(f"   {printable(ids)}  [{'trial' if trials else 'work'} {hit['id']}]")
+        click.echo("   " + search_module.highlight(printable_snippet(hit["snippet"]), start, end))
     for expansion in found["expanded"]:
         click.echo(f"Also searched {expansion['typed']!r} as {' or '.join(expansion['as'])} ({expansion['why']}).")
 

@@ -276,3 +276,19 @@ def test_control_bytes_from_a_server_or_an_argument_are_escaped_in_the_error(tmp
         assert "\x1b" not in result.output and "\x07" not in result.output
     assert r"HTTP 404: \x1b]0;owned\x07gone" in answered.output
     assert one_line_error(argued) == r"Error: file:///\x1b]0;owned\x07 is not an http(s) address; not fetched"
+
+
+def test_harvested_control_bytes_are_escaped_in_search_results(tmp_path):
+    from harvest.records import new_work
+    from kb.db import open_db
+    from kb.load import WorkLoader
+
+    db = open_db(str(tmp_path / "kb.db"))
+    record = new_work(pmid="99999998", title=TITLE.decode() + " exosomes after stroke", year=2024,
+                      abstract="Placenta exosomes \x1b[2J were safe.")
+    record["raw"] = b"<PubmedArticle>99999998</PubmedArticle>"
+    WorkLoader(db, "pubmed").write_batch([record], "hand-built")
+    result = run_cli("search", "exosomes", "--db", tmp_path / "kb.db")
+    assert result.exit_code == 0 and "\x1b" not in result.output and "\x07" not in result.output
+    assert result.output.startswith("1. \\x1b]0;owned\\x07 exosomes after stroke (2024, None)\n")
+    assert "\n   \\x1b]0;owned\\x07 [exosomes] after stroke\n" in result.output  # the highlight survives
