@@ -170,3 +170,18 @@ def test_the_synthesis_page_draws_its_forest_and_safety_plots_within_the_content
     shot(page, "6-synthesis")
     assert errors == [] and violations == []
     page.close()
+
+
+def test_affiliation_numbers_show_beside_each_affiliation_and_raised_beside_each_author(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    page.goto(base + "/-/search?q=35281985")
+    page.wait_for_selector("ol.affiliations li")
+    assert page.eval_on_selector("ol.affiliations", "ol => getComputedStyle(ol).listStyleType") == "decimal"
+    numbers = page.eval_on_selector_all("ol.affiliations li", "items => items.map(li => li.value)")
+    assert numbers[:3] == [1, 2, 3]
+    raised = page.eval_on_selector("p.authors sup", "sup => [sup.getBoundingClientRect().bottom, "
+                                   "sup.previousElementSibling.getBoundingClientRect().bottom]")
+    assert raised[0] < raised[1]  # the number sits above the name's baseline
+    shot(page, "2b-affiliation-numbers")
+    page.close()
