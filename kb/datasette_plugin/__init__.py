@@ -9,6 +9,7 @@ Registered by entry point, so `kb serve` and plain `datasette regenkb.db` both l
 
 import json
 import re
+from urllib.parse import quote
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
@@ -180,10 +181,10 @@ def citation_renderer(extension):
 def register_routes(datasette):
     hidden = [] if (datasette.plugin_config("regenkb") or {}).get("debug_endpoints") else [
         (guards.DEBUG_ENDPOINTS, guards.hidden_endpoint)]
-    return [(r"^/-/work/(?P<work_id>\d+)$", work_page),
+    return [(r"^/-/work/(?P<work_id>\d+)(\.(?P<format>json))?$", work_page),
             (r"^/-/search(-all)?(\.(?P<format>json))?$", search_page),
-            (r"^/-/author/(?P<author_id>\d+)$", author_page), (r"^/-/institution/(?P<institution_id>\d+)$",
-                                                                 institution_page),
+            (r"^/-/author/(?P<author_id>\d+)(\.(?P<format>json))?$", author_page),
+            (r"^/-/institution/(?P<institution_id>\d+)(\.(?P<format>json))?$", institution_page),
             (r"^/-/trial/(?P<nct>[^/]+?)(\.(?P<format>json))?$", trial_page),
             (r"^/-/gap-map(\.(?P<format>json))?$", gap_map_page),
             (r"^/-/gap-map/studies(\.(?P<format>json))?$", gap_map_studies_page),
@@ -214,12 +215,18 @@ async def work_page(datasette, request):
     context = await database.execute_fn(lambda conn: work_context(conn, work_id)) if work_id <= MAX_ID else None
     if context is None:
         return await missing_page(datasette, request, f"work {work_id}", name)
+    if request.url_vars.get("format") == "json":
+        return Response.json(context)
     return Response.html(await datasette.render_template(
         "regenkb_work.html", {**context, "database": name}, request=request))
 
 
 async def missing_page(datasette, request, what, database, query=None):
-    """A 404 that points to search (for query, when the URL named something searchable)."""
+    """A 404 that points to search (for query, when the URL named something searchable); a
+    page's JSON twin answers it as JSON."""
+    if request.url_vars.get("format") == "json":
+        search = datasette.urls.path("/-/search-all") + ("?q=" + quote(query) if query else "")
+        return Response.json({"error": f"There is no {what} in {database}.", "search": search}, status=404)
     return Response.html(await datasette.render_template(
         "regenkb_missing.html", {"what": what, "database": database, "query": query}, request=request), status=404)
 
@@ -300,6 +307,8 @@ async def entity_page(datasette, request, kind, entity_id, read):
     context = await database.execute_fn(lambda conn: read(conn, entity_id)) if entity_id <= MAX_ID else None
     if context is None:
         return await missing_page(datasette, request, f"{kind} {entity_id}", name)
+    if request.url_vars.get("format") == "json":
+        return Response.json(context)
     return Response.html(await datasette.render_template(
         f"regenkb_{kind}.html", {**context, "database": name, "kind": kind}, request=request))
 
