@@ -188,7 +188,8 @@ def register_routes(datasette):
             (r"^/-/trial/(?P<nct>[^/]+?)(\.(?P<format>json))?$", trial_page),
             (r"^/-/gap-map(\.(?P<format>json))?$", gap_map_page),
             (r"^/-/gap-map/studies(\.(?P<format>json))?$", gap_map_studies_page),
-            (r"^/-/synthesis(\.(?P<format>json))?$", synthesis_page), *hidden]
+            (r"^/-/synthesis(\.(?P<format>json))?$", synthesis_page),
+            (r"^/(-/home(\.(?P<format>json))?)?$", home_page), *hidden]
 
 
 @hookimpl
@@ -273,7 +274,7 @@ def work_context(conn, work_id):
 @hookimpl
 def extra_template_vars():
     return {"regenkb_snippet": snippet_html, "regenkb_list": json_list, "regenkb_link": identifier_link,
-            "regenkb_origin": shown_origin}
+            "regenkb_origin": shown_origin, "regenkb_table_order": table_order}
 
 
 def snippet_html(snippet):
@@ -398,3 +399,4 @@ from .trial import institution_trials, trial_page  # noqa: E402
 from .search import search_page  # noqa: E402
 from .gapmap import gap_map_page, gap_map_studies_page  # noqa: E402
 from .evidence import synthesis_page  # noqa: E402
+from .home import home_page, table_order  # noqa: E402
