@@ -172,6 +172,23 @@ def test_the_synthesis_page_draws_its_forest_and_safety_plots_within_the_content
     page.close()
 
 
+def test_the_home_page_draws_its_four_charts_within_the_content_security_policy(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    errors, violations = [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.goto(base + "/")
+    for chart in ("works-per-year", "trials-by-phase", "trials-by-status", "trials-by-country"):
+        page.wait_for_selector(f"#chart-{chart} svg .mark-rect path")
+    # One bar per publication year of the demo's works (and the hand-built 2024 payload's).
+    assert page.locator("#chart-works-per-year svg .mark-rect path").count() == 19
+    shot(page, "7-home")
+    assert errors == [] and violations == []
+    page.close()
+
+
 def test_affiliation_numbers_show_beside_each_affiliation_and_raised_beside_each_author(server, browser):
     base, _ = server
     page = browser.new_page()

@@ -83,7 +83,7 @@ def test_untrusted_text_renders_as_text_everywhere(site):
     for url in (f"/-/work/{evil}", "/regenkb/works?pmid=99999999", "/-/search-all?q=exosomes+stroke",
                 "/-/search?q=exosomes+stroke&kind=works&sort=newest", "/-/search?q=Evil&kind=works",
                 "/regenkb/search?q=exosomes+stroke", f"/regenkb/works/{evil}", "/-/trial/NCT09999999",
-                "/-/gap-map/studies?map=clinical&row=exosome%2FEV+%28other+source%29&outcome=no+outcome+tagged"):
+                "/-/gap-map/studies?map=clinical&row=exosome%2FEV+%28other+source%29&outcome=no+outcome+tagged", "/"):
         text = get(datasette, url).text
         assert "<script>alert" not in text and "<img src=x" not in text and "<b onmouseover" not in text, url
         assert "&lt;script&gt;" in text or "&lt;img" in text or "&lt;b" in text, url

@@ -1,7 +1,7 @@
 """The home page, /, and its JSON twin /-/home.json: what the KB holds (counts, works per
-year, trials by phase, status and country), a search box over everything, the newest trials
-and papers, the most prolific institutions and people, and the ways into the tables, the SQL
-editor and the API. Datasette's own /.json (the list of databases) stays as it was.
+year, trials by phase, status and country), a search box over everything, the trials updated
+and the papers added last, the most prolific institutions and people, and the ways into the
+tables, the SQL editor and the API. Datasette's own /.json (the list of databases) stays as it was.
 
 The charts are Vega-Lite specs drawn in the browser by static/regenkb-home.js from the page's
 JSON data block, with Vega's CSP-safe expression interpreter, as the synthesis page draws its
@@ -50,9 +50,9 @@ def home_context(conn):
         FROM trials ORDER BY updated IS NULL, updated DESC, nct_id LIMIT {RECENT_SHOWN}""")
     for row in recent_trials:
         row["phases"] = json_list(row["phases"])
-    recent_works = rows(conn, f"""
-        SELECT id, title, journal, year, pmid, doi FROM works
-        ORDER BY year IS NULL, year DESC, coalesce(pub_date, '') DESC, id DESC LIMIT {RECENT_SHOWN}""")
+    # Works are numbered as they are loaded: the highest ids are what the last harvests added.
+    recent_works = rows(conn, f"SELECT id, title, journal, year, pmid, doi FROM works "
+                              f"ORDER BY id DESC LIMIT {RECENT_SHOWN}")
     institutions = rows(conn, f"SELECT id, name, country, works FROM institutions WHERE works > 0 "
                               f"ORDER BY works DESC, name LIMIT {TOP_SHOWN}")
     people = rows(conn, f"SELECT id, name, works FROM authors WHERE works > 0 ORDER BY works DESC, name LIMIT {TOP_SHOWN}")
