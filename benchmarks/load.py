@@ -39,7 +39,7 @@ TRAFFIC = [
     ("search", "/{db}/trials.json?_search=stroke&_shape=array"),
     ("facet", "/{db}/evidence.json?_facet=route&_facet=design&on_topic=1&_shape=objects"),
     ("facet", "/{db}/works.json?_facet=year&_size=0"),
-    ("canned", "/{db}/related_trials.json?work=35281985&_shape=array"),
+    ("canned", "/{db}/trials_for_work.json?work=35281985&_shape=array"),
     ("canned", "/{db}/work_authors.json?pmid=35281985&_shape=array"),
     ("canned", "/{db}/works_by_author.json?name=Soleimani&_shape=array"),
     ("page", "/-/search-all?q=placenta+exosome"),

@@ -80,15 +80,15 @@ def test_metadata_follows_the_kb_file_name(tmp_path):
 
 @pytest.mark.asyncio
 async def test_related_trials_of_the_seed_paper_by_pmid_doi_or_work_id(client, demo_db):
-    by_pmid = (await client.get("/regenkb/related_trials.json?work=35281985&_shape=array")).json()
+    by_pmid = (await client.get("/regenkb/trials_for_work.json?work=35281985&_shape=array")).json()
     assert by_pmid[0]["nct_id"] == "NCT03384433" and by_pmid[0]["rank"] == 1
     assert "probably the same study" in by_pmid[0]["reasons"]
     assert "same sponsor institution: Isfahan University of Medical Sciences" in by_pmid[0]["reasons"]
     assert "same intervention: MSC-derived exosome/EV" in by_pmid[0]["reasons"]
     assert len(by_pmid) > 1 and by_pmid[1]["score"] < by_pmid[0]["score"]
-    by_doi = (await client.get("/regenkb/related_trials.json?work=10.4103/IJPVM.IJPVM_441_21&_shape=array")).json()
+    by_doi = (await client.get("/regenkb/trials_for_work.json?work=10.4103/IJPVM.IJPVM_441_21&_shape=array")).json()
     work_id = open_db(str(demo_db)).execute("select id from works where pmid = '35281985'").fetchone()[0]
-    by_id = (await client.get(f"/regenkb/related_trials.json?work={work_id}&_shape=array")).json()
+    by_id = (await client.get(f"/regenkb/trials_for_work.json?work={work_id}&_shape=array")).json()
     assert by_pmid == by_doi == by_id
 
 

@@ -160,7 +160,7 @@ def test_edge_input_gets_a_4xx_with_a_plain_message(site):
     # 60,000 characters is past SQLite's LIKE limit (50,000 bytes) and within httpx's longest URL.
     word = get(site, "/-/search-all?q=" + "a" * 60_000)
     assert word.status_code == 400 and "The query is 60,000 characters long" in word.text
-    for url in ("/regenkb/search", "/regenkb/related_trials", "/regenkb"):
+    for url in ("/regenkb/search", "/regenkb/trials_for_work", "/regenkb"):
         posted = get(site, url, method="post")
         assert posted.status_code == 405 and posted.text.startswith("This server is read-only"), url
 

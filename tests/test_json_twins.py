@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -51,3 +52,59 @@ def test_an_unknown_id_json_twin_is_a_json_404_that_points_to_search(demo_site, 
     assert response.json() == {"error": f"There is no {kind} 12345 in regenkb.", "search": "/-/search-all"}
     too_long = get(demo_site[1], f"/-/{kind}/{2**63}.json")
     assert too_long.status_code == 404 and too_long.json()["error"].startswith(f"There is no {kind} ")
+
+
+def test_work_authors_gives_each_author_id_in_order(demo_site):
+    db, datasette = demo_site
+    found = get(datasette, "/regenkb/work_authors.json?pmid=35281985&_shape=array").json()
+    expected = db.conn.execute("""SELECT wa.position, wa.author_id FROM work_authors wa JOIN works w ON w.id = wa.work_id
+                                  WHERE w.pmid = '35281985' AND wa.author_id IS NOT NULL ORDER BY wa.position""").fetchall()
+    assert [(row["position"], row["author_id"]) for row in found] == [tuple(row) for row in expected]
+    assert len(found) > 1 and all(isinstance(row["author_id"], int) for row in found)
+
+
+def test_the_trials_phase_facet_counts_each_phase_of_a_phase_1_2_trial(demo_site):
+    db, datasette = demo_site
+    counts = {}
+    for (phases,) in db.conn.execute("SELECT phases FROM trials WHERE phases IS NOT NULL"):
+        for phase in json.loads(phases):
+            counts[phase] = counts.get(phase, 0) + 1
+    facet = get(datasette, "/regenkb/trials.json?_size=0").json()["facet_results"]["phases"]
+    assert facet["type"] == "array"
+    assert {result["value"]: result["count"] for result in facet["results"]} == counts
+    assert counts["PHASE1"] and counts["PHASE2"] and 'PHASE1", "PHASE2' not in json.dumps(facet)
+
+
+@pytest.mark.parametrize("url, column", [("/regenkb/trials.json?_shape=objects&nct_id=NCT03384433", "phases"),
+                                         ("/regenkb/trials_for_work.json?work=35281985&_shape=objects", "phases"),
+                                         ("/regenkb/works.json?_shape=objects&pmid=35281985", "pub_types"),
+                                         ("/regenkb/authors.json?_shape=objects&_size=3", "name_forms")])
+def test_list_columns_are_arrays_in_the_json_api(demo_site, url, column):
+    body = get(demo_site[1], url).json()
+    assert body["rows"] and all(isinstance(row[column], list) for row in body["rows"] if row[column] is not None)
+    assert any(row[column] for row in body["rows"])
+    if "NCT03384433" in url or "trials_for_work" in url:
+        assert body["rows"][0]["phases"] == ["PHASE1", "PHASE2"]
+
+
+def test_a_trial_row_page_is_json_with_its_lists_as_arrays_and_paging_keeps_one_switch_per_column(demo_site):
+    db, datasette = demo_site
+    trial_id = one(db, "SELECT id FROM trials WHERE nct_id = 'NCT03384433'")
+    row = get(datasette, f"/regenkb/trials/{trial_id}.json?_shape=objects").json()["rows"][0]
+    assert row["phases"] == ["PHASE1", "PHASE2"] and isinstance(row["conditions"], list)
+    first = get(datasette, "/regenkb/trials.json?_size=5").json()
+    second = get(datasette, first["next_url"].replace("http://localhost", "")).json()
+    assert second["next_url"].count("_json=phases") == 1 and isinstance(second["rows"][0][
+        second["columns"].index("phases")], (list, type(None)))
+    assert get(datasette, "/regenkb/trials.csv?nct_id=NCT03384433").text.count('"[""PHASE1"", ""PHASE2""]"') == 1
+
+
+def test_the_trial_row_page_link_to_its_related_trials_rows_shows_them(demo_site):
+    db, datasette = demo_site
+    trial_id = one(db, "SELECT id FROM trials WHERE nct_id = 'NCT03384433'")
+    expected = one(db, "SELECT count(*) FROM related_trials WHERE trial_id = ?", [trial_id])
+    page = get(datasette, f"/regenkb/trials/{trial_id}").text
+    link = re.search(r'href="(/regenkb/related_trials\?trial_id=\d+)"', page).group(1)
+    rows = get(datasette, link.replace("?", ".json?") + "&_shape=objects&_size=max").json()["rows"]
+    assert expected > 0 and len(rows) == expected and {row["trial_id"] for row in rows} == {trial_id}
+    assert "Trials related to a work" not in get(datasette, link).text

@@ -45,8 +45,9 @@ def prepare_connection(conn):
 
 @hookimpl
 def asgi_wrapper(datasette):
-    """The guards of a public server (guards.py) around all of Datasette."""
-    return lambda app: guards.guarded(app, datasette)
+    """The guards of a public server (guards.py) around all of Datasette, whose JSON gives list
+    columns as arrays (json_lists.py)."""
+    return lambda app: guards.guarded(lists_as_arrays(app), datasette)
 
 
 @hookimpl(wrapper=True)
@@ -399,4 +400,5 @@ from .trial import institution_trials, trial_page  # noqa: E402
 from .search import search_page  # noqa: E402
 from .gapmap import gap_map_page, gap_map_studies_page  # noqa: E402
 from .evidence import synthesis_page  # noqa: E402
+from .json_lists import lists_as_arrays  # noqa: E402
 from .home import home_page, table_order  # noqa: E402
