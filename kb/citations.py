@@ -88,14 +88,15 @@ FORMATS = {"bibtex": (to_bibtex, "application/x-bibtex; charset=utf-8"),
 
 def works_for_citation(conn, work_ids):
     """Work dicts with their authors in order, for the given ids (in that order)."""
-    marks = ", ".join("?" for _ in work_ids)
-    conn_rows = conn.execute(f"SELECT id, title, year, journal, volume, issue, pages, doi, pmid, pmcid, abstract "
-                             f"FROM works WHERE id IN ({marks})", list(work_ids)).fetchall()
+    # One JSON list, not a "?" per id: an export of 100,000 works passes SQLite's 32,766 variables.
+    ids = json.dumps(list(work_ids))
+    conn_rows = conn.execute("SELECT id, title, year, journal, volume, issue, pages, doi, pmid, pmcid, abstract "
+                             "FROM works WHERE id IN (SELECT value FROM json_each(?))", [ids]).fetchall()
     columns = ("id", "title", "year", "journal", "volume", "issue", "pages", "doi", "pmid", "pmcid", "abstract")
     works = {row[0]: {**dict(zip(columns, row)), "authors": []} for row in conn_rows}
     for work_id, last, fore, name, collective in conn.execute(
-            f"SELECT wa.work_id, n.last_name, n.fore_name, n.name, n.is_collective FROM work_authors wa "
-            f"JOIN author_names n ON n.id = wa.name_id WHERE wa.work_id IN ({marks}) ORDER BY wa.work_id, wa.position",
-            list(work_ids)).fetchall():
+            "SELECT wa.work_id, n.last_name, n.fore_name, n.name, n.is_collective FROM work_authors wa "
+            "JOIN author_names n ON n.id = wa.name_id WHERE wa.work_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY wa.work_id, wa.position", [ids]).fetchall():
         works[work_id]["authors"].append((name, None) if collective or not last else (last, fore))
     return [works[work_id] for work_id in work_ids if work_id in works]

@@ -792,11 +792,16 @@ def related_command(work, as_json, db_file):
         "SELECT r.rank, t.nct_id, t.brief_title, t.phases, t.enrollment, r.score, r.reasons FROM related_trials r "
         "JOIN trials t ON t.id = r.trial_id JOIN works w ON w.id = r.work_id "
         "WHERE w.pmid = :work OR w.doi = lower(:work) OR CAST(w.id AS TEXT) = :work ORDER BY r.rank", {"work": work}))
+    if not rows and not db.execute("SELECT 1 FROM works WHERE pmid = :work OR doi = lower(:work) "
+                                   "OR CAST(id AS TEXT) = :work", {"work": work}).fetchone():
+        raise click.ClickException(f"no such work: {work} is not a PMID, DOI or works.id in the KB; "
+                                   "find it with `kb search`")
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
     if not rows:
-        raise click.ClickException(f"no related trials for {work}: is it in the KB, and has `kb classify` run?")
+        raise click.ClickException(f"work {work} has no related trials: `kb classify` ranks them for on-topic works "
+                                   "(run it again after adding works or trials)")
     for row in rows:
         click.echo(f"{row['rank']}. {row['nct_id']}  {printable(row['brief_title'])}  (score {row['score']:.2f})\n"
                    f"   {printable(row['reasons'])}")

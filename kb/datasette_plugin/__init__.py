@@ -1,8 +1,9 @@
-"""Datasette plugin: the KB's SQL function, cell rendering, citation exports (.bibtex,
-.ris, .csljson) and pages (a work page at /-/work/{id}, people at /-/author/{id} and
-institutions at /-/institution/{id} with their ego networks, search across everything at
-/-/search-all) and the guards of a public server (guards.py). The network drawing library
-(cytoscape.js, from npm; see package.json) ships in static/, so the pages work offline.
+"""Datasette plugin: the KB's SQL function, cell rendering, exports (exports.py: works as
+.bibtex, .ris, .csljson, networks as .graphml, .gexf) and pages (a work page at
+/-/work/{id}, people at /-/author/{id} and institutions at /-/institution/{id} with their
+ego networks, search across everything at /-/search-all) and the guards of a public
+server (guards.py). The network drawing library (cytoscape.js, from npm; see
+package.json) ships in static/, so the pages work offline.
 
 Registered by entry point, so `kb serve` and plain `datasette regenkb.db` both load it.
 """
@@ -15,9 +16,8 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from ..citations import FORMATS, works_for_citation
 from ..search import MARK_END, MARK_START, register_functions, rows
-from . import guards
+from . import exports, guards
 
 # column name -> (pattern a value must match, URL of its record at the registry)
 IDENTIFIER_LINKS = {
@@ -107,75 +107,7 @@ def shown_origin(origin):
 
 @hookimpl
 def register_output_renderer(datasette):
-    return [{"extension": extension, "render": citation_renderer(extension), "can_render": can_cite}
-            for extension in FORMATS] + [
-        {"extension": extension, "render": graph_renderer(extension), "can_render": is_graph}
-        for extension in ("graphml", "gexf")]
-
-
-def is_graph(columns):
-    """Rows with a source and a target (graph_edges, ego_network, ...) are a network."""
-    return {"source", "target"} <= set(columns)
-
-
-def graph_renderer(extension):
-    """Edges (and the nodes they name, with their labels and metrics) as GraphML or GEXF, for
-    Gephi and Cytoscape."""
-
-    async def render(datasette, columns, rows, database, table):
-        if not is_graph(columns):
-            return Response.text(f"These rows are not a network (no source and target columns), so they have no "
-                                 f".{extension} export; graph_edges and ego_network have.", status=400)
-        edges = [dict(zip(columns, row)) for row in rows]
-        names = sorted({e["source"] for e in edges} | {e["target"] for e in edges})
-        marks = ", ".join("?" for _ in names)
-        nodes = (await datasette.get_database(database).execute(
-            f"SELECT node, network, kind, label, degree, pagerank, community, first_year, last_year FROM graph_nodes "
-            f"WHERE node IN ({marks})", names)).rows if names else []
-        text = await datasette.get_database(database).execute_fn(
-            lambda conn: graph_text(edges, [dict(n) for n in nodes], extension))
-        return Response(text, content_type="application/xml; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="{table or "network"}.{extension}"'})
-
-    return render
-
-
-def graph_text(edges, nodes, extension):
-    import io
-
-    import networkx as nx
-
-    graph = nx.MultiGraph()
-    for node in nodes:
-        graph.add_node(node["node"], **{k: v for k, v in node.items() if k != "node" and v is not None})
-    for edge in edges:
-        graph.add_edge(edge["source"], edge["target"], **{k: v for k, v in edge.items()
-                                                         if k not in ("source", "target", "id") and v is not None})
-    out = io.BytesIO()
-    (nx.write_graphml if extension == "graphml" else nx.write_gexf)(graph, out)
-    return out.getvalue().decode()
-
-
-def can_cite(columns, table=None):
-    """Rows of works (the works table, or any query with a work_id column) can be cited."""
-    return table == "works" or "work_id" in columns or (table is None and {"id", "title", "pmid"} <= set(columns))
-
-
-def citation_renderer(extension):
-    formatter, content_type = FORMATS[extension]
-
-    async def render(datasette, columns, rows, database, table):
-        if not can_cite(columns, table):
-            return Response.text(f"These rows are not works (no work_id column), so they have no .{extension} "
-                                 "export; works, search results and works_by_author have.", status=400)
-        column = "work_id" if "work_id" in columns and table != "works" else "id"
-        ids = list(dict.fromkeys(row[column] for row in rows if row[column] is not None))
-        works = await datasette.get_database(database).execute_fn(lambda conn: works_for_citation(conn, ids))
-        name = table or "works"
-        return Response(formatter(works), content_type=content_type,
-                        headers={"content-disposition": f'attachment; filename="{name}.{extension}"'})
-
-    return render
+    return exports.renderers()
 
 
 @hookimpl
