@@ -31,6 +31,8 @@ def test_a_page_json_twin_is_its_page_reader_dict(demo_site, kind):
     assert response.json() == expected
     assert set(expected) >= ({"work", "authors", "affiliations", "trials"} if kind == "work"
                              else {"entity", "works", "partners", "network"})
+    row = expected["work" if kind == "work" else "entity"]
+    assert isinstance(row["pub_types" if kind == "work" else "name_forms"], list)
     page = get(datasette, f"/-/{kind}/{entity_id}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
@@ -43,6 +45,8 @@ def test_the_seed_work_json_twin_lists_its_authors_in_order_and_its_trial(demo_s
         "SELECT written_name FROM work_authors WHERE work_id = ? ORDER BY position", [work_id])]
     assert [author["written_name"] for author in twin["authors"]] == names and len(names) > 1
     assert twin["work"]["pmid"] == "35281985" and twin["trials"][0]["nct_id"] == "NCT03384433"
+    stored = one(db, "SELECT pub_types FROM works WHERE id = ?", [work_id])
+    assert twin["work"]["pub_types"] == twin["pub_types"] == json.loads(stored) and twin["pub_types"]
 
 
 @pytest.mark.parametrize("kind", ["work", "author", "institution"])

@@ -170,7 +170,7 @@ def work_context(conn, work_id):
     found = rows(conn, "SELECT * FROM works WHERE id = ?", [work_id])
     if not found:
         return None
-    work = found[0]
+    work = with_lists(found[0], "works")
     authors = rows(conn, """
         SELECT wa.position, wa.written_name, wa.author_id, p.name AS person,
           (SELECT group_concat(number, ', ') FROM (SELECT DISTINCT number FROM work_author_affiliations waa
@@ -200,8 +200,7 @@ def work_context(conn, work_id):
     other = [link for link in links if link["relation"] not in ("related", "cites")]
     return {"work": work, "authors": authors, "affiliations": affiliations, "tags": tags, "related": related,
             "references": references, "cited_by": cited_by, "other_links": other, "trials": trials,
-            "records": records, "pub_types": json.loads(work["pub_types"] or "[]"),
-            "keywords": json.loads(work["keywords"] or "[]")}
+            "records": records, "pub_types": work["pub_types"], "keywords": work["keywords"]}
 
 
 @hookimpl
@@ -264,9 +263,10 @@ def author_context(conn, author_id):
         FROM work_authors a JOIN work_authors b ON b.work_id = a.work_id AND a.author_id < b.author_id
         WHERE a.author_id IN ({",".join("?" * (len(partners) + 1))}) AND b.author_id IN ({",".join("?" * (len(partners) + 1))})
         GROUP BY a.author_id, b.author_id""", [author_id, *[p["id"] for p in partners]] * 2)
-    return {"entity": found[0], "works": works, "by_year": by_year(works), "partners": partners,
-            "network": ego_network(conn, "coauthorship", "author", found[0], partners, between),
-            "places": json_list(found[0]["institutions"]), "forms": json_list(found[0]["name_forms"])}
+    entity = with_lists(found[0], "authors")
+    return {"entity": entity, "works": works, "by_year": by_year(works), "partners": partners,
+            "network": ego_network(conn, "coauthorship", "author", entity, partners, between),
+            "places": entity["institutions"], "forms": entity["name_forms"]}
 
 
 def institution_context(conn, institution_id):
@@ -298,10 +298,10 @@ def institution_context(conn, institution_id):
         GROUP BY p.id ORDER BY works_here DESC, p.name LIMIT 50""", [institution_id])
     departments = rows(conn, "SELECT id, name, works FROM departments WHERE institution_id = ? "
                              "ORDER BY works DESC, name", [institution_id])
-    return {"entity": found[0], "works": works, "by_year": by_year(works), "partners": partners, "people": people,
-            "departments": departments, "forms": json_list(found[0]["name_forms"]),
-            "trials": institution_trials(conn, found[0]),
-            "network": ego_network(conn, "institutions", "institution", found[0], partners, between)}
+    entity = with_lists(found[0], "institutions")
+    return {"entity": entity, "works": works, "by_year": by_year(works), "partners": partners, "people": people,
+            "departments": departments, "forms": entity["name_forms"], "trials": institution_trials(conn, entity),
+            "network": ego_network(conn, "institutions", "institution", entity, partners, between)}
 
 
 def by_year(works):
@@ -332,5 +332,5 @@ from .trial import institution_trials, trial_page  # noqa: E402
 from .search import search_page  # noqa: E402
 from .gapmap import gap_map_page, gap_map_studies_page  # noqa: E402
 from .evidence import synthesis_page  # noqa: E402
-from .json_lists import lists_as_arrays  # noqa: E402
+from .json_lists import lists_as_arrays, with_lists  # noqa: E402
 from .home import home_page, table_order  # noqa: E402

@@ -8,6 +8,7 @@ counts each phase)."""
 
 from urllib.parse import parse_qs, quote
 
+from . import json_list
 from .trial import LIST_COLUMNS as TRIAL_LIST_COLUMNS
 
 # table or canned query -> its columns that hold a JSON list
@@ -22,6 +23,12 @@ JSON_LIST_COLUMNS = {
     "trials_for_work": ("phases",),
     "search_trials": ("phases",),
 }
+
+
+def with_lists(row, table):
+    """A row of table with its list columns as lists ([] for none), as the pages' JSON twins give it."""
+    columns = JSON_LIST_COLUMNS[table]
+    return {key: json_list(value) if key in columns else value for key, value in row.items()}
 
 
 def list_columns_of(path):
