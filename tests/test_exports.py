@@ -5,6 +5,7 @@ import asyncio
 import json
 import re
 from collections import Counter
+from urllib.parse import urlencode
 
 import networkx as nx
 import pytest
@@ -150,4 +151,16 @@ def test_kb_related_tells_an_unknown_work_from_a_known_work_without_trials(demo_
                         "(select work_id from related_trials) limit 1").fetchone()[0]
     known = CliRunner().invoke(cli, ["related", lonely, "--db", path])
     assert known.exit_code == 1 and "no such work" not in known.output and "has no related trials" in known.output
+    page = get(datasette, "/-/work/99999998")  # the work page tells an unknown work apart too
+    assert page.status_code == 404 and "There is no work 99999998" in page.text
     assert json.loads(CliRunner().invoke(cli, ["related", lonely, "--json", "--db", path]).output) == []
+
+
+def test_an_export_whose_full_query_outruns_the_time_limit_is_a_400_that_says_to_narrow_it(demo_site, monkeypatch):
+    db, datasette = demo_site
+    monkeypatch.setitem(datasette._settings, "sql_time_limit_ms", 100)
+    # A page of 1,000 of these rows takes milliseconds; the 100,000 an export reads take longer.
+    sql = ("with recursive c(x) as (select 1 union all select x + 1 from c limit 200000) "
+           "select x as work_id from c where length(hex(randomblob(300))) > 0")
+    response = get(datasette, "/regenkb.bibtex?" + urlencode({"sql": sql}))
+    assert response.status_code == 400 and "Narrow it" in response.text
