@@ -9,12 +9,12 @@ counts each phase)."""
 from urllib.parse import parse_qs, quote
 
 from . import json_list
-from .trial import LIST_COLUMNS as TRIAL_LIST_COLUMNS
 
 # table or canned query -> its columns that hold a JSON list
 JSON_LIST_COLUMNS = {
     "works": ("pub_types", "keywords", "grants", "sources"),
-    "trials": TRIAL_LIST_COLUMNS,
+    "trials": ("phases", "collaborators", "conditions", "keywords", "condition_mesh", "intervention_types",
+               "countries", "expanded_access_types"),
     "trial_interventions": ("arm_labels", "other_names"),
     "authors": ("name_forms", "institutions", "top_coauthors", "evidence"),
     "institutions": ("name_forms",),

@@ -21,15 +21,13 @@ from harvest.registries import scheme_of
 from ..affiliations import institution_key
 from ..evidence import EXPLICIT, SHARED_TAG_WEIGHTS
 from . import IDENTIFIER_LINKS, json_list, kb_database, missing_page, rows
+from .json_lists import with_lists
 
 # Statuses that say the trial is still going.
 OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "ENROLLING_BY_INVITATION")
 # ClinicalTrials.gov itself shows an open trial as "Unknown status" once its record has not been
 # verified for two years.
 STALE_YEARS = 2
-# trials columns that hold JSON lists: the page and its JSON give them as lists.
-LIST_COLUMNS = ("phases", "collaborators", "conditions", "keywords", "condition_mesh", "intervention_types",
-                "countries", "expanded_access_types")
 RELATED_SHOWN = 10
 RELATED_PAPERS_SHOWN = 20
 # Serious adverse events listed on the page (most participants affected first); the
@@ -78,7 +76,7 @@ def trial_context(conn, nct, today=None):
     found = rows(conn, "SELECT * FROM trials WHERE nct_id = ?", [nct])
     if not found:
         return None
-    trial = {key: json_list(value) if key in LIST_COLUMNS else value for key, value in found[0].items()}
+    trial = with_lists(found[0], "trials")  # the page and its JSON give list columns as lists
     trial_id = trial["id"]
     people = rows(conn, """
         SELECT p.role, p.name, coalesce(i.name, a.institution_name, a.name) AS affiliation, a.institution_id
