@@ -47,7 +47,7 @@ def test_the_charts_count_what_sql_groups(demo_site):
     assert phases["Phase 1/Phase 2"] == 7 and countries["China"] == 8
     # The page carries the same figures, as data for its charts.
     block = re.search(r'<script type="application/json" id="regenkb-home-data">(.*?)</script>',
-                      get(datasette, "/").text, re.S).group(1)
+                      get(datasette, "/").text, re.DOTALL).group(1)
     assert json.loads(block) == {key: figures[key] for key in (
         "works_per_year", "trials_by_phase", "trials_by_status", "trials_by_country")}
 

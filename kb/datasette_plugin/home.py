@@ -55,7 +55,8 @@ def home_context(conn):
                               f"ORDER BY id DESC LIMIT {RECENT_SHOWN}")
     institutions = rows(conn, f"SELECT id, name, country, works FROM institutions WHERE works > 0 "
                               f"ORDER BY works DESC, name LIMIT {TOP_SHOWN}")
-    people = rows(conn, f"SELECT id, name, works FROM authors WHERE works > 0 ORDER BY works DESC, name LIMIT {TOP_SHOWN}")
+    people = rows(conn, f"SELECT id, name, works FROM authors WHERE works > 0 "
+                        f"ORDER BY works DESC, name LIMIT {TOP_SHOWN}")
     harvests = rows(conn, """
         SELECT source, max(finished_at) AS finished_at FROM harvest_runs WHERE finished_at IS NOT NULL
         GROUP BY source ORDER BY source""")
