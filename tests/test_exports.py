@@ -74,6 +74,16 @@ def test_a_query_export_reads_past_the_page_datasette_hands_the_renderer(demo_si
     assert bib.status_code == 200 and len(re.findall(r"^@article\{", bib.text, re.M)) == total
 
 
+def test_a_canned_query_export_keeps_its_parameters_past_the_page(demo_site, monkeypatch):
+    db, datasette = demo_site
+    monkeypatch.setitem(datasette._settings, "max_returned_rows", 5)
+    expected = db.execute("select count(distinct wa.work_id) from authors a join work_authors wa "
+                          "on wa.author_id = a.id where a.name like '%a%' or a.name_forms like '%a%'").fetchone()[0]
+    assert expected > 5
+    bib = get(datasette, "/regenkb/works_by_author.bibtex?name=a")
+    assert len(re.findall(r"^@article\{", bib.text, re.M)) == expected
+
+
 def test_an_export_past_its_maximum_says_it_was_cut_in_a_header_and_in_the_file(demo_site, monkeypatch):
     db, datasette = demo_site
     monkeypatch.setattr(exports, "MAX_ROWS", 7)

@@ -88,8 +88,8 @@ async def all_rows(datasette, database, columns, rows, data, view_name):
 
 
 def is_graph(columns):
-    """Rows with a source and a target (graph_edges, collaboration paths) or with a node and the
-    node it was reached via (ego_network) are a network."""
+    """Rows with a source and a target (graph_edges) or with a node and the node it was reached
+    via (ego_network) are a network."""
     return {"source", "target"} <= set(columns) or {"node", "via"} <= set(columns)
 
 
