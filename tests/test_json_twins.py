@@ -4,6 +4,7 @@ import re
 import pytest
 
 from kb.datasette_plugin import author_context, institution_context, work_context
+from kb.datasette_plugin.json_lists import JSON_LIST_COLUMNS
 
 from conftest import get
 
@@ -112,3 +113,22 @@ def test_the_trial_row_page_link_to_its_related_trials_rows_shows_them(demo_site
     rows = get(datasette, link.replace("?", ".json?") + "&_shape=objects&_size=max").json()["rows"]
     assert expected > 0 and len(rows) == expected and {row["trial_id"] for row in rows} == {trial_id}
     assert "Trials related to a work" not in get(datasette, link).text
+
+
+def test_every_column_of_json_lists_in_the_demo_kb_comes_back_as_arrays(demo_site):
+    db, datasette = demo_site
+    found = set()
+    for table in db.table_names():
+        for column in db[table].columns_dict:
+            values = [value for (value,) in db.conn.execute(f"SELECT [{column}] FROM [{table}] WHERE [{column}] IS NOT NULL")]
+            try:
+                lists = bool(values) and all(isinstance(json.loads(value), list) for value in values)
+            except (TypeError, ValueError):
+                lists = False
+            if lists:
+                found.add((table, column))
+    assert {("trials", "phases"), ("works", "pub_types"), ("gap_map", "study_ids")} <= found
+    assert found <= {(table, column) for table, columns in JSON_LIST_COLUMNS.items() for column in columns}
+    for table, column in sorted(found):
+        rows = get(datasette, f"/regenkb/{table}.json?_shape=array&{column}__notnull=1&_size=3").json()
+        assert rows and all(isinstance(row[column], list) for row in rows), (table, column)

@@ -19,6 +19,8 @@ JSON_LIST_COLUMNS = {
     "authors": ("name_forms", "institutions", "top_coauthors", "evidence"),
     "institutions": ("name_forms",),
     "gap_map": ("study_ids",),
+    "evidence": ("work_ids",),
+    "synthesis_safety": ("study_list",),
     # canned queries (datasette-metadata.json) that give a trial's phases
     "trials_for_work": ("phases",),
     "search_trials": ("phases",),
