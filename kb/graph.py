@@ -42,6 +42,10 @@ LINK_KINDS = ("cites", "related", "registered_as", "reported_in", "background_fo
               "version_of")
 STOP = set("""a an and are as at be by for from in into is of on or the to with without after before during
 between among study trial patients patient effect effects using use based review analysis clinical""".split())
+# MeSH check tags: on almost every work, so they describe no community.
+CHECK_TAGS = {"Humans", "Animals", "Male", "Female", "Adult", "Aged", "Aged, 80 and over", "Middle Aged",
+              "Young Adult", "Adolescent", "Child", "Child, Preschool", "Infant", "Infant, Newborn", "Pregnancy",
+              "Mice", "Rats", "Disease Models, Animal"}
 
 
 def selected_works(db, query=None, years=None, on_topic=False):
@@ -355,7 +359,10 @@ def numbered(clusters):
 
 
 def community_labels(db, graph, measures, top=3):
-    """Each community's most distinctive MeSH terms (else title words) over the works behind it."""
+    """Each community's most distinctive terms (TF-IDF against the whole KB) over the works
+    behind it. A work's terms are its MeSH descriptors and keywords, and the KB's own MeSH and
+    keyword vocabulary found in its title, so works without indexing still count; check tags,
+    acronyms and stop words are never terms (the acronym of one trial is not a topic)."""
     members = {"author": "SELECT author_id, work_id FROM work_authors",
                "institution": "SELECT af.institution_id, waa.work_id FROM work_author_affiliations waa "
                               "JOIN affiliations af ON af.id = waa.affiliation_id"}
@@ -369,20 +376,35 @@ def community_labels(db, graph, measures, top=3):
             if node in measures:
                 works_of[measures[node]["community"]].add(work_id)
     terms_of = defaultdict(set)
-    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id "
-                                    "WHERE m.name NOT IN ('Humans', 'Animals', 'Male', 'Female')"):
-        terms_of[work_id].add(name)
+    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id"):
+        if name not in CHECK_TAGS:
+            terms_of[work_id].add(name.lower())
+    for work_id, keywords in db.execute("SELECT id, keywords FROM works WHERE keywords IS NOT NULL"):
+        terms_of[work_id].update(term for term in map(str.strip, json.loads(keywords) if keywords.startswith("[")
+                                                      else keywords.split(";")) if is_topic_term(term))
+        terms_of[work_id] = {term.lower() for term in terms_of[work_id]}
+    vocabulary = set(chain.from_iterable(terms_of.values()))
+    found_in = re.compile(r"\b(" + "|".join(sorted(map(re.escape, vocabulary), key=len, reverse=True)) + r")\b") \
+        if vocabulary else None
     for work_id, title in db.execute("SELECT id, title FROM works"):
-        if work_id not in terms_of:
-            terms_of[work_id] = set(re.findall(r"[a-z]{4,}", (title or "").lower())) - STOP
+        if found_in:
+            terms_of[work_id].update(found_in.findall((title or "").lower()))
     overall = Counter(chain.from_iterable(terms_of.values()))
     total = max(1, len(terms_of))
     labels = {}
     for community, work_ids in works_of.items():
         counts = Counter(chain.from_iterable(terms_of.get(work_id, ()) for work_id in work_ids))
-        scored = sorted(counts, key=lambda t: (-counts[t] * math.log(total / overall[t] + 1), t))
+        # A term on more than half the KB's works ("stroke" here) tells one community from no other.
+        scored = sorted((t for t in counts if overall[t] <= total / 2),
+                        key=lambda t: (-counts[t] * math.log(total / overall[t]), t))
         labels[community] = "; ".join(scored[:top]) or None
     return labels
+
+
+def is_topic_term(term):
+    """A keyword that names a topic: not a stop word, not an acronym (MSCs, TREASURE), not a check tag."""
+    return (len(term) > 2 and term.lower() not in STOP and term not in CHECK_TAGS
+            and not re.fullmatch(r"[A-Z0-9-]+s?", term))
 
 
 BUILDERS = {"coauthorship": coauthorship, "institutions": institutions, "countries": countries, "studies": studies,
