@@ -12,10 +12,12 @@ import json
 import re
 from urllib.parse import quote
 
+import networkx as nx
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
+from ..graph import SEED
 from ..search import MARK_END, MARK_START, register_functions, rows
 from . import exports, guards
 
@@ -107,7 +109,7 @@ def shown_origin(origin):
 
 @hookimpl
 def register_output_renderer(datasette):
-    return exports.renderers()
+    return exports.renderers() + [feeds.renderer()]
 
 
 @hookimpl
@@ -122,7 +124,7 @@ def register_routes(datasette):
             (r"^/-/gap-map(\.(?P<format>json))?$", gap_map_page),
             (r"^/-/gap-map/studies(\.(?P<format>json))?$", gap_map_studies_page),
             (r"^/-/synthesis(\.(?P<format>json))?$", synthesis_page),
-            (r"^/(-/home(\.(?P<format>json))?)?$", home_page), *hidden]
+            (r"^/(-/home(\.(?P<format>json))?)?$", home_page), *feeds.ROUTES, *hidden]
 
 
 @hookimpl
@@ -311,20 +313,42 @@ def by_year(works):
     return sorted(counts.items(), key=lambda item: (item[0] is None, item[0] or 0))
 
 
+EGO_DRAWN = 15  # partners drawn; the rest of the listed partners are only counted under the drawing
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+
+
 def ego_network(conn, network, kind, centre, partners, between):
     """Cytoscape elements of an ego network: the centre, its strongest partners and the
-    links among them, each node coloured by its community when the network is built."""
-    ids = [centre["id"], *[p["id"] for p in partners]]
-    community = dict(conn.execute(
-        f"SELECT node, community FROM graph_nodes WHERE network = ? AND node IN ({','.join('?' * len(ids))})",
-        [network, *[f"{kind}:{i}" for i in ids]]).fetchall())
-    labels = {centre["id"]: centre["name"], **{p["id"]: p["label"] for p in partners}}
-    nodes = [{"data": {"id": str(i), "label": labels[i], "centre": i == centre["id"],
-                       "community": community.get(f"{kind}:{i}") or 0,
-                       "href": f"/-/{kind}/{i}"}} for i in ids]
+    links among them, each node coloured by its community when the network is built, sized by
+    joint works and placed by a seeded spring layout, so every load draws the same picture."""
+    drawn = partners[:EGO_DRAWN]
+    ids = [centre["id"], *[p["id"] for p in drawn]]
+    found = {node: (community, label) for node, community, label in conn.execute(
+        f"SELECT node, community, community_label FROM graph_nodes WHERE network = ? "
+        f"AND node IN ({','.join('?' * len(ids))})", [network, *[f"{kind}:{i}" for i in ids]])}
+    labels = {centre["id"]: centre["name"], **{p["id"]: p["label"] for p in drawn}}
+    weights = {centre["id"]: sum(p["weight"] for p in partners) or 1, **{p["id"]: p["weight"] for p in drawn}}
+    links = [e for e in between if e["source"] in labels and e["target"] in labels]
+    ego = nx.Graph()
+    ego.add_nodes_from(ids)
+    ego.add_weighted_edges_from((e["source"], e["target"], e["weight"]) for e in links)
+    positions = nx.spring_layout(ego, weight="weight", seed=SEED, scale=300)
+    nodes = []
+    for i in ids:
+        community = (found.get(f"{kind}:{i}") or (0, None))[0] or 0
+        nodes.append({"data": {"id": str(i), "label": labels[i], "centre": i == centre["id"],
+                               "community": community, "colour": PALETTE[community % len(PALETTE)],
+                               "weight": weights[i], "size": 12 + 28 * weights[i] ** 0.5 / weights[centre["id"]] ** 0.5,
+                               "href": f"/-/{kind}/{i}"},
+                      "position": {"x": round(float(positions[i][0]), 1), "y": round(float(positions[i][1]), 1)}})
     edges = [{"data": {"id": f"{e['source']}-{e['target']}", "source": str(e["source"]), "target": str(e["target"]),
-                       "weight": e["weight"]}} for e in between]
-    return {"elements": nodes + edges, "nodes": len(nodes), "edges": len(edges)}
+                       "weight": e["weight"]}} for e in links]
+    named = {community: label for community, label in found.values()}
+    legend = [{"community": c, "colour": PALETTE[c % len(PALETTE)], "label": named.get(c)}
+              for c in sorted({n["data"]["community"] for n in nodes})]
+    return {"elements": nodes + edges, "nodes": len(nodes), "edges": len(edges), "more": len(partners) - len(drawn),
+            "legend": legend}
 
 
 # Last: the trial page's module reads the helpers above.
@@ -334,3 +358,4 @@ from .gapmap import gap_map_page, gap_map_studies_page  # noqa: E402
 from .evidence import synthesis_page  # noqa: E402
 from .json_lists import lists_as_arrays, with_lists  # noqa: E402
 from .home import home_page, table_order  # noqa: E402
+from . import feeds  # noqa: E402
