@@ -328,7 +328,8 @@ def ego_network(conn, network, kind, centre, partners, between):
         f"SELECT node, community, community_label FROM graph_nodes WHERE network = ? "
         f"AND node IN ({','.join('?' * len(ids))})", [network, *[f"{kind}:{i}" for i in ids]])}
     labels = {centre["id"]: centre["name"], **{p["id"]: p["label"] for p in drawn}}
-    weights = {centre["id"]: sum(p["weight"] for p in partners) or 1, **{p["id"]: p["weight"] for p in drawn}}
+    weights = {p["id"]: p["weight"] for p in drawn}
+    top = max(weights.values(), default=1)
     links = [e for e in between if e["source"] in labels and e["target"] in labels]
     ego = nx.Graph()
     ego.add_nodes_from(ids)
@@ -339,7 +340,8 @@ def ego_network(conn, network, kind, centre, partners, between):
         community = (found.get(f"{kind}:{i}") or (0, None))[0] or 0
         nodes.append({"data": {"id": str(i), "label": labels[i], "centre": i == centre["id"],
                                "community": community, "colour": PALETTE[community % len(PALETTE)],
-                               "weight": weights[i], "size": 12 + 28 * weights[i] ** 0.5 / weights[centre["id"]] ** 0.5,
+                               "weight": weights.get(i), "size": round(10 + 24 * (weights[i] / top) ** 0.5, 1)
+                               if i in weights else 40,
                                "href": f"/-/{kind}/{i}"},
                       "position": {"x": round(float(positions[i][0]), 1), "y": round(float(positions[i][1]), 1)}})
     edges = [{"data": {"id": f"{e['source']}-{e['target']}", "source": str(e["source"]), "target": str(e["target"]),
