@@ -51,6 +51,13 @@ def test_since_keeps_only_what_was_loaded_or_changed_from_that_date_on(demo_site
     assert later.findtext(f"{ATOM}updated")  # an empty feed is still valid Atom
 
 
+def test_the_works_feed_says_it_takes_no_table_filters_rather_than_ignoring_them(demo_site):
+    _, datasette = demo_site
+    response = get(datasette, "/regenkb/works.atom?year=2020")
+    assert response.status_code == 400
+    assert "year" in response.text
+
+
 def test_the_trials_feed_links_each_trial_to_its_page_and_says_its_status(demo_site):
     db, datasette = demo_site
     feed = feed_of(datasette, "/regenkb/trials.atom")

@@ -141,7 +141,7 @@ async def search_feed(datasette, request):
     """/-/search.atom?q=...: the search page's matches (its filters too) as a feed."""
     _, database = kb_database(datasette)
     query = request.args.get("q", "").strip()
-    args = {key: request.args.getlist(key) for key in request.args.keys()}
+    args = {key: request.args.getlist(key) for key in request.args}
     kind = "trials" if request.args.get("kind") == "trials" else "works"
     try:
         search.check_query(query)
@@ -165,17 +165,27 @@ async def search_feed(datasette, request):
 
 
 async def table_feed(datasette, request):
-    """/regenkb/works.atom and /regenkb/trials.atom: every work or trial, newest change first."""
+    """/regenkb/works.atom and /regenkb/trials.atom: the works or trials whose records a harvest
+    loaded new or changed most recently, read from records alone (a whole baseline's works
+    would not fit in one feed)."""
     name, database = kb_database(datasette)
     table = request.url_vars["table"]
     if request.url_vars["database"] != name:
         return Response.text(f"There is no database {request.url_vars['database']!r} here.", status=404)
+    filters = sorted(key for key in request.args if key not in ("since", "_since"))
+    if filters:
+        return Response.text(f"{table}.atom takes only since, not {', '.join(filters)}: for a filtered feed use "
+                             "/-/search.atom with the search page's filters.", status=400)
     try:
         since = since_of(request)
     except ValueError as error:
         return Response.text(str(error), status=400)
-    column = "id" if table == "works" else "nct_id"
-    keys = [row[0] for row in await database.execute(f"SELECT {column} FROM {table}")]
+    column = "work_id" if table == "works" else "trial_id"
+    key = column if table == "works" else "(SELECT nct_id FROM trials WHERE id = trial_id)"
+    keys = [row[0] for row in await database.execute(
+        f"SELECT {key} FROM records WHERE {column} IS NOT NULL AND retrieved_at >= :since "
+        f"GROUP BY {column} ORDER BY max(retrieved_at) DESC LIMIT {MAX_ENTRIES}",
+        {"since": since or ""})]
     text_ = await feed_text(datasette, request, database, f"regenkb: {table}", table, keys, since)
     return Response(text_, content_type=CONTENT_TYPE)
 
