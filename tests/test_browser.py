@@ -202,3 +202,29 @@ def test_affiliation_numbers_show_beside_each_affiliation_and_raised_beside_each
     assert raised[0] < raised[1]  # the number sits above the name's baseline
     shot(page, "2b-affiliation-numbers")
     page.close()
+
+
+def test_the_author_network_labels_do_not_overlap_and_the_layout_is_the_same_on_reload(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    page.goto(base + "/-/search-all?q=Masoud+Soleimani")
+    page.click("a:has-text('Masoud Soleimani')")
+    page.wait_for_selector("#regenkb-network canvas")
+    boxes = page.evaluate("""window.regenkbNetwork.nodes('.labelled').map(n => {
+        const b = n.renderedBoundingBox({includeLabels: true}); return [b.x1, b.y1, b.x2, b.y2]; })""")
+    assert len(boxes) >= 3
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    positions = "window.regenkbNetwork.nodes().map(n => [n.id(), n.position('x'), n.position('y')])"
+    before = page.evaluate(positions)
+    quiet = page.evaluate("window.regenkbNetwork.nodes().filter(n => !n.hasClass('labelled')).map(n => n.id())")
+    if quiet:
+        page.evaluate(f"window.regenkbNetwork.getElementById('{quiet[0]}').emit('mouseover')")
+        assert page.evaluate(f"window.regenkbNetwork.getElementById('{quiet[0]}').style('label')") != ""
+    assert page.locator("ul.regenkb-legend li").count() >= 2
+    shot(page, "3b-author-network-labels")
+    page.reload()
+    page.wait_for_selector("#regenkb-network canvas")
+    assert page.evaluate(positions) == before
+    page.close()
