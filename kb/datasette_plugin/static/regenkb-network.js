@@ -8,7 +8,7 @@
     container: document.getElementById("regenkb-network"),
     elements: elements,
     style: [
-      {selector: "node", style: {"label": "", "font-size": 10, "width": "data(size)", "height": "data(size)",
+      {selector: "node", style: {"label": "", "font-size": 13, "width": "data(size)", "height": "data(size)",
         "background-color": "data(colour)", "text-valign": "bottom", "text-margin-y": 2,
         "text-background-color": "#fff", "text-background-opacity": 0.8, "text-background-padding": 1}},
       {selector: "node.labelled, node.hover", style: {"label": "data(label)"}},
