@@ -40,13 +40,11 @@ EPOCH = "1970-01-01T00:00:00+00:00"
 ENTRIES_SQL = {
     "works": """
         SELECT w.id AS key, w.title, w.journal, w.year, w.pmid, w.doi,
-          (SELECT max(retrieved_at) FROM records r WHERE r.work_id = w.id) AS updated,
-          (SELECT min(retrieved_at) FROM records r WHERE r.work_id = w.id) AS published
+          (SELECT max(retrieved_at) FROM records r WHERE r.work_id = w.id) AS updated
         FROM works w WHERE w.id IN (SELECT value FROM json_each(:keys))""",
     "trials": """
         SELECT t.nct_id AS key, t.brief_title AS title, t.overall_status, t.phases, t.last_update_posted,
-          (SELECT max(retrieved_at) FROM records r WHERE r.trial_id = t.id) AS updated,
-          (SELECT min(retrieved_at) FROM records r WHERE r.trial_id = t.id) AS published
+          (SELECT max(retrieved_at) FROM records r WHERE r.trial_id = t.id) AS updated
         FROM trials t WHERE t.nct_id IN (SELECT value FROM json_each(:keys))""",
 }
 
@@ -119,8 +117,6 @@ def atom(title, feed_url, base_url, kind, found, kb_updated):
         add(item, "id", url)
         add(item, "title", entry["title"] or f"{page} {entry['key']}")
         add(item, "updated", entry["updated"] or kb_updated or EPOCH)
-        if entry["published"]:
-            add(item, "published", entry["published"])
         add(item, "link", rel="alternate", type="text/html", href=url)
         add(item, "summary", summary(kind, entry))
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode")
