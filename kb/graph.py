@@ -376,7 +376,8 @@ def community_labels(db, graph, measures, top=3):
             if node in measures:
                 works_of[measures[node]["community"]].add(work_id)
     terms_of = defaultdict(set)
-    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id"):
+    mesh = "SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id"
+    for work_id, name in db.execute(mesh):
         if name not in CHECK_TAGS:
             terms_of[work_id].add(name.lower())
     for work_id, keywords in db.execute("SELECT id, keywords FROM works WHERE keywords IS NOT NULL"):
