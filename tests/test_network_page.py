@@ -105,3 +105,20 @@ def test_community_labels_are_keywords_or_mesh_terms_of_the_communitys_works(net
     words = " ".join(label for _, _, label in rows)
     for title_noise in ("treasure", "pisces", "first", "design", "considered", "minimal"):
         assert title_noise not in words.split()
+
+
+def test_a_mesh_heading_the_communitys_works_hold_labels_it_and_check_tags_never_do(demo_site, tmp_path):
+    path = tmp_path / "regenkb.db"
+    demo_site[0].execute("VACUUM INTO ?", [str(path)])
+    db = open_db(str(path))
+    author = busiest_author(db)
+    db["mesh_terms"].insert_all([{"id": "D058953", "name": "Neural Stem Cells"}, {"id": "D006801", "name": "Humans"}])
+    works = [w for (w,) in db.execute("SELECT work_id FROM work_authors WHERE author_id = ?", [author])]
+    # Humans on the same works: as distinctive as the heading by count, but a check tag.
+    db["work_mesh"].insert_all([{"work_id": w, "mesh_id": mesh} for w in works for mesh in ("D058953", "D006801")])
+    graph.build(db, "coauthorship")
+    label = db.execute("SELECT community_label FROM graph_nodes WHERE network = 'coauthorship' AND node = ?",
+                       [f"author:{author}"]).fetchone()[0]
+    assert "neural stem cells" in label.split("; ")
+    assert not any("humans" in row[0] for row in db.execute(
+        "SELECT community_label FROM graph_nodes WHERE community_label IS NOT NULL"))
