@@ -38,9 +38,11 @@ def our_pages(browser, base):  # noqa: F811
     page.goto(base + "/-/search?q=35281985")  # the seed's PMID opens its work page
     work = page.url[len(base):]
     author, institution = (page.get_attribute(f"a[href^='/-/{kind}/']", "href") for kind in ("author", "institution"))
+    page.goto(base + "/-/gap-map")
+    cell = page.get_attribute("a[href^='/-/gap-map/studies?']", "href")
     page.close()
     return ["/", "/-/search?q=ischaemic+stroke&year_from=2020", "/-/search?q=NCT03384433", work,
-            "/-/trial/NCT03384433", author, institution, "/-/gap-map"]
+            "/-/trial/NCT03384433", author, institution, "/-/gap-map", cell, "/-/trial/NCT00000000"]
 
 
 def test_every_page_of_ours_on_the_demo_has_no_serious_or_critical_accessibility_violation(server, browser):  # noqa: F811
