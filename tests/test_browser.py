@@ -1,6 +1,7 @@
 """The demo in a real browser: Debian's headless Chromium driven by Playwright against a
 real `kb serve`. Screenshots go to tests/artifacts/ (ignored by git, kept by CI)."""
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -30,6 +31,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def served(path):
+    """A real `kb serve` of the KB at path, on a free port, until the block ends: its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(path), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     path = tmp_path_factory.mktemp("browser") / "regenkb.db"
@@ -43,19 +64,8 @@ def server(tmp_path_factory):
     from kb import graph
     graph.build(db, "coauthorship")
     evil = db.execute("select id from works where pmid = '99999998'").fetchone()[0]
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(path), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base, evil
-    process.terminate()
-    process.wait(timeout=10)
+    with served(path) as base:
+        yield base, evil
 
 
 @pytest.fixture(scope="module")
@@ -141,19 +151,8 @@ def synthesis_server(tmp_path_factory):
     controlled_trial(db, 2, treated=(2.5, 1.5, 30), control=(2.8, 1.4, 30))
     from kb import synthesis
     synthesis.synthesize(db)
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(path), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    with served(path) as base:
+        yield base
 
 
 def test_the_synthesis_page_draws_its_forest_and_safety_plots_within_the_content_security_policy(

@@ -151,10 +151,15 @@ async def work_page(datasette, request):
     context = await database.execute_fn(lambda conn: work_context(conn, work_id)) if work_id <= MAX_ID else None
     if context is None:
         return await missing_page(datasette, request, f"work {work_id}", name)
+    return await page_or_json(datasette, request, "regenkb_work.html", context, database=name)
+
+
+async def page_or_json(datasette, request, template, context, **extra):
+    """A page of ours from its reader's dict, or that dict itself for the page's JSON twin;
+    `extra` is what only the HTML page needs."""
     if request.url_vars.get("format") == "json":
         return Response.json(context)
-    return Response.html(await datasette.render_template(
-        "regenkb_work.html", {**context, "database": name}, request=request))
+    return Response.html(await datasette.render_template(template, {**context, **extra}, request=request))
 
 
 async def missing_page(datasette, request, what, database, query=None):
@@ -242,10 +247,7 @@ async def entity_page(datasette, request, kind, entity_id, read):
     context = await database.execute_fn(lambda conn: read(conn, entity_id)) if entity_id <= MAX_ID else None
     if context is None:
         return await missing_page(datasette, request, f"{kind} {entity_id}", name)
-    if request.url_vars.get("format") == "json":
-        return Response.json(context)
-    return Response.html(await datasette.render_template(
-        f"regenkb_{kind}.html", {**context, "database": name, "kind": kind}, request=request))
+    return await page_or_json(datasette, request, f"regenkb_{kind}.html", context, database=name, kind=kind)
 
 
 def author_context(conn, author_id):

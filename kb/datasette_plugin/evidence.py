@@ -6,9 +6,8 @@ meta-analyses of posted outcomes with a forest plot each, and what was left out 
 The plots are Vega-Lite specs drawn in the browser by static/regenkb-forest.js from the
 page's JSON data block, with Vega's CSP-safe expression interpreter (no eval)."""
 
-from datasette.utils.asgi import Response
 
-from . import json_list, kb_database, rows
+from . import json_list, kb_database, page_or_json, rows
 
 TABLES = ("synthesis_safety", "synthesis_meta", "synthesis_meta_studies", "synthesis_excluded")
 
@@ -16,10 +15,7 @@ TABLES = ("synthesis_safety", "synthesis_meta", "synthesis_meta_studies", "synth
 async def synthesis_page(datasette, request):
     name, database = kb_database(datasette)
     context = await database.execute_fn(synthesis_context)
-    if request.url_vars.get("format") == "json":
-        return Response.json(context)
-    return Response.html(await datasette.render_template(
-        "regenkb_synthesis.html", {**context, "database": name}, request=request))
+    return await page_or_json(datasette, request, "regenkb_synthesis.html", context, database=name)
 
 
 def synthesis_context(conn):

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from datasette.utils.asgi import Response
 
 from .. import gapmap
-from . import json_list, kb_database, missing_page
+from . import json_list, kb_database, missing_page, page_or_json
 
 # Bubble radius in pixels: area proportional to the number of studies, the largest cell
 # of both maps at MAX_RADIUS, and no bubble too small to see or to point at.
@@ -50,11 +50,8 @@ async def answer(datasette, request, template, read):
         if as_json:
             return Response.json({"ok": False, "error": f"There is no {what} in {name}."}, status=404)
         return await missing_page(datasette, request, what, name)
-    if as_json:
-        return Response.json(context)
-    return Response.html(await datasette.render_template(
-        template, {**context, "database": name, "design_classes": DESIGN_CLASSES, "problem": None},
-        request=request))
+    return await page_or_json(datasette, request, template, context, database=name,
+                              design_classes=DESIGN_CLASSES, problem=None)
 
 
 def options(found):

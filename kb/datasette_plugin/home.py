@@ -7,9 +7,8 @@ The charts are Vega-Lite specs drawn in the browser by static/regenkb-home.js fr
 JSON data block, with Vega's CSP-safe expression interpreter, as the synthesis page draws its
 forest plots."""
 
-from datasette.utils.asgi import Response
 
-from . import json_list, kb_database, rows
+from . import json_list, kb_database, page_or_json, rows
 
 RECENT_SHOWN = 8
 TOP_SHOWN = 10
@@ -20,10 +19,7 @@ COUNTED = {"works": "works", "trials": "trials", "people": "authors", "instituti
 async def home_page(datasette, request):
     name, database = kb_database(datasette)
     context = await database.execute_fn(home_context)
-    if request.url_vars.get("format") == "json":
-        return Response.json(context)
-    return Response.html(await datasette.render_template(
-        "regenkb_home.html", {**context, "database": name}, request=request))
+    return await page_or_json(datasette, request, "regenkb_home.html", context, database=name)
 
 
 def home_context(conn):

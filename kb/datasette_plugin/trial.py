@@ -11,7 +11,6 @@ Organisations are matched to institutions by `institution_key`, as related-trial
 import datetime
 import re
 from collections import defaultdict
-from urllib.parse import quote
 
 from datasette.utils.asgi import Response
 from datasette_cluster_map import TILE_LAYER
@@ -20,7 +19,7 @@ from harvest.registries import scheme_of
 
 from ..affiliations import institution_key
 from ..evidence import EXPLICIT, SHARED_TAG_WEIGHTS
-from . import IDENTIFIER_LINKS, json_list, kb_database, missing_page, rows
+from . import IDENTIFIER_LINKS, json_list, kb_database, missing_page, page_or_json, rows
 from .json_lists import with_lists
 
 # Statuses that say the trial is still going.
@@ -44,15 +43,9 @@ async def trial_page(datasette, request):
         return Response.redirect(datasette.urls.path(f"/-/trial/{nct}" + (".json" if as_json else "")))
     context = await database.execute_fn(lambda conn: trial_context(conn, nct)) if nct else None
     if context is None:
-        if as_json:
-            return Response.json({"error": f"There is no trial {wanted} in {name}.",
-                                  "search": datasette.urls.path("/-/search-all") + "?q=" + quote(wanted)}, status=404)
         return await missing_page(datasette, request, f"trial {wanted}", name, query=wanted)
-    if as_json:
-        return Response.json(context)
-    context["tile_layer"] = tile_layer(datasette)
-    return Response.html(await datasette.render_template(
-        "regenkb_trial.html", {**context, "database": name}, request=request))
+    return await page_or_json(datasette, request, "regenkb_trial.html", context, database=name,
+                              tile_layer=tile_layer(datasette))
 
 
 def tile_layer(datasette):
