@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from . import gapmap
 from .affiliations import institution_key
-from .classify import DEFAULT_VOCABULARY, Vocabulary, phase_value, trial_tags, work_tags
+from .classify import DEFAULT_VOCABULARY, Vocabulary, by_precedence, phase_value, trial_tags, work_tags
 from .db import insert_rows
 from .linking import FUSE_THRESHOLD, distinctive_words, parse_list
 from .text import fold
@@ -142,7 +142,9 @@ def study_rows(db, works, trials, tags):
     for members in groups:
         member_works = [works[i] for kind, i in sorted(members) if kind == "work"]
         member_trials = [trials[i] for kind, i in sorted(members) if kind == "trial"]
-        found = [t for node in members for t in tags[node]]
+        # One study's designs resolve as one record's do: a paper's "randomised" and its
+        # registry's single group make a randomised trial, not also a single-arm one.
+        found = by_precedence([t for node in members for t in tags[node]])
         first_work = member_works[0] if member_works else None
         first_trial = min(member_trials, key=lambda t: t["nct_id"] or "") if member_trials else None
         phases = values(found, "phase")

@@ -58,6 +58,8 @@ def test_the_evidence_table_makes_the_seed_paper_and_its_trial_one_study(demo_db
         "1/2", 5, "placenta", "allogeneic", "intracerebral", "ischaemic")
     assert "MSC-derived exosome/EV" in row["intervention"] and "NIHSS" in row["outcomes"]
     assert demo_db.execute("select count(*) from evidence where pmids like '%35281985%'").fetchone()[0] == 1
+    # The paper says randomised, its registry a single group: one study has one design by precedence.
+    assert "randomised controlled trial" in row["design"] and "single-arm" not in row["design"]
 
 
 def test_negated_phrases_do_not_count():
