@@ -23,7 +23,7 @@ from test_browser import CHROMIUM, browser  # noqa: E402,F401
 from harvest.records import new_author, new_work  # noqa: E402
 from kb import demo, serve  # noqa: E402
 from kb.cli import cli  # noqa: E402
-from kb.datasette_plugin import shown_origin  # noqa: E402
+from kb.datasette_plugin.pages import shown_origin  # noqa: E402
 from kb.datasette_plugin.guards import script_hash  # noqa: E402
 from kb.db import open_db  # noqa: E402
 from kb.ingest import refresh  # noqa: E402

@@ -3,7 +3,9 @@ import re
 
 import pytest
 
-from kb.datasette_plugin import author_context, institution_context, work_context
+from kb.datasette_plugin.institution import institution_context
+from kb.datasette_plugin.person import author_context
+from kb.datasette_plugin.work import work_context
 from kb.datasette_plugin.json_lists import JSON_LIST_COLUMNS
 
 from conftest import get

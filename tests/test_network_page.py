@@ -9,7 +9,7 @@ import pytest
 from conftest import get
 
 from kb import graph, serve
-from kb.datasette_plugin import EGO_DRAWN
+from kb.datasette_plugin.network import EGO_DRAWN
 from kb.db import open_db
 
 

@@ -7,7 +7,8 @@ The plots are Vega-Lite specs drawn in the browser by static/regenkb-forest.js f
 page's JSON data block, with Vega's CSP-safe expression interpreter (no eval)."""
 
 
-from . import json_list, kb_database, page_or_json, rows
+from ..search import rows
+from .pages import json_list, kb_database, page_or_json
 
 TABLES = ("synthesis_safety", "synthesis_meta", "synthesis_meta_studies", "synthesis_excluded")
 

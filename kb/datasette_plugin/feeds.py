@@ -22,7 +22,7 @@ from datasette.utils.asgi import Response
 
 from .. import search
 from ..search import rows
-from . import json_list, kb_database
+from .pages import json_list, kb_database
 from .exports import all_rows, answer, refusal
 
 ATOM = "http://www.w3.org/2005/Atom"

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from datasette.utils.asgi import Response
 
 from .. import gapmap
-from . import json_list, kb_database, missing_page, page_or_json
+from .pages import json_list, kb_database, missing_page, page_or_json
 
 # Bubble radius in pixels: area proportional to the number of studies, the largest cell
 # of both maps at MAX_RADIUS, and no bubble too small to see or to point at.

@@ -8,7 +8,8 @@ JSON data block, with Vega's CSP-safe expression interpreter, as the synthesis p
 forest plots."""
 
 
-from . import json_list, kb_database, page_or_json, rows
+from ..search import rows
+from .pages import json_list, kb_database, page_or_json
 
 RECENT_SHOWN = 8
 TOP_SHOWN = 10

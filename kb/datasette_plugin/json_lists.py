@@ -8,7 +8,7 @@ counts each phase)."""
 
 from urllib.parse import parse_qs, quote
 
-from . import json_list
+from .pages import json_list
 
 # table or canned query -> its columns that hold a JSON list
 JSON_LIST_COLUMNS = {

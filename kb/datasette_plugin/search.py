@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from datasette.utils.asgi import Response
 
 from .. import search
-from . import identifier_url, json_list, kb_database, snippet_html
+from .pages import identifier_url, json_list, kb_database, snippet_html
 
 FILTER_NAMES = ("year_from", "year_to", *search.TAG_FILTERS, "pub_type", "on_topic", "has_trial", "open_access")
 # Labels of the filters the page shows beside the results, in order.

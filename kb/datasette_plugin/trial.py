@@ -19,7 +19,8 @@ from harvest.registries import scheme_of
 
 from ..affiliations import institution_key
 from ..evidence import EXPLICIT, SHARED_TAG_WEIGHTS
-from . import IDENTIFIER_LINKS, json_list, kb_database, missing_page, page_or_json, rows
+from ..search import rows
+from .pages import IDENTIFIER_LINKS, json_list, kb_database, missing_page, page_or_json
 from .json_lists import with_lists
 
 # Statuses that say the trial is still going.
