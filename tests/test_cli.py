@@ -1,6 +1,10 @@
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import click
 
 from click.testing import CliRunner
 
@@ -116,3 +120,18 @@ def test_parse_on_a_local_cluster_then_load_parquet_reports_each_file(tmp_path):
     assert "idx_works_year" in indexes  # --fast built it again at the end
     again = run("load", "pubmed", *files, "--topic-filter", vocabulary, "--db", str(tmp_path / "kb.db"))
     assert again.output.count("already loaded") == 2
+
+
+def commands_of(command, path=("kb",)):
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from commands_of(sub, (*path, name))
+    else:
+        yield " ".join(path)
+
+
+def test_every_command_is_shown_in_the_readme():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [name for name in commands_of(cli) if not re.search(re.escape(name) + r"\b", readme)]
+    assert missing == []
+
