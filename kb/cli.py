@@ -11,9 +11,10 @@ import click
 from pathlib import Path
 
 from harvest import crossref, ctgov, europepmc, openalex, portal, pubmed
-from harvest.errors import HarvestError
+from harvest.errors import HarvestError, ParseError
+from harvest.mesh import MeshLookup
 
-from . import authors as authors_module, demo, search as search_module, serve as serve_module
+from . import authors as authors_module, demo, mesh as mesh_module, search as search_module, serve as serve_module
 from .db import db_path, open_db
 from .ingest import (HarvestBusy, LoadError, europepmc_citation_links, fetch_ctgov_studies, harvest_ctgov,
                      harvest_portal, harvest_pubmed, harvest_works, load_ctgov_file, load_library_file,
@@ -311,6 +312,27 @@ def harvest_portal_command(url, depth, max_pages, db_file, email):
     relink(db)
 
 
+@harvest.command(name="mesh")
+@db_option
+@click.option("--email", envvar="REGENKB_EMAIL", help="Contact address in the User-Agent [$REGENKB_EMAIL]")
+def harvest_mesh_command(db_file, email):
+    """Fetch the entry terms of the MeSH headings the KB holds (its works' headings, its
+    trials' condition headings) from NLM's MeSH lookup API, for those `kb load mesh` has not
+    given it. Search widens a heading or an entry term to all of them.
+
+    \b
+    Three descriptors a second; a second run fetches only what the first did not store.
+    Example:
+        kb harvest mesh
+    """
+    db = open_db(db_path(db_file))
+    try:
+        stored, unknown = mesh_module.fetch_missing(db, MeshLookup(email=email))
+    except (HarvestError, ParseError) as error:
+        raise click.ClickException(f"{error}; descriptors fetched before it are kept, run it again to go on")
+    click.echo(f"{stored} MeSH descriptor(s) stored" + (f"; MeSH has no {', '.join(unknown)}" if unknown else ""))
+
+
 TOPIC_FILTER_HELP = ("Keep only records on the topic of this vocabulary folder (e.g. kb/vocabularies/"
                      "stem_cell_stroke); deletions still apply")
 FAST_HELP = ("Bulk mode for a load that builds most of the KB: no fsync, a rollback journal (unless a server "
@@ -520,6 +542,31 @@ def load_portal_command(files, url, db_file):
         raise click.UsageError("--url names the address of one page: give one file with it")
     load_files(files, db_file, each_file(files, lambda db, path: (
         load_portal_page(db, Path(path).read_bytes(), url or Path(path).resolve().as_uri())[0], None)))
+
+
+@load.command(name="mesh")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@db_option
+def load_mesh_command(files, db_file):
+    """Load NLM's MeSH descriptor FILES (desc2026.xml, or .gz), streamed: every descriptor
+    with its heading, tree numbers and entry terms. Search then widens a heading or an entry
+    term of a heading the KB holds to all of them, and says so.
+
+    \b
+    A descriptor loaded again (next year's file) replaces the one before.
+    Example:
+        kb load mesh desc2026.gz
+    """
+    db = open_db(db_path(db_file))
+    for path in files:
+        try:
+            descriptors, terms, problems = mesh_module.load_mesh_file(db, path)
+        except (ParseError, OSError) as error:
+            raise click.ClickException(f"{path}: {error}")
+        for problem in problems:
+            click.echo("  skipped: " + printable(str(problem)), err=True)
+        click.echo(f"{path}: {descriptors} descriptors, {terms} entry terms; the KB holds "
+                   f"{mesh_module.described_headings(db)} of their headings")
 
 
 def load_files(files, db_file, outcomes, mode=None):
@@ -910,8 +957,9 @@ def search(query, db_file, trials, limit, as_json):
     Words must all match (stemmed, accents ignored); "quoted phrases" match as phrases,
     word* as a prefix, and AND / OR / NOT work as operators. A title hit outranks a
     MeSH or keyword hit, which outranks an abstract hit. Synonyms from the topic
-    vocabulary and British/American spellings are searched too, and said. A PMID,
-    PMCID, DOI, registry number, OpenAlex id, ORCID or ROR names its record.
+    vocabulary, MeSH entry terms of the KB's headings (kb load mesh) and British/American
+    spellings are searched too, and said. A PMID, PMCID, DOI, registry number, OpenAlex
+    id, ORCID or ROR names its record.
     Examples:
         kb search "placenta exosome craniectomy"
         kb search --trials "exosome stroke"

@@ -91,6 +91,9 @@ SCHEMA = {
         "work_id": int, "position": int, "name": str, "last_name": str, "fore_name": str, "initials": str,
         "suffix": str, "orcid": str, "affiliations": str,
     }, ("work_id", "position")),
+    "mesh_descriptors": ({"id": str, "name": str, "tree_numbers": str, "loaded_from": str}, "id"),
+    "mesh_entry_terms": ({"descriptor_id": str, "position": int, "term": str, "key": str},
+                         ("descriptor_id", "position")),
     "registry_ids": ({"work_id": int, "registry": str, "accession": str, "scheme": str, "found_in": str},
                      ("work_id", "registry", "accession")),
     "links": ({
@@ -253,6 +256,7 @@ FOREIGN_KEYS = {
     "records": [("work_id", "works", "id"), ("trial_id", "trials", "id")],
     "merges": [("work_id", "works", "id")],
     "work_conflicts": [("work_id", "works", "id")],
+    "mesh_entry_terms": [("descriptor_id", "mesh_descriptors", "id")],
     "trial_ids": [("trial_id", "trials", "id")],
     "trial_conditions": [("trial_id", "trials", "id")],
     "trial_arms": [("trial_id", "trials", "id")],
@@ -300,6 +304,8 @@ def indexes_deferred(db, indexes):
     sorting once is several times cheaper than updating an index per row."""
     dropped = []
     for table, columns in indexes:
+    # Search widens a typed phrase by the MeSH heading it names, if a work or trial holds that heading.
+    ("mesh_entry_terms", ["key"], False), ("trial_conditions", ["mesh_id"], False),
         for index in db[table].indexes:
             if index.columns == columns and not index.name.startswith("sqlite_autoindex"):
                 db.execute(f'DROP INDEX "{index.name}"')

@@ -2,11 +2,13 @@
 its JSON twin (/-/search.json): one function, `find`, answers all three.
 
 A query that is an identifier (PMID, PMCID, DOI, a trial registry number, an OpenAlex id, an
-ORCID, a ROR) names its record. Any other query is full-text search, widened two ways, both
+ORCID, a ROR) names its record. Any other query is full-text search, widened three ways, all
 from data: synonyms are the alternatives of one row of the topic vocabulary
-(kb/vocabularies/), and British/American spellings are derived by rule (ae/e, oe/e, our/or,
-is/iz, ...) and kept only when the other spelling is in the index and finds more. Each widening
-is returned in words, so the page can say how a query was expanded.
+(kb/vocabularies/); a MeSH heading or entry term (kb load mesh) of a heading a work or trial
+of the KB holds is searched as the heading and its entry terms the index holds; and
+British/American spellings are derived by rule (ae/e, oe/e, our/or, is/iz, ...) and kept only
+when the other spelling is in the index and finds more. Each widening is returned in words,
+so the page can say how a query was expanded.
 """
 
 import functools
@@ -19,6 +21,7 @@ from harvest.records import normalize_doi, normalize_orcid, normalize_pmcid, nor
 from .classify import DEFAULT_VOCABULARY, Vocabulary
 from .evidence import SAME_STUDY, STUDY_RELATIONS
 from .linking import FUSE_THRESHOLD
+from .mesh import term_key
 
 # Snippet highlight markers: control characters no title or abstract contains, so the
 # CLI and the Datasette plugin can turn them into their own highlighting safely.
@@ -224,9 +227,43 @@ def spelling_candidates(word):
 def adds_hits(conn, variant, word):
     """Whether the index holds `variant` where it does not hold `word` (porter stems both, so a
     variant the stemmer already folds into the word adds nothing)."""
-    probe = f'"{variant}" NOT "{word}"'
+    return index_holds(conn, f'"{variant}" NOT "{word}"')
+
+
+def index_holds(conn, probe):
+    """Whether any work or trial matches the FTS5 query `probe`."""
     return any(conn.execute(f"SELECT 1 FROM {fts} WHERE {fts} MATCH ? LIMIT 1", [probe]).fetchone()
                for fts in ("works_fts", "trials_fts"))
+
+
+# --- synonyms from MeSH --------------------------------------------------------------------
+
+# The MeSH headings (kb load mesh) a typed phrase names, as a heading or an entry term, among
+# those a work is indexed under or a trial's condition maps to.
+HEADINGS_SQL = """SELECT DISTINCT t.key, d.id, d.name FROM mesh_entry_terms t JOIN mesh_descriptors d ON d.id = t.descriptor_id
+WHERE t.key IN ({marks}) AND (EXISTS (SELECT 1 FROM work_mesh w WHERE w.mesh_id = d.id)
+  OR EXISTS (SELECT 1 FROM trial_conditions c WHERE c.mesh_id = d.id)) ORDER BY d.id"""
+
+
+def mesh_headings(conn, phrases):
+    """{words: [(id, heading, phrases)]} for the typed phrases (word tuples) that name a MeSH
+    heading the KB holds, each with that heading's terms the index holds other than the typed
+    phrase (one per term_key, the heading first); a heading whose terms add none is left out."""
+    keys = {term_key(" ".join(words)): words for words in phrases}
+    if not keys or not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'mesh_entry_terms'").fetchone():
+        return {}  # a KB made before MeSH descriptors were kept
+    found = {}
+    for key, ui, name in conn.execute(HEADINGS_SQL.format(marks=", ".join("?" for _ in keys)), list(keys)).fetchall():
+        seen, held = {key}, []
+        for term, term_key_ in conn.execute("SELECT term, key FROM mesh_entry_terms WHERE descriptor_id = ? "
+                                            "ORDER BY position", [ui]):
+            words = tuple(re.findall(r"\w+", term.lower()))
+            if term_key_ not in seen and words and index_holds(conn, fts_phrase(words)):
+                held.append((words, False))
+            seen.add(term_key_)
+        if held:
+            found.setdefault(keys[key], []).append((ui, name, held))
+    return found
 
 
 # --- the query, widened --------------------------------------------------------------------
@@ -250,17 +287,22 @@ def expand(conn, text, folder=DEFAULT_VOCABULARY):
         run = i
         while run < len(found) and found[run][0] == "word" and not found[run][2]:
             run += 1
-        span = longest_synonym_span(found[i:run], groups)
+        span = longest_span(conn, found[i:run], groups)
         if span:
-            length, matched = span
+            length, matched, headings = span
             words = tuple(w for u in found[i:i + length] for w in u[1])
-            options = list(dict.fromkeys([(words, False)] + [p for _, _, phrases in matched for p in phrases]))
+            synonyms = [p for _, _, phrases in matched for p in phrases]
+            entry_terms = [p for _, _, phrases in headings for p in phrases]
+            options = list(dict.fromkeys([(words, False)] + synonyms + entry_terms))
             parts.append(("clause", [fts_phrase(*p) for p in options]))
             typed.append(("clause", [fts_phrase(*p) for p in options if spelled_alike(words, p)]))
-            expansions.append({"typed": " ".join(words), "as": [" ".join(w) + ("*" if prefix else "")
-                                                                for w, prefix in options],
-                               "why": "synonyms in the topic vocabulary (" +
-                                      "; ".join(f"{value}, {name}" for name, value, _ in matched) + ")"})
+            if matched:
+                expansions.append(widening(words, synonyms, "synonyms in the topic vocabulary (" +
+                                           "; ".join(f"{value}, {name}" for name, value, _ in matched) + ")"))
+            if headings:
+                named = ", ".join(f"{name} ({ui})" for ui, name, _ in headings)
+                expansions.append(widening(words, entry_terms, f"MeSH heading {named} and its entry terms"
+                                           if len(headings) == 1 else f"MeSH headings {named} and their entry terms"))
             i += length
             continue
         words = unit[1]
@@ -273,6 +315,12 @@ def expand(conn, text, folder=DEFAULT_VOCABULARY):
                                "why": "British and American spellings"})
         i += 1
     return rendered(parts), expansions, rendered(typed)
+
+
+def widening(words, phrases, why):
+    """An expansion as `find` reports it: the typed words, what they were searched as, and why."""
+    return {"typed": " ".join(words), "why": why,
+            "as": [" ".join(w) + ("*" if prefix else "") for w, prefix in dict.fromkeys([(words, False), *phrases])]}
 
 
 def spelled_alike(words, phrase):
@@ -300,13 +348,16 @@ def rendered(parts):
     return " ".join(value for _, value in out) or EMPTY_QUERY
 
 
-def longest_synonym_span(run, groups):
-    """(number of units, [groups]) of the longest start of `run` that a vocabulary row names."""
+def longest_span(conn, run, groups):
+    """(number of units, [vocabulary groups], [MeSH headings]) of the longest start of `run` that
+    a vocabulary row or a MeSH heading the KB holds names (mesh_headings)."""
+    starts = [tuple(w for unit in run[:length] for w in unit[1]) for length in range(1, len(run) + 1)]
+    headings = mesh_headings(conn, starts)
     for length in range(len(run), 0, -1):
-        words = tuple(w for unit in run[:length] for w in unit[1])
+        words = starts[length - 1]
         matched = [g for g in groups if any(phrase_matches(words, p) for p in g[2])]
-        if matched:
-            return length, matched
+        if matched or words in headings:
+            return length, matched, headings.get(words, [])
     return None
 
 

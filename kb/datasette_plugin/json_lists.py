@@ -18,6 +18,7 @@ JSON_LIST_COLUMNS = {
     "trial_interventions": ("arm_labels", "other_names"),
     "authors": ("name_forms", "institutions", "top_coauthors", "evidence"),
     "institutions": ("name_forms",),
+    "mesh_descriptors": ("tree_numbers",),
     "gap_map": ("study_ids",),
     "evidence": ("work_ids",),
     "synthesis_safety": ("study_list",),
