@@ -32,10 +32,12 @@ from harvest.errors import ParseError
 from . import parts
 from .classify import Vocabulary, record_on_topic
 from .db import indexes_deferred
+from .ingest import alive
 from .load import LoadStats, WorkLoader, now, prepare
 
 CHUNK = 4 << 20  # bytes of XML per chunk (hundreds of records): one write batch each
 PART = 4  # chunks per part KB: small enough that the last part's copy is a short tail
+PIPELINE_WINDOW = 3  # pieces parsed ahead of the writer: enough to keep both busy, few in memory
 ELEMENT_STARTS = (b"<PubmedArticle>", b"<PubmedArticle ", b"<PubmedBookArticle", b"<DeleteCitation")
 ELEMENT_ENDS = (b"</PubmedArticle>", b"</PubmedBookArticle>", b"</DeleteCitation>")
 SET_START, SET_END = b"<PubmedArticleSet>\n", b"\n</PubmedArticleSet>\n"
@@ -359,6 +361,12 @@ class PartPool:
             self.pool = self.stack.enter_context(ProcessPoolExecutor(self.workers, initializer=collect_less))
             self.folder = self.stack.enter_context(
                 tempfile.TemporaryDirectory(prefix=f"kb-parts-{os.getpid()}-", dir=beside))
+        elif core_free():
+            # One process parses the next pieces while this one writes: parsing is half a
+            # load's time, and the writer then only builds and inserts rows.
+            self.pool = self.stack.enter_context(ProcessPoolExecutor(1, initializer=collect_less))
+        else:
+            self.pool = None
         return self
 
     def __exit__(self, *exc):
@@ -369,9 +377,12 @@ class PartPool:
         With workers, the parts of the next files load while this file's are copied in; a
         part that meets what the KB holds (`parts.copy_part`) is written here directly
         instead."""
-        if self.workers == 1:
+        if self.workers == 1 and self.pool is None:
             for file in files:
                 yield file.origin, self.loader.write_batches(file.batches_of(file.pieces), file.origin)
+            return
+        if self.workers == 1:
+            yield from self.pipelined(files)
             return
         current, stats = None, LoadStats()
         for (batches_of, group, origin, path), part in in_order(self.pool, load_part, self.tasks(files),
@@ -388,6 +399,23 @@ class PartPool:
         if current is not None:
             yield current, stats
 
+    def pipelined(self, files):
+        """Write the files' pieces as the one parsing process gives their batches, in order:
+        the same batches, in the same transactions, as a load in one process."""
+        # Each file opens with a task of no piece, so that a file with none is reported too.
+        tasks = ((file.batches_of, piece, file.origin) for file in files
+                 for piece in itertools.chain([None], ([piece] for piece in file.pieces)))
+        current, stats = None, None
+        for (_, group, origin), batches in in_order(self.pool, batches_of_piece, tasks, PIPELINE_WINDOW):
+            if group is None:
+                if stats is not None:
+                    yield current, stats
+                current, stats = origin, LoadStats()
+            else:
+                stats += self.loader.write_batches(batches, origin)
+        if stats is not None:
+            yield current, stats
+
     def tasks(self, files):
         """A part KB to load for every PART pieces of each file (an empty one for a file
         with none, so that every file is reported)."""
@@ -396,6 +424,19 @@ class PartPool:
             groups = in_groups(file.pieces, PART)
             for group in itertools.chain([next(groups, [])], groups):
                 yield file.batches_of, group, file.origin, str(Path(self.folder) / f"part-{next(number)}.db")
+
+
+def batches_of_piece(task):
+    """In the parsing process: the (items, off-topic count) batches of a group of pieces
+    (none for the task that opens a file)."""
+    batches_of, group, _ = task
+    return [] if group is None else list(batches_of(group))
+
+
+def core_free():
+    """Whether this process may run on more than one CPU, so that a parsing process beside
+    the writer has a core of its own."""
+    return len(os.sched_getaffinity(0)) > 1
 
 
 def in_groups(pieces, size):
@@ -408,18 +449,8 @@ def remove_stale_parts(folder):
     """Remove the part folders a killed load left (its process is gone); a running load's stay."""
     for stale in Path(folder or tempfile.gettempdir()).glob("kb-parts-*-*"):
         owner = stale.name.split("-")[2]
-        if owner.isdigit() and not process_exists(int(owner)):
+        if owner.isdigit() and not alive(int(owner)):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def process_exists(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def folder_of(db):

@@ -44,6 +44,21 @@ def test_two_workers_load_the_same_kb_as_one_process(tmp_path):
     assert parallel.execute("select count(*) from records where version = '2025-01-15'").fetchone()[0] == 40
 
 
+def test_a_load_parsed_beside_its_writer_gives_the_kb_of_a_load_in_one_process(tmp_path, monkeypatch):
+    paths = files(tmp_path)
+    monkeypatch.setattr(bulk, "core_free", lambda: False)
+    alone = bulk.load_files(open_db(str(tmp_path / "alone.db")), paths)
+    monkeypatch.setattr(bulk, "core_free", lambda: True)
+    reports = []
+    pipelined = bulk.load_files(open_db(str(tmp_path / "pipelined.db")), paths,
+                                progress=lambda path, stats, note: reports.append((path, stats.added, stats.updated)))
+    assert (pipelined.added, pipelined.updated, pipelined.deleted) == (alone.added, alone.updated, alone.deleted) \
+        == (1200, 40, 10)
+    assert snapshot(tmp_path / "pipelined.db") == snapshot(tmp_path / "alone.db")
+    assert [(Path(path).name, added, updated) for path, added, updated in reports] == [
+        ("pubmed25n0001.xml.gz", 1200, 0), ("pubmed25n1275.xml", 0, 40)]
+
+
 def test_a_loaded_file_is_skipped_until_it_changes(tmp_path):
     first, update = files(tmp_path)
     db = open_db(str(tmp_path / "kb.db"))
