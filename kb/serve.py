@@ -35,11 +35,12 @@ def metadata_for(db_file, debug_endpoints=False):
 def datasette_for(db_file, immutable=False, cors=False, debug_endpoints=False):
     """An in-process Datasette for a KB, as `kb serve` runs it: read-only (Datasette opens
     the file in read-only mode; immutable when asked), SQL cut at 3 s, CORS off unless asked,
-    Datasette's debug pages (/-/databases, /-/threads, ...) hidden unless asked."""
-    from datasette.app import Datasette
+    Datasette's debug pages (/-/databases, /-/threads, ...) hidden unless asked; permission
+    checks and schema reads that cannot change are made once (datasette_app.py)."""
+    from .datasette_app import ServedDatasette
 
     files = {"immutables" if immutable else "files": [str(db_file)]}
-    return Datasette(**files, metadata=metadata_for(db_file, debug_endpoints), settings=SETTINGS, cors=cors)
+    return ServedDatasette(**files, metadata=metadata_for(db_file, debug_endpoints), settings=SETTINGS, cors=cors)
 
 
 # uvicorn's worker processes build the app by its import name; this carries serve()'s options to them.
