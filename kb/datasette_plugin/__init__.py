@@ -1,9 +1,10 @@
 """Datasette plugin: hooks and the route list. Each page family has its module, as
 Datasette's own views/ do: work.py (/-/work/{id}), person.py (/-/author/{id}),
 institution.py (/-/institution/{id}), network.py (their ego networks), trial.py
-(/-/trial/{nct}), search.py (/-/search), home.py (/), evidence.py (/-/synthesis),
-gapmap.py (/-/gap-map), exports.py (.bibtex, .ris, .csljson, .graphml, .gexf), feeds.py
-(Atom); pages.py holds what they share and guards.py the guards of a public server.
+(/-/trial/{nct}), search.py (/-/search), home.py (/ and /regenkb, whose database page of
+tables moves to /regenkb/-/tables), evidence.py (/-/synthesis), gapmap.py (/-/gap-map),
+exports.py (.bibtex, .ris, .csljson, .graphml, .gexf), feeds.py (Atom); pages.py holds what
+they share and guards.py the guards of a public server.
 Every page of ours has a JSON twin at the same path with .json. The drawing libraries
 (cytoscape.js, Vega-Lite, from npm; see package.json) ship in static/, so the pages work
 offline.
@@ -18,11 +19,11 @@ from ..search import MARK_START, register_functions
 from . import exports, feeds, guards
 from .evidence import synthesis_page
 from .gapmap import gap_map_page, gap_map_studies_page
-from .home import home_page, table_order
+from .home import database_page, home_page, table_order, tables_page
 from .institution import institution_page
 from .json_lists import lists_as_arrays
-from .pages import (IDENTIFIER_LINKS, identifier_link, identifier_url, json_list, shown_origin,
-                    snippet_html)
+from .pages import (IDENTIFIER_LINKS, identifier_link, identifier_url, json_list, kb_database,
+                    shown_origin, snippet_html)
 from .person import author_page
 from .search import search_page
 from .trial import trial_page
@@ -87,6 +88,8 @@ def register_routes(datasette):
         (guards.DEBUG_ENDPOINTS, guards.hidden_endpoint)]
     return [
         (r"^/(-/home(\.(?P<format>json))?)?$", home_page),
+        (r"^/(?P<database>[^/.]+)(\.(?P<format>\w+))?$", database_page),
+        (r"^/(?P<database>[^/.]+)/-/tables(\.(?P<format>json))?$", tables_page),
         (r"^/-/search(-all)?(\.(?P<format>json))?$", search_page),
         (r"^/-/work/(?P<work_id>\d+)(\.(?P<format>json))?$", work_page),
         (r"^/-/trial/(?P<nct>[^/]+?)(\.(?P<format>json))?$", trial_page),
@@ -103,7 +106,9 @@ def register_routes(datasette):
 @hookimpl
 def menu_links(datasette):
     """The KB's overview pages in Datasette's menu, on every page."""
-    return [{"href": datasette.urls.path("/-/gap-map"), "label": "Evidence gap map"}]
+    name = kb_database(datasette)[0]
+    return [{"href": datasette.urls.path("/-/gap-map"), "label": "Evidence gap map"},
+            {"href": datasette.urls.database(name) + "/-/tables", "label": "Tables and SQL"}]
 
 
 @hookimpl

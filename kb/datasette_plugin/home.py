@@ -1,15 +1,18 @@
-"""The home page, /, and its JSON twin /-/home.json: what the KB holds (counts, works per
-year, trials by phase, status and country), a search box over everything, the trials updated
-and the papers added last, the most prolific institutions and people, and the ways into the
-tables, the SQL editor and the API. Datasette's own /.json (the list of databases) stays as it was.
+"""The home page, / and /regenkb, and its JSON twin /-/home.json: what the KB holds (counts,
+works per year, trials by phase, status and country, the map of trial sites), a search box
+over everything, the trials updated last, what the last load added or changed, the most
+central people and institutions, and the ways into the tables, the SQL editor and the API.
+Datasette's own /.json (the list of databases) stays as it was, and its database page (the
+tables and the SQL editor) moves one click away to /regenkb/-/tables.
 
-The charts are Vega-Lite specs drawn in the browser by static/regenkb-home.js from the page's
+The charts are Vega-Lite specs drawn in the browser by static/regenkb-charts.js from the page's
 JSON data block, with Vega's CSP-safe expression interpreter, as the synthesis page draws its
 forest plots."""
 
 
 from ..search import rows
 from .pages import json_list, kb_database, page_or_json
+from .trial import tile_layer
 
 RECENT_SHOWN = 8
 TOP_SHOWN = 10
@@ -20,7 +23,27 @@ COUNTED = {"works": "works", "trials": "trials", "people": "authors", "instituti
 async def home_page(datasette, request):
     name, database = kb_database(datasette)
     context = await database.execute_fn(home_context)
-    return await page_or_json(datasette, request, "regenkb_home.html", context, database=name)
+    return await page_or_json(datasette, request, "regenkb_home.html", context, database=name,
+                              tile_layer=tile_layer(datasette))
+
+
+async def database_page(datasette, request):
+    """/regenkb opens on the home page, as / does. With a query (?sql=..., ?_show_hidden=1, the
+    SQL editor's and the table list's own links) it stays Datasette's database page, as
+    /regenkb/-/tables always is; /regenkb.json and a database other than the KB keep theirs."""
+    if (request.url_vars["database"] == kb_database(datasette)[0] and request.url_vars["format"] is None
+            and not request.query_string):
+        return await home_page(datasette, request)
+    return await tables_page(datasette, request)
+
+
+async def tables_page(datasette, request):
+    """/regenkb/-/tables: Datasette's database page (its tables, views, canned queries and SQL
+    editor), one click from the home page."""
+    # Imported here: Datasette loads this plugin while datasette.views.database is being imported.
+    from datasette.views.database import DatabaseView
+
+    return await DatabaseView.as_view(datasette)(request, None)
 
 
 def home_context(conn):
@@ -47,13 +70,9 @@ def home_context(conn):
         FROM trials ORDER BY updated IS NULL, updated DESC, nct_id LIMIT {RECENT_SHOWN}""")
     for row in recent_trials:
         row["phases"] = json_list(row["phases"])
-    # Works are numbered as they are loaded: the highest ids are what the last harvests added.
-    recent_works = rows(conn, f"SELECT id, title, journal, year, pmid, doi FROM works "
-                              f"ORDER BY id DESC LIMIT {RECENT_SHOWN}")
-    institutions = rows(conn, f"SELECT id, name, country, works FROM institutions WHERE works > 0 "
-                              f"ORDER BY works DESC, name LIMIT {TOP_SHOWN}")
-    people = rows(conn, f"SELECT id, name, works FROM authors WHERE works > 0 "
-                        f"ORDER BY works DESC, name LIMIT {TOP_SHOWN}")
+    institutions, institutions_by = most_central(conn, "institutions", "institution", "institutions",
+                                                 ("name", "country", "works"))
+    people, people_by = most_central(conn, "coauthorship", "author", "authors", ("name", "works"))
     harvests = rows(conn, """
         SELECT source, max(finished_at) AS finished_at FROM harvest_runs WHERE finished_at IS NOT NULL
         GROUP BY source ORDER BY source""")
@@ -61,8 +80,64 @@ def home_context(conn):
             "trials_by_phase": [{"phase": label, "trials": n} for label, n in sorted(
                 by_phase.items(), key=lambda item: (item[0] == "Not given", item[0]))],
             "trials_by_status": trials_by_status, "trials_by_country": trials_by_country,
-            "recent_trials": recent_trials, "recent_works": recent_works, "institutions": institutions,
-            "people": people, "harvests": harvests}
+            "map": site_map(conn), "recent_trials": recent_trials, "added": added_since_last_load(conn),
+            "institutions": institutions, "people": people,
+            "ranked_by": {"institutions": institutions_by, "people": people_by}, "harvests": harvests}
+
+
+def site_map(conn):
+    """Every trial site with coordinates, one marker per place: {lat, lon, label, trials}, the
+    label naming the place and its trials (a hospital hosting three trials is one marker)."""
+    places = {}
+    for site in rows(conn, """
+            SELECT s.latitude AS lat, s.longitude AS lon, s.facility, s.city, s.country, t.nct_id
+            FROM trial_sites s JOIN trials t ON t.id = s.trial_id
+            WHERE s.latitude IS NOT NULL AND s.longitude IS NOT NULL ORDER BY t.nct_id, s.position"""):
+        place = places.setdefault((site["lat"], site["lon"]), {"names": [], "trials": []})
+        name = ", ".join(filter(None, (site["facility"], site["city"], site["country"])))
+        place["names"] += [name] if name not in place["names"] else []
+        place["trials"] += [site["nct_id"]] if site["nct_id"] not in place["trials"] else []
+    return [{"lat": lat, "lon": lon, "label": "; ".join(place["names"]) + ": " + ", ".join(place["trials"]),
+             "trials": place["trials"]} for (lat, lon), place in places.items()]
+
+
+def added_since_last_load(conn):
+    """What the KB's last load added or changed: the works and trials whose records were
+    retrieved on the day of the newest records.retrieved_at. records is what every load writes
+    (a harvest, a bulk file, the demo), where harvest_runs and loaded_files each know only
+    their kind of load; an unchanged record keeps its old retrieved_at, so these are the new
+    and the changed, as the Atom feeds' `since` reads them. None for an empty KB."""
+    latest = conn.execute("SELECT max(retrieved_at) FROM records").fetchone()[0]
+    if latest is None:
+        return None
+    since = latest[:10]
+    counted = {kind: conn.execute(f"SELECT count(DISTINCT {kind}_id) FROM records WHERE retrieved_at >= ?",
+                                  [since]).fetchone()[0] for kind in ("work", "trial")}
+    works = rows(conn, f"""
+        SELECT w.id, w.title, w.journal, w.year, max(r.retrieved_at) AS retrieved_at FROM records r
+        JOIN works w ON w.id = r.work_id WHERE r.retrieved_at >= ?
+        GROUP BY w.id ORDER BY retrieved_at DESC, w.id DESC LIMIT {RECENT_SHOWN}""", [since])
+    trials = rows(conn, f"""
+        SELECT t.nct_id, t.brief_title, t.overall_status, max(r.retrieved_at) AS retrieved_at FROM records r
+        JOIN trials t ON t.id = r.trial_id WHERE r.retrieved_at >= ?
+        GROUP BY t.id ORDER BY retrieved_at DESC, t.nct_id LIMIT {RECENT_SHOWN}""", [since])
+    return {"since": since, "works": counted["work"], "trials": counted["trial"], "latest_works": works,
+            "latest_trials": trials}
+
+
+def most_central(conn, network, kind, table, columns):
+    """The TOP_SHOWN most central rows of table (people or institutions) and what ranked them:
+    "pagerank" in the network `kb graph build` wrote to graph_nodes (with each one's
+    `partners`, its degree there), or "works" when that network is not built yet."""
+    central = rows(conn, f"""
+        SELECT e.id, {", ".join("e." + column for column in columns)}, n.pagerank, n.degree AS partners
+        FROM graph_nodes n JOIN {table} e ON e.id = CAST(substr(n.node, {len(kind) + 2}) AS INTEGER)
+        WHERE n.network = ? AND n.kind = ? ORDER BY n.pagerank DESC, n.degree DESC, e.name LIMIT {TOP_SHOWN}""",
+                   [network, kind])
+    if central:
+        return central, "pagerank"
+    return rows(conn, f"SELECT id, {', '.join(columns)} FROM {table} WHERE works > 0 "
+                      f"ORDER BY works DESC, name LIMIT {TOP_SHOWN}"), "works"
 
 
 def phase_label(phases):

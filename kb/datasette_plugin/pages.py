@@ -104,7 +104,10 @@ def json_list(value):
 
 
 def by_year(works):
+    """Works counted per year, as the home page's works_per_year: [{"year": 2019, "works": 2}, ...],
+    oldest first, undated works (year None) last."""
     counts = {}
     for work in works:
         counts[work["year"]] = counts.get(work["year"], 0) + 1
-    return sorted(counts.items(), key=lambda item: (item[0] is None, item[0] or 0))
+    return [{"year": year, "works": count} for year, count in
+            sorted(counts.items(), key=lambda item: (item[0] is None, item[0] or 0))]
