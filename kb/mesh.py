@@ -15,9 +15,12 @@ from harvest.errors import ParseError
 from harvest.mesh import MeshLookup, iter_descriptors
 from harvest.pubmed import open_payload
 
-# MeSH headings a work is indexed under or a trial's condition maps to.
+# MeSH headings a work is indexed under or a trial's condition maps to. ClinicalTrials.gov's API
+# (v2) pads a six-digit descriptor UI to nine digits: D003731 is its D000003731.
 HELD = ("SELECT mesh_id FROM work_mesh UNION SELECT mesh_id FROM trial_conditions "
         "WHERE mesh_id IS NOT NULL")
+DESCRIBED = ("(mesh_id IN (SELECT id FROM mesh_descriptors) OR (mesh_id LIKE 'D000______' AND "
+             "'D' || substr(mesh_id, 5) IN (SELECT id FROM mesh_descriptors)))")
 BATCH = 2000
 
 
@@ -81,13 +84,12 @@ def load_mesh_file(db, path):
 
 def described_headings(db):
     """How many of the headings the KB holds mesh_descriptors describes."""
-    return db.execute(f"SELECT count(*) FROM ({HELD}) WHERE mesh_id IN (SELECT id FROM mesh_descriptors)").fetchone()[0]
+    return db.execute(f"SELECT count(*) FROM ({HELD}) WHERE {DESCRIBED}").fetchone()[0]
 
 
 def missing_headings(db):
     """The ids of the headings the KB holds that mesh_descriptors lacks, in order."""
-    return [row[0] for row in db.execute(
-        f"SELECT mesh_id FROM ({HELD}) WHERE mesh_id NOT IN (SELECT id FROM mesh_descriptors) ORDER BY mesh_id")]
+    return [row[0] for row in db.execute(f"SELECT mesh_id FROM ({HELD}) WHERE NOT {DESCRIBED} ORDER BY mesh_id")]
 
 
 def fetch_missing(db, lookup=None):
@@ -99,6 +101,8 @@ def fetch_missing(db, lookup=None):
 
     def records():
         for ui, record in lookup.descriptors(missing_headings(db)):
+            if record is None and re.fullmatch(r"D000\d{6}", ui):  # ClinicalTrials.gov's padding
+                ui, record = next(lookup.descriptors(["D" + ui[4:]]))
             if record is None:
                 unknown.append(ui)
             else:

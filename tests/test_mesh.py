@@ -16,7 +16,7 @@ from harvest.records import new_work
 from kb import mesh, serve
 from kb.cli import cli
 from kb.db import open_db
-from kb.ingest import load_pubmed_file, refresh
+from kb.ingest import load_ctgov_file, load_pubmed_file, refresh
 from kb.load import WorkLoader
 from kb.search import find
 
@@ -189,3 +189,30 @@ def test_real_pubmed_record_indexed_under_stroke_is_found_by_an_entry_term(tmp_p
     assert stored == headings
     assert [row["title"] for row in find(db.conn, "cerebrovascular accident")["rows"]] == [
         db.execute("SELECT title FROM works WHERE pmid = ?", [pmid]).fetchone()[0]]
+
+
+def test_a_trial_condition_in_clinicaltrials_gov_nine_digit_form_holds_its_heading(tmp_path):
+    # A hand-built study in the API v2 shape; ClinicalTrials.gov writes D020521 as D000020521
+    # (the real records in REGENKB_REAL_DATA's ctgov/ do: Brain Injuries is D000001930).
+    study = {"protocolSection": {
+        "identificationModule": {"nctId": "NCT99999990", "briefTitle": "Rehabilitation after cerebrovascular accident"},
+        "statusModule": {"overallStatus": "RECRUITING"}, "conditionsModule": {"conditions": ["Stroke"]}},
+        "derivedSection": {"conditionBrowseModule": {"meshes": [{"id": "D000020521", "term": "Stroke"}]}}}
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    loaded, fetched = open_db(str(tmp_path / "loaded.db")), open_db(str(tmp_path / "fetched.db"))
+    for db in (loaded, fetched):
+        load_ctgov_file(db, path)
+        assert mesh.missing_headings(db) == ["D000020521"]
+    mesh.load_mesh_file(loaded, DESC)
+    # The lookup API knows no D000020521 (an empty answer, as NLM's lookupDetails gives), so D020521 is asked.
+    pages = {"D000020521": ({"descriptor": "http://id.nlm.nih.gov/mesh/D000020521", "terms": []}, {}),
+             "D020521": (details("D020521"), {})}
+    client = http.Client("mesh", rate_per_second=100, cache=False, backoff=0.01, sleep=lambda seconds: None)
+    with PagedReplay("/details", "descriptor", pages) as replay:
+        assert mesh.fetch_missing(fetched, MeshLookup(client=client, base_url=replay.base_url)) == (1, [])
+    for db in (loaded, fetched):
+        assert mesh.missing_headings(db) == [] and mesh.described_headings(db) == 1
+        found = find(db.conn, "stroke", kind="trials")
+        assert [row["nct_id"] for row in found["rows"]] == ["NCT99999990"]
+        assert mesh_widenings(found)[0]["as"] == ["stroke", "cerebrovascular accident"]
