@@ -283,6 +283,8 @@ INDEXES = [
     ("links", ["from_scheme", "from_id", "relation", "to_scheme", "to_id", "asserted_by"], True),
     ("links", ["to_scheme", "to_id"], False), ("links", ["from_work_id"], False),
     ("links", ["to_work_id"], False), ("records", ["work_id"], False),
+    # The home page's "since the last load" and the Atom feeds read the newest records.
+    ("records", ["retrieved_at"], False),
     ("links", ["from_trial_id"], False), ("links", ["to_trial_id"], False), ("records", ["trial_id"], False),
     ("trials", ["nct_id"], True), ("trial_ids", ["identifier"], False), ("trial_sites", ["country"], False),
     ("trial_people", ["affiliation_id"], False),
