@@ -401,8 +401,8 @@ def creation_order():
 
 def migrate(db, existing):
     """Reshape tables an older regenkb made: `authors` held name forms (now `author_names`;
-    the people are clustered again from them), `institutions` was keyed by OpenAlex id and
-    `trial_ids` by identifier."""
+    the people are clustered again from them), `institutions` was keyed by OpenAlex id,
+    `trial_ids` by identifier, and `evidence` held its list columns as text."""
     from .institutions import institution_id
 
     if "authors" in existing and "author_names" not in existing and "initials" in db["authors"].columns_dict:
@@ -425,6 +425,10 @@ def migrate(db, existing):
         db.execute("UPDATE trial_ids SET position = (SELECT count(*) FROM trial_ids t "
                    "WHERE t.trial_id = trial_ids.trial_id AND t.rowid <= trial_ids.rowid)")
         db["trial_ids"].transform(pk=("trial_id", "position"), column_order=list(SCHEMA["trial_ids"][0]))
+    if "evidence" in existing:
+        from .evidence import arrays_from_joined_text
+
+        arrays_from_joined_text(db)
 
 
 def ensure_schema(db):

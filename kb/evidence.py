@@ -24,6 +24,9 @@ EXPLICIT = {"registered_as": "the paper names {nct}", "reported_in": "the trial'
 TAG_COLUMNS = ("design", "species", "animal_model", "intervention", "cell_source", "origin", "route", "outcome",
                "safety")
 COARSE_STROKE = ("ischaemic", "haemorrhagic")
+# The evidence columns that hold a JSON list of values (the tag columns, outcome as outcomes).
+LIST_COLUMNS = ("stroke_type", "stroke_detail", *("outcomes" if column == "outcome" else column
+                                                  for column in TAG_COLUMNS))
 SHARED_TAG_WEIGHTS = {"intervention": 1.0, "stroke_type": 0.5, "cell_source": 0.5, "route": 0.5, "origin": 0.25}
 RELATED_KEPT = 10
 STOP = set("a an and the of in on for with to by at from as after before into study trial patients clinical".split())
@@ -166,14 +169,36 @@ def study_rows(db, works, trials, tags):
             "on_topic": int(on_topic),
             "phase": combined_phase(phases),
             "n": max(numbers) if numbers else None,
-            "stroke_type": "; ".join(s for s in COARSE_STROKE if s in stroke) or (
-                "stroke (type not stated)" if any(t.tag == "topic" and t.value == "stroke" for t in found) else None),
-            "stroke_detail": "; ".join(s for s in stroke if s not in COARSE_STROKE) or None,
-            **{("outcomes" if column == "outcome" else column): "; ".join(values(found, column)) or None
+            "stroke_type": json_array([s for s in COARSE_STROKE if s in stroke] or (
+                ["stroke (type not stated)"] if any(t.tag == "topic" and t.value == "stroke" for t in found) else [])),
+            "stroke_detail": json_array([s for s in stroke if s not in COARSE_STROKE]),
+            **{("outcomes" if column == "outcome" else column): json_array(values(found, column))
                for column in TAG_COLUMNS},
             "possibly_same_as": " | ".join(sorted(set(possibly[study_of[members[0]]]))) or None,
         })
     return rows
+
+
+def json_array(found):
+    """A list column's value: a JSON array, so a facet counts each value once per study
+    (Datasette's _facet_array), or NULL for none."""
+    return json.dumps(found, ensure_ascii=False) if found else None
+
+
+def arrays_from_joined_text(db):
+    """Rewrite an evidence table an older regenkb wrote, its list columns as text joined by
+    '; ', as JSON arrays (a list facet on such text is an SQL error). True if it did."""
+    present = [column for column in LIST_COLUMNS if column in db["evidence"].columns_dict]
+    # One classify writes every row, so the first row with a tag tells the table's form.
+    first = db.execute(f"SELECT coalesce({', '.join(present)}) AS value FROM evidence WHERE value IS NOT NULL "
+                       "LIMIT 1").fetchone()
+    if not first or first[0].startswith("["):
+        return False
+    db.conn.executemany(
+        f"UPDATE evidence SET {', '.join(f'{column} = ?' for column in present)} WHERE study_id = ?",
+        [[json_array(gapmap.split(value)) for value in row[1:]] + [row[0]] for row in
+         db.execute(f"SELECT study_id, {', '.join(present)} FROM evidence").fetchall()])
+    return True
 
 
 def study_id(members, works, trials):

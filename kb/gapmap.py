@@ -39,6 +39,11 @@ class FilterError(ValueError):
 
 
 def split(value):
+    """The values of an evidence list column: a JSON array (kb classify writes them so), or
+    text joined by '; ' as a KB classified before they were arrays holds them (kb serve
+    does not migrate)."""
+    if value and value.startswith("["):
+        return json.loads(value)
     return [part for part in (value or "").split("; ") if part]
 
 

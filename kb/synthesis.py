@@ -38,6 +38,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from .classify import DEFAULT_VOCABULARY, Vocabulary, text_tags
 from .db import insert_rows
+from .gapmap import split
 
 ALPHA = 0.05
 POOLED_OUTCOMES = ("mRS", "NIHSS", "Barthel Index", "Fugl-Meyer", "infarct volume")
@@ -360,9 +361,12 @@ def meta_rows(usable):
 
 def read_kb(db):
     """What the syntheses read, keyed by trial."""
-    studies = list(db.query(
-        "SELECT study_id, nct_id, trial_id, work_id, design, n, intervention, route, safety FROM evidence "
-        "WHERE on_topic = 1 ORDER BY study_id"))
+    # A study's list columns read as one text each ('; '-joined): a cell is keyed by all of a
+    # study's interventions and routes together, as synthesis_safety shows them.
+    studies = [{**study, **{column: "; ".join(split(study[column])) or None
+                            for column in ("design", "intervention", "route", "safety")}}
+               for study in db.query("SELECT study_id, nct_id, trial_id, work_id, design, n, intervention, route, "
+                                     "safety FROM evidence WHERE on_topic = 1 ORDER BY study_id")]
     arms, single_groups = defaultdict(dict), set()
     for trial_id, label, kind in db.execute("SELECT trial_id, label, type FROM trial_arms"):
         arms[trial_id][label] = kind

@@ -126,7 +126,7 @@ def test_the_stroke_subtype_comes_from_conditions_and_their_mesh(db, tmp_path):
     assert tags_of(db, "NCT09000008")["stroke_type"] == {"haemorrhagic"}
     assert tags_of(db, "NCT09000008")["relevance"] == {"on topic"}
     assert tags_of(db, "NCT09000009")["stroke_type"] == {"haemorrhagic"}
-    assert db["evidence"].get("NCT09000008")["stroke_type"] == "haemorrhagic"
+    assert db["evidence"].get("NCT09000008")["stroke_type"] == '["haemorrhagic"]'
 
 
 def test_early_phase_1_stays_its_own_phase_and_a_title_never_gives_a_trial_its_phase(db, tmp_path):
@@ -151,7 +151,7 @@ def test_a_randomised_trial_is_not_also_single_arm(db, tmp_path):
     classified(db, tmp_path, study("NCT09000012", "MSC in Stroke", conditions=["Stroke"], model="SINGLE_GROUP",
                                    interventions=[{"type": "BIOLOGICAL", "name": "MSC"}]))
     assert tags_of(db, "NCT09000012")["design"] == {"randomised controlled trial"}
-    assert db["evidence"].get("NCT09000012")["design"] == "randomised controlled trial"
+    assert db["evidence"].get("NCT09000012")["design"] == '["randomised controlled trial"]'
 
 
 def test_an_outcome_needs_a_measure_or_a_sentence_that_measures_it(db, tmp_path):

@@ -190,6 +190,6 @@ def test_the_real_msc_exosome_trial_export_holds_one_stroke_trial(db):
     assert stroke == ["NCT03384433"]  # checked by hand: the only stroke condition among the 18
     row = db["evidence"].get("NCT03384433")
     assert (row["on_topic"], row["phase"], row["n"], row["origin"], row["stroke_type"]) == (
-        1, "1/2", 5, "allogeneic", "ischaemic")
+        1, "1/2", 5, '["allogeneic"]', '["ischaemic"]')
     routes = dict(db.execute("select study_id, route from evidence where route is not null"))
-    assert routes["NCT04388982"] == "intranasal" and routes["NCT04798716"] == "intravenous"
+    assert routes["NCT04388982"] == '["intranasal"]' and routes["NCT04798716"] == '["intravenous"]'

@@ -1,10 +1,16 @@
+import json
+import sqlite3
+from collections import Counter
+
 import pytest
 from click.testing import CliRunner
 
-from kb import classify, demo, evidence
+from kb import classify, demo, evidence, serve
 from kb.cli import cli
 from kb.db import open_db
 from kb.linking import FUSE_THRESHOLD
+
+from conftest import get
 
 VOCABULARY = classify.Vocabulary()
 
@@ -55,11 +61,11 @@ def test_the_evidence_table_makes_the_seed_paper_and_its_trial_one_study(demo_db
     row = demo_db["evidence"].get("NCT03384433")
     assert row["kind"] == "trial + work" and row["pmids"] == "35281985" and row["on_topic"] == 1
     assert (row["phase"], row["n"], row["cell_source"], row["origin"], row["route"], row["stroke_type"]) == (
-        "1/2", 5, "placenta", "allogeneic", "intracerebral", "ischaemic")
-    assert "MSC-derived exosome/EV" in row["intervention"] and "NIHSS" in row["outcomes"]
+        "1/2", 5, '["placenta"]', '["allogeneic"]', '["intracerebral"]', '["ischaemic"]')
+    assert "MSC-derived exosome/EV" in json.loads(row["intervention"]) and "NIHSS" in json.loads(row["outcomes"])
     assert demo_db.execute("select count(*) from evidence where pmids like '%35281985%'").fetchone()[0] == 1
     # The paper says randomised, its registry a single group: one study has one design by precedence.
-    assert "randomised controlled trial" in row["design"] and "single-arm" not in row["design"]
+    assert "randomised controlled trial" in json.loads(row["design"]) and "single-arm" not in row["design"]
 
 
 def test_negated_phrases_do_not_count():
@@ -145,3 +151,46 @@ def test_only_an_identifier_or_a_strong_same_study_link_fuses_a_paper_and_a_tria
     score = demo_db.execute("select l.score from links l join works w on w.id = l.from_work_id "
                             "where w.pmid = '32041820' and l.relation = 'probably_same_study'").fetchone()[0]
     assert score < FUSE_THRESHOLD
+
+
+# The evidence table's list columns that datasette-metadata.json facets by their items.
+ARRAY_FACETS = {"design", "intervention", "cell_source", "origin", "route", "stroke_type", "species", "animal_model",
+                "outcomes", "safety"}
+
+
+def test_each_evidence_facet_counts_a_value_once_per_study_never_a_combination(demo_site):
+    db, datasette = demo_site
+    facets = get(datasette, "/regenkb/evidence.json?_facet_size=max").json()["facet_results"]
+    assert {name for name, facet in facets.items() if facet["type"] == "array"} == ARRAY_FACETS
+    for column in ARRAY_FACETS:
+        expected = Counter()
+        for (value,) in db.execute(f"select {column} from evidence where {column} is not null"):
+            expected.update(set(json.loads(value)))
+        assert {r["value"]: r["count"] for r in facets[column]["results"]} == expected, column
+        assert not any("; " in value or value.startswith("[") for value in expected), column
+    design = {r["value"]: r["count"] for r in facets["design"]["results"]}
+    # A randomised trial that is also open-label counts once under each.
+    assert design["randomised controlled trial"] == db.execute(
+        """select count(*) from evidence where design like '%"randomised controlled trial"%'""").fetchone()[0]
+    assert db.execute("""select count(*) from evidence where design like '%"open-label"%' """
+                      """and design like '%"randomised controlled trial"%'""").fetchone()[0] > 0
+    chosen = get(datasette, "/regenkb/evidence.json?design__arraycontains=randomised+controlled+trial"
+                            "&_size=max&_shape=objects").json()
+    assert len(chosen["rows"]) == design["randomised controlled trial"]
+    assert all("randomised controlled trial" in row["design"] for row in chosen["rows"])
+
+
+def test_an_evidence_table_of_joined_text_becomes_arrays_when_the_kb_is_opened(demo_site, tmp_path):
+    old = tmp_path / "old.db"
+    demo_site[0].conn.execute("VACUUM INTO ?", [str(old)])
+    columns = sorted(ARRAY_FACETS | {"stroke_detail"})
+    wanted = demo_site[0].execute(f"select study_id, {', '.join(columns)} from evidence order by study_id").fetchall()
+    # As an older regenkb wrote them: "open-label; randomised controlled trial".
+    with sqlite3.connect(old) as conn:
+        conn.executemany(f"update evidence set {', '.join(f'{c} = ?' for c in columns)} where study_id = ?",
+                         [["; ".join(json.loads(value)) if value else None for value in row[1:]] + [row[0]]
+                          for row in wanted])
+    # Datasette's list facet on such text is an SQL error ("malformed JSON"): opening the KB rewrites it.
+    opened = open_db(str(old))
+    assert opened.execute(f"select study_id, {', '.join(columns)} from evidence order by study_id").fetchall() == wanted
+    assert get(serve.datasette_for(old), "/old/evidence.json").status_code == 200

@@ -145,7 +145,7 @@ def test_every_api_example_in_the_docs_answers(site):
         url = page["next_url"]
     assert len(titles) == open_db(str(site[0].conn.execute("pragma database_list").fetchone()[2]))["works"].count
     assert pages["next_url"]
-    facets = get(datasette, "/regenkb/evidence.json?on_topic=1&route=intravenous&_facet=design&_shape=objects").json()
+    facets = get(datasette, "/regenkb/evidence.json?on_topic=1&route__arraycontains=intravenous&_shape=objects").json()
     assert facets["facet_results"]["design"]["results"]
     types = get(datasette, "/regenkb/works.json?_facet_array=pub_types&_size=5").json()["facet_results"]
     assert {"Clinical Trial", "Meta-Analysis"} <= {result["value"] for result in types["pub_types"]["results"]}

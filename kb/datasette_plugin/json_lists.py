@@ -8,23 +8,26 @@ counts each phase)."""
 
 from urllib.parse import parse_qs, quote
 
+from .. import evidence
 from .pages import json_list
 
 # table or canned query -> its columns that hold a JSON list
 JSON_LIST_COLUMNS = {
     "works": ("pub_types", "keywords", "grants", "sources"),
     "trials": ("phases", "collaborators", "conditions", "keywords", "condition_mesh", "intervention_types",
-               "countries", "expanded_access_types"),
+               "countries", "expanded_access_types", "std_ages"),
     "trial_interventions": ("arm_labels", "other_names"),
     "authors": ("name_forms", "institutions", "top_coauthors", "evidence"),
     "institutions": ("name_forms",),
     "mesh_descriptors": ("tree_numbers",),
     "gap_map": ("study_ids",),
-    "evidence": ("work_ids",),
+    "evidence": ("work_ids", *evidence.LIST_COLUMNS),
     "synthesis_safety": ("study_list",),
     # canned queries (datasette-metadata.json) that give a trial's phases
     "trials_for_work": ("phases",),
     "search_trials": ("phases",),
+    # the canned query of the evidence table, with its list columns
+    "evidence_table": ("design", "intervention", "cell_source", "origin", "route", "stroke_type", "outcomes", "safety"),
 }
 
 

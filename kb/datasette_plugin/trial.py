@@ -115,7 +115,8 @@ def trial_context(conn, nct, today=None):
             JOIN works w ON w.id = r.work_id WHERE r.trial_id = ? ORDER BY r.score DESC, w.year DESC
             LIMIT {RELATED_PAPERS_SHOWN + len(shown)}""", [trial_id]) if paper["work_id"] not in shown][
             :RELATED_PAPERS_SHOWN],
-        "evidence": (rows(conn, "SELECT * FROM evidence WHERE trial_id = ?", [trial_id]) or [None])[0],
+        "evidence": next((with_lists(row, "evidence") for row in rows(
+            conn, "SELECT * FROM evidence WHERE trial_id = ?", [trial_id])), None),
         "references": rows(conn, """
             SELECT r.type, r.citation, r.pmid, r.doi, r.cited_work_id, w.title FROM trial_references r
             LEFT JOIN works w ON w.id = r.cited_work_id WHERE r.trial_id = ? ORDER BY r.position""", [trial_id]),
