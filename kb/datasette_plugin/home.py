@@ -11,6 +11,7 @@ forest plots."""
 
 
 from ..search import rows
+from .evidence import evidence_at_a_glance
 from .pages import json_list, kb_database, page_or_json
 from .trial import tile_layer
 
@@ -22,7 +23,9 @@ COUNTED = {"works": "works", "trials": "trials", "people": "authors", "instituti
 
 async def home_page(datasette, request):
     name, database = kb_database(datasette)
-    context = await database.execute_fn(home_context)
+    # The evidence counts link to the table, under the name this Datasette gives the KB.
+    context = await database.execute_fn(
+        lambda conn: {**home_context(conn), "evidence": evidence_at_a_glance(conn, name)})
     return await page_or_json(datasette, request, "regenkb_home.html", context, database=name,
                               tile_layer=tile_layer(datasette))
 
