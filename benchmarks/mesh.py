@@ -50,8 +50,9 @@ def descriptor_xml(rng, d):
     concepts = ""
     for c, preferred in enumerate("YN"):
         terms = "".join(
-            f"""     <Term  ConceptPreferredTermYN="{'Y' if k == 0 else 'N'}"  IsPermutedTermYN="N"  LexicalTag="NON"  """
-            f"""RecordPreferredTermYN="{'Y' if c == 0 and k == 0 else 'N'}">\n      <TermUI>T{d:06d}{c}{k}</TermUI>\n"""
+            f"""     <Term  ConceptPreferredTermYN="{'Y' if k == 0 else 'N'}"  IsPermutedTermYN="N"  """
+            f"""LexicalTag="NON"  RecordPreferredTermYN="{'Y' if c == 0 and k == 0 else 'N'}">\n"""
+            f"""      <TermUI>T{d:06d}{c}{k}</TermUI>\n"""
             f"""      <String>{term(d, c * 4 + k) if (c, k) != (0, 0) else f"Heading {d}"}</String>\n"""
             f"""      <DateCreated>\n       <Year>1999</Year>\n       <Month>01</Month>\n       <Day>01</Day>\n"""
             f"""      </DateCreated>\n      <ThesaurusIDlist>\n       <ThesaurusID>NLM (1966)</ThesaurusID>\n"""
@@ -63,7 +64,8 @@ def descriptor_xml(rng, d):
     return (f"""<DescriptorRecord DescriptorClass = "1">\n  <DescriptorUI>D{d:06d}</DescriptorUI>\n"""
             f"""  <DescriptorName>\n   <String>Heading {d}</String>\n  </DescriptorName>\n"""
             f"""  <LastUpdated>\n   <Year>2025</Year>\n   <Month>06</Month>\n   <Day>02</Day>\n  </LastUpdated>\n"""
-            f"""  <DateIntroduced>\n   <Year>1999</Year>\n   <Month>01</Month>\n   <Day>01</Day>\n  </DateIntroduced>\n"""
+            f"""  <DateIntroduced>\n   <Year>1999</Year>\n   <Month>01</Month>\n   <Day>01</Day>\n"""
+            f"""  </DateIntroduced>\n"""
             f"""  <AllowableQualifiersList>\n{qualifiers}  </AllowableQualifiersList>\n"""
             f"""  <TreeNumberList>\n   <TreeNumber>C10.{d % 997:03d}.{d:06d}</TreeNumber>\n  </TreeNumberList>\n"""
             f"""  <ConceptList>\n{concepts}  </ConceptList>\n </DescriptorRecord>\n""")
@@ -85,8 +87,12 @@ def kb_size(db, path):
 
 
 def main(count=31110, works=20000):
+    with tempfile.TemporaryDirectory(prefix="mesh-bench-") as folder:
+        run(count, works, Path(folder))
+
+
+def run(count, works, folder):
     rng = random.Random(0)
-    folder = Path(tempfile.mkdtemp(prefix="mesh-bench-"))
     desc = folder / "desc.xml"
     write_file(desc, count, rng)
     file_mb = desc.stat().st_size / 1e6
@@ -98,10 +104,10 @@ def main(count=31110, works=20000):
         for n in range(start, min(works, start + 1000)):
             held = rng.sample(range(1, count + 1), 2)
             named = held[0]
+            headings = [{"ui": f"D{d:06d}", "name": f"Heading {d}", "major": False, "qualifiers": [],
+                         "descriptor_major": False, "major_qualifiers": []} for d in held]
             batch.append(dict(new_work(pmid=str(90000000 + n), year=2020, title=f"Study {n}: {term(named, 1)}",
-                                       mesh=[{"ui": f"D{d:06d}", "name": f"Heading {d}", "major": False, "qualifiers": [],
-                                              "descriptor_major": False, "major_qualifiers": []} for d in held]),
-                              raw=f"<PubmedArticle>{n}</PubmedArticle>".encode()))
+                                       mesh=headings), raw=f"<PubmedArticle>{n}</PubmedArticle>".encode()))
             terms_of[named] = term(named, 1)
         WorkLoader(db, "pubmed").write_batch(batch, "bench")
     before = kb_size(db, db_path)
@@ -109,7 +115,8 @@ def main(count=31110, works=20000):
     descriptors, terms, problems = mesh.load_mesh_file(db, desc)
     seconds = time.perf_counter() - started
     grown = (kb_size(db, db_path) - before) / 1e6
-    print(f"descriptor file: {descriptors:,} descriptors, {terms:,} entry terms, {file_mb:.0f} MB, {len(problems)} unread")
+    print(f"descriptor file: {descriptors:,} descriptors, {terms:,} entry terms, {file_mb:.0f} MB, "
+          f"{len(problems)} unread")
     print(f"kb load mesh: {seconds:.1f} s, {file_mb / seconds:.1f} MB/s; KB grew {grown:.1f} MB "
           f"({grown * 1e6 / descriptors:,.0f} bytes a descriptor)")
     print(f"projected to NLM's {REAL_FILE_MB} MB file: {REAL_FILE_MB / file_mb * seconds:.0f} s, "

@@ -116,7 +116,8 @@ def test_the_page_the_json_and_kb_search_say_how_mesh_widened_a_query(kb):
     datasette = serve.datasette_for(path)
     page = asyncio.run(datasette.client.get("/-/search?q=cerebrovascular+accident"))
     expanded = BeautifulSoup(page.text, "html.parser").select_one("p.expanded").get_text(" ", strip=True)
-    assert "“cerebrovascular accident” as cerebrovascular accident or stroke (MeSH heading Stroke (D020521)" in expanded
+    assert ("“cerebrovascular accident” as cerebrovascular accident or stroke "
+            "(MeSH heading Stroke (D020521) and its entry terms)") in expanded
     answer = asyncio.run(datasette.client.get("/-/search.json?q=cerebrovascular+accident")).json()
     assert mesh_widenings(answer)[0]["why"] == "MeSH heading Stroke (D020521) and its entry terms"
     text = CliRunner().invoke(cli, ["search", "cerebrovascular accident", "--db", str(path)]).output
