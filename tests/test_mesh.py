@@ -137,6 +137,11 @@ def test_kb_load_mesh_reads_gzip_and_stops_at_a_cut_short_file_keeping_what_came
     assert result.exit_code == 1 and "malformed or truncated XML in the record after D002543" in result.output
     assert [r[0] for r in open_db(str(tmp_path / "cut.db")).execute("SELECT id FROM mesh_descriptors ORDER BY id")] == [
         "D000083242", "D002543", "D020521"]
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(data.replace(b"<String>Exosomes</String>\n  </DescriptorName>", b"</DescriptorName>", 1))
+    result = CliRunner().invoke(cli, ["load", "mesh", str(broken), "--db", str(tmp_path / "broken.db")])
+    assert result.exit_code == 0 and "7 descriptors, 39 entry terms" in result.output
+    assert "skipped: mesh " in result.output and "record D055354: cannot parse <DescriptorRecord>" in result.output
     other = tmp_path / "other.xml"
     other.write_bytes(EFETCH.read_bytes())
     result = CliRunner().invoke(cli, ["load", "mesh", str(other), "--db", str(tmp_path / "other.db")])
