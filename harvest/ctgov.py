@@ -133,7 +133,8 @@ def new_trial(**fields):
         "enrollment": None, "enrollment_type": None, "lead_sponsor": None, "collaborators": [],
         "responsible_party": None, "people": [], "conditions": [], "keywords": [],
         "condition_mesh": [], "arms": [], "interventions": [], "outcomes": [], "min_age": None,
-        "max_age": None, "sex": None, "healthy_volunteers": None, "sites": [], "references": [],
+        "max_age": None, "sex": None, "healthy_volunteers": None, "std_ages": [], "eligibility_criteria": None,
+        "study_population": None, "sites": [], "references": [],
         "has_results": None, "brief_summary": None, "expanded_access_types": [], "patient_registry": None,
         "results": None, "completeness": FULL,
     }
@@ -244,6 +245,9 @@ def parse_v2_study(study):
         max_age=eligibility.get("maximumAge"),
         sex=enum(eligibility.get("sex")),
         healthy_volunteers=eligibility.get("healthyVolunteers"),
+        std_ages=[enum(a) for a in eligibility.get("stdAges", [])],
+        eligibility_criteria=eligibility.get("eligibilityCriteria"),
+        study_population=eligibility.get("studyPopulation"),
         sites=[{"facility": loc.get("facility"), "city": loc.get("city"), "state": loc.get("state"),
                 "zip": loc.get("zip"), "country": loc.get("country"), "latitude": loc.get("geoPoint", {}).get("lat"),
                 "longitude": loc.get("geoPoint", {}).get("lon"), "status": enum(loc.get("status"))}
@@ -338,6 +342,9 @@ def parse_v1_study(study):
         max_age=eligibility.get("MaximumAge"),
         sex=enum(eligibility.get("Gender")),
         healthy_volunteers=enum(eligibility.get("HealthyVolunteers")),
+        std_ages=[enum(a) for a in listed(eligibility, "StdAgeList", "StdAge")],
+        eligibility_criteria=eligibility.get("EligibilityCriteria"),
+        study_population=eligibility.get("StudyPopulation"),
         sites=[{"facility": loc.get("LocationFacility"), "city": loc.get("LocationCity"),
                 "state": loc.get("LocationState"), "zip": loc.get("LocationZip"), "country": loc.get("LocationCountry"),
                 "latitude": None, "longitude": None, "status": enum(loc.get("LocationStatus"))}
@@ -453,6 +460,8 @@ def parse_legacy_xml(root):
         max_age=age(text(root, "eligibility/maximum_age")),
         sex=enum(text(root, "eligibility/gender")),
         healthy_volunteers=enum(text(root, "eligibility/healthy_volunteers")),
+        eligibility_criteria=block(root, "eligibility/criteria/textblock"),
+        study_population=block(root, "eligibility/study_pop/textblock"),
         sites=[{"facility": text(loc, "facility/name"), "city": text(loc, "facility/address/city"),
                 "state": text(loc, "facility/address/state"), "zip": text(loc, "facility/address/zip"),
                 "country": text(loc, "facility/address/country"),
@@ -547,6 +556,15 @@ def parse_site(text):
             "country": country, "latitude": None, "longitude": None, "status": None}
 
 
+def std_ages_of(age):
+    """The age groups of an export's Age column: the legacy '18 Years to 80 Years   (Adult, Older
+    Adult)' gives them in brackets after the ages, the current site's 'ADULT, OLDER_ADULT' alone."""
+    age = age or ""
+    found = re.search(r"\(([^()]*)\)\s*$", age)
+    groups = found.group(1) if found else "" if re.search(r"\d", age) else age
+    return [enum(group) for group in groups.split(",") if group.strip()]
+
+
 def parse_csv_row(row):
     """One row of a 'Download CSV' export -> trial record; lists are joined with '|'.
 
@@ -581,7 +599,7 @@ def parse_csv_row(row):
         outcomes=[{"kind": kind, "measure": m, "time_frame": None, "description": None}
                   for column, kind in CSV_OUTCOMES.items() for m in split_bar(row.get(column))],
         lead_sponsor=sponsors[0] if sponsors else None, collaborators=sponsors[1:],
-        sex=enum(row.get("Gender")), min_age=min_age, max_age=max_age,
+        sex=enum(row.get("Gender")), min_age=min_age, max_age=max_age, std_ages=std_ages_of(row.get("Age")),
         phases=phases_from([row.get("Phases")] if row.get("Phases") else []),
         enrollment=enrollment_count(row.get("Enrollment")), study_type=study_type,
         expanded_access_types=access, patient_registry=patient_registry,

@@ -14,13 +14,21 @@ DEFAULT_DB = "regenkb.db"
 # Title hits outrank MeSH and keyword hits, which outrank author, journal, abstract and affiliation hits.
 FTS_COLUMNS = ("title", "abstract", "mesh", "keywords", "authors", "journal", "affiliations")
 FTS_WEIGHTS = (10.0, 1.0, 4.0, 4.0, 2.0, 1.0, 1.0)
-# Columns added to works_fts since it was first made, and how an older KB's rows get them (FTS5
-# has no ADD COLUMN, so the table is made again from its rows).
+# Columns added to works_fts and trials_fts since they were first made, and how an older KB's rows
+# get them (FTS5 has no ADD COLUMN, so the table is made again from its rows).
 FTS_ADDED = {"affiliations": """(SELECT group_concat(name, '; ') FROM (SELECT DISTINCT af.name
     FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id
-    WHERE waa.work_id = old.rowid))"""}
-TRIAL_FTS_COLUMNS = ("title", "conditions", "interventions", "outcomes", "sponsor", "summary", "keywords")
-TRIAL_FTS_WEIGHTS = (10.0, 5.0, 5.0, 2.0, 2.0, 1.0, 3.0)
+    WHERE waa.work_id = old.rowid))""",
+             "sites": """(SELECT group_concat(place, '; ') FROM (SELECT coalesce(facility, '') || ' ' ||
+    coalesce(city, '') || ' ' || coalesce(state, '') || ' ' || coalesce(country, '') AS place
+    FROM trial_sites WHERE trial_id = old.rowid ORDER BY position))""",
+             "eligibility": """(SELECT coalesce(eligibility_criteria, '') || ' ' || coalesce(study_population, '')
+    FROM trials WHERE id = old.rowid)"""}
+# A site's city or a word of the eligibility criteria ranks a trial below its title, conditions and
+# interventions: criteria name many conditions a trial excludes.
+TRIAL_FTS_COLUMNS = ("title", "conditions", "interventions", "outcomes", "sponsor", "summary", "keywords", "sites",
+                     "eligibility")
+TRIAL_FTS_WEIGHTS = (10.0, 5.0, 5.0, 2.0, 2.0, 1.0, 3.0, 1.0, 0.5)
 FTS_TABLES = {"works_fts": (FTS_COLUMNS, FTS_WEIGHTS), "trials_fts": (TRIAL_FTS_COLUMNS, TRIAL_FTS_WEIGHTS)}
 
 SCHEMA = {
@@ -119,6 +127,7 @@ SCHEMA = {
         "conditions": str, "keywords": str, "condition_mesh": str, "intervention_types": str,
         "countries": str, "min_age": str, "max_age": str, "sex": str, "healthy_volunteers": int,
         "has_results": int, "brief_summary": str, "expanded_access_types": str, "patient_registry": int,
+        "std_ages": str, "eligibility_criteria": str, "study_population": str,
     }, "id"),
     "trial_ids": ({"trial_id": int, "position": int, "identifier": str, "registry": str, "id_type": str,
                    "domain": str}, ("trial_id", "position")),
@@ -438,6 +447,7 @@ def ensure_schema(db):
     with db.atomic():
         migrate(db, existing)
         existing = set(db.table_names())
+        eligibility_unread = "trials" in existing and "eligibility_criteria" not in db["trials"].columns_dict
         for name in creation_order():
             columns, pk = SCHEMA[name]
             if name not in existing:
@@ -449,9 +459,13 @@ def ensure_schema(db):
                         db[name].add_column(column, kind)
         for table, columns, unique in INDEXES:
             db[table].create_index(columns, unique=unique, if_not_exists=True)
+        if eligibility_unread:  # an older regenkb kept no eligibility text: its raw records hold it
+            from .trials import eligibility_read_again
+
+            eligibility_read_again(db)
         for fts, (columns, weights) in FTS_TABLES.items():
-            if fts in existing and fts == "works_fts" and set(columns) - set(db[fts].columns_dict):
-                widen_works_fts(db, columns, weights)
+            if fts in existing and set(columns) - set(db[fts].columns_dict):
+                widen_fts(db, fts, columns, weights)
             elif fts not in existing:
                 create_fts(db, fts, columns, weights)
 
@@ -462,11 +476,11 @@ def create_fts(db, fts, columns, weights):
     db.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('rank', 'bm25({', '.join(map(str, weights))})')")
 
 
-def widen_works_fts(db, columns, weights):
-    """works_fts made again with the columns an older regenkb's lacks (FTS_ADDED), its rows copied."""
-    present = set(db["works_fts"].columns_dict)
-    db.execute("ALTER TABLE works_fts RENAME TO works_fts_old")
-    create_fts(db, "works_fts", columns, weights)
+def widen_fts(db, fts, columns, weights):
+    """An FTS table made again with the columns an older regenkb's lacks (FTS_ADDED), its rows copied."""
+    present = set(db[fts].columns_dict)
+    db.execute(f"ALTER TABLE {fts} RENAME TO {fts}_old")
+    create_fts(db, fts, columns, weights)
     values = ", ".join(f"old.{c}" if c in present else FTS_ADDED[c] for c in columns)
-    db.execute(f"INSERT INTO works_fts (rowid, {', '.join(columns)}) SELECT old.rowid, {values} FROM works_fts_old old")
-    db.execute("DROP TABLE works_fts_old")
+    db.execute(f"INSERT INTO {fts} (rowid, {', '.join(columns)}) SELECT old.rowid, {values} FROM {fts}_old old")
+    db.execute(f"DROP TABLE {fts}_old")

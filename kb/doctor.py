@@ -209,15 +209,15 @@ def fix(db):
 
 def rebuild_trials(db, loader):
     """Each trial's rows again from its stored raw record (the most complete one)."""
-    changed, failed = [], 0
-    for trial_id, raw in db.execute(
-            "SELECT trial_id, raw FROM records WHERE trial_id IS NOT NULL ORDER BY trial_id, completeness"):
-        items, _ = ctgov.parse_payload(zlib.decompress(raw), "records")
-        records = [item for item in items if isinstance(item, dict)]
-        if records:
-            changed = [c for c in changed if c[0] != trial_id] + [(trial_id, records[0])]
+    from .trials import stored_records
+
+    latest, failed = {}, 0
+    for trial_id, record in stored_records(db):
+        if record:
+            latest[trial_id] = record
         else:
             failed += 1
+    changed = list(latest.items())
     ids = [trial_id for trial_id, _ in changed]
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]

@@ -1,8 +1,9 @@
 """Registered trials in the KB: rows from ClinicalTrials.gov records, and the links they assert."""
 
 import json
+import zlib
 
-from harvest import registries
+from harvest import ctgov, registries
 
 from . import references
 from .db import TRIAL_FTS_COLUMNS, insert_rows
@@ -44,7 +45,7 @@ def trial_row(trial_id, record):
             "why_stopped", "start_date", "primary_completion_date", "completion_date", "first_posted",
             "last_update_posted", "study_type", "allocation", "intervention_model", "masking",
             "primary_purpose", "enrollment", "enrollment_type", "lead_sponsor", "responsible_party",
-            "min_age", "max_age", "sex", "brief_summary")},
+            "min_age", "max_age", "sex", "brief_summary", "eligibility_criteria", "study_population")},
         "start_year": start_year,
         "phases": as_json(record["phases"]),
         "collaborators": as_json(record["collaborators"]),
@@ -57,6 +58,7 @@ def trial_row(trial_id, record):
         "has_results": None if record["has_results"] is None else int(record["has_results"]),
         "expanded_access_types": as_json(record["expanded_access_types"]),
         "patient_registry": None if record["patient_registry"] is None else int(record["patient_registry"]),
+        "std_ages": as_json(record["std_ages"]),
     }
 
 
@@ -70,8 +72,33 @@ def trial_fts_row(trial_id, record):
         "sponsor": "; ".join(filter(None, [record["lead_sponsor"], *record["collaborators"]])),
         "summary": record["brief_summary"],
         "keywords": "; ".join(record["keywords"]),
+        # Where a researcher would go: a search for a city or a hospital finds the trials held there.
+        "sites": "; ".join(", ".join(filter(None, (site["facility"], site["city"], site["state"], site["country"])))
+                           for site in record["sites"]),
+        "eligibility": " ".join(filter(None, (record["eligibility_criteria"], record["study_population"]))),
     }
     return {"rowid": trial_id, **{column: values[column] for column in TRIAL_FTS_COLUMNS}}
+
+
+def stored_records(db):
+    """Each trial's stored raw records parsed again, the most complete last: (trial id, record),
+    or (trial id, None) for a raw record that no longer parses."""
+    for trial_id, raw in db.execute(
+            "SELECT trial_id, raw FROM records WHERE trial_id IS NOT NULL ORDER BY trial_id, completeness"):
+        items, _ = ctgov.parse_payload(zlib.decompress(raw), "records")
+        yield trial_id, next((item for item in items if isinstance(item, dict)), None)
+
+
+ELIGIBILITY_COLUMNS = ("std_ages", "eligibility_criteria", "study_population")
+
+
+def eligibility_read_again(db):
+    """The eligibility columns of a KB loaded before they were kept, from each trial's stored raw
+    records (the most complete one is read last, so its values stand)."""
+    marks = ", ".join(f"{column} = ?" for column in ELIGIBILITY_COLUMNS)
+    db.conn.executemany(f"UPDATE trials SET {marks} WHERE id = ?", (
+        (*(trial_row(trial_id, record)[column] for column in ELIGIBILITY_COLUMNS), trial_id)
+        for trial_id, record in stored_records(db) if record))
 
 
 def numbered(trial_id, items):

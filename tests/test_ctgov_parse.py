@@ -288,3 +288,12 @@ def test_the_current_sites_export_gives_the_v2_facts():
     assert (pisces["acronym"], pisces["lead_sponsor"], pisces["collaborators"]) == ("PISCES", "ReNeuron Group plc", [])
     assert [(s["facility"], s["city"], s["zip"], s["country"]) for s in pisces["sites"]] == [
         ("Institute of Neurological Sciences, Southern General Hospital", "Glasgow", "G51 4TF", "United Kingdom")]
+
+
+def test_both_exports_give_the_age_groups_in_v2_spelling():
+    legacy = parse("legacy_export.csv")[0]["NCT03384433"]  # "40 Years to 80 Years   (Adult, Older Adult)"
+    current = parse("current_export.csv")[0]  # "ADULT, OLDER_ADULT": the groups alone
+    assert legacy["std_ages"] == current["NCT03384433"]["std_ages"] == ["ADULT", "OLDER_ADULT"]
+    assert (legacy["min_age"], legacy["max_age"]) == ("40 Years", "80 Years")
+    assert current["NCT01151124"]["std_ages"] == ["OLDER_ADULT"] and current["NCT01151124"]["min_age"] is None
+    assert parse("v1classic_NCT03384433.json")[0]["NCT03384433"]["std_ages"] == ["ADULT", "OLDER_ADULT"]

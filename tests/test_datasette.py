@@ -93,6 +93,23 @@ async def test_related_trials_of_the_seed_paper_by_pmid_doi_or_work_id(client, d
 
 
 @pytest.mark.asyncio
+async def test_trials_for_work_tells_an_unknown_work_from_a_known_work_without_trials(client, demo_db):
+    unknown = await client.get("/regenkb/trials_for_work.json?work=99999998&_shape=array")
+    assert unknown.status_code == 200
+    assert [(row["nct_id"], row["note"]) for row in unknown.json()] == [
+        (None, "No work in this KB has the PMID, DOI or id '99999998': search for it at /-/search-all")]
+    page = (await client.get("/regenkb/trials_for_work?work=10.9999/no.such.doi")).text
+    assert "No work in this KB has the PMID, DOI or id &#39;10.9999/no.such.doi&#39;" in page
+    lonely = open_db(str(demo_db)).execute(
+        "select pmid from works where pmid is not null and id not in (select work_id from related_trials) "
+        "order by id").fetchone()[0]
+    known = await client.get(f"/regenkb/trials_for_work.json?work={lonely}&_shape=array")
+    assert known.status_code == 200 and known.json() == []
+    blank = await client.get("/regenkb/trials_for_work.json?work=&_shape=array")
+    assert blank.json() == []  # the form before a work is given says nothing
+
+
+@pytest.mark.asyncio
 async def test_trial_publications_lists_the_works_a_trial_is_linked_to(client):
     rows = (await client.get("/regenkb/trial_publications.json?trial=NCT02961504&_shape=array")).json()
     assert {(r["pmid"], r["relation"]) for r in rows} >= {("38227308", "reported_in"), ("29134924", "background_for")}

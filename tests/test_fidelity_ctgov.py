@@ -39,6 +39,9 @@ INTERVENTION = {"Behavioral": "BEHAVIORAL", "Biological": "BIOLOGICAL", "Combina
 # A withheld record's study type is "N/A": v2's StudyType has no such value.
 STUDY_TYPE = {"Interventional": "INTERVENTIONAL", "Observational": "OBSERVATIONAL",
               "Observational [Patient Registry]": "OBSERVATIONAL", "Expanded Access": "EXPANDED_ACCESS", "N/A": None}
+SEX = {"All": "ALL", "Female": "FEMALE", "Male": "MALE"}
+HEALTHY = {"Accepts Healthy Volunteers": True, "Yes": True, "No": False}
+AGE_GROUP = {"Child": "CHILD", "Adult": "ADULT", "Older Adult": "OLDER_ADULT"}
 
 
 def iso(text):
@@ -59,7 +62,8 @@ def study(nct_id, **facts):
     empty = {"brief_title": None, "overall_status": None, "phases": [], "study_type": None, "start_date": None,
              "first_posted": None, "last_update_posted": None, "enrollment": None, "has_results": None,
              "lead_sponsor": None, "org_study_id": None, "sites": [], "secondary_ids": [], "conditions": [],
-             "interventions": [], "pmids": set(), "references": []}
+             "interventions": [], "pmids": set(), "references": [], "sex": None, "min_age": None, "max_age": None,
+             "healthy_volunteers": None, "std_ages": [], "eligibility_criteria": None, "study_population": None}
     return {"nct_id": nct_id, **empty, **facts}
 
 
@@ -67,6 +71,7 @@ def v2_facts(data):
     ident = data["protocolSection"]["identificationModule"]
     protocol = data["protocolSection"]
     design = protocol.get("designModule", {})
+    eligibility = protocol.get("eligibilityModule", {})
     return study(
         ident["nctId"], brief_title=ident.get("briefTitle"),
         overall_status=protocol.get("statusModule", {}).get("overallStatus"),
@@ -85,7 +90,10 @@ def v2_facts(data):
                        for i in protocol.get("armsInterventionsModule", {}).get("interventions", [])],
         pmids={r["pmid"] for r in protocol.get("referencesModule", {}).get("references", []) if r.get("pmid")},
         references=[r.get("pmid") for r in protocol.get("referencesModule", {}).get("references", [])],
-        has_results=data.get("hasResults"))
+        has_results=data.get("hasResults"), sex=eligibility.get("sex"), min_age=eligibility.get("minimumAge"),
+        max_age=eligibility.get("maximumAge"), healthy_volunteers=eligibility.get("healthyVolunteers"),
+        std_ages=eligibility.get("stdAges", []), eligibility_criteria=eligibility.get("eligibilityCriteria"),
+        study_population=eligibility.get("studyPopulation"))
 
 
 def v1_facts(data):
@@ -95,6 +103,7 @@ def v1_facts(data):
     status = protocol.get("StatusModule", {})
     locations = protocol.get("ContactsLocationsModule", {}).get("LocationList", {}).get("Location", [])
     references = protocol.get("ReferencesModule", {}).get("ReferenceList", {}).get("Reference", [])
+    eligibility = protocol.get("EligibilityModule", {})
     return study(
         ident["NCTId"], brief_title=ident.get("BriefTitle"), overall_status=STATUS[status["OverallStatus"]],
         phases=[PHASE[p] for p in design.get("PhaseList", {}).get("Phase", [])],
@@ -112,7 +121,11 @@ def v1_facts(data):
             "ArmsInterventionsModule", {}).get("InterventionList", {}).get("Intervention", [])],
         pmids={r["ReferencePMID"] for r in references if r.get("ReferencePMID")},
         references=[r.get("ReferencePMID") for r in references],
-        has_results="ResultsSection" in data)
+        has_results="ResultsSection" in data, sex=SEX.get(eligibility.get("Gender")),
+        min_age=eligibility.get("MinimumAge"), max_age=eligibility.get("MaximumAge"),
+        healthy_volunteers=HEALTHY.get(eligibility.get("HealthyVolunteers")),
+        std_ages=[AGE_GROUP[a] for a in eligibility.get("StdAgeList", {}).get("StdAge", [])],
+        eligibility_criteria=eligibility.get("EligibilityCriteria"), study_population=eligibility.get("StudyPopulation"))
 
 
 def v1_fields_facts(row):
@@ -125,6 +138,15 @@ def v1_fields_facts(row):
 def xml_text(element, path):
     found = element.find(path)
     return " ".join("".join(found.itertext()).split()) if found is not None else None
+
+
+def xml_paragraphs(element, path):
+    """A <textblock> as the KB keeps it: its paragraphs (split at blank lines), each with the XML's
+    line breaks and indentation closed up."""
+    found = element.find(path)
+    if found is None:
+        return None
+    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n[ \t]*\n", found.text.strip()))
 
 
 def xml_facts(root):
@@ -147,7 +169,11 @@ def xml_facts(root):
         pmids={xml_text(r, "PMID") for tag in ("reference", "results_reference") for r in root.findall(tag)
                if r.find("PMID") is not None},
         references=[xml_text(r, "PMID") for r in root if r.tag in ("reference", "results_reference")],
-        has_results=root.find("clinical_results") is not None)
+        has_results=root.find("clinical_results") is not None, sex=SEX.get(xml_text(root, "eligibility/gender")),
+        min_age=xml_text(root, "eligibility/minimum_age"), max_age=xml_text(root, "eligibility/maximum_age"),
+        healthy_volunteers=HEALTHY.get(xml_text(root, "eligibility/healthy_volunteers")),
+        eligibility_criteria=xml_paragraphs(root, "eligibility/criteria/textblock"),
+        study_population=xml_paragraphs(root, "eligibility/study_pop/textblock"))
 
 
 def rss_facts(item):
@@ -175,8 +201,18 @@ def bar(value):
     return [part for part in (value or "").split("|") if part]
 
 
+def export_ages(age):
+    """The legacy export's Age: '18 Years to 75 Years \xa0 (Adult, Older Adult)', '18 Years and older
+    ...', 'up to 80 Years ...' -> (min, max, [age groups])."""
+    ages, groups = re.fullmatch(r"(.*?)\s*\((.*)\)", age).groups()
+    low, high = (re.fullmatch(r"up to ()(.+)", ages) or re.fullmatch(r"(.+) and older()", ages)
+                 or re.fullmatch(r"(.+) to (.+)", ages)).groups()
+    return low or None, high or None, [AGE_GROUP[g.strip()] for g in groups.split(",")]
+
+
 def csv_facts(row):
     other_ids = bar(row["Other IDs"])
+    min_age, max_age, std_ages = export_ages(row["Age"])
     return study(
         row["NCT Number"], brief_title=row["Title"], overall_status=STATUS[row["Status"]],
         phases=[PHASE[p] for p in bar(row["Phases"])],
@@ -186,7 +222,8 @@ def csv_facts(row):
         lead_sponsor=bar(row["Sponsor/Collaborators"])[0], org_study_id=other_ids[0] if other_ids else None,
         sites=bar(row["Locations"]), secondary_ids=other_ids[1:], conditions=bar(row["Conditions"]),
         interventions=[labelled(i) for i in bar(row["Interventions"])],
-        has_results={"Has Results": True, "No Results Available": False}[row["Study Results"]])
+        has_results={"Has Results": True, "No Results Available": False}[row["Study Results"]],
+        sex=SEX[row["Gender"]], min_age=min_age, max_age=max_age, std_ages=std_ages)
 
 
 def current_csv_facts(row):
@@ -200,7 +237,8 @@ def current_csv_facts(row):
         org_study_id=other_ids[0] if other_ids else None, sites=bar(row["Locations"]), secondary_ids=other_ids[1:],
         conditions=bar(row["Conditions"]),
         interventions=[tuple(i.split(": ", 1)) for i in bar(row["Interventions"])],
-        has_results={"YES": True, "NO": False}[row["Study Results"]])
+        has_results={"YES": True, "NO": False}[row["Study Results"]], sex=row["Sex"] or None,
+        std_ages=[group.strip() for group in row["Age"].split(",") if group.strip()])
 
 
 def studies_in(path):
@@ -243,6 +281,10 @@ def stored(db, nct_id):
         "last_update_posted": trial["last_update_posted"], "enrollment": trial["enrollment"],
         "lead_sponsor": trial["lead_sponsor"],
         "has_results": None if trial["has_results"] is None else bool(trial["has_results"]),
+        "sex": trial["sex"], "min_age": trial["min_age"], "max_age": trial["max_age"],
+        "healthy_volunteers": None if trial["healthy_volunteers"] is None else bool(trial["healthy_volunteers"]),
+        "std_ages": json.loads(trial["std_ages"] or "[]"), "eligibility_criteria": trial["eligibility_criteria"],
+        "study_population": trial["study_population"],
         "org_study_id": trial["org_study_id"],
         "secondary_ids": [r[0] for r in db.execute(
             "select identifier from trial_ids where trial_id = ? and coalesce(id_type, '') not in "

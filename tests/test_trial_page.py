@@ -256,3 +256,86 @@ def test_a_kb_loaded_before_posted_results_were_stored_still_shows_its_trials(de
             conn.execute(f"DROP TABLE {table}")
     datasette = serve.datasette_for(old)
     assert get(datasette, "/-/trial/NCT03384433.json").json()["results"] is None
+
+
+def criteria_in(path):
+    """{nct: eligibility criteria text} of every study in a recorded file that gives them, read with
+    json or xml.etree (the legacy XML's text block as the KB keeps it: paragraphs, layout closed up)."""
+    import xml.etree.ElementTree as ET
+
+    from test_fidelity_ctgov import xml_paragraphs
+
+    data = path.read_bytes()
+    if path.suffix == ".xml":
+        root = ET.fromstring(data)
+        text = xml_paragraphs(root, "eligibility/criteria/textblock") if root.tag == "clinical_study" else None
+        return {root.findtext("id_info/nct_id"): text} if text else {}
+    if path.suffix != ".json":
+        return {}
+    payload = json.loads(data)
+    if "FullStudiesResponse" in payload:
+        protocols = [(s["Study"]["ProtocolSection"], "IdentificationModule", "NCTId", "EligibilityModule",
+                      "EligibilityCriteria") for s in payload["FullStudiesResponse"]["FullStudies"]]
+    else:
+        protocols = [(s.get("protocolSection", {}), "identificationModule", "nctId", "eligibilityModule",
+                      "eligibilityCriteria") for s in payload.get("studies", [payload])]
+    return {protocol[ident][nct]: protocol[module][criteria] for protocol, ident, nct, module, criteria in protocols
+            if protocol.get(module, {}).get(criteria)}
+
+
+def criteria_lists(text):
+    """(inclusion, exclusion) of a criteria text read simply: the lines after a line ending in
+    'Inclusion Criteria:' ('Exclusion Criteria:'), markers ('* ', '- ', '1. ') and markdown escapes
+    dropped; None when other text comes first ('Eligibility criteria:')."""
+    lines = [re.sub(r"\\(.)", r"\1", line) for line in text.splitlines() if line.strip()]
+    if not re.search(r"(inclusion|exclusion) criteria:$", lines[0], re.I):
+        return None
+    found = {"inclusion": [], "exclusion": []}
+    for line in lines:
+        heading = re.search(r"(inclusion|exclusion) criteria:$", line, re.I)
+        if heading:
+            current = found[heading.group(1).lower()]
+        else:
+            current.append(re.sub(r"^\s*(?:[-*]|\d+\.)\s+", "", line).strip())
+    return found["inclusion"], found["exclusion"]
+
+
+def test_the_trial_page_lists_the_inclusion_and_exclusion_criteria_the_registry_gives(tmp_path):
+    """Conformance: every recorded study with eligibility criteria, in every format that has them."""
+    from test_conformance_real import files_of, real_data
+
+    from kb.ingest import load_ctgov_file
+
+    folder = real_data() / "ctgov"
+    studies = {}
+    for name in files_of("ctgov"):
+        studies.update(criteria_in(folder / name))
+        load_ctgov_file(open_db(str(tmp_path / "criteria.db")), folder / name)
+    assert len(studies) >= 10
+    datasette = serve.datasette_for(tmp_path / "criteria.db")
+    unsplit = 0
+    for nct, text in studies.items():
+        page = soup(datasette, f"/-/trial/{nct}")
+        twin = get(datasette, f"/-/trial/{nct}.json").json()
+        assert twin["trial"]["eligibility_criteria"] == text, nct
+        expected = criteria_lists(text)
+        if expected is None:
+            unsplit += 1
+            assert page.select_one("div.criteria").get_text() == re.sub(r"\\(.)", r"\1", text), nct
+            assert not page.select("ul.criteria") and twin["eligibility"]["inclusion"] == [], nct
+            continue
+        for kind, items in zip(("inclusion", "exclusion"), expected):
+            shown = [li.get_text() for li in page.select(f"ul.criteria.{kind} li")]
+            assert shown == items, (nct, kind)
+            assert [item["text"] for item in twin["eligibility"][kind]] == items, (nct, kind)
+        nested = len(re.findall(r"^ {2,}(?:[-*]|\d+\.) ", text, re.M))
+        assert len(page.select("ul.criteria li.level-1, ul.criteria li.level-2")) == nested, nct
+    assert 0 < unsplit < len(studies)
+
+
+def test_a_trial_without_criteria_says_so_and_gives_its_age_groups(demo_site):
+    page = soup(demo_site[1], "/-/trial/NCT03384433")
+    assert "age 40 Years to 80 Years (adult, older adult)" in page.get_text()
+    assert "The registry record gives no eligibility criteria." in page.get_text()
+    twin = get(demo_site[1], "/-/trial/NCT03384433.json").json()
+    assert twin["eligibility"] is None and twin["trial"]["std_ages"] == ["ADULT", "OLDER_ADULT"]

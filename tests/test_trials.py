@@ -1,13 +1,19 @@
+import asyncio
 import json
+import sqlite3
 
 import sqlite_utils
+from click.testing import CliRunner
 
 from kb import demo
+from kb.cli import cli
 from kb.db import open_db
 from kb.ingest import load_ctgov_file, load_pubmed_file
 from kb.linking import link_studies
+from kb.search import find
 
 from conftest import EFETCH, FIXTURES
+from test_conformance_real import real_data
 
 CTGOV = FIXTURES / "ctgov"
 
@@ -157,3 +163,70 @@ def test_the_kind_of_expanded_access_and_a_registry_are_columns_apart(db, tmp_pa
     assert (row["study_type"], json.loads(row["expanded_access_types"]), row["patient_registry"]) == (
         "EXPANDED_ACCESS", ["individual", "treatment"], None)
     assert trial(db, "NCT03437759")["expanded_access_types"] is None
+
+
+# The trials_fts columns an older regenkb made, before sites and eligibility were searchable.
+OLDER_TRIAL_FTS = ("title", "conditions", "interventions", "outcomes", "sponsor", "summary", "keywords")
+
+
+def test_a_sites_city_finds_its_trial_through_search_json_and_kb_search(demo_site):
+    db, datasette = demo_site
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    nct = "NCT02961504"  # its one site is Hokkaido University Hospital, Sapporo
+    assert db.execute("select count(*) from trial_sites s join trials t on t.id = s.trial_id "
+                      "where t.nct_id = ? and s.city = 'Sapporo'", [nct]).fetchone()[0] == 1
+    # Only the sites column names Sapporo: the rest of the trial's text does not.
+    assert not db.execute(f"select count(*) from trials_fts where trials_fts match "
+                          f"'{{{' '.join(OLDER_TRIAL_FTS)}}}: sapporo'").fetchone()[0]
+    answer = asyncio.run(datasette.client.get("/-/search.json?q=Sapporo&kind=trials")).json()
+    assert [hit["nct_id"] for hit in answer["rows"]] == [nct]
+    hits = json.loads(CliRunner().invoke(cli, ["search", "--trials", "Sapporo", "--json", "--db", path]).output)
+    assert [hit["nct_id"] for hit in hits] == [nct] and "<mark>Sapporo</mark>" in hits[0]["snippet"]
+    hospital = find(db.conn, "Hokkaido University Hospital", kind="trials")["rows"]
+    assert nct in [hit["nct_id"] for hit in hospital]
+
+
+def test_words_of_the_eligibility_criteria_find_the_trial(tmp_path):
+    """Real records: 'dentures' is only in NCT05594173's exclusion criteria, 'sacroiliitis' only in
+    NCT02552212's inclusion criteria."""
+    db = open_db(str(tmp_path / "kb.db"))
+    folder = real_data() / "ctgov"
+    for name in ("aact__v2_NCT05594173_dysphagia_results.json", "aact__v2_NCT02552212_105locations.json"):
+        load_ctgov_file(db, folder / name)
+    for word, nct in (("dentures", "NCT05594173"), ("sacroiliitis", "NCT02552212")):
+        criteria = trial(db, nct)["eligibility_criteria"]
+        assert word in criteria.lower()
+        assert [hit["nct_id"] for hit in find(db.conn, word, kind="trials")["rows"]] == [nct], word
+
+
+def test_an_older_kb_gains_searchable_sites_and_eligibility_read_again_from_its_records(tmp_path):
+    path = tmp_path / "older.db"
+    db = open_db(str(path))
+    folder = real_data() / "ctgov"
+    for name in ("aact__v2_NCT05594173_dysphagia_results.json", "aact__v2_NCT06171568_brain_injury.json",
+                 "aact__legacyxml_NCT02830269_brain_injuries.xml"):
+        load_ctgov_file(db, folder / name)
+    fresh = {row["nct_id"]: row for row in db.query("select * from trials")}
+    columns = ", ".join(OLDER_TRIAL_FTS)
+    with sqlite3.connect(path) as older:  # as a regenkb of before made it
+        for column in ("std_ages", "eligibility_criteria", "study_population"):
+            older.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+        older.execute(f"CREATE VIRTUAL TABLE trials_fts_v1 USING fts5({columns}, "
+                      "tokenize='porter unicode61 remove_diacritics 2')")
+        older.execute(f"INSERT INTO trials_fts_v1 (rowid, {columns}) SELECT rowid, {columns} FROM trials_fts")
+        older.execute("DROP TABLE trials_fts")
+        older.execute("ALTER TABLE trials_fts_v1 RENAME TO trials_fts")
+        for word in ("dentures", "neurointensive", "uhmontpellier", "ontario"):
+            assert not older.execute("select count(*) from trials_fts where trials_fts match ?", [word]).fetchone()[0]
+    db = open_db(str(path))
+    assert {"sites", "eligibility"} <= set(db["trials_fts"].columns_dict)
+    for nct, row in fresh.items():
+        again = trial(db, nct)
+        assert [again[c] for c in ("std_ages", "eligibility_criteria", "study_population")] == [
+            row[c] for c in ("std_ages", "eligibility_criteria", "study_population")], nct
+    assert fresh["NCT05594173"]["eligibility_criteria"] and fresh["NCT02830269"]["study_population"]
+    # Only the criteria, the study population, a facility's name and a state name these trials with these words.
+    for query, nct in (("dentures", "NCT05594173"), ("neurointensive", "NCT02830269"), ("UHMontpellier", "NCT02830269"),
+                       ("Ontario", "NCT05594173")):
+        assert nct in [hit["nct_id"] for hit in find(db.conn, query, kind="trials")["rows"]], query
+    assert db["trials_fts"].count == len(fresh)

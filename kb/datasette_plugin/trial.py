@@ -89,6 +89,7 @@ def trial_context(conn, nct, today=None):
     return {
         "trial": trial,
         "warning": status_warning(trial, today or datetime.date.today()),
+        "eligibility": eligibility_lists(trial.get("eligibility_criteria")),  # none in a KB served unmigrated
         "identifiers": [{**row, "link_kind": link_kind(row["identifier"])} for row in rows(
             conn, "SELECT identifier, registry, id_type, domain FROM trial_ids WHERE trial_id = ? ORDER BY position",
             [trial_id])],
@@ -145,6 +146,53 @@ def status_warning(trial, today):
     status = trial["overall_status"].replace("_", " ").lower()
     return (f"The registry still says “{status}”, but {' and '.join(reasons)}: the status is probably out of "
             f"date (ClinicalTrials.gov calls such a trial's status unknown). Ask the sponsor or look for its papers.")
+
+
+# "Inclusion Criteria:", "Key Exclusion Criteria:", "-  INCLUSION CRITERIA:" (a legacy XML bullet),
+# "Inclusion criteria for controls:" (a qualifier), "Exclusion Criteria: none" (a first line).
+CRITERIA_HEADING = re.compile(r"[-*•\s]*(?:(?:key|main|major|general|specific|additional)\s+)?"
+                              r"(inclusion|exclusion)\s+criteria\b(?:([^:]{0,60}):\s*(.*)|\s*)", re.I)
+# "* item", "- item", "1. item", "1) item", "(a) item"; indented two spaces a level (v2's markdown).
+CRITERION = re.compile(r"(\s*)(?:[-*•+]|\d{1,3}[.)]|\(\d{1,3}\)|[a-z][.)]|\([a-z]\))\s+(.*)")
+# v2 writes the criteria in markdown, which escapes punctuation: "\>= 4", "\[Eichenfeld 2004\]".
+MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def eligibility_lists(criteria):
+    """{"text", "inclusion", "exclusion"} of a registry's eligibility criteria (None for none).
+
+    The items of each list are {"text", "level", "note"}: `level` 1 and more for a nested item,
+    `note` for a line between listed items that is no criterion ("For parent participants:").
+    Both lists are empty when the text does not split: it has no inclusion or exclusion heading,
+    or text before the first one ("Eligibility criteria:"); the page then shows `text` whole.
+    """
+    if not criteria:
+        return None
+    text = MARKDOWN_ESCAPE.sub(r"\1", criteria)
+    sections = {"inclusion": [], "exclusion": []}
+    current = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        heading = CRITERIA_HEADING.fullmatch(line)
+        if heading:
+            current = sections[heading.group(1).lower()]
+            if (heading.group(2) or "").strip():
+                current.append((line.split(":")[0].strip(" -*•") + ":", 0, None))
+            if (heading.group(3) or "").strip():
+                current.append((heading.group(3).strip(), 0, False))
+            continue
+        if current is None:
+            return {"text": text, "inclusion": [], "exclusion": []}
+        item = CRITERION.fullmatch(line)
+        if item:
+            current.append((item.group(2).strip(), min(len(item.group(1).expandtabs(4)) // 2, 3), True))
+        else:
+            current.append((line.strip(), 0, False))
+    lists = {kind: [{"text": line, "level": level,
+                     "note": marked is None or (not marked and any(m for _, _, m in items))}
+                    for line, level, marked in items] for kind, items in sections.items()}
+    return {"text": text, **lists}
 
 
 def posted_results(conn, trial_id):
