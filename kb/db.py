@@ -306,6 +306,8 @@ INDEXES = [
     ("graph_edges", ["network", "source"], False), ("graph_edges", ["network", "target"], False),
     ("graph_nodes", ["network", "community"], False),
     ("tags", ["tag", "value"], False), ("related_trials", ["work_id", "rank"], False),
+    # Search widens a typed phrase by the MeSH heading it names, if a work or trial holds that heading.
+    ("mesh_entry_terms", ["key"], False), ("trial_conditions", ["mesh_id"], False),
 ]
 
 
@@ -315,8 +317,6 @@ def indexes_deferred(db, indexes):
     sorting once is several times cheaper than updating an index per row."""
     dropped = []
     for table, columns in indexes:
-    # Search widens a typed phrase by the MeSH heading it names, if a work or trial holds that heading.
-    ("mesh_entry_terms", ["key"], False), ("trial_conditions", ["mesh_id"], False),
         for index in db[table].indexes:
             if index.columns == columns and not index.name.startswith("sqlite_autoindex"):
                 db.execute(f'DROP INDEX "{index.name}"')
