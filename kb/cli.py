@@ -956,7 +956,8 @@ def search(query, db_file, trials, limit, as_json):
     \b
     Words must all match (stemmed, accents ignored); "quoted phrases" match as phrases,
     word* as a prefix, and AND / OR / NOT work as operators. A title hit outranks a
-    MeSH or keyword hit, which outranks an abstract hit. Synonyms from the topic
+    MeSH or keyword hit, which outranks an abstract hit; a trial matches on its sites
+    (city, facility) and eligibility criteria too, ranked lowest. Synonyms from the topic
     vocabulary, MeSH entry terms of the KB's headings (kb load mesh) and British/American
     spellings are searched too, and said. A PMID, PMCID, DOI, registry number, OpenAlex
     id, ORCID or ROR names its record.
