@@ -537,24 +537,34 @@ def find(conn, text, kind="works", filters=None, sort="relevance", page=1, size=
         # Hits of the words as typed (in either spelling) first, then those only a synonym found.
         order = f"id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH :typed) DESC, rank"
         params["typed"] = typed
-    # One statement finds and ranks the matches once (`hits`) and reads the total, the page's ids
-    # and every facet from them: run once per count and per facet, the match cost ten times as much.
-    facet_columns = ",\n  ".join(f"({sql}) AS {name}" for name, sql in facets(kind).items())
-    found = conn.execute(f"""WITH hits AS MATERIALIZED (SELECT {HITS[kind].format(fts=fts)} {source})
-SELECT (SELECT count(*) FROM hits),
-  (SELECT json_group_array(id) FROM (SELECT id FROM hits ORDER BY {order} LIMIT :size OFFSET :offset)),
-  {facet_columns}""", {**params, "size": size, "offset": (page - 1) * size}).fetchone()
-    answer["total"], ids = found[0], json.loads(found[1])
+    # One statement finds and ranks the matches once (`hits`) and reads the page, the total and
+    # every facet from them (a row per hit of the page, or one row of NULLs when it is empty): a
+    # query per count and per facet ran the full-text match ten times.
+    facet_sql = facets(kind)
+    found = conn.execute(f"""WITH hits AS MATERIALIZED (SELECT {HITS[kind].format(fts=fts)} {source}),
+page AS (SELECT id, rank, row_number() OVER (ORDER BY {order}) AS n FROM hits ORDER BY n LIMIT :size OFFSET :offset)
+SELECT page.id, page.rank, (SELECT count(*) FROM hits), {", ".join(f"({sql})" for sql in facet_sql.values())}
+FROM (SELECT 1) LEFT JOIN page ORDER BY page.n""", {**params, "size": size, "offset": (page - 1) * size}).fetchall()
+    answer["total"] = found[0][2]
     answer["facets"] = {name: json.loads(value) if isinstance(value, str) else value
-                        for name, value in zip(facets(kind), found[2:])}
-    # The page's snippets, which only the full-text index can write, for its ids alone.
-    page_rows = {row["id"]: row for row in rows(conn, f"SELECT {COLUMNS[kind]}, snippet({fts}, -1, char(2), char(3), "
-                                                      f"'…', 24) AS snippet, {fts}.rank AS rank {source} AND "
-                                                      f"{fts}.rowid IN ({', '.join(map(str, ids))})", params)}
-    answer["rows"] = [page_rows[i] for i in ids]
+                        for name, value in zip(facet_sql, found[0][3:])}
+    answer["rows"] = page_rows(conn, kind, match, [(row[0], row[1]) for row in found if row[0] is not None])
     other, other_params = matching("trials" if kind == "works" else "works", {})
     answer["others"] = conn.execute(f"SELECT count(*) {other}", {**other_params, "match": match}).fetchone()[0]
     return answer
+
+
+def page_rows(conn, kind, match, ranked):
+    """The rows of a page's [(id, rank)], in that order, each with its snippet. A snippet is
+    written for one row at a time: asked of every match at once, the index writes them all."""
+    fts, table = TABLES[kind][:2]
+    found = {row["id"]: row for row in rows(conn, f"SELECT {COLUMNS[kind]} FROM {table} r "
+                                                  f"WHERE r.id IN ({', '.join(str(i) for i, _ in ranked)})")}
+    for id_, rank in ranked:
+        found[id_]["snippet"] = conn.execute(f"SELECT snippet({fts}, -1, char(2), char(3), '…', 24) FROM {fts} "
+                                             f"WHERE {fts} MATCH ? AND rowid = ?", [match, id_]).fetchone()[0]
+        found[id_]["rank"] = rank
+    return [found[id_] for id_, _ in ranked]
 
 
 def facets(kind):
