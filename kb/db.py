@@ -333,21 +333,24 @@ def indexes_rebuilt(db, table):
     return indexes_deferred(db, [(indexed, columns) for indexed, columns, _ in INDEXES if indexed == table])
 
 
-def insert_rows(db, table, rows, on_conflict="REPLACE"):
-    """Insert dicts (all with the same keys) in one executemany.
+def insert_rows(db, table, rows, on_conflict="REPLACE", columns=None):
+    """Insert dicts (all with the same keys) in one executemany; or tuples, when `columns`
+    names their columns in order.
 
     The load path's hot tables take tens of rows per record; sqlite-utils' insert_all
     builds and type-checks every value in Python and costs several times more per row
-    (sqlite-utils issue #147), so bulk rows go straight to the connection.
+    (sqlite-utils issue #147), so bulk rows go straight to the connection, and the loader
+    builds them as tuples in the first place.
     """
     rows = list(rows)
     if not rows:
         return
-    columns = list(rows[0])
+    if columns is None:
+        columns = list(rows[0])
+        rows = [tuple(row[column] for column in columns) for row in rows]
     names = ", ".join(f'"{column}"' for column in columns)
     marks = ", ".join("?" for _ in columns)
-    db.conn.executemany(f'INSERT OR {on_conflict} INTO "{table}" ({names}) VALUES ({marks})',
-                        [tuple(row[column] for column in columns) for row in rows])
+    db.conn.executemany(f'INSERT OR {on_conflict} INTO "{table}" ({names}) VALUES ({marks})', rows)
 
 
 def db_path(path=None):

@@ -36,8 +36,23 @@ RECORD_SCHEMES = ("europepmc", "portal", "library")
 # page on two portals, a page saved twice) may be one work, and are matched like two sources'.
 # A library entry's id is its file's and key's: the same paper in two files is one work.
 PAGE_SOURCES = ("portal", "library")
+# Columns of the rows WorkRows builds as tuples, in their order.
+WORK_AUTHOR_COLUMNS = ("work_id", "position", "name_id", "author_id", "written_name")
+AUTHOR_AFFILIATION_COLUMNS = ("work_id", "position", "affiliation_id", "number")
+WORK_MESH_COLUMNS = ("work_id", "mesh_id", "major_topic", "qualifiers", "descriptor_major", "major_qualifiers")
 LINK_COLUMNS = ("from_scheme", "from_id", "relation", "to_scheme", "to_id", "from_work_id", "to_work_id",
                 "from_trial_id", "to_trial_id", "score", "evidence", "asserted_by")
+
+
+# json.dumps(..., ensure_ascii=False) makes a new encoder per call; a load encodes tens of
+# small lists per record.
+to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+@functools.lru_cache(maxsize=10_000)
+def json_of(values):
+    """to_json of a tuple of strings: MeSH qualifier lists repeat from heading to heading."""
+    return to_json(values)
 
 
 def now():
@@ -136,10 +151,10 @@ def work_row(work_id, record, sources, provenance=None):
             "title", "vernacular_title", "abstract", "year", "pub_date", "article_date", "journal",
             "journal_iso", "issn", "volume", "issue", "pages", "doi", "pmid", "pmcid", "language",
             "openalex_id", "cited_by_count", "oa_status", "copyright", "pub_date_text", "eissn")},
-        "pub_types": json.dumps(record["pub_types"], ensure_ascii=False),
-        "keywords": json.dumps(record["keywords"], ensure_ascii=False),
-        "grants": json.dumps(record["grants"], ensure_ascii=False),
-        "topics": json.dumps(record["topics"], ensure_ascii=False) if record["topics"] else None,
+        "pub_types": to_json(record["pub_types"]),
+        "keywords": to_json(record["keywords"]),
+        "grants": to_json(record["grants"]),
+        "topics": to_json(record["topics"]) if record["topics"] else None,
         "author_list": "; ".join(a["written_name"] or "" for a in record["authors"]) or None,
         "is_retracted": int(record["is_retracted"]),
         "is_preprint": int(record["is_preprint"]),
@@ -148,6 +163,9 @@ def work_row(work_id, record, sources, provenance=None):
         "sources": json.dumps(sources),
         "provenance": json.dumps(provenance) if provenance else None,
     }
+
+
+FTS_ROW_COLUMNS = ("rowid", *FTS_COLUMNS)
 
 
 def fts_row(work_id, record):
@@ -164,7 +182,7 @@ def fts_row(work_id, record):
         "affiliations": "; ".join(dict.fromkeys(
             af["name"] for a in record["authors"] for af in a["affiliations"] if af.get("name"))),
     }
-    return {"rowid": work_id, **{column: values[column] for column in FTS_COLUMNS}}
+    return (work_id, *(values[column] for column in FTS_COLUMNS))
 
 
 def record_version(record):
@@ -413,11 +431,15 @@ class Loader:
         if not links:
             return
         for end in ("from", "to"):
-            schemes = {link[f"{end}_scheme"] for link in links}
-            for scheme in schemes:
-                found = self.ids_by(scheme, [link[f"{end}_id"] for link in links if link[f"{end}_scheme"] == scheme])
-                for link in links:
-                    if link[f"{end}_scheme"] == scheme and link[f"{end}_id"] in found:
+            # An end the loader resolved itself (the record's own work) is not looked up again.
+            by_scheme = {}
+            for link in links:
+                if link[f"{end}_work_id"] is None and link[f"{end}_trial_id"] is None:
+                    by_scheme.setdefault(link[f"{end}_scheme"], []).append(link)
+            for scheme, open_ends in by_scheme.items():
+                found = self.ids_by(scheme, [link[f"{end}_id"] for link in open_ends])
+                for link in open_ends:
+                    if link[f"{end}_id"] in found:
                         kind, row_id = found[link[f"{end}_id"]]
                         link[f"{end}_{kind}_id"] = row_id
         insert_rows(self.db, "links", links, on_conflict="IGNORE")
@@ -680,8 +702,7 @@ class WorkRows:
             row = author_row(author)
             self.author_names[row["id"]] = row
             # The person behind the name is decided by `kb authors resolve`, over the whole KB.
-            self.work_authors.append({"work_id": work_id, "position": author["position"], "name_id": row["id"],
-                                      "author_id": None, "written_name": author["written_name"]})
+            self.work_authors.append((work_id, author["position"], row["id"], None, author["written_name"]))
             seen = set()
             for affiliation in author["affiliations"]:
                 for aff in affiliation_rows(affiliation):
@@ -692,23 +713,20 @@ class WorkRows:
                     # Numbered in order of first appearance, as a paper's affiliation list is; a
                     # string at two institutions keeps one number.
                     number = numbers.setdefault(aff["name"], len(numbers) + 1)
-                    self.author_affiliations.append({"work_id": work_id, "position": author["position"],
-                                                     "affiliation_id": aff["id"], "number": number})
+                    self.author_affiliations.append((work_id, author["position"], aff["id"], number))
         for heading in record["mesh"]:
             self.mesh_terms[heading["ui"]] = {"id": heading["ui"], "name": heading["name"]}
             # A source that flags only the heading as a whole leaves which part is major unknown (NULL).
             flagged = "major_qualifiers" in heading
-            self.work_mesh.append({"work_id": work_id, "mesh_id": heading["ui"], "major_topic": int(heading["major"]),
-                                   "qualifiers": json.dumps(heading["qualifiers"], ensure_ascii=False),
-                                   "descriptor_major": int(heading["descriptor_major"]) if flagged else None,
-                                   "major_qualifiers": json.dumps(heading["major_qualifiers"], ensure_ascii=False)
-                                   if flagged else None})
+            self.work_mesh.append((work_id, heading["ui"], int(heading["major"]), json_of(tuple(heading["qualifiers"])),
+                                   int(heading["descriptor_major"]) if flagged else None,
+                                   json_of(tuple(heading["major_qualifiers"])) if flagged else None))
         # Investigators are a study's collaborators, not its authors: kept apart, never clustered into people.
         self.investigators.extend(
             {"work_id": work_id, "position": person["position"], "name": person["written_name"],
              "last_name": person["last_name"], "fore_name": person["fore_name"], "initials": person["initials"],
              "suffix": person["suffix"], "orcid": person["orcid"],
-             "affiliations": json.dumps([a["name"] for a in person["affiliations"]], ensure_ascii=False)
+             "affiliations": to_json([a["name"] for a in person["affiliations"]])
              if person["affiliations"] else None}
             for person in record["investigators"])
         self.registry_ids.extend({"work_id": work_id, **r} for r in work_registry_ids(record))
@@ -717,17 +735,19 @@ class WorkRows:
             self.references.extend(references.work_reference_rows(work_id, source, source_record))
 
     def write(self, loader):
-        insert_rows(loader.db, "works", self.works)
+        db = loader.db
+        insert_rows(db, "works", self.works)
         loader.insert_entities("author_names", self.author_names)
         loader.insert_entities("affiliations", self.affiliations)
         loader.insert_entities("mesh_terms", self.mesh_terms)
-        for table, rows in (("work_authors", self.work_authors),
-                            ("work_author_affiliations", self.author_affiliations),
-                            ("work_mesh", self.work_mesh), ("registry_ids", self.registry_ids),
-                            ("work_conflicts", self.conflicts), ("work_investigators", self.investigators),
-                            ("work_references", self.references), ("works_fts", self.fts)):
-            insert_rows(loader.db, table, rows)
-        references.resolve_in(loader.db, "work_references", sorted({row["work_id"] for row in self.references}))
+        for table, rows, columns in (
+                ("work_authors", self.work_authors, WORK_AUTHOR_COLUMNS),
+                ("work_author_affiliations", self.author_affiliations, AUTHOR_AFFILIATION_COLUMNS),
+                ("work_mesh", self.work_mesh, WORK_MESH_COLUMNS), ("registry_ids", self.registry_ids, None),
+                ("work_conflicts", self.conflicts, None), ("work_investigators", self.investigators, None),
+                ("work_references", self.references, references.COLUMNS), ("works_fts", self.fts, FTS_ROW_COLUMNS)):
+            insert_rows(db, table, rows, columns=columns)
+        references.resolve_in(db, "work_references", sorted({row[0] for row in self.references}))
 
 
 def work_registry_ids(record):

@@ -25,9 +25,14 @@ YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 PART_END = re.compile(r"(?<=[.?!])\s+")
 
 
+# A work_references row as work_reference_rows builds it: the entry's fields between its place and its resolution.
+FIELDS = ("citation", "title", "year", "doi", "pmid", "pmcid", "openalex_id")
+COLUMNS = ("work_id", "source", "position", *FIELDS, "cited_work_id", "resolved_by")
+
+
 def work_reference_rows(work_id, source, record):
-    return [{"work_id": work_id, "source": source, "position": position, **reference,
-             "cited_work_id": None, "resolved_by": None}
+    """The work_references rows (tuples in COLUMNS order) of a record's reference list."""
+    return [(work_id, source, position, *(reference[field] for field in FIELDS), None, None)
             for position, reference in enumerate(record["references"], 1)]
 
 
