@@ -227,6 +227,21 @@ DEFERRED_INDEXES = [("works", ["year"]), ("works", ["journal"]), ("works", ["lan
                     ("records", ["trial_id"])]
 
 
+# A baseline file holds about one record per kilobyte gzipped, one per 4-5 KB of XML: one
+# per 4 KB of file underestimates the records of either.
+BYTES_PER_RECORD = 4096
+
+
+def bulk_indexes_deferred(db, files):
+    """DEFERRED_INDEXES dropped while FileToLoads that bring more records than the KB holds
+    load, and sorted once at the end; kept through an incremental load, where rebuilding
+    them would re-sort the whole KB for a few rows. A load killed half way leaves them to
+    the next open of the KB, which builds them."""
+    brings = sum(file.size for file in files) // BYTES_PER_RECORD
+    holds = db.execute("SELECT coalesce(max(id), 0) FROM works").fetchone()[0]
+    return indexes_deferred(db, DEFERRED_INDEXES) if brings > holds else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def fast_load(db):
     """`--fast`: a load that builds most of the KB and can be redone from its files. No
@@ -325,7 +340,8 @@ def loaded_in_turn(db, files, workers=1, again=False):
     todo = [file for file in files.values()
             if again or not already_loaded(db, file.origin, file.size, file.mtime, file.topic)]
     turns = deque(files)
-    with fewer_collections(), PartPool(db, WorkLoader(db, pubmed.SOURCE), workers if todo else 1) as pool:
+    with fewer_collections(), bulk_indexes_deferred(db, todo), \
+            PartPool(db, WorkLoader(db, pubmed.SOURCE), workers if todo else 1) as pool:
         for origin, stats in pool.written(todo):
             while turns[0] != origin:
                 yield turns.popleft(), LoadStats(), SKIPPED

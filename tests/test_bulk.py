@@ -124,6 +124,23 @@ def test_a_fast_load_builds_the_same_kb_with_its_indexes_sorted_once_at_the_end(
     assert fast.execute(FTS_ROWS).fetchall() == plain.execute(FTS_ROWS).fetchall()
 
 
+def test_a_load_bigger_than_the_kb_sorts_serving_indexes_at_its_end_and_a_small_one_keeps_them(
+        tmp_path, monkeypatch):
+    first, update = files(tmp_path)
+    db = open_db(str(tmp_path / "kb.db"))
+    expected = index_names(db)
+    seen = []
+    write_batches = bulk.WorkLoader.write_batches
+    monkeypatch.setattr(bulk.WorkLoader, "write_batches",
+                        lambda self, *args: seen.append(index_names(self.db)) or write_batches(self, *args))
+    bulk.load_files(db, [first])
+    assert seen and all("idx_works_year" not in names and "idx_works_pmid" in names for names in seen)
+    assert index_names(db) == expected
+    seen.clear()
+    assert bulk.load_files(db, [update]).updated == 40  # 40 records into a KB of 1,200
+    assert seen and all(names == expected for names in seen)
+
+
 def test_a_fast_load_killed_half_way_gets_its_indexes_back_when_the_kb_is_next_opened(tmp_path):
     db = open_db(str(tmp_path / "kb.db"))
     expected = index_names(db)
