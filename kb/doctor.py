@@ -39,7 +39,7 @@ REFERENCES = [
     ("evidence", "work_id", "works"), ("evidence", "trial_id", "trials"),
     ("related_trials", "work_id", "works"), ("related_trials", "trial_id", "trials"),
     ("work_references", "work_id", "works"), ("work_references", "cited_work_id", "works"),
-    ("work_investigators", "work_id", "works"),
+    ("work_investigators", "work_id", "works"), ("mesh_entry_terms", "descriptor_id", "mesh_descriptors"),
     ("trial_references", "trial_id", "trials"), ("trial_references", "cited_work_id", "works"),
     *[(table, "trial_id", "trials") for table in (
         "trial_results", "trial_result_groups", "trial_flow", "trial_baseline", "trial_result_outcomes",
@@ -64,7 +64,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # Tables whose rows cannot be derived again from the raw records: recovery copies them.
 # Study links the matcher asserts are derived (kb link makes them again).
 KEPT = {"records": "", "links": "asserted_by != 'regenkb-matcher'", "author_curations": "",
-        "merge_blocks": "", "loaded_files": "", "harvest_runs": "", "quarantine": ""}
+        "merge_blocks": "", "loaded_files": "", "harvest_runs": "", "quarantine": "",
+        "mesh_descriptors": "", "mesh_entry_terms": ""}
 RECOVER_FIX = "recover what the stored records allow into a new KB file (the damaged file is left as it is)"
 
 

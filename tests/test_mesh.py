@@ -222,3 +222,21 @@ def test_a_trial_condition_in_clinicaltrials_gov_nine_digit_form_holds_its_headi
         found = find(db.conn, "stroke", kind="trials")
         assert [row["nct_id"] for row in found["rows"]] == ["NCT99999990"]
         assert mesh_widenings(found)[0]["as"] == ["stroke", "cerebrovascular accident"]
+
+
+def test_kb_doctor_recovers_the_descriptors_of_a_damaged_kb(tmp_path):
+    # MeSH descriptors are no source record's: recovery copies them as it copies the records.
+    db = open_db(str(tmp_path / "kb.db"))
+    load_pubmed_file(db, EFETCH)
+    mesh.load_mesh_file(db, DESC)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray((tmp_path / "kb.db").read_bytes())
+    data[:16] = b"\x00garbled header!"
+    (tmp_path / "damaged.db").write_bytes(bytes(data))
+    target = tmp_path / "saved.db"
+    fixed = CliRunner().invoke(cli, ["doctor", "--fix", "--output", str(target), "--db", str(tmp_path / "damaged.db")])
+    assert fixed.exit_code == 0, fixed.output
+    recovered = open_db(str(target))
+    assert (recovered["mesh_descriptors"].count, recovered["mesh_entry_terms"].count) == (8, 48)
+    assert mesh_widenings(find(recovered.conn, "cerebrovascular accident"))[0]["as"] == [
+        "cerebrovascular accident", "stroke"]
