@@ -8,12 +8,18 @@ that a public, read-only KB server need not pay more than once.
   most KEPT_PERMISSIONS resources: a row URL is checked before its table is known to exist).
 - Schemas: every request asks each database for its schema version (three queries). An
   immutable KB's schema cannot change while it is served, so it is read once.
+- Reads: an immutable KB is memory-mapped, so a search that counts its facets over 30,000
+  matches reads their rows from the operating system's cache in place, not a page at a time
+  through each connection's 2 MB cache. Only an immutable KB: nothing may truncate a mapped
+  file under the server, and a mutable KB is being loaded.
 """
 
 from datasette.app import Datasette
 
 # The KB's tables, views and canned queries, times the few actions asked of each, are a few hundred.
 KEPT_PERMISSIONS = 4096
+# As much as SQLite maps (2 GB in Python's build; it caps larger asks).
+MMAP_BYTES = 2**40
 
 
 class ServedDatasette(Datasette):
@@ -33,6 +39,11 @@ class ServedDatasette(Datasette):
         if len(self.anonymous_permissions) < KEPT_PERMISSIONS:
             self.anonymous_permissions[key] = allowed
         return allowed
+
+    def _prepare_connection(self, conn, database):
+        super()._prepare_connection(conn, database)
+        if not self.databases[database].is_mutable:
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
 
     async def refresh_schemas(self):
         if self.schemas_read:

@@ -1,6 +1,7 @@
-"""What `kb serve`'s Datasette asks SQLite per request (kb/datasette_app.py): an anonymous
-visitor's permissions are checked once, and an immutable KB's schema is read once, while a
-KB served as it is (a load may change it) is still asked each time."""
+"""What a request costs the server. `kb serve`'s Datasette (kb/datasette_app.py) checks an
+anonymous visitor's permissions once and reads an immutable KB's schema once (a KB served as
+it is, which a load may change, is still asked each time) and memory-maps it; a search
+(kb.search.find) runs its full-text match once, whatever it counts."""
 
 import asyncio
 
@@ -8,6 +9,7 @@ import pytest
 
 from kb import datasette_app, serve
 from kb.db import open_db
+from kb.search import find
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +68,31 @@ def test_visitors_naming_many_tables_cannot_grow_the_kept_permissions_without_bo
     answers = traced(datasette, *[f"/regenkb/no_such_table_{n}/1.json" for n in range(20)])
     assert all(400 <= response.status_code < 500 for response, _ in answers)
     assert len(datasette.anonymous_permissions) == 5
+
+
+def test_only_an_immutable_kb_is_memory_mapped(kb_path):
+    def mapped(datasette):
+        async def run():
+            await datasette.invoke_startup()
+            return await datasette.get_database("regenkb").execute_fn(
+                lambda conn: conn.execute("PRAGMA mmap_size").fetchone()[0])
+        return asyncio.run(run())
+
+    assert mapped(serve.datasette_for(kb_path, immutable=True)) > 2**30
+    assert mapped(serve.datasette_for(kb_path)) == 0  # a load may truncate it under the server
+
+
+def test_a_search_runs_its_full_text_match_once_and_keeps_fts5s_own_ranks_and_snippets(demo_site):
+    conn = demo_site[0].conn
+    statements = []
+    conn.set_trace_callback(statements.append)
+    try:
+        found = find(conn, "stroke", size=100, widen=False)
+    finally:
+        conn.set_trace_callback(None)
+    # One statement matches every work; the others look up the page's rows and their snippets.
+    assert len([sql for sql in statements if "works_fts MATCH" in sql and "rowid = " not in sql]) == 1
+    expected = conn.execute("SELECT rowid, rank, snippet(works_fts, -1, char(2), char(3), '…', 24) FROM works_fts "
+                            "WHERE works_fts MATCH '\"stroke\"' ORDER BY rank").fetchall()
+    assert found["total"] == len(expected) > 20
+    assert [(hit["id"], hit["rank"], hit["snippet"]) for hit in found["rows"]] == [tuple(row) for row in expected]
