@@ -42,7 +42,8 @@ class ServedDatasette(Datasette):
 
     def _prepare_connection(self, conn, database):
         super()._prepare_connection(conn, database)
-        if not self.databases[database].is_mutable:
+        # Datasette prepares connections of its own too (/-/versions opens one in memory).
+        if database in self.databases and not self.databases[database].is_mutable:
             conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
 
     async def refresh_schemas(self):

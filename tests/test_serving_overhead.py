@@ -78,7 +78,9 @@ def test_only_an_immutable_kb_is_memory_mapped(kb_path):
                 lambda conn: conn.execute("PRAGMA mmap_size").fetchone()[0])
         return asyncio.run(run())
 
-    assert mapped(serve.datasette_for(kb_path, immutable=True)) > 2**30
+    immutable = serve.datasette_for(kb_path, immutable=True)
+    assert mapped(immutable) > 2**30
+    assert asyncio.run(immutable.client.get("/-/versions.json")).status_code == 200  # its own connection
     assert mapped(serve.datasette_for(kb_path)) == 0  # a load may truncate it under the server
 
 
