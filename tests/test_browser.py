@@ -2,6 +2,7 @@
 real `kb serve`. Screenshots go to tests/artifacts/ (ignored by git, kept by CI)."""
 
 import contextlib
+import re
 import shutil
 import socket
 import subprocess
@@ -103,6 +104,9 @@ def test_a_researcher_searches_opens_the_seed_work_an_author_and_downloads_bibte
     page.wait_for_function("window.regenkbNetwork && window.regenkbNetwork.nodes().length > 1")
     assert page.locator("h1").inner_text() == "Masoud Soleimani"
     assert page.evaluate("window.regenkbNetwork.nodes().length") >= 10
+    page.wait_for_selector("#chart-works-by-year svg .mark-rect path")
+    dated = [row for row in page.request.get(page.url + ".json").json()["by_year"] if row["year"]]
+    assert page.locator("#chart-works-by-year svg .mark-rect path").count() == len(dated) >= 1
     shot(page, "3-author-network")
     with page.expect_download() as download:
         page.click("text=BibTeX")
@@ -226,4 +230,90 @@ def test_the_author_network_labels_do_not_overlap_and_the_layout_is_the_same_on_
     page.reload()
     page.wait_for_selector("#regenkb-network canvas")
     assert page.evaluate(positions) == before
+    page.close()
+
+
+def watched(page):
+    """The page's script errors and Content-Security-Policy refusals, as they happen."""
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    return errors
+
+
+def test_regenkb_opens_on_the_home_page_with_its_map_and_central_people_and_the_tables_one_click_away(
+        server, browser):
+    base, _ = server
+    page = browser.new_page()
+    errors = watched(page)
+    page.goto(base + "/regenkb")
+    home = page.request.get(base + "/-/home.json").json()
+    page.wait_for_selector("#regenkb-trial-map path.leaflet-interactive")  # drawn without tiles
+    assert page.evaluate("window.regenkbTrialMap.markers") == len(home["map"]) == 18
+    assert page.locator("#regenkb-trial-map path.leaflet-interactive").count() == 18
+    assert page.locator("#chart-works-per-year svg .mark-rect path").count() == len(home["works_per_year"])
+    assert page.locator("#top-people h2").inner_text() == "Most central people"  # the fixture built the network
+    assert page.locator("#top-people li a").all_inner_texts() == [person["name"] for person in home["people"]]
+    assert f"Since {home['added']['since']}, the day of the last load" in page.locator("#added").inner_text()
+    shot(page, "0-home-map")
+    page.click("main a:has-text('Tables and SQL')")
+    page.wait_for_selector(".db-table h3 a")
+    assert page.url == base + "/regenkb/-/tables"
+    assert page.locator(".db-table h3 a").all_inner_texts()[:3] == ["works", "trials", "evidence"]
+    assert page.locator("form.sql textarea[name=sql]").count() == 1  # the SQL editor
+    shot(page, "0b-tables")
+    assert errors == []
+    page.close()
+
+
+def test_a_researcher_narrows_a_search_by_year_and_every_hit_left_is_from_then_on(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    page.goto(base + "/-/search?q=stroke")
+    total = page.request.get(base + "/-/search.json?q=stroke").json()["total"]
+    assert page.locator(".results h2").first.inner_text() == f"Works ({total})"
+    page.fill(".filters input[name=year_from]", "2020")
+    page.click(".filters input[type=submit]")
+    page.wait_for_url(re.compile(r"year_from=2020"))
+    narrowed = page.request.get(page.url.replace("/-/search?", "/-/search.json?")).json()  # the page's twin
+    assert 0 < narrowed["total"] < total
+    assert page.locator(".results h2").first.inner_text() == f"Works ({narrowed['total']})"
+    assert page.locator("ol.hits > li").count() == len(narrowed["rows"]) > 0
+    assert all(hit["year"] >= 2020 for hit in narrowed["rows"])
+    shot(page, "1b-search-filtered")
+    page.close()
+
+
+def test_an_institution_page_charts_its_works_per_year_beside_its_network(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    errors = watched(page)
+    page.goto(base + "/-/search-all?q=Isfahan")
+    page.click("a:has-text('Isfahan University of Medical Sciences')")
+    page.wait_for_selector("#chart-works-by-year svg .mark-rect path")
+    twin = page.request.get(page.url + ".json").json()
+    assert page.locator("h1").inner_text() == twin["entity"]["name"] == "Isfahan University of Medical Sciences"
+    dated = [row for row in twin["by_year"] if row["year"]]
+    assert page.locator("#chart-works-by-year svg .mark-rect path").count() == len(dated) >= 1
+    assert page.locator("#works-by-year").inner_text() == "Works by year: " + " · ".join(
+        f"{row['year'] or 'undated'}: {row['works']}" for row in twin["by_year"])
+    page.wait_for_selector("#regenkb-network canvas")
+    shot(page, "8-institution")
+    assert errors == []
+    page.close()
+
+
+def test_the_gap_map_opens_the_studies_behind_a_bubble(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    page.goto(base + "/-/gap-map")
+    bubbles = page.locator("table.gap-map td a")
+    assert bubbles.count() > 0
+    shot(page, "9-gap-map")
+    counted = int(re.match(r"(\d+) stud", bubbles.first.get_attribute("title")).group(1))
+    bubbles.first.click()
+    page.wait_for_selector("ol.studies")
+    assert page.locator("ol.studies > li").count() == counted
+    shot(page, "9b-gap-map-studies")
     page.close()
