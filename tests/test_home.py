@@ -264,5 +264,6 @@ def test_evidence_at_a_glance_counts_each_tag_once_per_on_topic_study_and_opens_
         table = get(datasette, first["path"].replace("/regenkb/evidence?", "/regenkb/evidence.json?")).json()
         assert table["filtered_table_rows_count"] == first["studies"], column
         assert (f'<a href="{html.escape(first["path"])}"><strong>{first["studies"]}</strong> '
-                f'{html.escape(first["value"])}</a>') in text, column
+                f'{html.escape(first["label"])}</a>') in text, column
     assert "randomised controlled trial" in {item["value"] for item in glance["design"]["counts"]}
+    assert all(item["label"] == "phase " + item["value"] for item in glance["phase"]["counts"])  # "phase 2", not "2"

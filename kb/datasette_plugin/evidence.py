@@ -47,7 +47,7 @@ def synthesis_context(conn):
 def evidence_at_a_glance(conn, database):
     """The on-topic studies counted by the evidence table's main facets as the table counts
     them (a list column by its items: a study tagged with two designs counts under each),
-    most first: [{column, label, counts: [{value, studies, path}], more}], `path` the
+    most first: [{column, label, counts: [{value, label, studies, path}], more}], `path` the
     table filtered to those studies, `more` the values not shown."""
     table = f"/{tilde_encode(database)}/evidence?"
     found = []
@@ -62,6 +62,7 @@ def evidence_at_a_glance(conn, database):
                 GROUP BY {column} ORDER BY n DESC, {column}""")
         counted = counted.fetchall()
         found.append({"column": column, "label": label, "more": max(0, len(counted) - GLANCE_SHOWN), "counts": [
-            {"value": value, "studies": n, "path": table + urlencode({"on_topic": 1, filter_name: value})}
+            {"value": value, "label": f"phase {value}" if column == "phase" else value, "studies": n,
+             "path": table + urlencode({"on_topic": 1, filter_name: value})}
             for value, n in counted[:GLANCE_SHOWN]]})
     return found
