@@ -3,6 +3,7 @@ import sqlite3
 from collections import Counter
 
 import pytest
+from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
 from kb import classify, demo, evidence, serve
@@ -194,3 +195,15 @@ def test_an_evidence_table_of_joined_text_becomes_arrays_when_the_kb_is_opened(d
     opened = open_db(str(old))
     assert opened.execute(f"select study_id, {', '.join(columns)} from evidence order by study_id").fetchall() == wanted
     assert get(serve.datasette_for(old), "/old/evidence.json").status_code == 200
+
+
+def test_the_trial_page_gives_its_study_s_tags_as_lists_and_as_words(demo_site):
+    db, datasette = demo_site
+    row = db["evidence"].get("NCT03384433")
+    shown = get(datasette, "/-/trial/NCT03384433.json").json()["evidence"]
+    for column in ARRAY_FACETS:
+        assert shown[column] == json.loads(row[column] or "[]"), column
+    page = BeautifulSoup(get(datasette, "/-/trial/NCT03384433").text, "html.parser")
+    paragraph = page.find("h3", string="In the evidence table").find_next("p").get_text()
+    assert "; ".join(json.loads(row["design"])) in paragraph and "outcomes: " + "; ".join(
+        json.loads(row["outcomes"])) in paragraph and "[" not in paragraph
