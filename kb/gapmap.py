@@ -39,9 +39,9 @@ class FilterError(ValueError):
 
 
 def split(value):
-    """The values of an evidence list column: a JSON array (kb classify writes them so), or
-    text joined by '; ' as a KB classified before they were arrays holds them (kb serve
-    does not migrate)."""
+    """The values of an evidence column: a list column's JSON array (kb classify writes
+    them so), or text joined by '; ' (a study's phases when its records disagree; a KB
+    classified before the lists were arrays, served without a kb command opening it)."""
     if value and value.startswith("["):
         return json.loads(value)
     return [part for part in (value or "").split("; ") if part]
