@@ -164,7 +164,8 @@ def test_what_the_last_load_added_is_what_records_say_was_retrieved_on_its_day(d
     assert [t["nct_id"] for t in added["latest_trials"]] == ["NCT03384433"]
     datasette = serve.datasette_for(path)
     text = get(datasette, "/").text
-    assert f"Since {added['since']}, the day of the last load: <strong>1</strong> work and <strong>1</strong> trial" in text
+    assert (f"Since {added['since']}, the day of the last load: <strong>1</strong> work and "
+            "<strong>1</strong> trial") in text
     # The feeds the section links give the same works and trials.
     for kind, count in (("works", 1), ("trials", 1)):
         feed = re.search(rf'href="(/regenkb/{kind}\.atom\?since=[^"]+)"', text).group(1)
@@ -221,9 +222,10 @@ def test_without_a_built_network_the_home_page_ranks_people_and_institutions_by_
 
 def test_person_and_institution_pages_chart_their_works_per_year_with_the_figures_as_text(demo_site):
     db, datasette = demo_site
-    author = db.execute("""select author_id from work_authors wa join works w on w.id = wa.work_id
-        where author_id is not null group by author_id order by count(distinct w.year) desc, author_id limit 1""").fetchone()[0]
-    institution = db.execute("select id from institutions where name = 'Isfahan University of Medical Sciences'").fetchone()[0]
+    author = db.execute("""select author_id from work_authors wa join works w on w.id = wa.work_id where author_id
+        is not null group by author_id order by count(distinct w.year) desc, author_id limit 1""").fetchone()[0]
+    institution = db.execute("select id from institutions where name = ?",
+                             ["Isfahan University of Medical Sciences"]).fetchone()[0]
     years = {
         "author": Counter(year for (year,) in db.execute(
             "select w.year from work_authors wa join works w on w.id = wa.work_id where wa.author_id = ?", [author])),
@@ -267,3 +269,24 @@ def test_evidence_at_a_glance_counts_each_tag_once_per_on_topic_study_and_opens_
                 f'{html.escape(first["label"])}</a>') in text, column
     assert "randomised controlled trial" in {item["value"] for item in glance["design"]["counts"]}
     assert all(item["label"] == "phase " + item["value"] for item in glance["phase"]["counts"])  # "phase 2", not "2"
+
+
+def test_the_api_docs_python_example_for_the_home_page_runs_and_says_what_the_kb_holds(
+        demo_site, monkeypatch, capsys):
+    import sys
+    import types
+    from pathlib import Path
+
+    db, datasette = demo_site
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    example = next(block for block in re.findall(r"```python\n(.*?)```", docs, re.DOTALL) if "/-/home.json" in block)
+    answers = types.SimpleNamespace(get=lambda url: get(datasette, url.replace("http://127.0.0.1:8001", "")))
+    monkeypatch.setitem(sys.modules, "requests", answers)
+    exec(example, {})
+    lines = capsys.readouterr().out.splitlines()
+    since = db.execute("select substr(max(retrieved_at), 1, 10) from records").fetchone()[0]
+    works, trials = (db.execute(f"select count(distinct {kind}_id) from records where retrieved_at >= ?",
+                                [since]).fetchone()[0] for kind in ("work", "trial"))
+    assert lines[0] == f"Since {since}: {works} works and {trials} trials new or changed"
+    top = db.execute("select name, works from authors where works > 0 order by works desc, name limit 3").fetchall()
+    assert lines[1:] == [f"{name} by works {count}" for name, count in top]
