@@ -1012,7 +1012,8 @@ def serve(db_file, host, port, immutable, cors, workers, debug_endpoints):
     """Serve a KB with Datasette (read-only, with a SQL time limit).
 
     \b
-    Browse http://127.0.0.1:8001/ ; search everything at /-/search-all?q=..., a work's
+    Browse http://127.0.0.1:8001/ (the home page, also at /<db>); the tables and the
+    SQL editor are at /<db>/-/tables; search everything at /-/search-all?q=..., a work's
     page is /-/work/<id>, and every table answers JSON, e.g.
     /<db>/works.json?_search=exosome&_shape=array (docs/api.md has more).
     """
