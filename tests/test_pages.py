@@ -32,6 +32,8 @@ def site(tmp_path_factory):
         "statusModule": {"overallStatus": "RECRUITING", "lastUpdatePostDateStruct": {"date": "2019-01-01"}},
         "sponsorCollaboratorsModule": {"leadSponsor": {"name": "<script>alert(4)</script> Sponsor"}},
         "outcomesModule": {"primaryOutcomes": [{"measure": XSS, "timeFrame": "<b onmouseover=alert(5)>1y</b>"}]},
+        "eligibilityModule": {"studyPopulation": XSS, "eligibilityCriteria": (
+            "Inclusion Criteria:\n\n* <script>alert(7)</script>\n\nExclusion Criteria:\n\n* <img src=x onerror=alert(8)>")},
         "contactsLocationsModule": {
             "overallOfficials": [{"name": "<img src=x onerror=alert(6)>", "affiliation": "<i>Lab</i>, Tehran, Iran"}],
             "locations": [{"facility": XSS, "city": "Tehran", "country": "Iran, Islamic Republic of"}]}}}))
@@ -87,6 +89,8 @@ def test_untrusted_text_renders_as_text_everywhere(site):
         text = get(datasette, url).text
         assert "<script>alert" not in text and "<img src=x" not in text and "<b onmouseover" not in text, url
         assert "&lt;script&gt;" in text or "&lt;img" in text or "&lt;b" in text, url
+    criteria = get(datasette, "/-/trial/NCT09999999").text  # the criteria lists too
+    assert '<li class="level-0">&lt;script&gt;alert(7)&lt;/script&gt;</li>' in criteria
 
 
 def test_works_download_as_bibtex_ris_and_csl_json(site):
