@@ -125,7 +125,8 @@ def v1_facts(data):
         min_age=eligibility.get("MinimumAge"), max_age=eligibility.get("MaximumAge"),
         healthy_volunteers=HEALTHY.get(eligibility.get("HealthyVolunteers")),
         std_ages=[AGE_GROUP[a] for a in eligibility.get("StdAgeList", {}).get("StdAge", [])],
-        eligibility_criteria=eligibility.get("EligibilityCriteria"), study_population=eligibility.get("StudyPopulation"))
+        eligibility_criteria=eligibility.get("EligibilityCriteria"),
+        study_population=eligibility.get("StudyPopulation"))
 
 
 def v1_fields_facts(row):

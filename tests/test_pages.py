@@ -33,7 +33,8 @@ def site(tmp_path_factory):
         "sponsorCollaboratorsModule": {"leadSponsor": {"name": "<script>alert(4)</script> Sponsor"}},
         "outcomesModule": {"primaryOutcomes": [{"measure": XSS, "timeFrame": "<b onmouseover=alert(5)>1y</b>"}]},
         "eligibilityModule": {"studyPopulation": XSS, "eligibilityCriteria": (
-            "Inclusion Criteria:\n\n* <script>alert(7)</script>\n\nExclusion Criteria:\n\n* <img src=x onerror=alert(8)>")},
+            "Inclusion Criteria:\n\n* <script>alert(7)</script>\n\n"
+            "Exclusion Criteria:\n\n* <img src=x onerror=alert(8)>")},
         "contactsLocationsModule": {
             "overallOfficials": [{"name": "<img src=x onerror=alert(6)>", "affiliation": "<i>Lab</i>, Tehran, Iran"}],
             "locations": [{"facility": XSS, "city": "Tehran", "country": "Iran, Islamic Republic of"}]}}}))
