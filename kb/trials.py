@@ -96,9 +96,9 @@ def eligibility_read_again(db):
     """The eligibility columns of a KB loaded before they were kept, from each trial's stored raw
     records (the most complete one is read last, so its values stand)."""
     marks = ", ".join(f"{column} = ?" for column in ELIGIBILITY_COLUMNS)
-    db.conn.executemany(f"UPDATE trials SET {marks} WHERE id = ?", (
-        (*(trial_row(trial_id, record)[column] for column in ELIGIBILITY_COLUMNS), trial_id)
-        for trial_id, record in stored_records(db) if record))
+    rows = (trial_row(trial_id, record) for trial_id, record in stored_records(db) if record)
+    db.conn.executemany(f"UPDATE trials SET {marks} WHERE id = ?",
+                        ([*(row[column] for column in ELIGIBILITY_COLUMNS), row["id"]] for row in rows))
 
 
 def numbered(trial_id, items):
