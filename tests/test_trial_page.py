@@ -5,7 +5,7 @@ import re
 from bs4 import BeautifulSoup
 
 from kb import serve
-from kb.datasette_plugin.trial import status_warning
+from kb.datasette_plugin.trial import eligibility_lists, status_warning
 from kb.db import open_db
 
 from conftest import get
@@ -339,3 +339,13 @@ def test_a_trial_without_criteria_says_so_and_gives_its_age_groups(demo_site):
     assert "The registry record gives no eligibility criteria." in page.get_text()
     twin = get(demo_site[1], "/-/trial/NCT03384433.json").json()
     assert twin["eligibility"] is None and twin["trial"]["std_ages"] == ["ADULT", "OLDER_ADULT"]
+
+
+def test_criteria_headings_with_a_qualifier_or_a_first_item_after_the_colon_split_too():
+    found = eligibility_lists("Inclusion criteria for patients:\n* Ischaemic stroke within 48 h\n"
+                              "Inclusion criteria for controls:\n* No history of stroke\nExclusion Criteria: none")
+    assert [(item["text"], item["note"]) for item in found["inclusion"]] == [
+        ("Inclusion criteria for patients:", True), ("Ischaemic stroke within 48 h", False),
+        ("Inclusion criteria for controls:", True), ("No history of stroke", False)]
+    assert [item["text"] for item in found["exclusion"]] == ["none"]
+    assert eligibility_lists(None) is None
