@@ -13,6 +13,7 @@ import pytest
 from conftest import get
 
 from kb import graph, serve
+from kb.datasette_plugin import home as home_module
 from kb.datasette_plugin.home import home_context
 from kb.db import open_db
 
@@ -173,6 +174,19 @@ def test_what_the_last_load_added_is_what_records_say_was_retrieved_on_its_day(d
     conn.execute("update records set retrieved_at = '2025-11-30T02:00:00+00:00'")
     conn.commit()
     assert home_context(conn)["added"]["works"] == 65  # one day's load: everything
+
+
+def test_a_first_load_too_large_to_count_says_more_than_the_limit(demo_site, monkeypatch):
+    db, datasette = demo_site
+    monkeypatch.setattr(home_module, "COUNTED_UP_TO", 20)
+    added = home_context(db.conn)["added"]
+    # 65 works and 30 trials, each counted only to one past the limit.
+    assert added["counted_up_to"] == 20 and added["works"] == added["trials"] == 21
+    text = get(datasette, "/").text
+    assert "<strong>more than 20</strong> works and <strong>more than 20</strong> trials new or changed" in text
+    newest = [at for at, in db.execute("select max(retrieved_at) from records where work_id is not null "
+                                       "group by work_id order by 1 desc limit 8")]
+    assert [work["retrieved_at"] for work in added["latest_works"]] == newest  # newest first
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,9 @@ from .pages import json_list, kb_database, page_or_json
 from .trial import tile_layer
 
 RECENT_SHOWN = 8
+# What the last load added is counted up to this many: after a first load of a whole baseline,
+# "more than 10,000" costs reading 10,001 records rather than a million.
+COUNTED_UP_TO = 10_000
 TOP_SHOWN = 10
 # Counted on the page, by the table that holds them.
 COUNTED = {"works": "works", "trials": "trials", "people": "authors", "institutions": "institutions"}
@@ -114,18 +117,27 @@ def added_since_last_load(conn):
     if latest is None:
         return None
     since = latest[:10]
-    counted = {kind: conn.execute(f"SELECT count(DISTINCT {kind}_id) FROM records WHERE retrieved_at >= ?",
-                                  [since]).fetchone()[0] for kind in ("work", "trial")}
-    works = rows(conn, f"""
-        SELECT w.id, w.title, w.journal, w.year, max(r.retrieved_at) AS retrieved_at FROM records r
-        JOIN works w ON w.id = r.work_id WHERE r.retrieved_at >= ?
-        GROUP BY w.id ORDER BY retrieved_at DESC, w.id DESC LIMIT {RECENT_SHOWN}""", [since])
-    trials = rows(conn, f"""
-        SELECT t.nct_id, t.brief_title, t.overall_status, max(r.retrieved_at) AS retrieved_at FROM records r
-        JOIN trials t ON t.id = r.trial_id WHERE r.retrieved_at >= ?
-        GROUP BY t.id ORDER BY retrieved_at DESC, t.nct_id LIMIT {RECENT_SHOWN}""", [since])
-    return {"since": since, "works": counted["work"], "trials": counted["trial"], "latest_works": works,
-            "latest_trials": trials}
+    added = {"since": since, "counted_up_to": COUNTED_UP_TO}
+    for kind, column in (("works", "work_id"), ("trials", "trial_id")):
+        added[kind] = conn.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT {column} FROM records WHERE retrieved_at >= ? "
+            f"AND {column} IS NOT NULL LIMIT {COUNTED_UP_TO + 1})", [since]).fetchone()[0]
+        # Newest first, read down the retrieved_at index until RECENT_SHOWN are found: grouping a
+        # whole day's records first would read every record of a first load.
+        newest = {}
+        for row_id, retrieved_at in conn.execute(
+                f"SELECT {column}, retrieved_at FROM records WHERE retrieved_at >= ? AND {column} IS NOT NULL "
+                f"ORDER BY retrieved_at DESC", [since]):
+            newest.setdefault(row_id, retrieved_at)
+            if len(newest) == RECENT_SHOWN:
+                break
+        found = {row["id"]: row for row in rows(conn, (
+            "SELECT id, title, journal, year FROM works" if kind == "works" else
+            "SELECT id, nct_id, brief_title, overall_status FROM trials") +
+            f" WHERE id IN ({','.join('?' * len(newest))})", list(newest))}
+        added["latest_" + kind] = [{**found[row_id], "retrieved_at": at} for row_id, at in newest.items()
+                                   if row_id in found]
+    return added
 
 
 def most_central(conn, network, kind, table, columns):
