@@ -306,6 +306,8 @@ INDEXES = [
     ("works", ["openalex_id"], False), ("works", ["match_key", "year"], False), ("merges", ["work_id"], False),
     ("graph_edges", ["network", "source"], False), ("graph_edges", ["network", "target"], False),
     ("graph_nodes", ["network", "community"], False),
+    # The home page's most central people: the top of a million-node network in no time, not 1.3 s.
+    ("graph_nodes", ["network", "pagerank"], False),
     ("tags", ["tag", "value"], False), ("related_trials", ["work_id", "rank"], False),
     # Search widens a typed phrase by the MeSH heading it names, if a work or trial holds that heading.
     ("mesh_entry_terms", ["key"], False), ("trial_conditions", ["mesh_id"], False),
