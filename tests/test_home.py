@@ -5,7 +5,6 @@ demo KB in-process."""
 import html
 import json
 import re
-import shutil
 import sqlite3
 from collections import Counter
 
@@ -56,8 +55,19 @@ def test_the_charts_count_what_sql_groups(demo_site):
     assert {row["country"]: row["trials"] for row in figures["trials_by_country"]} == countries
     assert phases["Phase 1/Phase 2"] == 7 and countries["China"] == 8
     # The page carries the same figures, as data for its charts.
-    assert charts_of(get(datasette, "/").text) == {f"chart-{key.replace('_', '-')}": figures[key] for key in (
+    text = get(datasette, "/").text
+    assert charts_of(text) == {f"chart-{key.replace('_', '-')}": figures[key] for key in (
         "works_per_year", "trials_by_phase", "trials_by_status", "trials_by_country")}
+    # ... and as tables, for screen readers.
+    tables = re.findall(r'<details class="figures"><summary>(.*?) as a table</summary>.*?<tbody>(.*?)</tbody>',
+                        text, re.DOTALL)
+    assert [caption for caption, _ in tables] == ["Works per year", "Trials by phase", "Trials by status",
+                                                  "Trials by country"]
+    for (_, body), (key, category, count) in zip(tables, [
+            ("works_per_year", "year", "works"), ("trials_by_phase", "phase", "trials"),
+            ("trials_by_status", "status", "trials"), ("trials_by_country", "country", "trials")]):
+        assert re.findall(r"<tr><td>(.*?)</td><td>(\d+)</td></tr>", body) == [
+            (html.escape(str(row[category]), quote=False), str(row[count])) for row in figures[key]], key
 
 
 def charts_of(text):
