@@ -1,8 +1,9 @@
 // Draws trial sites on a Leaflet map (a trial's on its page, every geocoded place of the KB's
 // trials on the home page; both call the map #regenkb-trial-map): Leaflet is the ES module
 // datasette-leaflet ships, and the sites and the module's URL come from the page's
-// <script type="application/json" id="regenkb-trial-sites"> block (data, not code, so the Content-Security-Policy runs no inline
-// script of ours). Markers are vector circles, so they draw offline even when the tiles cannot load.
+// <script type="application/json" id="regenkb-trial-sites"> block (data, not code, so the
+// Content-Security-Policy runs no inline script of ours). Markers are vector circles, so they
+// draw offline even when the tiles cannot load.
 (function () {
   // A site's name is harvested text: shown as text, never parsed as HTML.
   function text(value) {
