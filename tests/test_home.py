@@ -147,6 +147,11 @@ def test_the_home_map_has_every_trial_site_with_coordinates_one_marker_per_place
     block = re.search(r'<script type="application/json" id="regenkb-trial-sites">(.*?)</script>', text, re.DOTALL)
     assert json.loads(block.group(1))["sites"] == figures["map"]
     assert '<div id="regenkb-trial-map"' in text and "/regenkb-trial-map.js" in text and "18 places" in text
+    # The same places as a list, each trial linked: the map's text for screen readers, and links to click.
+    listed = re.search(r'<details class="places">.*?<ul>(.*?)</ul></details>', text, re.DOTALL).group(1)
+    items = re.findall(r"<li>(.*?)</li>", listed)
+    assert len(items) == len(places)
+    assert sorted(set(re.findall(r'<a href="/-/trial/(NCT\d+)">', listed))) == sorted(set().union(*places.values()))
 
 
 def copy_of(db, path):

@@ -92,8 +92,8 @@ def home_context(conn):
 
 
 def site_map(conn):
-    """Every trial site with coordinates, one marker per place: {lat, lon, label, trials}, the
-    label naming the place and its trials (a hospital hosting three trials is one marker)."""
+    """Every trial site with coordinates, one marker per place: {lat, lon, place, trials, label},
+    the label naming the place and its trials (a hospital hosting three trials is one marker)."""
     places = {}
     for site in rows(conn, """
             SELECT s.latitude AS lat, s.longitude AS lon, s.facility, s.city, s.country, t.nct_id
@@ -103,8 +103,9 @@ def site_map(conn):
         name = ", ".join(filter(None, (site["facility"], site["city"], site["country"])))
         place["names"] += [name] if name not in place["names"] else []
         place["trials"] += [site["nct_id"]] if site["nct_id"] not in place["trials"] else []
-    return [{"lat": lat, "lon": lon, "label": "; ".join(place["names"]) + ": " + ", ".join(place["trials"]),
-             "trials": place["trials"]} for (lat, lon), place in places.items()]
+    return [{"lat": lat, "lon": lon, "place": "; ".join(place["names"]), "trials": place["trials"],
+             "label": "; ".join(place["names"]) + ": " + ", ".join(place["trials"])}
+            for (lat, lon), place in places.items()]
 
 
 def added_since_last_load(conn):
