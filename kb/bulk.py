@@ -37,7 +37,7 @@ from .load import LoadStats, WorkLoader, now, prepare
 
 CHUNK = 4 << 20  # bytes of XML per chunk (hundreds of records): one write batch each
 PART = 4  # chunks per part KB: small enough that the last part's copy is a short tail
-PIPELINE_WINDOW = 3  # pieces parsed ahead of the writer: enough to keep both busy, few in memory
+PIPELINE_WINDOW = 2  # pieces in flight to the parsing process: one parsed while the writer writes another
 ELEMENT_STARTS = (b"<PubmedArticle>", b"<PubmedArticle ", b"<PubmedBookArticle", b"<DeleteCitation")
 ELEMENT_ENDS = (b"</PubmedArticle>", b"</PubmedBookArticle>", b"</DeleteCitation>")
 SET_START, SET_END = b"<PubmedArticleSet>\n", b"\n</PubmedArticleSet>\n"

@@ -401,7 +401,9 @@ def load_pubmed_command(files, workers, topic_filter, again, fast, db_file):
     is recorded and skipped on the next run (--again loads it anyway), so a load of the
     whole baseline resumes where it stopped. Files apply in the order given (update files
     in their numbered order, deletions included). Bad records are kept aside in the
-    quarantine table and every good record is still loaded.
+    quarantine table and every good record is still loaded. With one worker, a second
+    process parses the file while this one writes, when a second CPU is free; a load that
+    brings more records than the KB holds builds its serving indexes once, at its end.
     Example:
         kb load pubmed baseline/pubmed25n*.xml.gz --workers 2 --db pubmed.db
         kb load pubmed baseline/*.xml.gz --topic-filter kb/vocabularies/stem_cell_stroke

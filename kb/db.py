@@ -350,7 +350,7 @@ def insert_rows(db, table, rows, on_conflict="REPLACE", columns=None):
         return
     if columns is None:
         columns = list(rows[0])
-        rows = [tuple(row[column] for column in columns) for row in rows]
+        rows = [tuple(map(row.__getitem__, columns)) for row in rows]
     names = ", ".join(f'"{column}"' for column in columns)
     marks = ", ".join("?" for _ in columns)
     db.conn.executemany(f'INSERT OR {on_conflict} INTO "{table}" ({names}) VALUES ({marks})', rows)

@@ -40,6 +40,7 @@ PAGE_SOURCES = ("portal", "library")
 WORK_AUTHOR_COLUMNS = ("work_id", "position", "name_id", "author_id", "written_name")
 AUTHOR_AFFILIATION_COLUMNS = ("work_id", "position", "affiliation_id", "number")
 WORK_MESH_COLUMNS = ("work_id", "mesh_id", "major_topic", "qualifiers", "descriptor_major", "major_qualifiers")
+CANDIDATE_COLUMNS = ("id", "title", "doi", "pmid", "pmcid", "is_preprint")
 LINK_COLUMNS = ("from_scheme", "from_id", "relation", "to_scheme", "to_id", "from_work_id", "to_work_id",
                 "from_trial_id", "to_trial_id", "score", "evidence", "asserted_by")
 
@@ -358,6 +359,8 @@ class Loader:
             return
         placed = self.place([record for record, _ in fresh], stored)
         next_id = (db.execute(f"SELECT max(id) FROM {self.table}").fetchone()[0] or 0) + 1
+        # Rows numbered from here on are new in this batch: nothing stored before describes them.
+        self.numbered_from = next_id
         changed, existing = [], []
         for (record, sha1), row_id in zip(fresh, placed):
             if row_id is None:
@@ -406,9 +409,10 @@ class Loader:
             self.db.execute(f"DELETE FROM {table} WHERE {self.fk} IN ({marks})", row_ids)
         self.db.execute(f"DELETE FROM {self.fts} WHERE rowid IN ({marks})", row_ids)
 
-    def insert_entities(self, table, rows):
-        """INSERT OR IGNORE rows of a shared table (author names, affiliations, ...) keyed by id."""
-        new = [row for key, row in rows.items() if (table, key) not in self.committed]
+    def insert_entities(self, table, rows, build=None):
+        """INSERT OR IGNORE rows of a shared table (author names, affiliations, ...) keyed by id;
+        with `build`, `rows` holds what build(row) makes the row of."""
+        new = [build(row) if build else row for key, row in rows.items() if (table, key) not in self.committed]
         insert_rows(self.db, table, new, on_conflict="IGNORE")
         self.pending.update((table, key) for key in rows)
 
@@ -500,6 +504,8 @@ class WorkLoader(Loader):
                  for scheme, column in WORK_SCHEMES.items()}
         self.has_blocks = self.db.execute("SELECT 1 FROM merge_blocks LIMIT 1").fetchone() is not None
         self.matches, self.versions = {}, {}
+        self.keyed = self.keyed_candidates([record for record in records if not (
+            stored.get(record["source_id"]) or {}).get("row_id")], merge)
         placed = []
         for record in records:
             previous = stored.get(record["source_id"])
@@ -544,7 +550,7 @@ class WorkLoader(Loader):
 
     def title_candidates(self, record, key):
         """Works that may be the record's: same first author and first title word within a year
-        (an indexed block);
+        (an indexed block, looked up for the whole batch by `keyed_candidates`);
         for a record that names no author (a listing's stub), works whose title holds the
         phrase of its first words, found through the full-text index.
 
@@ -553,13 +559,10 @@ class WorkLoader(Loader):
         not for a page source, whose record ids name pages ('' matches no sources list)."""
         from .merge import title_key
 
-        same_source = f'%"{self.source}"%' if self.source not in PAGE_SOURCES else ""
-        preprint = int(bool(record["is_preprint"]))
         if key:
-            return self.db.query(
-                "SELECT id, title, doi, pmid, pmcid, is_preprint FROM works WHERE match_key = ? "
-                "AND year BETWEEN ? AND ? AND (sources NOT LIKE ? OR is_preprint != ?)",
-                [key, record["year"] - 1, record["year"] + 1, same_source, preprint])
+            return self.keyed.get(record["source_id"], [])
+        same_source = self.same_source()
+        preprint = int(bool(record["is_preprint"]))
         phrase = " ".join(title_key(record["title"]).split()[:8])
         if not phrase:
             return []
@@ -568,6 +571,27 @@ class WorkLoader(Loader):
             "JOIN works w ON w.id = works_fts.rowid WHERE works_fts MATCH ? AND w.year BETWEEN ? AND ? "
             "AND (w.sources NOT LIKE ? OR w.is_preprint != ?) LIMIT 50",
             [f'title : "{phrase}"', record["year"] - 1, record["year"] + 1, same_source, preprint])
+
+    def keyed_candidates(self, records, merge):
+        """title_candidates of every record with a match key, looked up for the whole batch
+        a few hundred records a query: {source_id: candidate rows, in index order}."""
+        wanted = [(record["source_id"], key, record["year"], int(bool(record["is_preprint"])))
+                  for record in records if record["year"] and record["title"] and (key := merge.match_key(record))]
+        found = {}
+        for chunk in chunks(wanted):
+            rows = self.db.execute(
+                f"WITH wanted(source_id, key, year, preprint) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))}) "
+                "SELECT wanted.source_id, w.id, w.title, w.doi, w.pmid, w.pmcid, w.is_preprint FROM wanted "
+                "JOIN works w ON w.match_key = wanted.key AND w.year BETWEEN wanted.year - 1 AND wanted.year + 1 "
+                "AND (w.sources NOT LIKE ? OR w.is_preprint != wanted.preprint) ORDER BY w.match_key, w.year, w.id",
+                [value for row in chunk for value in row] + [self.same_source()])
+            for source_id, *values in rows:
+                found.setdefault(source_id, []).append(dict(zip(CANDIDATE_COLUMNS, values)))
+        return found
+
+    def same_source(self):
+        """The sources pattern of works that already hold a record of this source ('' for a page source)."""
+        return f'%"{self.source}"%' if self.source not in PAGE_SOURCES else ""
 
     def blocked(self, record, work_id):
         """A curator split this record from a record of that work: never put them together again."""
@@ -579,7 +603,7 @@ class WorkLoader(Loader):
     def write_rows(self, changed):
         from . import merge
 
-        ids = [work_id for work_id, _ in changed]
+        ids = sorted({work_id for work_id, _ in changed if work_id < self.numbered_from})
         written = {record["source_id"] for _, record in changed}
         others = {}
         # A page source's own other records of these works count too: its pages of one work merge.
@@ -699,10 +723,11 @@ class WorkRows:
                               for field, source, value in conflicts)
         numbers = {}
         for author in record["authors"]:
-            row = author_row(author)
-            self.author_names[row["id"]] = row
+            # A batch repeats its names: the row of each is built once, from its last author.
+            name_id = stable_id(author_key(author))
+            self.author_names[name_id] = author
             # The person behind the name is decided by `kb authors resolve`, over the whole KB.
-            self.work_authors.append((work_id, author["position"], row["id"], None, author["written_name"]))
+            self.work_authors.append((work_id, author["position"], name_id, None, author["written_name"]))
             seen = set()
             for affiliation in author["affiliations"]:
                 for aff in affiliation_rows(affiliation):
@@ -737,7 +762,7 @@ class WorkRows:
     def write(self, loader):
         db = loader.db
         insert_rows(db, "works", self.works)
-        loader.insert_entities("author_names", self.author_names)
+        loader.insert_entities("author_names", self.author_names, author_row)
         loader.insert_entities("affiliations", self.affiliations)
         loader.insert_entities("mesh_terms", self.mesh_terms)
         for table, rows, columns in (

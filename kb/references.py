@@ -32,7 +32,7 @@ COLUMNS = ("work_id", "source", "position", *FIELDS, "cited_work_id", "resolved_
 
 def work_reference_rows(work_id, source, record):
     """The work_references rows (tuples in COLUMNS order) of a record's reference list."""
-    return [(work_id, source, position, *(reference[field] for field in FIELDS), None, None)
+    return [(work_id, source, position, *map(reference.__getitem__, FIELDS), None, None)
             for position, reference in enumerate(record["references"], 1)]
 
 
