@@ -70,9 +70,11 @@ class Occurrence:
     crowded: bool = False  # a department of this occurrence has two people of its block
 
 
-def resolve(db, everything=False, blocks=None):
+def resolve(db, everything=False, blocks=None, progress=None):
     """Cluster the occurrences of the blocks that need it (all of them with everything=True)
-    and rewrite their people. Returns (occurrences clustered, people written)."""
+    and rewrite their people. Returns (occurrences clustered, people written).
+
+    progress(label, items), if given, wraps the blocks as they are clustered."""
     names = name_forms(db)
     block_of = {}
     for work_id, position, name_id, author_id in db.execute(
@@ -92,7 +94,7 @@ def resolve(db, everything=False, blocks=None):
     occurrences = gather(db, names, {key for key, (block, _) in block_of.items() if block in wanted}, block_of)
     groups = block_groups(occurrences, curations)
     people = {}
-    for members in groups:
+    for members in progress("people: blocks clustered", groups) if progress else groups:
         people.update(cluster(members, curations))
     write(db, occurrences, people)
     return len(occurrences), len({pid for pid, _ in people.values()})
@@ -126,13 +128,15 @@ def curated_blocks(curations, block_of, wanted):
 def gather(db, names, keys, block_of):
     """Occurrences with their context: coauthors, institutions, departments, countries, topics."""
     works = {work_id for work_id, _ in keys}
-    year = dict(db.execute("SELECT id, year FROM works"))
+    # Only the works of the wanted blocks are read: a refresh after a small load reads a
+    # few rows of a large KB, through the work_id primary keys.
+    gathered = "(SELECT value FROM json_each(?))"
+    ids = [json.dumps(sorted(works))]
+    year = dict(db.execute(f"SELECT id, year FROM works WHERE id IN {gathered}", ids))
     occurrences = {}
     by_work = defaultdict(list)
     for work_id, position, name_id, written in db.execute(
-            "SELECT work_id, position, name_id, written_name FROM work_authors"):
-        if work_id not in works:
-            continue
+            f"SELECT work_id, position, name_id, written_name FROM work_authors WHERE work_id IN {gathered}", ids):
         form = names.get(name_id)
         by_work[work_id].append(((work_id, position), form and form["key"], form and form["block"]))
         if (work_id, position) in keys and form:
@@ -149,7 +153,8 @@ def gather(db, names, keys, block_of):
                     occurrences[key].coauthor_blocks = {b for other, _, b in members if other != key and b}
     for work_id, position, institution_id, department_id, country in db.execute(
             "SELECT waa.work_id, waa.position, af.institution_id, af.department_id, af.country "
-            "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id"):
+            "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id "
+            f"WHERE waa.work_id IN {gathered}", ids):
         occurrence = occurrences.get((work_id, position))
         if occurrence:
             occurrence.institutions.discard(None)
@@ -160,11 +165,12 @@ def gather(db, names, keys, block_of):
             if country:
                 occurrence.countries.add(country)
     topics = defaultdict(set)
-    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id"):
-        if work_id in works and name.lower() not in TOPIC_STOP:
+    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id "
+                                    f"WHERE wm.work_id IN {gathered}", ids):
+        if name.lower() not in TOPIC_STOP:
             topics[work_id].add(name.lower())
-    for work_id, title in db.execute("SELECT id, title FROM works"):
-        if work_id in works and not topics[work_id]:
+    for work_id, title in db.execute(f"SELECT id, title FROM works WHERE id IN {gathered}", ids):
+        if not topics[work_id]:
             topics[work_id] = {word for word in fold(title or "").split() if len(word) > 4}
     for occurrence in occurrences.values():
         occurrence.topics = topics[occurrence.key[0]]
@@ -571,6 +577,25 @@ def split_person(db, person, work_ids, note=None):
     resolve(db, blocks=blocks_of(db, mine))
     return db.execute("SELECT author_id FROM work_authors WHERE work_id = ? AND position = ?",
                       moved[0]).fetchone()[0]
+
+
+def blocks_at(db, affiliation_ids):
+    """The blocks of the occurrences listing these affiliations: an affiliation resolved to
+    another institution or department changes the evidence between their occurrences."""
+    keys = set()
+    for affiliation_id in affiliation_ids:
+        keys.update(db.execute("SELECT work_id, position FROM work_author_affiliations WHERE affiliation_id = ?",
+                               [affiliation_id]).fetchall())
+    return blocks_of(db, keys) if keys else set()
+
+
+def people_at(db, institution_ids):
+    """The people with an occurrence at one of these institutions."""
+    return {person for iid in institution_ids for (person,) in db.execute(
+        "SELECT DISTINCT wa.author_id FROM affiliations af "
+        "JOIN work_author_affiliations waa ON waa.affiliation_id = af.id "
+        "JOIN work_authors wa ON wa.work_id = waa.work_id AND wa.position = waa.position "
+        "WHERE af.institution_id = ? AND wa.author_id IS NOT NULL", [iid])}
 
 
 def blocks_of(db, keys):

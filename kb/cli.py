@@ -5,6 +5,7 @@ import itertools
 import json
 import os
 import sys
+import time
 
 import click
 
@@ -606,7 +607,25 @@ def each_file(files, load_one):
 
 def relink(db):
     """Institutions, people and probably_same_study links follow what was just loaded."""
-    click.echo(refresh(db), err=True)
+    click.echo(refresh(db, progress=progress_on_stderr), err=True)
+
+
+def progress_on_stderr(label, items):
+    """items, drawn as a bar with counts and a rate on stderr while they are done; quiet
+    when stderr is no terminal (a cron job's log)."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    items = list(items)
+    started, done = time.monotonic(), [0]
+
+    def rate(_):
+        return f"{done[0] / max(time.monotonic() - started, 1e-3):,.0f}/s"
+
+    with click.progressbar(items, label=label, file=sys.stderr, show_pos=True, item_show_func=rate) as bar:
+        for item in bar:
+            yield item
+            done[0] += 1
 
 
 @cli.command()

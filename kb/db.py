@@ -198,6 +198,7 @@ SCHEMA = {
     "tags": ({
         "subject": str, "subject_id": int, "tag": str, "value": str, "field": str, "span": str, "rule": str,
     }, ("subject", "subject_id", "tag", "value")),
+    "tagged": ({"subject": str, "subject_id": int, "digest": str, "found": str}, ("subject", "subject_id")),
     "evidence": ({
         "study_id": str, "kind": str, "title": str, "year": int, "nct_id": str, "registry_ids": str, "pmids": str,
         "work_id": int, "trial_id": int, "work_ids": str, "on_topic": int, "design": str, "phase": str, "n": int,

@@ -7,12 +7,14 @@ probably_same_study link scored at least `linking.FUSE_THRESHOLD`, which a link 
 with two independent strong reasons. A weaker link leaves two rows, each naming the other
 in `possibly_same_as`."""
 
+import hashlib
 import json
 from collections import defaultdict
+from dataclasses import astuple
 
 from . import gapmap
 from .affiliations import institution_key
-from .classify import DEFAULT_VOCABULARY, Vocabulary, by_precedence, phase_value, trial_tags, work_tags
+from .classify import DEFAULT_VOCABULARY, Tag, Vocabulary, by_precedence, phase_value, trial_tags, work_tags
 from .db import insert_rows
 from .linking import FUSE_THRESHOLD, distinctive_words, parse_list
 from .text import fold
@@ -32,26 +34,66 @@ RELATED_KEPT = 10
 STOP = set("a an and the of in on for with to by at from as after before into study trial patients clinical".split())
 
 
-def classify(db, vocabulary=DEFAULT_VOCABULARY):
-    """Tag every work and trial, then rebuild the evidence, related_trials and gap_map tables.
-    Returns {"works": n, "trials": n, "tags": n, "studies": n, "on_topic": n}."""
+def classify(db, vocabulary=DEFAULT_VOCABULARY, everything=False, progress=None):
+    """Tag the works and trials whose text changed since they were last tagged (every one
+    with everything=True), then rebuild the evidence, related_trials and gap_map tables.
+    Returns {"works": n, "trials": n, "tags": n, "studies": n, "on_topic": n}.
+
+    A subject's tags are kept in `tagged` with a digest of the text and vocabulary they
+    came from: tagging (a hundred patterns over each abstract) is most of the time, and
+    after a load most subjects are as they were. progress(label, items), if given, wraps
+    the subjects as they are tagged."""
     vocab = Vocabulary(vocabulary)
     works, trials = read_works(db), read_trials(db)
-    tags = {("work", work_id): work_tags(vocab, work) for work_id, work in works.items()}
-    tags.update({("trial", trial_id): trial_tags(vocab, trial) for trial_id, trial in trials.items()})
+    subjects = {("work", work_id): work for work_id, work in works.items()}
+    subjects.update({("trial", trial_id): trial for trial_id, trial in trials.items()})
+    version = vocabulary_digest(vocab)
+    digests = {node: digest(version, subject) for node, subject in subjects.items()}
+    kept = {} if everything else {
+        (kind, subject_id): [Tag(*t) for t in json.loads(found)]
+        for kind, subject_id, known, found in db.execute("SELECT subject, subject_id, digest, found FROM tagged")
+        if digests.get((kind, subject_id)) == known}
+    stale = [node for node in subjects if node not in kept]
+    tags = dict(kept)
+    for node in progress("evidence: works and trials tagged", stale) if progress else stale:
+        tagger = work_tags if node[0] == "work" else trial_tags
+        tags[node] = tagger(vocab, subjects[node])
     rows = [{"subject": kind, "subject_id": subject_id, "tag": t.tag, "value": t.value, "field": t.field,
-             "span": t.span[:300], "rule": t.rule} for (kind, subject_id), found in tags.items() for t in found]
+             "span": t.span[:300], "rule": t.rule} for kind, subject_id in stale for t in tags[(kind, subject_id)]]
     studies = study_rows(db, works, trials, tags)
     related = related_rows(db, works, trials, tags)
     with db.atomic():
-        for table in ("tags", "evidence", "related_trials"):
-            db.execute(f"DELETE FROM {table}")
+        if everything:
+            db.execute("DELETE FROM tags")
+            db.execute("DELETE FROM tagged")
+        db.execute("DELETE FROM tags WHERE (subject = 'work' AND subject_id NOT IN (SELECT id FROM works)) "
+                   "OR (subject = 'trial' AND subject_id NOT IN (SELECT id FROM trials))")
+        db.execute("DELETE FROM tagged WHERE (subject = 'work' AND subject_id NOT IN (SELECT id FROM works)) "
+                   "OR (subject = 'trial' AND subject_id NOT IN (SELECT id FROM trials))")
+        db.conn.executemany("DELETE FROM tags WHERE subject = ? AND subject_id = ?", stale)
         insert_rows(db, "tags", rows)
+        insert_rows(db, "tagged", [{"subject": kind, "subject_id": subject_id, "digest": digests[(kind, subject_id)],
+                                    "found": json.dumps([astuple(t) for t in tags[(kind, subject_id)]])}
+                                   for kind, subject_id in stale])
+        for table in ("evidence", "related_trials"):
+            db.execute(f"DELETE FROM {table}")
         insert_rows(db, "evidence", studies)
         insert_rows(db, "related_trials", related)
         cells = gapmap.rebuild(db)
-    return {"works": len(works), "trials": len(trials), "tags": len(rows), "studies": len(studies),
-            "on_topic": sum(row["on_topic"] for row in studies), "gap_map_cells": cells}
+    return {"works": len(works), "trials": len(trials), "tags": sum(map(len, tags.values())), "studies": len(studies),
+            "on_topic": sum(row["on_topic"] for row in studies), "gap_map_cells": cells, "tagged": len(stale)}
+
+
+def vocabulary_digest(vocab):
+    """What a vocabulary's rules are: edited rules tag every subject again."""
+    rules = [(r.tag, r.value, r.pattern.pattern, r.implies, sorted(r.fields), sorted(r.unless), r.name)
+             for r in vocab.rules]
+    return hashlib.sha1(json.dumps([rules, sorted(vocab.structured.items())]).encode()).hexdigest()
+
+
+def digest(version, subject):
+    """The text and facts a subject is tagged from, with the vocabulary's digest."""
+    return hashlib.sha1((version + json.dumps(subject, sort_keys=True, default=sorted)).encode()).hexdigest()
 
 
 def read_works(db):

@@ -20,23 +20,35 @@ from .trials import TrialLoader
 TAIL_BYTES = 65536
 
 
-def refresh(db):
+def refresh(db, everything=False, progress=None):
     """What a load or harvest changes beyond its records: affiliations' institutions, who is
     who among the authors, works and trials that may be one study, and the evidence tags
-    and tables. Returns a summary."""
+    and tables. Returns a summary.
+
+    People are clustered again only in the blocks a load touched (new or reloaded works,
+    affiliations now resolved to another institution) and profiled again where an
+    institution's name changed; works and trials are tagged again only where their text
+    changed. The result is the same as with everything=True, which does it all again.
+    progress(label, items), if given, wraps the items of each long step as they are done."""
     from . import authors, evidence, institutions, places, synthesis
     from .linking import link_studies
 
+    before = institutions.snapshot(db)
     parts = [f"{institutions.resolve(db)} institution(s)"]
+    moved, renamed = institutions.changed(before, institutions.snapshot(db))
     if located := places.located_trial_sites(db):
         parts.append(f"{located} trial site(s) placed at their city")
-    occurrences, people = authors.resolve(db)
+    occurrences, people = authors.resolve(db, everything=everything, blocks=authors.blocks_at(db, moved),
+                                          progress=progress)
+    if renamed and not everything:
+        with db.atomic():
+            authors.profile(db, authors.people_at(db, renamed))
     institutions.count_works(db)  # its people are known now
     if occurrences:
         parts.append(f"{occurrences} author occurrence(s) clustered into {people} people")
     if db["trials"].count and db["works"].count:
-        parts.append(f"{link_studies(db)} probably_same_study link(s) between works and trials")
-    summary = evidence.classify(db)
+        parts.append(f"{link_studies(db, progress=progress)} probably_same_study link(s) between works and trials")
+    summary = evidence.classify(db, everything=everything, progress=progress)
     parts.append(f"{summary['studies']} studies classified, {summary['on_topic']} on topic")
     pooled = synthesis.synthesize(db)
     parts.append(f"{pooled['safety']} safety figure(s) and {pooled['meta']} pooled outcome(s) synthesised")

@@ -77,6 +77,23 @@ def resolve(db):
     return len(rows)
 
 
+def snapshot(db):
+    """What people's clustering and profiles read of institutions: {affiliation id:
+    (institution id, department id)} and {institution id: name}. Two snapshots around
+    `resolve` tell a refresh which people it changed."""
+    return (dict((aff_id, (iid, did)) for aff_id, iid, did in
+                 db.execute("SELECT id, institution_id, department_id FROM affiliations")),
+            dict(db.execute("SELECT id, name FROM institutions")))
+
+
+def changed(before, after):
+    """(affiliations that were resolved before and now resolve elsewhere, institutions whose
+    name changed) between two snapshots."""
+    moved = {aff_id for aff_id, where in after[0].items() if aff_id in before[0] and before[0][aff_id] != where}
+    renamed = {iid for iid, name in after[1].items() if iid in before[1] and before[1][iid] != name}
+    return moved, renamed
+
+
 def name_keys(affiliations):
     for aff in affiliations:
         if aff["institution_name"]:

@@ -242,7 +242,7 @@ def parse_list(value):
     return json.loads(value) if value else []
 
 
-def candidates(works, trials, min_shared=2, window=(2, 6)):
+def candidates(works, trials, min_shared=2, window=(2, 6), progress=None):
     """(trial, work) pairs sharing at least `min_shared` informative title words, published
     from `window[0]` years before the trial started to `window[1]` years after it ended."""
     index = defaultdict(set)
@@ -250,7 +250,7 @@ def candidates(works, trials, min_shared=2, window=(2, 6)):
         for word in work.words:
             index[word].add(work.id)
     too_common = max(100, len(works) // 50)
-    for trial in trials.values():
+    for trial in progress("same-study links: trials compared", trials.values()) if progress else trials.values():
         shared = defaultdict(int)
         for word in trial.words:
             postings = index.get(word, ())
@@ -332,8 +332,12 @@ def score(trial, work, weights, common_surnames=frozenset()):
     return round(total, 3), "; ".join(reasons)
 
 
-def link_studies(db, threshold=THRESHOLD):
-    """Recompute every probably_same_study link; returns how many there are now."""
+def link_studies(db, threshold=THRESHOLD, progress=None):
+    """Recompute every probably_same_study link; returns how many there are now.
+
+    Every link, not those of new records only: a title word's weight is its rarity among
+    all titles, so each load changes the scores of pairs it did not touch.
+    progress(label, items), if given, wraps the trials as they are compared."""
     works, trials = read_works(db), read_trials(db)
     linked = db.execute(f"""
         select coalesce(from_work_id, to_work_id), coalesce(from_trial_id, to_trial_id), relation from links
@@ -346,7 +350,7 @@ def link_studies(db, threshold=THRESHOLD):
     weights = title_weights(works, trials)
     common_surnames = frequent_surnames(works)
     rows = []
-    for trial, work in candidates(works, trials):
+    for trial, work in candidates(works, trials, progress=progress):
         if (work.id, trial.id) in already or work.id in reported or not work.is_report:
             continue
         value, reasons = score(trial, work, weights, common_surnames)

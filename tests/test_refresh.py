@@ -1,0 +1,148 @@
+"""The refresh after a load: incremental, the same as a full one, with progress on a terminal."""
+
+import contextlib
+import io
+import sys
+
+from kb import authors, evidence, institutions
+from kb.cli import progress_on_stderr
+from kb.db import open_db
+from kb.demo import corpus_files, trial_files
+from kb.ingest import load_ctgov_file, load_pubmed_file, refresh
+from kb.load import WorkLoader
+
+from test_identity import SBMU, STROKE, person, work
+
+NEUROLOGY = f"Department of Neurology, {SBMU}, Tehran, Iran"
+ALIAS = "Department of Neurology, Shahid Beheshti Medical University, Tehran, Iran"
+TABRIZ = "Department of Surgery, Tabriz University of Medical Sciences, Tabriz, Iran"
+TABLES = {
+    "work_authors": "select w.pmid, wa.position, wa.author_id from work_authors wa join works w on w.id = wa.work_id",
+    "authors": "select * from authors",
+    "affiliations": "select id, institution_id, department_id from affiliations",
+    "institutions": "select * from institutions",
+    "departments": "select * from departments",
+    "links": "select from_scheme, from_id, relation, to_scheme, to_id, score, evidence, asserted_by from links",
+    "tags": "select * from tags",
+    "evidence": "select * from evidence",
+    "related_trials": "select * from related_trials",
+}
+
+
+def first_load(db):
+    """The first half of the demo corpus, a neurologist written at two names of one
+    university that nothing says are one yet, so she is two people, and a surgeon."""
+    for path in corpus_files()[:2]:
+        load_pubmed_file(db, path)
+    WorkLoader(db, "pubmed").write_batch([
+        work("91", 2019, "Exosomes after stroke", [("Quillfeather", "Ann", "A", NEUROLOGY, None)], STROKE),
+        work("92", 2021, "Stroke units", [("Quillfeather", "Ann", "A", ALIAS, None)], ("Stroke",)),
+        work("95", 2018, "Stroke surgery", [("Brightwater", "Omid", "O", TABRIZ, None)], ("Stroke",))], "hand-built")
+
+
+def second_load(db):
+    """The rest of the demo corpus and its trials, and a work naming both of her university's
+    names with its ROR, which makes her one person though her block gets nothing new; two
+    affiliations spell Tabriz University in capitals, which renames it on the profile of the
+    surgeon, whose block gets nothing new either."""
+    for path in corpus_files()[2:]:
+        load_pubmed_file(db, path)
+    for path in trial_files():
+        load_ctgov_file(db, path)
+    shouting = TABRIZ.replace("Tabriz University", "TABRIZ University")
+    ror = work("93", 2022, "Placental exosomes", [("Zzyzx", "Bea", "B", NEUROLOGY, None),
+                                                  ("Yarrow", "Cy", "C", ALIAS, None),
+                                                  ("Vantablack", "Di", "D", shouting.replace("Surgery", "Radiology"),
+                                                   None)], STROKE)
+    for author in ror["authors"][:2]:
+        author["affiliations"][0]["identifiers"] = {"ror": "https://ror.org/034m2b326"}
+    again = work("94", 2023, "Stroke rehabilitation", [("Vantablack", "Di", "D", shouting.replace("Surgery", "Anatomy"),
+                                                        None)], ("Stroke",))
+    WorkLoader(db, "pubmed").write_batch([ror, again], "hand-built")
+
+
+def contents(db):
+    return {table: sorted(map(tuple, db.execute(sql).fetchall()), key=repr) for table, sql in TABLES.items()}
+
+
+def test_a_refresh_after_each_load_ends_where_one_full_refresh_after_both_does(tmp_path):
+    step = open_db(str(tmp_path / "step.db"))
+    first_load(step)
+    refresh(step)
+    assert person(step, "91", 1) != person(step, "92", 1)
+    second_load(step)
+    summary = refresh(step)
+    whole = open_db(str(tmp_path / "whole.db"))
+    first_load(whole)
+    second_load(whole)
+    refresh(whole, everything=True)
+
+    occurrences = whole["work_authors"].count
+    clustered = int(summary.split(" author occurrence(s) clustered")[0].rsplit("; ", 1)[1])
+    assert clustered < occurrences  # only the blocks the second load touched
+    assert person(step, "91", 1) == person(step, "92", 1)
+    assert "TABRIZ University of Medical Sciences (1)" in step["authors"].get(person(step, "95", 1))["institutions"]
+    ours, theirs = contents(step), contents(whole)
+    for table in TABLES:
+        assert ours[table] == theirs[table], table
+    assert len(ours["links"]) and len(ours["evidence"]) > 50 and len({row[2] for row in ours["work_authors"]}) > 100
+
+
+def test_a_refresh_with_nothing_new_tags_nothing_again_and_a_full_one_tags_everything(db):
+    load_pubmed_file(db, corpus_files()[0])
+    refresh(db)
+    works = db["works"].count
+    assert evidence.classify(db)["tagged"] == 0
+    assert evidence.classify(db, everything=True)["tagged"] == works
+    assert authors.resolve(db) == (0, 0)
+
+
+def test_a_work_loaded_again_with_a_new_abstract_is_tagged_again_alone(db):
+    load_pubmed_file(db, corpus_files()[0])
+    refresh(db)
+    work_id, abstract = db.execute("select id, abstract from works order by id limit 1").fetchone()
+    db.execute("update works set abstract = ? where id = ?", [abstract + " Patients received exosomes.", work_id])
+    db.conn.commit()
+    assert evidence.classify(db)["tagged"] == 1
+    assert ("work", work_id) in {(row[0], row[1]) for row in db.execute("select subject, subject_id from tags")}
+
+
+def test_institution_changes_name_affiliations_resolved_elsewhere_and_renamed_institutions_not_new_ones():
+    before = ({1: (10, None), 2: (20, 21)}, {10: "Tehran Univ", 20: "Isfahan University"})
+    after = ({1: (30, None), 2: (20, 21), 3: (40, None)}, {30: "SBMU", 20: "Isfahan Univ.", 40: "New"})
+    assert institutions.changed(before, after) == ({1}, {20})
+
+
+def test_refresh_reports_each_long_step_through_progress(tmp_path):
+    db = open_db(str(tmp_path / "kb.db"))
+    first_load(db)
+    second_load(db)
+    seen = {}
+
+    def progress(label, items):
+        seen[label] = 0
+        for item in items:
+            seen[label] += 1
+            yield item
+
+    refresh(db, progress=progress)
+    assert seen["people: blocks clustered"] > 100
+    assert seen["same-study links: trials compared"] == db["trials"].count
+    assert seen["evidence: works and trials tagged"] == db["works"].count + db["trials"].count
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_bar_with_counts_and_a_rate_on_a_terminal_and_quiet_elsewhere(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert list(progress_on_stderr("people: blocks clustered", iter(range(3)))) == [0, 1, 2]
+    drawn = sys.stderr.getvalue()
+    assert "people: blocks clustered" in drawn and "3/3" in drawn and "/s" in drawn
+    quiet = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert list(progress_on_stderr("people: blocks clustered", iter(range(3)))) == [0, 1, 2]
+    assert quiet.getvalue() == "" and out.getvalue() == ""
