@@ -10,7 +10,8 @@ that a public, read-only KB server need not pay more than once.
   table request asks about its table five more times (does it exist, is it a view, its
   columns, twice, and keys), each question a hop to a query thread and back. An immutable
   KB's schema cannot change while it is served, so its version is read once and the answers
-  are kept (KeptSchemaDatabase): a table search then makes one hop, its query's.
+  are kept (KeptSchemaDatabase): a table search then makes one hop (twelve before), its
+  query's.
 - Reads: an immutable KB is memory-mapped, so a search that counts its facets over 30,000
   matches reads their rows from the operating system's cache in place, not a page at a time
   through each connection's 2 MB cache. Only an immutable KB: nothing may truncate a mapped
