@@ -63,6 +63,9 @@ def load_pass(path, db_file):
     from kb import bulk
     from kb.db import open_db
 
+    # What a load does when a core is free, whatever else a shared machine is running;
+    # held to one CPU (load-1) it parses and writes in turn.
+    bulk.core_free = lambda: len(os.sched_getaffinity(0)) > 1
     return bulk.load_files(open_db(db_file), [path]).added
 
 

@@ -59,6 +59,13 @@ def test_a_load_parsed_beside_its_writer_gives_the_kb_of_a_load_in_one_process(t
         ("pubmed25n0001.xml.gz", 1200, 0), ("pubmed25n1275.xml", 0, 40)]
 
 
+def test_the_parse_goes_beside_the_writer_only_when_a_second_cpu_is_there_and_idle(monkeypatch):
+    for cpus, load, free in (({0, 1}, 0.3, True), ({0, 1}, 1.8, False), ({0}, 0.0, False), ({0, 1, 2, 3}, 2.5, True)):
+        monkeypatch.setattr(bulk.os, "sched_getaffinity", lambda pid, cpus=cpus: cpus)
+        monkeypatch.setattr(bulk.os, "getloadavg", lambda load=load: (load, load, load))
+        assert bulk.core_free() is free, (cpus, load)
+
+
 def test_a_loaded_file_is_skipped_until_it_changes(tmp_path):
     first, update = files(tmp_path)
     db = open_db(str(tmp_path / "kb.db"))
