@@ -573,7 +573,7 @@ def facets(kind):
     trial, open access."""
     subject = TABLES[kind][3]
 
-    def pairs(sql):
+    def pairs(sql):  # SQLite aggregates a subquery's rows in its ORDER BY's order
         return f"SELECT json_group_array(json_array(value, n)) FROM ({sql})"
 
     found = {"year": pairs("SELECT year AS value, count(*) AS n FROM hits WHERE year IS NOT NULL "
