@@ -539,12 +539,13 @@ def find(conn, text, kind="works", filters=None, sort="relevance", page=1, size=
         params["typed"] = typed
     # One statement finds and ranks the matches once (`hits`) and reads the page, the total and
     # every facet from them (a row per hit of the page, or one row of NULLs when it is empty): a
-    # query per count and per facet ran the full-text match ten times.
+    # query per count and per facet ran the full-text match ten times. The page's few rows are
+    # put in order again outside (ties by id, so both sorts agree).
     facet_sql = facets(kind)
     found = conn.execute(f"""WITH hits AS MATERIALIZED (SELECT {HITS[kind].format(fts=fts)} {source}),
-page AS (SELECT id, rank, row_number() OVER (ORDER BY {order}) AS n FROM hits ORDER BY n LIMIT :size OFFSET :offset)
+page AS (SELECT * FROM hits ORDER BY {order}, id LIMIT :size OFFSET :offset)
 SELECT page.id, page.rank, (SELECT count(*) FROM hits), {", ".join(f"({sql})" for sql in facet_sql.values())}
-FROM (SELECT 1) LEFT JOIN page ORDER BY page.n""", {**params, "size": size, "offset": (page - 1) * size}).fetchall()
+FROM (SELECT 1) LEFT JOIN page ORDER BY {order}, id""", {**params, "size": size, "offset": (page - 1) * size}).fetchall()
     answer["total"] = found[0][2]
     answer["facets"] = {name: json.loads(value) if isinstance(value, str) else value
                         for name, value in zip(facet_sql, found[0][3:])}
