@@ -24,7 +24,6 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import requests
-import requests_cache
 import urllib3
 
 from .errors import HarvestError
@@ -230,6 +229,10 @@ class Client:
         if cache is False:
             self.session = requests.Session()
         else:
+            # Imported here: requests-cache imports boto3 (13 MB) for a backend we do not use,
+            # and a process that only loads files never makes a Client.
+            import requests_cache
+
             path = Path(cache or cache_path())
             path.parent.mkdir(parents=True, exist_ok=True)
             self.session = requests_cache.CachedSession(

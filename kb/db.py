@@ -5,9 +5,21 @@ Every table and column is described in datasette-metadata.json.
 """
 
 import os
+import sys
 from contextlib import contextmanager
 
-import sqlite_utils
+if "pandas" in sys.modules:
+    import sqlite_utils
+else:
+    # sqlite-utils imports pandas when it is installed (statsmodels brings it) only to store
+    # its Timestamps as TEXT, and we never hand it pandas values; the import costs every `kb`
+    # process, bulk workers included, 65 MB of memory. A None in sys.modules makes that one
+    # import fail as if pandas were missing; whoever needs pandas later imports it as usual.
+    sys.modules["pandas"] = None
+    try:
+        import sqlite_utils
+    finally:
+        del sys.modules["pandas"]
 
 DEFAULT_DB = "regenkb.db"
 
