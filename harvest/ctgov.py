@@ -16,6 +16,8 @@ import re
 
 from lxml import etree
 
+from kb import places
+
 from . import ctgov_results, registries
 from .errors import HarvestError, ParseError, error_message, payload_guarded
 from .errors import guarded as guarded_parse
@@ -547,13 +549,29 @@ def parse_site(text):
     state = None
     # A US site always names its state (the registry requires one); elsewhere a state is read
     # when what precedes it is a place too, not a part of the facility's name or a sentence's
-    # tail ("..., or speak with your personal physician., Pierre Benite, 69495, France").
+    # tail ("..., or speak with your personal physician., Pierre Benite, 69495, France"), and
+    # a site with no facility ("Changsha, Hunan, 410008, China") when the gazetteer knows the
+    # two as a city and a region of that country.
     if (country == "United States" and len(parts) > 1) or (
-            len(parts) > 2 and not FACILITY_WORD.search(parts[-2]) and not parts[-2][0].islower()):
+            len(parts) > 2 and not FACILITY_WORD.search(parts[-2]) and not parts[-2][0].islower()) or (
+            len(parts) == 2 and city_and_region(parts[0], parts[1], country)):
         state = parts.pop()
     city = parts.pop() if parts else None
     return {"facility": ", ".join(parts) or None, "city": city, "state": state, "zip": postcode,
             "country": country, "latitude": None, "longitude": None, "status": None}
+
+
+def city_and_region(city, region, country):
+    """Are `city` and `region` a city and a state or province of `country` ('Changsha, Hunan'),
+    rather than a facility and its city ('Peking Union Medical College Hospital, Beijing')? The
+    city must be one the gazetteer knows in that country; the region an ISO 3166-2 one, the
+    city's own name ('Osaka, Osaka') or a name that is no city of that country (the registry
+    writes regions in English: 'Lombardy', 'Bavaria')."""
+    code = places.country_code(country)
+    if not code or FACILITY_WORD.search(city) or FACILITY_WORD.search(region) or region[0].islower() \
+            or not places.city(city, code):
+        return False
+    return places.is_region(region, code) or region == city or not places.city(region, code)
 
 
 def std_ages_of(age):

@@ -1,3 +1,6 @@
+import csv
+import io
+
 import pytest
 
 from harvest import ctgov
@@ -297,3 +300,22 @@ def test_both_exports_give_the_age_groups_in_v2_spelling():
     assert (legacy["min_age"], legacy["max_age"]) == ("40 Years", "80 Years")
     assert current["NCT01151124"]["std_ages"] == ["OLDER_ADULT"] and current["NCT01151124"]["min_age"] is None
     assert parse("v1classic_NCT03384433.json")[0]["NCT03384433"]["std_ages"] == ["ADULT", "OLDER_ADULT"]
+
+
+def test_an_export_site_without_a_facility_is_a_city_and_its_region_by_the_gazetteer():
+    header, row = list(csv.reader(io.StringIO((CTGOV / "current_export.csv").read_text(encoding="utf-8-sig"))))[:2]
+    sites = {"Changsha, Hunan, 410008, China": (None, "Changsha", "Hunan", "410008", "China"),
+             "Milan, Lombardy, 20122, Italy": (None, "Milan", "Lombardy", "20122", "Italy"),
+             "Isfahan, Isfahan, Iran, Islamic Republic of": (None, "Isfahan", "Isfahan", None,
+                                                             "Iran, Islamic Republic of"),
+             "Seongnam, Gyeonggi-do, 13620, Korea, Republic of": (None, "Seongnam", "Gyeonggi-do", "13620",
+                                                                  "Korea, Republic of"),
+             # A facility stays one: a hospital's name, or a name the gazetteer knows as no city.
+             "Beijing Tiantan Hospital, Beijing, China": ("Beijing Tiantan Hospital", "Beijing", None, None, "China"),
+             "Charité, Berlin, Germany": ("Charité", "Berlin", None, None, "Germany")}
+    row[header.index("Locations")] = "|".join(sites)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, row])
+    items, _ = ctgov.parse_payload(out.getvalue().encode(), "ctg-studies.csv")
+    assert [tuple(site[key] for key in ("facility", "city", "state", "zip", "country")) for site in items[0]["sites"]] \
+        == list(sites.values())
