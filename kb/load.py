@@ -126,8 +126,9 @@ def affiliation_rows(affiliation):
 
 
 # A paper's authors repeat its few affiliation strings, and a baseline file repeats its
-# institutions: the rows of a string are built once.
-@functools.lru_cache(maxsize=100_000)
+# institutions: the rows of a string are built once. An entry costs about 700 bytes: 32,768 of
+# them keep the strings of the last few thousand papers (100,000 held 70 MB).
+@functools.lru_cache(maxsize=1 << 15)
 def parsed_affiliation_rows(name, ror, ringgold, openalex, institution=None):
     parts = tuple(filter(None, [clean_affiliation(name)])) if openalex else split_affiliations(name)
     if len(parts) != 1:
