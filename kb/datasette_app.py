@@ -5,7 +5,7 @@ that a public, read-only KB server need not pay more than once.
   check looks the table's name up in sqlite_master (a thread hop) and deep-copies the whole
   metadata (0.4 ms: it describes every column). A visitor of `kb serve` is anonymous and the
   metadata does not change while it serves, so an anonymous visitor's answer is kept (for at
-  most KEPT_PERMISSIONS resources: a row URL is checked before its table is known to exist).
+  most KEPT_ANSWERS resources: a row URL is checked before its table is known to exist).
 - Schemas: every request asks each database for its schema version (three queries), and a
   table request asks about its table five more times (does it exist, is it a view, its
   columns, twice, and keys), each question a hop to a query thread and back. An immutable
@@ -25,7 +25,7 @@ from datasette.database import Database
 
 # The KB's tables, views and canned queries, times the few actions (or schema questions) asked
 # of each, are a few hundred.
-KEPT_PERMISSIONS = 4096
+KEPT_ANSWERS = 4096
 # Database's questions about its schema, whose answers an immutable KB keeps.
 SCHEMA_QUESTIONS = ("table_exists", "table_names", "view_names", "hidden_table_names", "table_columns",
                     "table_column_details", "primary_keys", "fts_table", "label_column_for_table",
@@ -53,7 +53,7 @@ class ServedDatasette(Datasette):
         if key in self.anonymous_permissions:
             return self.anonymous_permissions[key]
         allowed = await super().permission_allowed(None, action, resource=resource, default=default)
-        if len(self.anonymous_permissions) < KEPT_PERMISSIONS:
+        if len(self.anonymous_permissions) < KEPT_ANSWERS:
             self.anonymous_permissions[key] = allowed
         return allowed
 
@@ -85,7 +85,7 @@ def kept_answer(question):
         key = (question, args, tuple(sorted(kwargs.items())))
         if key not in self.kept_answers:
             found = await getattr(Database, question)(self, *args, **kwargs)
-            if len(self.kept_answers) >= KEPT_PERMISSIONS:  # a URL names a table that is not there
+            if len(self.kept_answers) >= KEPT_ANSWERS:  # a URL names a table that is not there
                 return found
             self.kept_answers[key] = found
         return copy.deepcopy(self.kept_answers[key])
