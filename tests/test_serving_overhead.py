@@ -64,9 +64,11 @@ def test_a_kept_permission_is_the_answer_datasette_gives(kb_path):
 def test_visitors_naming_many_tables_cannot_grow_the_kept_permissions_without_bound(kb_path, monkeypatch):
     monkeypatch.setattr(datasette_app, "KEPT_ANSWERS", 5)
     datasette = serve.datasette_for(kb_path, immutable=True)
-    answers = traced(datasette, *[f"/regenkb/no_such_table_{n}/1.json" for n in range(20)])
+    answers = traced(datasette, *[f"/regenkb/no_such_table_{n}/1.json" for n in range(20)]
+                     + [f"/regenkb/no_such_table_{n}.json" for n in range(20)])
     assert all(400 <= response.status_code < 500 for response, _ in answers)
     assert len(datasette.anonymous_permissions) == 5
+    assert len(datasette.get_database("regenkb").kept_answers) == 5
 
 
 def test_only_an_immutable_kb_is_memory_mapped(kb_path):
