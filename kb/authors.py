@@ -35,13 +35,17 @@ MARGIN = 0.5  # how much better an ambiguous name form must fit one person than 
 # A sub-block (`signatures`) of more occurrences than this (a prolific author's lab) pairs
 # each occurrence with its nearest neighbours only, sorted by name form and year: joining
 # is single-link, so a chain connects them as well as every pair would, and a block costs
-# a few pairs per occurrence, not its square. benchmarks/authors.py: 10 and 2 keep
-# precision 0.988 and recall 0.945 where 50 and 5 gave 0.988 and 0.952 at 5x the time.
+# a few pairs per occurrence, not its square. benchmarks/authors.py at 20,000 works: 10
+# and 4 give precision 0.986 and recall 0.903, where 50 and 5 on every coauthor gave 0.984
+# and 0.908; on the 5,000-record synthetic file clustering takes a fifth of the time.
 ALL_PAIRS_UP_TO = 10
-NEIGHBOURS = 2
-# Coauthor sub-blocks per occurrence (min-hash seeds): two occurrences whose coauthors
-# overlap by half meet in one with probability 1 - 0.5 ** 3.
-COAUTHOR_SEEDS = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D)
+NEIGHBOURS = 4
+# Coauthor sub-blocks per occurrence: min-hashes under these (a, b) of (a * x + b) mod
+# PRIME, a universal hash family, so two occurrences whose coauthors overlap by half meet
+# in one of them with probability 1 - 0.5 ** 4.
+COAUTHOR_SEEDS = ((0x9E3779B97F4A7C15, 0x632BE59BD9B4E019), (0xBF58476D1CE4E5B9, 0x94D049BB133111EB),
+                  (0x2545F4914F6CDD1D, 0x1B873593CC9E2D51), (0xD6E8FEB86659FD93, 0x85EBCA77C2B2AE63))
+PRIME = 2 ** 61 - 1
 EVIDENCE_KEPT = 5
 # Coauthors say who someone is on a paper of a few dozen authors, not on a consortium paper
 # of thousands, where every pair of authors would cost time and memory (N squared) for
@@ -396,7 +400,7 @@ def signatures(o):
     yield from (("d", did) for did in o.departments)
     if o.coauthor_blocks:
         hashed = [zlib.crc32(block.encode()) for block in o.coauthor_blocks]
-        yield from (("c", seed, min(h ^ seed for h in hashed)) for seed in COAUTHOR_SEEDS)
+        yield from (("c", a, min((a * h + b) % PRIME for h in hashed)) for a, b in COAUTHOR_SEEDS)
     if all(o.name.given) and o.topics:
         yield "n", o.name.given, frozenset(o.topics)
 
