@@ -181,21 +181,34 @@ def test_each_evidence_facet_counts_a_value_once_per_study_never_a_combination(d
     assert all("randomised controlled trial" in row["design"] for row in chosen["rows"])
 
 
-def test_an_evidence_table_of_joined_text_becomes_arrays_when_the_kb_is_opened(demo_site, tmp_path):
+def kb_of_an_older_regenkb(demo_site, tmp_path):
+    """The demo KB as an older regenkb wrote its evidence: "open-label; randomised controlled trial";
+    and the rows as this version writes them."""
     old = tmp_path / "old.db"
     demo_site[0].conn.execute("VACUUM INTO ?", [str(old)])
     columns = sorted(ARRAY_FACETS | {"stroke_detail"})
     wanted = demo_site[0].execute(f"select study_id, {', '.join(columns)} from evidence order by study_id").fetchall()
-    # As an older regenkb wrote them: "open-label; randomised controlled trial".
     with sqlite3.connect(old) as conn:
         conn.executemany(f"update evidence set {', '.join(f'{c} = ?' for c in columns)} where study_id = ?",
                          [["; ".join(json.loads(value)) if value else None for value in row[1:]] + [row[0]]
                           for row in wanted])
+    return old, f"select study_id, {', '.join(columns)} from evidence order by study_id", wanted
+
+
+def test_an_evidence_table_of_joined_text_becomes_arrays_when_the_kb_is_opened(demo_site, tmp_path):
+    old, query, wanted = kb_of_an_older_regenkb(demo_site, tmp_path)
     # Datasette's list facet on such text is an SQL error ("malformed JSON"): opening the KB rewrites it.
-    opened = open_db(str(old))
-    assert opened.execute(f"select study_id, {', '.join(columns)} from evidence order by study_id").fetchall() == wanted
+    assert open_db(str(old)).execute(query).fetchall() == wanted
     assert get(serve.datasette_for(old), "/old/evidence.json").status_code == 200
 
+
+def test_kb_serve_gives_an_older_kb_this_versions_schema_before_datasette_reads_it(demo_site, tmp_path, monkeypatch):
+    old, query, wanted = kb_of_an_older_regenkb(demo_site, tmp_path)
+    served = []
+    monkeypatch.setattr(serve, "serve", lambda path, *args, **options: served.append(path))
+    assert CliRunner().invoke(cli, ["serve", "--db", str(old)]).exit_code == 0 and served
+    assert get(serve.datasette_for(old), "/old/evidence.json?_facet_array=design").status_code == 200
+    assert sqlite3.connect(old).execute(query).fetchall() == wanted
 
 def test_the_trial_page_gives_its_study_s_tags_as_lists_and_as_words(demo_site):
     db, datasette = demo_site
