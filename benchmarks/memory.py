@@ -44,7 +44,7 @@ def with_labs(source, path, seed=2):
     with gzip.open(source, "rt", encoding="utf-8") as lines, gzip.open(path, "wt", encoding="utf-8") as out:
         for line in lines:
             labs = [lab(next(new) if rng.random() < 0.8 else rng.randrange(3000)) for _ in range(rng.randint(1, 5))]
-            out.write(AFFILIATION.sub(lambda _: rng.choice(labs), line))
+            out.write(AFFILIATION.sub(lambda _, labs=labs: rng.choice(labs), line))
 
 
 def status():
