@@ -97,7 +97,7 @@ def test_a_refresh_with_nothing_new_tags_nothing_again_and_a_full_one_tags_every
     assert authors.resolve(db) == (0, 0)
 
 
-def test_a_work_loaded_again_with_a_new_abstract_is_tagged_again_alone(db):
+def test_a_work_whose_abstract_changed_is_the_only_one_tagged_again(db):
     load_pubmed_file(db, corpus_files()[0])
     refresh(db)
     work_id, abstract = db.execute("select id, abstract from works order by id limit 1").fetchone()
