@@ -23,6 +23,7 @@ JSON_LIST_COLUMNS = {
     "gap_map": ("study_ids",),
     "evidence": ("work_ids", *evidence.LIST_COLUMNS),
     "synthesis_safety": ("study_list",),
+    "tagged": ("found",),
     # canned queries (datasette-metadata.json) that give a trial's phases
     "trials_for_work": ("phases",),
     "search_trials": ("phases",),
