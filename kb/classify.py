@@ -17,6 +17,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from re import _constants as sre_constants, _parser as sre_parser
 
 VOCABULARIES = Path(__file__).parent / "vocabularies"
 DEFAULT_VOCABULARY = VOCABULARIES / "stem_cell_stroke"
@@ -79,6 +80,48 @@ class Rule:
     fields: frozenset  # where it applies; empty for every text field
     unless: frozenset  # values of the same tag that, when found, make this one redundant
     name: str  # file:line
+    # Lowercase strings one of which every match contains (needles_of): a rule none of them is
+    # in is not run. A hundred patterns scanned over every abstract were most of a refresh.
+    needles: frozenset
+
+    def may_match(self, lowered):
+        """False when the rule cannot match `lowered` (an ASCII text, lowercased)."""
+        return not self.needles or any(needle in lowered for needle in self.needles)
+
+
+def needles_of(items):
+    """Of a parsed pattern (or part of one), a set of lowercase strings one of which is in
+    every text it matches, or None when none is found: a run of literals, the union over the
+    branches of an alternation, a group's or a repeated item's own (repeated at least once).
+
+    `\\bnihss\\b|\\bmodified rankin\\b` -> {"nihss", "modified rankin"}. Matching ignores case, and an
+    ASCII letter of the pattern matches only ASCII letters in an ASCII text, so the needles
+    hold for texts that are ASCII (text_tags runs every rule on the others)."""
+    best, run = None, ""
+
+    def consider(candidate):
+        nonlocal best
+        if candidate and all(len(needle) >= 2 for needle in candidate) and (
+                best is None or min(map(len, candidate)) > min(map(len, best))):
+            best = candidate
+
+    for op, argument in items:
+        if op is sre_constants.LITERAL and chr(argument).isascii():
+            run += chr(argument).lower()
+            continue
+        if op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            continue  # consumes nothing: the literals on either side are still one run
+        consider({run} if run else None)
+        run = ""
+        if op is sre_constants.BRANCH:
+            branches = [needles_of(branch) for branch in argument[1]]
+            consider(None if None in branches else set().union(*branches))
+        elif op is sre_constants.SUBPATTERN:
+            consider(needles_of(argument[-1]))
+        elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and argument[0] >= 1:
+            consider(needles_of(argument[2]))
+    consider({run} if run else None)
+    return best
 
 
 class VocabularyError(ValueError):
@@ -111,7 +154,9 @@ class Vocabulary:
                                 if "=" in pair)
                 fields = frozenset(f.strip() for f in (row.get("fields") or "").split(",") if f.strip())
                 unless = frozenset(v.strip() for v in (row.get("unless") or "").split(";") if v.strip())
-                self.rules.append(Rule(path.stem, row["value"].strip(), pattern, implies, fields, unless, name))
+                needles = frozenset(needles_of(sre_parser.parse(pattern.pattern)) or ())
+                self.rules.append(Rule(path.stem, row["value"].strip(), pattern, implies, fields, unless, name,
+                                       needles))
 
     @property
     def tags(self):
@@ -133,8 +178,11 @@ def text_tags(vocabulary, fields):
         text = plain(text)
         if not text:
             continue
+        lowered = text.lower() if text.isascii() else None
         for rule in vocabulary.rules:
             if rule.fields and field not in rule.fields:
+                continue
+            if lowered is not None and not rule.may_match(lowered):
                 continue
             for match in rule.pattern.finditer(text):
                 before = text[max(0, match.start() - 40):match.start()]

@@ -2,7 +2,11 @@
 ClinicalTrials.gov API v2 shape and a PubMed efetch record, loaded and classified as live
 data are."""
 
+import gzip
 import json
+import os
+from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -206,3 +210,62 @@ def test_a_generic_institution_name_in_another_country_links_no_study(db, tmp_pa
                                         "where w.pmid = '99000001'")]
     assert len(reasons) == 2 and not any("institution" in r for r in reasons)  # related by topic, not by place
 
+
+def texts_of(path):
+    """Every title, abstract part, keyword and MeSH heading of a PubMed XML file (read with
+    ElementTree), or every string of a JSON file (trial records)."""
+    if path.suffix == ".json":
+        def strings(value):
+            if isinstance(value, str):
+                yield value
+            elif isinstance(value, dict):
+                for item in value.values():
+                    yield from strings(item)
+            elif isinstance(value, list):
+                for item in value:
+                    yield from strings(item)
+        return list(strings(json.loads(path.read_text())))
+    opened = gzip.open(path) if path.suffix == ".gz" else open(path, "rb")
+    with opened as handle:
+        root = ElementTree.parse(handle).getroot()
+    return ["".join(element.itertext()) for tag in ("ArticleTitle", "AbstractText", "Keyword", "DescriptorName")
+            for element in root.iter(tag)]
+
+
+def test_a_rule_is_skipped_only_on_text_it_cannot_match():
+    """A rule none of whose needles is in a text is not run on it (the refresh's tagging
+    speed): on the demo corpus and the real PubMed files, each skipped rule finds nothing."""
+    files = sorted((Path(classify.__file__).parent / "demo_corpus").glob("*.xml"))
+    files.append(Path(classify.__file__).parent / "demo_corpus" / "ctgov_trials.json")
+    if os.environ.get("REGENKB_REAL_DATA"):
+        from test_conformance_real import real_data
+        files += [path for path in sorted((real_data() / "pubmed").iterdir())
+                  if path.name.endswith((".xml", ".xml.gz")) and "esearch" not in path.name]
+    vocabulary = classify.Vocabulary()
+    skipped = matched = 0
+    for path in files:
+        for text in map(classify.plain, texts_of(path)):
+            if not text.isascii():
+                continue
+            lowered = text.lower()
+            for rule in vocabulary.rules:
+                if rule.may_match(lowered):
+                    matched += bool(rule.pattern.search(text))
+                else:
+                    skipped += 1
+                    assert rule.pattern.search(text) is None, (path.name, rule.name, text[:80])
+    assert skipped > 10 * matched > 0
+
+
+@pytest.mark.parametrize("pattern, needles", [
+    # The parser takes a common lead out of the branches ("r", "m"); a branch's longest run counts.
+    (r"\brandomi[sz]ed[- ]controlled\b|\brcts?\b", {"controlled", "ct"}),
+    (r"\bmice\b|\bmouse\b|\bmurine\b", {"ice", "ouse", "urine"}),
+    (r"\b(umbilical )?cord blood\b", {"cord blood"}),
+    (r"\b(?!brain)[a-z]{3,}stem\b", {"stem"}),
+    (r"\b[a-z]+\b", None),
+])
+def test_a_rules_needles_are_strings_every_match_contains(pattern, needles):
+    from re import _parser
+
+    assert classify.needles_of(_parser.parse(pattern)) == needles
