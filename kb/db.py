@@ -335,7 +335,8 @@ def indexes_deferred(db, indexes):
     for table, columns in indexes:
         for index in db[table].indexes:
             if index.columns == columns and not index.name.startswith("sqlite_autoindex"):
-                db.execute(f'DROP INDEX "{index.name}"')
+                # IF EXISTS: another load into the same KB may have dropped it since it was listed.
+                db.execute(f'DROP INDEX IF EXISTS "{index.name}"')
                 dropped.append((table, columns, bool(index.unique)))
     try:
         yield
