@@ -19,6 +19,8 @@ from kb.cli import cli
 from kb.db import open_db
 from kb.ingest import load_ctgov_file, refresh
 
+from conftest import get
+
 RESULTS = Path(__file__).parent / "fixtures" / "ctgov_results"
 XSS = '<script>alert("x")</script>mRS <img src=x onerror=alert(2)>'
 
@@ -245,10 +247,6 @@ def site(tmp_path_factory):
     datasette = serve.datasette_for(path)
     asyncio.run(datasette.invoke_startup())
     return db, datasette
-
-
-def get(datasette, url):
-    return asyncio.run(datasette.client.get(url))
 
 
 def test_the_synthesis_page_shows_safety_pooled_outcomes_and_what_was_left_out(site):
