@@ -8,7 +8,7 @@ from lxml import etree
 
 from .errors import HarvestError, ParseError, guarded, payload_guarded
 from .http import Client, Page
-from .records import FULL, SUMMARY, initials_of, new_author, new_work
+from .records import FULL, SUMMARY, initials_of, new_author, new_reference, new_work
 
 SOURCE = "europepmc"
 API = "https://www.ebi.ac.uk/europepmc/webservices/rest"
@@ -77,6 +77,33 @@ def split_types(pub_types):
     return result
 
 
+def related_link(entry):
+    """(scheme, target) of a /citations or /references entry: a PMID for source MED, else
+    Europe PMC's own SOURCE:id; None for an entry without an id."""
+    if not entry.get("id"):
+        return None
+    if entry.get("source") == "MED":
+        return "pmid", entry["id"]
+    return "europepmc", f"{entry.get('source')}:{entry['id']}"
+
+
+def reference_of(entry):
+    """One /references entry -> a reference, its citation written from the fields the entry
+    gives: 'Authors. Title. Journal. Year;Volume(Issue):Pages.'"""
+    def field(name, form="{}"):
+        # pubYear comes as a number.
+        return form.format(str(entry[name]).strip()) if str(entry.get(name) or "").strip() else ""
+
+    parts = [field("authorString"), field("title"), field("journalAbbreviation") or field("publicationTitle"),
+             ";".join(filter(None, [field("pubYear"), field("volume") + field("issue", "({})")
+                                    + field("pageInfo", ":{}")]))]
+    citation = " ".join(f"{part.rstrip('.')}." for part in parts if part) or None
+    source = entry.get("source")
+    return new_reference(citation=citation, title=entry.get("title"), year=entry.get("pubYear"),
+                         doi=entry.get("doi"), pmid=entry.get("id") if source == "MED" else None,
+                         pmcid=entry.get("id") if source == "PMC" else None)
+
+
 def parse_result(result):
     """One /search result (resultType core, lite or idlist) -> work record."""
     source, identifier = result.get("source"), result.get("id")
@@ -100,9 +127,12 @@ def parse_result(result):
     for correction in listed(result.get("commentCorrectionList"), "commentCorrection"):
         relation = CORRECTIONS.get(correction.get("type"), re.sub(r"\W+", "_", (correction.get("type") or "related").lower()))
         if correction.get("id"):
-            scheme = "pmid" if correction.get("source") == "MED" else "europepmc"
-            target = correction["id"] if scheme == "pmid" else f"{correction.get('source')}:{correction['id']}"
+            scheme, target = related_link(correction)
             links.append({"relation": relation, "scheme": scheme, "target": target})
+    # A reference list joins a result only when `with_references` adds its /references answer.
+    cited = listed(result.get("referenceList"), "reference")
+    links.extend({"relation": "cites", "scheme": scheme, "target": target}
+                 for scheme, target in filter(None, map(related_link, cited)))
     pub_types = split_types(listed(result.get("pubTypeList"), "pubType") or result.get("pubType"))
     year = result.get("pubYear") or journal_info.get("yearOfPublication")
     issn, eissn = issns_of(result, journal)
@@ -119,6 +149,7 @@ def parse_result(result):
         issue=journal_info.get("issue") or result.get("issue"), pages=result.get("pageInfo"),
         language=result.get("language"), pub_types=pub_types,
         keywords=listed(result.get("keywordList"), "keyword"), mesh=mesh, authors=authors,
+        references=[reference_of(entry) for entry in cited],
         investigators=[author_of(position, person) for position, person in
                        enumerate(listed(result.get("investigatorList"), "investigator"), 1)],
         grants=[{"grant_id": g.get("grantId"), "acronym": g.get("acronym"), "agency": g.get("agency"),
@@ -131,6 +162,15 @@ def parse_result(result):
         version=result.get("dateOfRevision"),
         completeness=FULL if "authorList" in result or "journalInfo" in result else SUMMARY,
     )
+
+
+def with_references(raw, entries, origin):
+    """A stored core result (its raw JSON) with the entries of its /references answer, every
+    one in the answer's order, as the record to load again; a ParseError if it cannot be."""
+    result = json.loads(raw)
+    result["referenceList"] = {"reference": entries}
+    return guarded(parse_result, result, source=SOURCE, origin=origin, record_id=result.get("id"),
+                   raw=json.dumps(result, ensure_ascii=False, sort_keys=True).encode())
 
 
 def xml_to_result(element):
@@ -281,18 +321,14 @@ class EuropePMC:
                 return
 
     def related(self, source, identifier, kind):
-        """Every page of /{source}/{id}/citations or /references, as (relation, scheme, id) links."""
-        links, page = [], 1
+        """Every entry of every page of /{source}/{id}/citations or /references, in order."""
+        entries, page = [], 1
         while True:
             payload = json.loads(self.client.get(
                 f"{self.base_url}/{source}/{identifier}/{kind}",
                 {"format": "json", "page": page, "pageSize": PAGE_SIZE}).content)
-            entries = listed(payload.get(f"{kind[:-1]}List"), kind[:-1])
-            for entry in entries:
-                if entry.get("id"):
-                    scheme = "pmid" if entry.get("source") == "MED" else "europepmc"
-                    target = entry["id"] if scheme == "pmid" else f"{entry.get('source')}:{entry['id']}"
-                    links.append(("cited_by" if kind == "citations" else "cites", scheme, target))
-            if len(entries) < PAGE_SIZE:
-                return links
+            found = listed(payload.get(f"{kind[:-1]}List"), kind[:-1])
+            entries.extend(found)
+            if len(found) < PAGE_SIZE:
+                return entries
             page += 1

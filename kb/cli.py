@@ -246,8 +246,9 @@ def harvest_europepmc_command(query, db_file, citations, email):
     1,000 a page, cursorMark paging). Includes preprints (source PPR).
 
     \b
-    With --citations, fetch /citations and /references of every Europe PMC record in the
-    KB as cited_by / cites links (one request each per 1,000 links).
+    With --citations, fetch /citations of every Europe PMC record in the KB as cited_by
+    links, and /references as its reference list, every entry in order with its text
+    (one request each per 1,000 entries).
     Examples:
         kb harvest europepmc '(exosome OR "extracellular vesicle") AND stroke'
         kb harvest europepmc --citations
@@ -263,7 +264,7 @@ def harvest_europepmc_command(query, db_file, citations, email):
                                              lambda note: click.echo(printable(note), err=True))
         except HarvestError as error:
             raise click.ClickException(str(error))
-        click.echo(f"{count} citation and reference link(s) from Europe PMC")
+        click.echo(f"{count} citation link(s) and reference(s) from Europe PMC")
 
 
 @harvest.command(name="crossref")

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import zipfile
+import zlib
 
 from harvest import crossref, ctgov, europepmc, library, limits, openalex, portal, pubmed
 from harvest.errors import HarvestError, ParseError
@@ -156,6 +157,7 @@ def load_works_file(db, source, path, batch_size=1000):
             data = b"".join(head) + bounded(handle, origin)
     if not streamed:
         items, meta = WORK_SOURCES[source].parse_payload(data, origin)
+        items = stored_references(db, source, items, origin)
         stats = WorkLoader(db, source).load(items, origin, batch_size=batch_size)
     if stats.fatal:
         raise LoadError(stats.fatal + (f" ({stats.loaded} good record(s) before it were loaded; the fault is "
@@ -406,30 +408,62 @@ def fetch_ctgov_studies(db, client, nct_ids):
 def harvest_works(db, source, client, query, progress=lambda stats, page: None, **options):
     """Harvest OpenAlex, Europe PMC or Crossref works matching `query` into db, resumably and
     incrementally; the works join those other sources already describe."""
-    module = WORK_SOURCES[source]
+    parse = WORK_SOURCES[source].parse_payload
     key = json.dumps({"query": query, **options}, sort_keys=True)
     return run_harvest(db, source, key, WorkLoader(db, source),
                        lambda since, state: client.harvest(query, since=since, state=state, **options),
-                       lambda page: module.parse_payload(page.data, page.origin)[0], progress)
+                       lambda page: stored_references(db, source, parse(page.data, page.origin)[0], page.origin),
+                       progress)
 
 
 def europepmc_citation_links(db, client, progress=lambda note: None):
-    """Fetch /citations and /references of every Europe PMC record in the KB as links."""
+    """Fetch /citations of every Europe PMC record in the KB as cited_by links, and its
+    /references as its reference list, every entry in order (with its identifiers also as
+    cites links); a record kept as Dublin Core has no list to hold them and takes the cites
+    links alone. Returns how many links and references were stored."""
     loader = WorkLoader(db, europepmc.SOURCE)
     total = 0
     for (source_id,) in db.execute("SELECT source_id FROM records WHERE source = 'europepmc'").fetchall():
         source, _, identifier = source_id.partition(":")
-        links = [link_row(from_scheme="europepmc", from_id=source_id, relation=relation, to_scheme=scheme,
-                          to_id=target, asserted_by=europepmc.SOURCE + "-citations")
-                 for kind in ("citations", "references")
-                 for relation, scheme, target in client.related(source, identifier, kind)]
+        raw = zlib.decompress(db.execute("SELECT raw FROM records WHERE source = 'europepmc' AND source_id = ?",
+                                         [source_id]).fetchone()[0])
+        cited = client.related(source, identifier, "references")
+        listed = raw.lstrip().startswith(b"{")
+        related = [("cited_by", entry) for entry in client.related(source, identifier, "citations")]
+        if not listed:
+            related += [("cites", entry) for entry in cited]
+        links = [link_row(from_scheme="europepmc", from_id=source_id, relation=relation, to_scheme=found[0],
+                          to_id=found[1], asserted_by=europepmc.SOURCE + "-citations")
+                 for relation, entry in related for found in [europepmc.related_link(entry)] if found]
         with db.atomic():
             db.execute("DELETE FROM links WHERE asserted_by = ? AND from_id = ?",
                        [europepmc.SOURCE + "-citations", source_id])
             loader.add_links(links)
-        total += len(links)
-        progress(f"{source_id}: {len(links)} citation and reference link(s)")
+        if listed:
+            origin = f"europepmc /{source}/{identifier}/references"
+            loader.load([europepmc.with_references(raw, cited, origin)], origin)
+        total += len(links) + (len(cited) if listed else 0)
+        progress(f"{source_id}: {len(links)} citation link(s), {len(cited)} reference(s)")
     return total
+
+
+def stored_references(db, source, items, origin):
+    """Europe PMC records as harvested or loaded again, each with the reference list
+    `europepmc_citation_links` gave its stored version (a /search answer carries none);
+    other sources' items as they are."""
+    if source != europepmc.SOURCE:
+        return items
+    kept = []
+    for item in items:
+        if isinstance(item, dict) and not item["references"] and item["raw"].lstrip().startswith(b"{"):
+            row = db.execute("SELECT raw FROM records WHERE source = 'europepmc' AND source_id = ?",
+                             [item["source_id"]]).fetchone()
+            stored = zlib.decompress(row[0]) if row else b""
+            if stored.lstrip().startswith(b"{") and b'"referenceList"' in stored:
+                item = europepmc.with_references(item["raw"], json.loads(stored)["referenceList"]["reference"],
+                                                 origin)
+        kept.append(item)
+    return kept
 
 
 def run_harvest(db, source, query, loader, pages, parse, progress):

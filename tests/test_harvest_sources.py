@@ -83,7 +83,7 @@ def test_crossref_pages_by_cursor_and_slows_to_the_stated_rate_limit(db, tmp_pat
     assert limiter.interval == pytest.approx(1.1 / 5)
 
 
-def test_europepmc_citations_and_references_become_links(db, tmp_path):
+def test_europepmc_citations_become_links_and_references_a_reference_list(db, tmp_path):
     from kb.ingest import europepmc_citation_links, load_works_file
 
     load_works_file(db, "europepmc", MERGE / "europepmc_MED_25349395.json")
@@ -102,6 +102,60 @@ def test_europepmc_citations_and_references_become_links(db, tmp_path):
         client = europepmc.EuropePMC(client=session(tmp_path, "europepmc"), base_url=replay.base_url)
         assert europepmc_citation_links(db, client) == 3
         assert europepmc_citation_links(db, client) == 3  # fetched again: replaced, not doubled
-    rows = set(db.execute("select relation, to_scheme, to_id from links where asserted_by = 'europepmc-citations'"))
-    assert rows == {("cited_by", "pmid", "30000001"), ("cited_by", "europepmc", "PPR:PPR123"),
-                    ("cites", "pmid", "16451220")}
+    rows = set(db.execute("select relation, to_scheme, to_id, asserted_by from links "
+                          "where asserted_by like 'europepmc%' and relation in ('cited_by', 'cites')"))
+    assert rows == {("cited_by", "pmid", "30000001", "europepmc-citations"),
+                    ("cited_by", "europepmc", "PPR:PPR123", "europepmc-citations"),
+                    ("cites", "pmid", "16451220", "europepmc")}
+    assert db.execute("select position, pmid from work_references where source = 'europepmc'").fetchall() == [
+        (1, "16451220")]
+
+
+def test_every_europepmc_reference_is_kept_in_order_with_its_text_through_a_reload(db, tmp_path):
+    """The /references answer (tests/fixtures/europepmc/references_MED_37693885.json: seven of
+    the paper's references, as its PubMed ReferenceList gives them, two with no identifier)."""
+    from kb.ingest import europepmc_citation_links, load_works_file
+
+    search = FIXTURES / "europepmc" / "lite_MED_37693885.json"
+    answer = (FIXTURES / "europepmc" / "references_MED_37693885.json").read_bytes()
+    entries = json.loads(answer)["referenceList"]["reference"]
+    load_works_file(db, "europepmc", search)
+
+    class Replay(PagedReplay):
+        def answer(self, path, params):
+            body = answer if path.endswith("/references") else b'{"hitCount": 0, "citationList": {"citation": []}}'
+            return 200, {"Content-Type": "application/json"}, body
+
+    with Replay("", "page", {}) as replay:
+        client = europepmc.EuropePMC(client=session(tmp_path, "europepmc"), base_url=replay.base_url)
+        assert europepmc_citation_links(db, client) == len(entries)
+
+    def stored():
+        return db.execute("select position, citation, title, year, pmid, pmcid from work_references "
+                          "where source = 'europepmc' order by position").fetchall()
+
+    rows = stored()
+    assert len(rows) == len(entries) == 7
+    assert sum(1 for entry in entries if not entry.get("id")) == 2
+    # Each with an identifier is also a cites link, in the scheme its source names.
+    assert db.execute("select to_scheme, to_id from links where relation = 'cites' order by id").fetchall() == [
+        ("pmid" if entry["source"] == "MED" else "europepmc", entry["id"] if entry["source"] == "MED"
+         else f"{entry['source']}:{entry['id']}") for entry in entries if entry.get("id")]
+    for position, (entry, row) in enumerate(zip(entries, rows), 1):
+        assert row[0] == position
+        assert row[2] == entry["title"] and row[3] == entry["pubYear"]
+        assert row[4] == (entry["id"] if entry.get("source") == "MED" else None)
+        assert row[5] == (entry["id"] if entry.get("source") == "PMC" else None)
+        for field in ("authorString", "title", "journalAbbreviation", "publicationTitle", "pubYear", "volume"):
+            if field in entry:
+                assert str(entry[field]).rstrip(".") in row[1], (position, field)
+    assert rows[2][1] == ("Liu T, Qiu Z, Qiu Y, Chen Y, Hu S, Liu D. A preliminary study on protective mechanism "
+                          "of ginseng root exosomes against doxorubicin induced myocardial injury. Chine Traditional "
+                          "Herbal Drugs. 2021;52(12):3514-3521.")
+    # The record loaded again from a /search answer, which carries no references, keeps them.
+    load_works_file(db, "europepmc", search)
+    assert stored() == rows
+    changed = tmp_path / "changed.json"
+    changed.write_text(search.read_text().replace('"hasReferences":"Y"', '"hasReferences":"Y","citedByCount":12'))
+    load_works_file(db, "europepmc", changed)
+    assert db.execute("select cited_by_count from works").fetchone() == (12,) and stored() == rows
