@@ -16,9 +16,7 @@ import re
 
 from lxml import etree
 
-from kb import places
-
-from . import ctgov_results, registries
+from . import ctgov_results, places, registries
 from .errors import HarvestError, ParseError, error_message, payload_guarded
 from .errors import guarded as guarded_parse
 from .http import Client, Page, follow

@@ -1,6 +1,9 @@
-"""The record shape every publication source parses to, and identifier normalisation."""
+"""The record shape every publication source parses to, identifier normalisation, and the
+ASCII folding names and places are compared in."""
 
 import re
+
+from anyascii import anyascii
 
 from .limits import TEXT_CHARS, TITLE_CHARS, clipped
 
@@ -108,3 +111,9 @@ def openalex_key(value):
     """'https://openalex.org/W2109415576' -> 'W2109415576'."""
     value = str(value or "").strip().rstrip("/").rsplit("/", 1)[-1]
     return value.upper() if re.fullmatch(r"[WAISPTCF]\d+", value, re.I) else None
+
+
+def ascii_fold(text):
+    """Lower-case ASCII letters and spaces: any script transliterated, punctuation dropped."""
+    text = anyascii(text or "").lower().replace("'", "").replace("`", "")
+    return " ".join(re.sub(r"[^a-z]+", " ", text).split())

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from anyascii import anyascii
 
-from . import places
-from .names import ascii_fold
+from harvest import places
+from harvest.records import ascii_fold
 
 # Words that make a segment an organisation, strongest first: a university outranks the
 # hospital or research centre inside it. Each tier lists translations too.

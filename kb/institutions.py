@@ -14,7 +14,8 @@ from collections import Counter, defaultdict
 
 from rapidfuzz.distance import Levenshtein
 
-from . import places
+from harvest import places
+
 from .affiliations import institution_key, type_of
 from .db import insert_rows
 from .text import stable_id

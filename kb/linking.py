@@ -27,7 +27,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from . import places
+from harvest import places
+
 from .db import insert_rows
 from .load import link_row
 from .text import fold

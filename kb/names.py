@@ -13,14 +13,10 @@ from dataclasses import dataclass
 from anyascii import anyascii
 from rapidfuzz.distance import Levenshtein
 
+from harvest.records import ascii_fold
+
 # Vowel spellings that transliterations of one name use interchangeably.
 VOWEL_LEVELS = (("ou", "u"), ("oo", "u"), ("o", "u"), ("ee", "i"), ("e", "i"), ("y", "i"))
-
-
-def ascii_fold(text):
-    """Lower-case ASCII letters and spaces: any script transliterated, punctuation dropped."""
-    text = anyascii(text or "").lower().replace("'", "").replace("`", "")
-    return " ".join(re.sub(r"[^a-z]+", " ", text).split())
 
 
 def given_key(given_name):

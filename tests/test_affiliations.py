@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kb import affiliations, institutions, places
+from harvest import places
+from kb import affiliations, institutions
 from kb.demo import corpus_files
 from kb.ingest import load_ctgov_file, load_pubmed_file, refresh
 

