@@ -431,7 +431,8 @@ def creation_order():
 def migrate(db, existing):
     """Reshape tables an older regenkb made: `authors` held name forms (now `author_names`;
     the people are clustered again from them), `institutions` was keyed by OpenAlex id,
-    `trial_ids` by identifier, and `evidence` held its list columns as text."""
+    `trial_ids` by identifier, `evidence` held its list columns as text, and `trial_conditions`
+    ClinicalTrials.gov's nine-digit MeSH UIs."""
     from .institutions import institution_id
 
     if "authors" in existing and "author_names" not in existing and "initials" in db["authors"].columns_dict:
@@ -458,6 +459,10 @@ def migrate(db, existing):
         from .evidence import arrays_from_joined_text
 
         arrays_from_joined_text(db)
+    if "trial_conditions" in existing:
+        from .mesh import normalise_trial_conditions
+
+        normalise_trial_conditions(db)
 
 
 def ensure_schema(db):

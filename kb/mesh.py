@@ -15,13 +15,35 @@ from harvest.errors import ParseError
 from harvest.mesh import MeshLookup, iter_descriptors
 from harvest.pubmed import open_payload
 
-# MeSH headings a work is indexed under or a trial's condition maps to. ClinicalTrials.gov's API
-# (v2) pads a six-digit descriptor UI to nine digits: D003731 is its D000003731.
+# MeSH headings a work is indexed under or a trial's condition maps to, as NLM writes their UIs.
 HELD = ("SELECT mesh_id FROM work_mesh UNION SELECT mesh_id FROM trial_conditions "
         "WHERE mesh_id IS NOT NULL")
-DESCRIBED = ("(mesh_id IN (SELECT id FROM mesh_descriptors) OR (mesh_id LIKE 'D000______' AND "
-             "'D' || substr(mesh_id, 5) IN (SELECT id FROM mesh_descriptors)))")
+DESCRIBED = "mesh_id IN (SELECT id FROM mesh_descriptors)"
 BATCH = 2000
+# ClinicalTrials.gov writes every descriptor UI with nine digits (D000020521 for Stroke's
+# D020521). NLM keeps six for the UIs it made before it went to nine, and numbered on (after
+# D009710 would come D000009711: NLM Tech Bull 2013;(391):e1), so a number is one descriptor
+# in either form. The lowest nine-digit UI we have seen written (Extracellular Vesicles,
+# D000067128) bounds the six-digit ones; a nine-digit UI below it, if any, would become a UI
+# no descriptor has: a heading missed, never another heading.
+FIRST_NINE_DIGIT_UI = 67128
+
+
+def descriptor_ui(value):
+    """A descriptor UI as NLM writes it: 'D000020521' -> 'D020521'; 'D000083242', 'D020521' unchanged."""
+    if value and re.fullmatch(r"D000\d{6}", value) and int(value[4:]) < FIRST_NINE_DIGIT_UI:
+        return "D" + value[4:]
+    return value
+
+
+def normalise_trial_conditions(db):
+    """Trial conditions an older regenkb stored with ClinicalTrials.gov's nine-digit UIs take
+    NLM's; the mesh_id index finds them (none, once done) without reading the table."""
+    padded = [row[0] for row in db.execute(
+        "SELECT DISTINCT mesh_id FROM trial_conditions WHERE mesh_id >= 'D000000000' AND mesh_id < ?",
+        [f"D000{FIRST_NINE_DIGIT_UI:06d}"])]
+    db.conn.executemany("UPDATE trial_conditions SET mesh_id = ? WHERE mesh_id = ?",
+                        [(descriptor_ui(ui), ui) for ui in padded if descriptor_ui(ui) != ui])
 
 
 def term_key(text):
@@ -101,8 +123,6 @@ def fetch_missing(db, lookup=None):
 
     def records():
         for ui, record in lookup.descriptors(missing_headings(db)):
-            if record is None and re.fullmatch(r"D000\d{6}", ui):  # ClinicalTrials.gov's padding
-                ui, record = next(lookup.descriptors(["D" + ui[4:]]))
             if record is None:
                 unknown.append(ui)
             else:

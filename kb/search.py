@@ -240,12 +240,12 @@ def index_holds(conn, probe):
 # --- synonyms from MeSH --------------------------------------------------------------------
 
 # The MeSH headings (kb load mesh) a typed phrase names, as a heading or an entry term, among
-# those a work is indexed under or a trial's condition maps to (in ClinicalTrials.gov's
-# nine-digit form of a six-digit UI, too: D000020521 for D020521).
+# those a work is indexed under or a trial's condition maps to (stored as NLM writes the UI:
+# kb.mesh.descriptor_ui).
 HEADINGS_SQL = """SELECT DISTINCT t.key, d.id, d.name
 FROM mesh_entry_terms t JOIN mesh_descriptors d ON d.id = t.descriptor_id
 WHERE t.key IN ({marks}) AND (EXISTS (SELECT 1 FROM work_mesh w WHERE w.mesh_id = d.id)
-  OR EXISTS (SELECT 1 FROM trial_conditions c WHERE c.mesh_id IN (d.id, 'D000' || substr(d.id, 2)))) ORDER BY d.id"""
+  OR EXISTS (SELECT 1 FROM trial_conditions c WHERE c.mesh_id = d.id)) ORDER BY d.id"""
 
 
 def mesh_headings(conn, phrases):

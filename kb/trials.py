@@ -8,6 +8,7 @@ from harvest import ctgov, registries
 from . import references
 from .db import TRIAL_FTS_COLUMNS, insert_rows
 from .load import Loader, affiliation_rows, link_row
+from .mesh import descriptor_ui
 
 # A trial reference's type -> the relation from the trial to the referenced work.
 REFERENCE_RELATIONS = {"RESULT": "reported_in", "DERIVED": "reported_in", "BACKGROUND": "background_for"}
@@ -155,7 +156,7 @@ class TrialLoader(Loader):
             rows["trial_conditions"].extend(
                 numbered(trial_id, [{"kind": "condition", "condition": c, "mesh_id": None}
                                     for c in record["conditions"]])
-                + numbered(trial_id, [{"kind": "mesh", "condition": m["term"], "mesh_id": m["id"]}
+                + numbered(trial_id, [{"kind": "mesh", "condition": m["term"], "mesh_id": descriptor_ui(m["id"])}
                                       for m in record["condition_mesh"]]))
             rows["trial_arms"].extend(numbered(trial_id, record["arms"]))
             rows["trial_interventions"].extend(numbered(trial_id, [

@@ -197,31 +197,55 @@ def test_real_pubmed_record_indexed_under_stroke_is_found_by_an_entry_term(tmp_p
         db.execute("SELECT title FROM works WHERE pmid = ?", [pmid]).fetchone()[0]]
 
 
-def test_a_trial_condition_in_clinicaltrials_gov_nine_digit_form_holds_its_heading(tmp_path):
-    # A hand-built study in the API v2 shape; ClinicalTrials.gov writes D020521 as D000020521
-    # (the real records in REGENKB_REAL_DATA's ctgov/ do: Brain Injuries is D000001930).
+def nine_digit_study(path):
+    """A hand-built study in the API v2 shape; ClinicalTrials.gov writes D020521 as D000020521
+    (the real records in REGENKB_REAL_DATA's ctgov/ do: Brain Injuries is D000001930), and a
+    UI NLM made with nine digits, Ischemic Stroke's D000083242, as it is."""
     study = {"protocolSection": {
-        "identificationModule": {"nctId": "NCT99999990", "briefTitle": "Rehabilitation after cerebrovascular accident"},
+        "identificationModule": {"nctId": "NCT99999990", "briefTitle": "Rehabilitation of arm function"},
         "statusModule": {"overallStatus": "RECRUITING"}, "conditionsModule": {"conditions": ["Stroke"]}},
-        "derivedSection": {"conditionBrowseModule": {"meshes": [{"id": "D000020521", "term": "Stroke"}]}}}
-    path = tmp_path / "study.json"
+        "derivedSection": {"conditionBrowseModule": {"meshes": [{"id": "D000020521", "term": "Stroke"},
+                                                                {"id": "D000083242", "term": "Ischemic Stroke"}]}}}
     path.write_text(json.dumps(study))
+    return path
+
+
+def test_a_trial_condition_in_clinicaltrials_gov_nine_digit_form_holds_its_heading(tmp_path):
+    path = nine_digit_study(tmp_path / "study.json")
     loaded, fetched = open_db(str(tmp_path / "loaded.db")), open_db(str(tmp_path / "fetched.db"))
     for db in (loaded, fetched):
         load_ctgov_file(db, path)
-        assert mesh.missing_headings(db) == ["D000020521"]
+        assert db.execute("SELECT mesh_id FROM trial_conditions WHERE kind = 'mesh' ORDER BY position").fetchall() == [
+            ("D020521",), ("D000083242",)]
+        assert mesh.missing_headings(db) == ["D000083242", "D020521"]
     mesh.load_mesh_file(loaded, DESC)
-    # The lookup API knows no D000020521 (an empty answer, as NLM's lookupDetails gives), so D020521 is asked.
-    pages = {"D000020521": ({"descriptor": "http://id.nlm.nih.gov/mesh/D000020521", "terms": []}, {}),
-             "D020521": (details("D020521"), {})}
+    pages = {"D020521": (details("D020521"), {}), "D000083242": (details("D000083242"), {})}
     client = http.Client("mesh", rate_per_second=100, cache=False, backoff=0.01, sleep=lambda seconds: None)
     with PagedReplay("/details", "descriptor", pages) as replay:
-        assert mesh.fetch_missing(fetched, MeshLookup(client=client, base_url=replay.base_url)) == (1, [])
+        assert mesh.fetch_missing(fetched, MeshLookup(client=client, base_url=replay.base_url)) == (2, [])
     for db in (loaded, fetched):
-        assert mesh.missing_headings(db) == [] and mesh.described_headings(db) == 1
-        found = find(db.conn, "stroke", kind="trials")
+        assert mesh.missing_headings(db) == [] and mesh.described_headings(db) == 2
+        found = find(db.conn, "cerebrovascular accident", kind="trials")
         assert [row["nct_id"] for row in found["rows"]] == ["NCT99999990"]
-        assert mesh_widenings(found)[0]["as"] == ["stroke", "cerebrovascular accident"]
+        assert mesh_widenings(found)[0]["as"] == ["cerebrovascular accident", "stroke"]
+        assert find(db.conn, "cerebrovascular accident", kind="trials", widen=False)["total"] == 0
+
+
+def test_an_older_kb_with_nine_digit_trial_condition_uis_is_upgraded_on_open(tmp_path):
+    db = open_db(str(tmp_path / "kb.db"))
+    load_ctgov_file(db, nine_digit_study(tmp_path / "study.json"))
+    mesh.load_mesh_file(db, DESC)
+    # As an older regenkb stored them.
+    db.execute("UPDATE trial_conditions SET mesh_id = 'D000020521' WHERE mesh_id = 'D020521'")
+    db.conn.commit()
+    assert mesh.missing_headings(db) == ["D000020521"]
+    assert find(db.conn, "cerebrovascular accident", kind="trials")["total"] == 0
+    db = open_db(str(tmp_path / "kb.db"))
+    assert db.execute("SELECT mesh_id FROM trial_conditions WHERE kind = 'mesh' ORDER BY position").fetchall() == [
+        ("D020521",), ("D000083242",)]
+    assert mesh.missing_headings(db) == []
+    assert [row["nct_id"] for row in find(db.conn, "cerebrovascular accident", kind="trials")["rows"]] == [
+        "NCT99999990"]
 
 
 def test_kb_doctor_recovers_the_descriptors_of_a_damaged_kb(tmp_path):
