@@ -382,13 +382,39 @@ def text(elem, path):
     return value or None
 
 
+# A list item of a legacy text block: its indentation, its marker ("-", "1.", "a)", "(1)") and the
+# spaces before its text, as the trial page reads items.
+LEGACY_ITEM = re.compile(r"( *)((?:[-*•+]|\d{1,3}[.)]|\(\d{1,3}\)|[a-z][.)]|\([a-z]\)) +)\S")
+
+
 def block(elem, path):
-    """A <textblock>'s text with its paragraphs kept and the XML indentation removed."""
+    """A <textblock>'s text: its paragraphs, each on one line with the XML's line breaks and
+    indentation closed up, and a nested list item indented two spaces a level, as v2's markdown
+    writes it (the trial page reads the levels from that).
+
+    The XML writes a sub-item's marker under its parent's text ("          -  item" and
+    "               -  sub-item") and right-aligns numbers ("          9." and "         10."),
+    so an item is nested in the items above it whose text starts at or before its marker.
+    """
     found = elem.find(path)
-    if found is None or found.text is None:
+    if found is None or not (found.text or "").strip():
         return None
-    paragraphs = re.split(r"\n\s*\n", found.text.strip())
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs) or None
+    lines, open_items = [], []  # the text columns of the items the next paragraph may be nested in
+    for paragraph in re.split(r"\n[ \t]*\n", found.text.expandtabs(8)):
+        paragraph = paragraph.strip("\n")
+        if not paragraph.strip():
+            continue
+        item = LEGACY_ITEM.match(paragraph)
+        indent = len(item.group(1)) if item else len(paragraph) - len(paragraph.lstrip())
+        while open_items and indent < open_items[-1]:
+            open_items.pop()
+        text = " ".join(paragraph.split())
+        if item:
+            lines.append("  " * len(open_items) + text)
+            open_items.append(item.end(2))
+        else:
+            lines.append(text)
+    return "\n\n".join(lines)
 
 
 def parse_legacy_xml(root):

@@ -11,10 +11,13 @@ import html
 import io
 import json
 import re
+import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from harvest.ctgov import parse_payload
+from kb.datasette_plugin.trial import MARKDOWN_ESCAPE, eligibility_lists
 from kb.ingest import load_ctgov_file
 
 from test_conformance_real import files_of, real_data
@@ -141,13 +144,23 @@ def xml_text(element, path):
     return " ".join("".join(found.itertext()).split()) if found is not None else None
 
 
+# A paragraph of a legacy text block that is a list item, up to where its text starts.
+LEGACY_ITEM = re.compile(r" *(?:[-*•+]|\d{1,3}[.)]|\(\d{1,3}\)|[a-z][.)]|\([a-z]\)) +(?=\S)")
+
+
 def xml_paragraphs(element, path):
     """A <textblock> as the KB keeps it: its paragraphs (split at blank lines), each with the XML's
-    line breaks and indentation closed up."""
+    line breaks and indentation closed up, and a nested list item indented two spaces a level. The
+    XML indents a block's text from a margin, starts a list item's text five columns in and each
+    level of a nested list's five more."""
     found = element.find(path)
     if found is None:
         return None
-    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n[ \t]*\n", found.text.strip()))
+    paragraphs = [p.strip("\n") for p in re.split(r"\n[ \t]*\n", found.text) if p.strip()]
+    margin = min(len(p) - len(p.lstrip(" ")) for p in paragraphs)
+    items = [LEGACY_ITEM.match(p) for p in paragraphs]
+    levels = [max(0, (item.end() - margin - 5) // 5) if item else 0 for item in items]
+    return "\n\n".join("  " * level + " ".join(p.split()) for p, level in zip(paragraphs, levels))
 
 
 def xml_facts(root):
@@ -340,3 +353,39 @@ def test_every_recorded_study_is_stored_as_its_file_states_it(db, name):
     checks = checks_of(db, folder / name)
     wrong = [(nct_id, field, expected, got) for nct_id, field, expected, got in checks if expected != got]
     assert wrong == [], f"{len(wrong)} of {len(checks)} checks differ"
+
+
+def legacy_layout(criteria):
+    """v2's markdown criteria laid out as the legacy XML lays out a text block: paragraphs apart,
+    text from a margin of 8, a list item's marker 2 columns in and its text 5, each level of a
+    nested list 5 columns further, lines wrapped at 100 under the text."""
+    paragraphs = []
+    for line in criteria.splitlines():
+        item = re.fullmatch(r"( *)(\*|\d+\.) (.*)", line)
+        if item:
+            level = len(item.group(1)) // 2
+            marker = "-" if item.group(2) == "*" else item.group(2)
+            paragraphs.append(textwrap.fill(item.group(3), 100, initial_indent=" " * (10 + 5 * level) + f"{marker:<3}",
+                                            subsequent_indent=" " * (13 + 5 * level)))
+        elif line.strip():
+            paragraphs.append(textwrap.fill(line, 100, initial_indent=" " * 8, subsequent_indent=" " * 8))
+    return "\n" + "\n\n".join(paragraphs) + "\n      "
+
+
+@pytest.mark.parametrize("name", ["aact__v2_NCT02552212_105locations.json",
+                                  "py_load_ctgov__v2_NCT04267848_large_compact.json"])
+def test_legacy_xml_criteria_keep_the_nesting_v2_gives_the_same_criteria(name):
+    study = json.loads((real_data() / "ctgov" / name).read_bytes())
+    criteria = study["protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
+    assert re.search(r"^  \* ", criteria, re.M), "no nested item: the file no longer tests nesting"
+    # v2's markdown escapes punctuation ("\>= 4"); the legacy XML never did.
+    block = html.escape(legacy_layout(MARKDOWN_ESCAPE.sub(r"\1", criteria)))
+    xml = (f"<clinical_study><id_info><nct_id>{study['protocolSection']['identificationModule']['nctId']}</nct_id>"
+           f"</id_info><eligibility><criteria><textblock>{block}</textblock></criteria></eligibility></clinical_study>")
+    (legacy,), _ = parse_payload(xml.encode(), "legacy.xml")
+
+    def items(text):
+        lists = eligibility_lists(text)
+        return [[(" ".join(item["text"].split()), item["level"]) for item in lists[kind]] for kind in ("inclusion", "exclusion")]
+
+    assert items(legacy["eligibility_criteria"]) == items(criteria)
