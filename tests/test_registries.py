@@ -20,3 +20,14 @@ def test_near_misses_are_not_registry_numbers():
 def test_spelling_is_canonical():
     assert registries.scheme_of("nct03384433") == ("nct", "NCT03384433")
     assert registries.scheme_of("EUCTR2015-001894-41") == ("eudract", "2015-001894-41")
+
+
+def test_each_registry_number_is_found_alone_in_ascii_text_and_beside_non_ascii_text():
+    # The cheap test that spares most abstracts the full pattern must pass every identifier,
+    # in both of its paths (ASCII text, other text).
+    examples = ["NCT03384433", "IRCT20170117032004N1", "ISRCTN14654908", "ChiCTR-IOR-17013035", "ChiCTR2000029990",
+                "2015-001894-41", "2023-503456-12-00", "ACTRN12619000123456", "jRCT2031210087", "UMIN000012345",
+                "DRKS00012345", "ctri/2019/05/019123", "KCT0001234"]
+    for example in examples:
+        for text in (f"Registered ({example}).", f"Registré ({example}) – ß."):
+            assert [scheme for scheme, _ in registries.find_in_text(text)] == [registries.scheme_of(example)[0]], text
