@@ -63,6 +63,8 @@ ACRONYM = re.compile(r"^[A-Z][A-Z&]{2,7}$")
 EMAIL_TAIL = re.compile(r"\s*(electronic address:?\s*)?\S+@\S+.*$|\s*electronic address:?\s*$", re.I)
 # The authors' initials a journal puts after each place: 'Gothenburg, Sweden (C.K., C.J., S.I.)'.
 INITIALS = re.compile(r"\s*\([A-Z]\.[-A-Z.]*(,\s*[A-Z]\.[-A-Z.]*)*\)")
+# Where 'Department of A, X and Department of B, Y' may hold two affiliations.
+AND_DEPARTMENT = re.compile(r"\s+and\s+(?=(?:the\s+)?department\b)", re.I)
 # Strings the parse caches keep. Loading caches each whole string's rows (load.py), so these
 # catch only a part repeated in other strings: a load of 50,000 distinct strings hit them not
 # once, and an entry of the two costs about 470 bytes (93 MB when each kept 200,000).
@@ -91,13 +93,25 @@ def split_affiliations(text):
     """The affiliations in one source string: 'A, Tehran, Iran; B, Isfahan, Iran' holds two.
 
     A part after a semicolon counts as an affiliation of its own only if it names an
-    organisation or a country; otherwise the semicolon was punctuation inside one."""
-    parts = [clean(part) for part in re.split(r";\s*|\s+and\s+(?=(?:the\s+)?department\b)", text or "", flags=re.I)]
+    organisation or a country; otherwise the semicolon was punctuation inside one. 'A and
+    Department of B, C' is two only if each side names its organisation after its unit
+    ('Department of A, X Hospital and Department of B, Y University'): in 'Department of
+    Neurology and Department of Neurosurgery, X University' or 'Stroke Center and Department
+    of Neurology, X Hospital' both units are X's, and splitting would make the first an institution."""
+    parts = []
+    for part in re.split(r";\s*", text or ""):
+        sides = [clean(side) for side in AND_DEPARTMENT.split(part)]
+        parts.extend(sides if len(sides) > 1 and all(map(names_its_organisation, sides)) else [clean(part)])
     parts = [part for part in parts if part]
     if len(parts) > 1 and all(tier_of(part) is not None or country_of(part) for part in parts):
         return tuple(parts)
     cleaned = clean(text)
     return (cleaned,) if cleaned else ()
+
+
+def names_its_organisation(text):
+    """Does a segment after the first name an organisation other than a unit of one?"""
+    return any(tier_of(segment) is not None and not is_department(segment) for segment in text.split(",")[1:])
 
 
 def country_of(text):

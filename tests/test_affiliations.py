@@ -139,7 +139,9 @@ REAL = {
     ("biomcp__efetch_22663011_METRIC_RCT_databank_investigators.xml", 0, 0): (
         "Massachusetts General Hospital Cancer Center", "Boston", "US"),
     ("biopython__pubmed2.xml", 0, 0): ("Università degli Studi della Tuscia", "Viterbo", "IT"),
-    ("biopython__pubmed2.xml", 1, 1): ("University of L'Aquila", "L'Aquila", "IT"),
+    # "INFM and Department of Physics, University of L'Aquila, ...": a bare acronym before
+    # 'and Department' may be a unit (ICU) as well as an institution (INFM), so the string stays whole.
+    ("biopython__pubmed2.xml", 1, 0): ("University of L'Aquila", "L'Aquila", "IT"),
     ("biopython__pubmed4.xml", 0, 0): ("Brigham and Women's Hospital", "Boston", "US"),
     ("biopython__pubmed4.xml", 2, 0): ("Harvard T.H. Chan School of Public Health", "Boston", "US"),
     ("biopython__pubmed4.xml", 3, 0): ("Dana-Farber Cancer Institute", "Boston", "US"),
@@ -189,6 +191,23 @@ def test_the_real_pubmed_affiliations_parse_into_their_institution_city_and_coun
         if file == name:
             parsed = affiliations.parse(affiliations.split_affiliations(texts[number])[part])
             assert (parsed.institution, parsed.city, parsed.country) == expected, texts[number]
+
+
+@pytest.mark.parametrize("text,institutions", [
+    ("Department of Neurology and Department of Neurosurgery, Chonnam National University, Gwangju, Korea",
+     ["Chonnam National University"]),
+    ("Department of Hospital Medicine and Department of Neurosurgery, Yonsei University, Seoul, Korea",
+     ["Yonsei University"]),
+    ("Stroke Center and Department of Neurology, Asan Medical Center, Seoul, Korea", ["Asan Medical Center"]),
+    ("Department of Neurology, School of Medicine and Department of Neurosurgery, Kyung Hee University, Seoul, "
+     "Korea", ["Kyung Hee University"]),
+    ("Department of Neurology, Massachusetts General Hospital, Boston, MA, USA and Department of Neurosurgery, "
+     "Yonsei University, Seoul, Korea", ["Massachusetts General Hospital", "Yonsei University"]),
+    ("From the Firestone Institute for Respiratory Health, St. Joseph's Healthcare and Department of Medicine, "
+     "McMaster University, Hamilton, ON, Canada", ["St. Joseph's Healthcare", "McMaster University"]),
+])
+def test_units_joined_by_and_department_split_only_when_each_names_its_own_organisation(text, institutions):
+    assert [affiliations.parse(part).institution for part in affiliations.split_affiliations(text)] == institutions
 
 
 def test_the_gazetteer_knows_cities_by_their_names_and_regions_by_theirs():
