@@ -696,7 +696,9 @@ def csv_rows(data, origin):
 # ---------------------------------------------------------------- any payload
 
 def sniff(data):
-    """Which format a payload is: v2-page, v2-study, v1-full, v1-fields, xml, rss, csv, or error."""
+    """Which format a payload is: v2-page, v2-study, v1-full, v1-fields, xml, rss, csv, csv-row
+    (one row of an export as a {column: value} JSON object: the raw record the KB keeps of it),
+    or error."""
     head = data.lstrip()[:2048]
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
@@ -708,7 +710,8 @@ def sniff(data):
         if isinstance(payload, list):
             return "v2-list"
         for key, kind in (("studies", "v2-page"), ("protocolSection", "v2-study"),
-                          ("FullStudiesResponse", "v1-full"), ("StudyFieldsResponse", "v1-fields")):
+                          ("FullStudiesResponse", "v1-full"), ("StudyFieldsResponse", "v1-fields"),
+                          ("NCT Number", "csv-row")):
             if key in payload:
                 return kind
         return "error"
@@ -770,6 +773,9 @@ def parse_payload(data, origin):
     elif kind == "csv":
         items = [guarded(parse_csv_row, row, origin, row.get("NCT Number"), dump(row)) if isinstance(row, dict)
                  else row for row in csv_rows(data, origin)]
+    elif kind == "csv-row":
+        row = json.loads(data)
+        items = [guarded(parse_csv_row, row, origin, row.get("NCT Number"), data)]
     else:
         items = [ParseError(f"not a ClinicalTrials.gov payload: {error_message(data)}", source=SOURCE,
                             origin=origin, raw=data[:65536], fatal=True)]

@@ -1,5 +1,8 @@
 import asyncio
+import csv
+import io
 import json
+import re
 import sqlite3
 
 import sqlite_utils
@@ -230,3 +233,22 @@ def test_an_older_kb_gains_searchable_sites_and_eligibility_read_again_from_its_
                        ("Ontario", "NCT05594173")):
         assert nct in [hit["nct_id"] for hit in find(db.conn, query, kind="trials")["rows"]], query
     assert db["trials_fts"].count == len(fresh)
+
+
+def test_an_older_kb_gives_trials_loaded_from_csv_exports_their_age_groups(tmp_path):
+    path = tmp_path / "older.db"
+    db = open_db(str(path))
+    files = [real_data() / "ctgov" / "jesnyder__legacy_csv_MSC_exosome_trials.csv", CTGOV / "current_export.csv"]
+    expected = {}
+    for file in files:
+        load_ctgov_file(db, file)
+        for row in csv.DictReader(io.StringIO(file.read_text(encoding="utf-8-sig"))):
+            # The legacy export's Age: '18 Years to 75 Years   (Adult, Older Adult)'; the current one's 'ADULT, OLDER_ADULT'.
+            groups = re.search(r"\(([^()]*)\)\s*$", row["Age"]).group(1) if "(" in row["Age"] else row["Age"]
+            expected[row["NCT Number"]] = [g.strip().upper().replace(" ", "_") for g in groups.split(",") if g.strip()]
+    with sqlite3.connect(path) as older:  # as a regenkb of before made it
+        for column in ("std_ages", "eligibility_criteria", "study_population"):
+            older.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+    db = open_db(str(path))
+    assert len(expected) > 15 and all(expected.values())
+    assert {nct: json.loads(trial(db, nct)["std_ages"] or "[]") for nct in expected} == expected
