@@ -214,3 +214,26 @@ def test_networks_download_as_graphml_and_gexf_from_the_graph_pages(site, tmp_pa
     gexf = get(datasette, "/regenkb/graph_edges.gexf?network=coauthorship&_size=20")
     assert gexf.status_code == 200 and "<gexf" in gexf.text
     assert get(datasette, "/regenkb/works.graphml").status_code == 400
+
+
+def test_a_persons_page_says_only_the_spellings_their_papers_used(tmp_path):
+    # Two people whose folded names are one ('Müller' and 'Muller' share an author_names row):
+    # each page and its JSON give the spelling of that person's own papers.
+    path = tmp_path / "kb.db"
+    db = open_db(str(path))
+    for pmid, last, title, place in (
+            ("99999970", "Müller", "Stem cells after stroke in rats", "Charité, Berlin, Germany"),
+            ("99999971", "Muller", "Plankton of the Benguela current", "University of Cape Town, Cape Town, South Africa")):
+        record = new_work(pmid=pmid, title=title, year=2020, authors=[new_author(
+            1, last_name=last, fore_name="Hans", initials="H", affiliations=[{"name": place, "identifiers": {}}])])
+        record["raw"] = f"<PubmedArticle>{pmid}</PubmedArticle>".encode()
+        WorkLoader(db, "pubmed").write_batch([record], "hand-built")
+    refresh(db)
+    datasette = serve.datasette_for(path)
+    for pmid, written in (("99999970", "Müller H"), ("99999971", "Muller H")):
+        person = db.execute("select author_id from work_authors wa join works w on w.id = wa.work_id where w.pmid = ?",
+                            [pmid]).fetchone()[0]
+        assert get(datasette, f"/-/author/{person}.json").json()["forms"] == [written]
+        assert f"Written as: {written}." in get(datasette, f"/-/author/{person}").text
+        page = get(datasette, f"/-/work/{work_id(db, pmid)}").text
+        assert f">{written}</a>" in page

@@ -1,6 +1,8 @@
 """The person page, /-/author/{id}, and its JSON twin: a person's works, output per year,
 name forms, institutions and co-authorship ego network."""
 
+from collections import Counter
+
 from ..search import rows
 from .json_lists import with_lists
 from .network import EGO_NEIGHBOURS, ego_network
@@ -31,4 +33,11 @@ def author_context(conn, author_id):
     entity = with_lists(found[0], "authors")
     return {"entity": entity, "works": works, "by_year": by_year(works), "partners": partners,
             "network": ego_network(conn, "coauthorship", "author", entity, partners, between),
-            "places": entity["institutions"], "forms": entity["name_forms"]}
+            "places": entity["institutions"], "forms": written_forms(works)}
+
+
+def written_forms(works):
+    """The spellings the person's papers used, the most used first. Not authors.name_forms:
+    it holds one spelling per folded name ('Müller' and 'Muller' share an author_names row),
+    which may be another paper's, even another person's."""
+    return [name for name, _ in Counter(work["written_name"] for work in works if work["written_name"]).most_common()]
