@@ -159,3 +159,27 @@ def test_every_europepmc_reference_is_kept_in_order_with_its_text_through_a_relo
     changed.write_text(search.read_text().replace('"hasReferences":"Y"', '"hasReferences":"Y","citedByCount":12'))
     load_works_file(db, "europepmc", changed)
     assert db.execute("select cited_by_count from works").fetchone() == (12,) and stored() == rows
+
+
+def test_a_dublin_core_europepmc_record_takes_its_references_as_cites_links(db, tmp_path):
+    """A format=dc record (real, REGENKB_REAL_DATA's europepmc/) keeps no reference list to add them to."""
+    from kb.ingest import europepmc_citation_links, load_works_file
+
+    from test_conformance_real import real_data
+
+    load_works_file(db, "europepmc", real_data() / "europepmc" / "pyepmc__search_dublin_core.xml")
+    records = db.execute("select count(*) from records where source = 'europepmc'").fetchone()[0]
+    answer = (FIXTURES / "europepmc" / "references_MED_37693885.json").read_bytes()
+    with_ids = sum(1 for entry in json.loads(answer)["referenceList"]["reference"] if entry.get("id"))
+
+    class Replay(PagedReplay):
+        def answer(self, path, params):
+            body = answer if path.endswith("/references") else b'{"hitCount": 0, "citationList": {"citation": []}}'
+            return 200, {"Content-Type": "application/json"}, body
+
+    with Replay("", "page", {}) as replay:
+        client = europepmc.EuropePMC(client=session(tmp_path, "europepmc"), base_url=replay.base_url)
+        assert europepmc_citation_links(db, client) == records * with_ids
+    assert records and db.execute("select count(*) from links where asserted_by = 'europepmc-citations' "
+                                  "and relation = 'cites'").fetchone()[0] == records * with_ids
+    assert db.execute("select count(*) from work_references").fetchone()[0] == 0
