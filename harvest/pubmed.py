@@ -203,14 +203,22 @@ def parse_copyright(abstract):
 def parse_mesh(citation):
     mesh = []
     for heading in grandchildren(citation, "MeshHeadingList", "MeshHeading"):
-        descriptor = next(heading.iterchildren("DescriptorName"), None)
+        # One pass over the heading's children: a filtered iterchildren() costs more than the
+        # whole walk, and a record has a dozen headings.
+        descriptor, qualifiers = None, []
+        for part in heading:
+            tag = part.tag
+            if tag == "QualifierName":
+                qualifiers.append((text_of(part), part.get("MajorTopicYN") == "Y"))
+            elif tag == "DescriptorName" and descriptor is None:
+                descriptor = part
         if descriptor is None:
             continue
-        qualifiers = [(text_of(q), q.get("MajorTopicYN") == "Y") for q in heading.iterchildren("QualifierName")]
+        name = text_of(descriptor)
         descriptor_major = descriptor.get("MajorTopicYN") == "Y"
         mesh.append({
-            "ui": descriptor.get("UI") or text_of(descriptor),
-            "name": text_of(descriptor),
+            "ui": descriptor.get("UI") or name,
+            "name": name,
             "major": descriptor_major or any(major for _, major in qualifiers),
             "qualifiers": [name for name, _ in qualifiers],
             # "Stroke/therapy*" and "Stroke*/therapy" differ: which part is the major topic.
@@ -221,23 +229,39 @@ def parse_mesh(citation):
 
 
 def article_ids(container):
-    ids = {}
+    """The pmid, doi and pmcid of a container's first ArticleIdList (the first id of each kind)."""
     if container is None:
-        return ids
-    for article_id in grandchildren(container, "ArticleIdList", "ArticleId"):
-        kind = WORK_ID_TYPES.get(article_id.get("IdType"))
-        if kind and article_id.text and kind not in ids:
-            ids[kind] = article_id.text.strip()
+        return {}
+    return ids_in(next(container.iterchildren("ArticleIdList"), ()))
+
+
+def ids_in(article_id_list):
+    ids = {}
+    for article_id in article_id_list:
+        if article_id.tag == "ArticleId":
+            kind = WORK_ID_TYPES.get(article_id.get("IdType"))
+            if kind and article_id.text and kind not in ids:
+                ids[kind] = article_id.text.strip()
     return ids
 
 
 def parse_references(container):
     """Every <Reference> of the ReferenceLists in PubmedData or a BookDocument (nested lists
-    too), in order, with or without ids."""
+    too), in order, with or without ids: its first Citation and its first ArticleIdList."""
     if container is None:
         return []
-    return [new_reference(citation=text_of(next(reference.iterchildren("Citation"), None)), **article_ids(reference))
-            for reference in container.iter("Reference")]
+    references = []
+    for reference in container.iter("Reference"):
+        # One pass over the reference's children: a record has dozens of references.
+        citation, ids = None, None
+        for child in reference:
+            tag = child.tag
+            if tag == "Citation" and citation is None:
+                citation = child
+            elif tag == "ArticleIdList" and ids is None:
+                ids = ids_in(child)
+        references.append(new_reference(citation=text_of(citation), **(ids or {})))
+    return references
 
 
 def parse_links(citation, references):

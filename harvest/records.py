@@ -66,9 +66,10 @@ def new_reference(citation=None, title=None, year=None, doi=None, pmid=None, pmc
     """One entry of a work's reference list, as its source writes it: the citation text and
     whatever identifiers it carries. A DOI written in the citation text counts as its DOI."""
     if not doi:
-        found = DOI_IN_TEXT.search(citation or "")
+        # Most citations hold no "10.": the substring test spares them the pattern.
+        found = DOI_IN_TEXT.search(citation) if citation and "10." in citation else None
         doi = found.group(0).rstrip(".,;)]") if found else None
-    year = str(year or "").strip()
+    year = str(year).strip() if year else ""
     return {"citation": citation, "title": title, "year": int(year) if year.isdigit() and int(year) else None,
             "doi": normalize_doi(doi), "pmid": normalize_pmid(pmid), "pmcid": normalize_pmcid(pmcid),
             "openalex_id": openalex_key(openalex_id)}
@@ -86,21 +87,31 @@ def normalize_orcid(value):
     return "-".join(digits[i:i + 4] for i in range(0, 16, 4))
 
 
+DOI_PREFIX = re.compile(r"^(https?://(dx\.)?doi\.org/|doi:\s*)", re.I)
+OPENALEX_KEY = re.compile(r"[WAISPTCF]\d+", re.I)
+
+
 def normalize_doi(value):
     """Lower case, no resolver prefix: 'https://doi.org/10.1073/PNAS.1' -> '10.1073/pnas.1'."""
     value = (value or "").strip()
-    value = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:\s*)", "", value, flags=re.I)
+    # Every record and reference passes here: the pattern only where a prefix can be.
+    if value[:4].lower() in ("http", "doi:"):
+        value = DOI_PREFIX.sub("", value)
     return value.lower() or None
 
 
 def normalize_pmid(value):
-    value = str(value or "").strip().rstrip("/")
+    if not value:
+        return None
+    value = str(value).strip().rstrip("/")
     value = value.rsplit("/", 1)[-1]
     return value if value.isdigit() else None
 
 
 def normalize_pmcid(value):
-    value = str(value or "").strip().rstrip("/").rsplit("/", 1)[-1]
+    if not value:
+        return None
+    value = str(value).strip().rstrip("/").rsplit("/", 1)[-1]
     if not value:
         return None
     value = value.upper()
@@ -109,8 +120,10 @@ def normalize_pmcid(value):
 
 def openalex_key(value):
     """'https://openalex.org/W2109415576' -> 'W2109415576'."""
-    value = str(value or "").strip().rstrip("/").rsplit("/", 1)[-1]
-    return value.upper() if re.fullmatch(r"[WAISPTCF]\d+", value, re.I) else None
+    if not value:
+        return None
+    value = str(value).strip().rstrip("/").rsplit("/", 1)[-1]
+    return value.upper() if OPENALEX_KEY.fullmatch(value) else None
 
 
 def ascii_fold(text):
