@@ -223,7 +223,8 @@ def test_a_persons_page_says_only_the_spellings_their_papers_used(tmp_path):
     db = open_db(str(path))
     for pmid, last, title, place in (
             ("99999970", "Müller", "Stem cells after stroke in rats", "Charité, Berlin, Germany"),
-            ("99999971", "Muller", "Plankton of the Benguela current", "University of Cape Town, Cape Town, South Africa")):
+            ("99999971", "Muller", "Plankton of the Benguela current",
+             "University of Cape Town, Cape Town, South Africa")):
         record = new_work(pmid=pmid, title=title, year=2020, authors=[new_author(
             1, last_name=last, fore_name="Hans", initials="H", affiliations=[{"name": place, "identifiers": {}}])])
         record["raw"] = f"<PubmedArticle>{pmid}</PubmedArticle>".encode()
