@@ -19,11 +19,13 @@ join's). People are recomputed only in blocks with unassigned occurrences (new o
 reloaded works) or that a curator touched, so a rerun leaves everything else alone.
 """
 
+import functools
 import json
 import math
 import zlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import groupby
 
 from .db import insert_rows
 from .load import now
@@ -61,16 +63,23 @@ class Occurrence:
     name: object  # names.Name
     name_id: int
     orcid: str | None
-    written: str | None
     year: int | None
     block: str
-    coauthors: set = field(default_factory=set)  # surname|initials of the work's other authors
-    coauthor_blocks: set = field(default_factory=set)  # surname|first initial of the same
-    institutions: set = field(default_factory=set)
-    departments: set = field(default_factory=set)
-    countries: set = field(default_factory=set)
-    topics: set = field(default_factory=set)
+    form: str | None  # surname|initials, as the work's other authors have it among their coauthors
+    # The work's authors, as surname|initials and as surname|first initial: one frozenset a
+    # work, shared by its occurrences (`coauthors_in_common` leaves this one out), where a
+    # set of coauthors each took 200 MB at 5,000 synthetic works. Empty on a work of more
+    # than COAUTHOR_CONTEXT_UP_TO authors.
+    work_forms: frozenset = frozenset()
+    work_blocks: frozenset = frozenset()
+    twin_on_work: bool = False  # another author of the work is written the same way
     namesake_on_work: bool = False  # another author of the work has the same surname and initial
+    spelled: bool = False  # every given name spelled out, not only initials
+    # One frozenset object for each distinct set (most occurrences of a lab list the same).
+    institutions: frozenset = frozenset()
+    departments: frozenset = frozenset()
+    countries: frozenset = frozenset()
+    topics: frozenset = frozenset()  # the work's, shared
     crowded: bool = False  # a department of this occurrence has two people of its block
 
 
@@ -80,28 +89,24 @@ def resolve(db, everything=False, blocks=None, progress=None):
 
     progress(label, items), if given, wraps the blocks as they are clustered."""
     names = name_forms(db)
-    block_of = {}
-    for work_id, position, name_id, author_id in db.execute(
-            "SELECT work_id, position, name_id, author_id FROM work_authors"):
-        form = names.get(name_id)
-        if form:
-            block_of[(work_id, position)] = (form["block"], author_id)
     wanted = set(blocks or ())
-    if everything:
-        wanted |= {block for block, _ in block_of.values()}
-    else:
-        wanted |= {block for block, author_id in block_of.values() if author_id is None}
+    unassigned = "" if everything else " WHERE author_id IS NULL"
+    for (name_id,) in db.execute(f"SELECT DISTINCT name_id FROM work_authors{unassigned}"):
+        if name_id in names:
+            wanted.add(names[name_id]["block"])
     curations = list(db.query("SELECT * FROM author_curations ORDER BY id"))
-    wanted |= curated_blocks(curations, block_of, wanted)
+    wanted |= curated_blocks(db, names, curations, wanted)
     if not wanted:
         return 0, 0
-    occurrences = gather(db, names, {key for key, (block, _) in block_of.items() if block in wanted}, block_of)
+    occurrences = gather(db, names, wanted)
     groups = block_groups(occurrences, curations)
-    people = {}
+    rows, assignments = [], []
     for members in progress("people: blocks clustered", groups) if progress else groups:
-        people.update(cluster(members, curations))
-    write(db, occurrences, people)
-    return len(occurrences), len({pid for pid, _ in people.values()})
+        found, assigned = people(members, cluster(members, curations), names)
+        rows += found
+        assignments += assigned
+    write(db, rows, assignments)
+    return len(occurrences), len(rows)
 
 
 def name_forms(db):
@@ -118,66 +123,70 @@ def name_forms(db):
     return forms
 
 
-def curated_blocks(curations, block_of, wanted):
+def curated_blocks(db, names, curations, wanted):
     """Blocks a curator's decision ties to a wanted block (a merge across two surnames)."""
     extra = set()
     for c in curations:
-        ends = [block_of.get((c["work_id"], c["position"])), block_of.get((c["other_work_id"], c["other_position"]))]
-        blocks = {end[0] for end in ends if end}
+        blocks = {block_at(db, names, (c["work_id"], c["position"])),
+                  block_at(db, names, (c["other_work_id"], c["other_position"]))} - {None}
         if blocks & (wanted | extra):
             extra |= blocks
     return extra - wanted
 
 
-def gather(db, names, keys, block_of):
-    """Occurrences with their context: coauthors, institutions, departments, countries, topics."""
-    works = {work_id for work_id, _ in keys}
+def gather(db, names, wanted):
+    """The occurrences of these blocks with their context: coauthors, institutions,
+    departments, countries, topics."""
     # Only the works of the wanted blocks are read: a refresh after a small load reads a
-    # few rows of a large KB, through the work_id primary keys.
-    gathered = "(SELECT value FROM json_each(?))"
-    ids = [json.dumps(sorted(works))]
-    year = dict(db.execute(f"SELECT id, year FROM works WHERE id IN {gathered}", ids))
+    # few rows of a large KB, through the name_id index and the work_id primary keys.
+    name_ids = json.dumps([name_id for name_id, form in names.items() if form["block"] in wanted])
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS gathered (work_id INTEGER PRIMARY KEY)")
+    db.execute("DELETE FROM gathered")
+    db.execute("INSERT INTO gathered SELECT DISTINCT work_id FROM work_authors "
+               "WHERE name_id IN (SELECT value FROM json_each(?))", [name_ids])
+    gathered = "(SELECT work_id FROM gathered)"
+    topics = defaultdict(set)
+    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id "
+                                    f"WHERE wm.work_id IN {gathered}"):
+        if name.lower() not in TOPIC_STOP:
+            topics[work_id].add(name.lower())
+    shared = {}  # one object for each distinct frozenset
+
+    def one(items):
+        items = frozenset(items)
+        return shared.setdefault(items, items)
+
     occurrences = {}
-    by_work = defaultdict(list)
-    for work_id, position, name_id, written in db.execute(
-            f"SELECT work_id, position, name_id, written_name FROM work_authors WHERE work_id IN {gathered}", ids):
-        form = names.get(name_id)
-        by_work[work_id].append(((work_id, position), form and form["key"], form and form["block"]))
-        if (work_id, position) in keys and form:
-            occurrences[(work_id, position)] = Occurrence((work_id, position), form["parsed"], name_id,
-                                                          form["orcid"], written, year.get(work_id), form["block"])
-    for work_id, members in by_work.items():
-        blocks = Counter(block for _, _, block in members)
+    rows = db.execute("SELECT wa.work_id, wa.position, wa.name_id, w.year, w.title FROM work_authors wa "
+                      f"JOIN works w ON w.id = wa.work_id WHERE wa.work_id IN {gathered} "
+                      "ORDER BY wa.work_id, wa.position")
+    for work_id, members in groupby(rows, key=lambda row: row[0]):
+        members = [(position, names.get(name_id), year, title) for _, position, name_id, year, title in members]
+        _, _, year, title = members[0]
+        forms = Counter(form["key"] for _, form, _, _ in members if form)
+        blocks = Counter(form["block"] for _, form, _, _ in members if form)
         context = len(members) <= COAUTHOR_CONTEXT_UP_TO
-        for key, _, block in members:
-            if key in occurrences:
-                occurrences[key].namesake_on_work = blocks[block] > 1
-                if context:
-                    occurrences[key].coauthors = {name for other, name, _ in members if other != key and name}
-                    occurrences[key].coauthor_blocks = {b for other, _, b in members if other != key and b}
+        work_forms, work_blocks = (frozenset(forms), frozenset(blocks)) if context else (frozenset(), frozenset())
+        topic = one(topics.pop(work_id, None) or (word for word in fold(title or "").split() if len(word) > 4))
+        for position, form, _, _ in members:
+            if form and form["block"] in wanted:
+                occurrences[(work_id, position)] = Occurrence(
+                    (work_id, position), form["parsed"], form["id"], form["orcid"], year, form["block"], form["key"],
+                    work_forms, work_blocks, forms[form["key"]] > 1, blocks[form["block"]] > 1,
+                    bool(form["parsed"] and form["parsed"].given and all(form["parsed"].given)), topics=topic)
+    places = defaultdict(lambda: (set(), set(), set()))
     for work_id, position, institution_id, department_id, country in db.execute(
             "SELECT waa.work_id, waa.position, af.institution_id, af.department_id, af.country "
             "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id "
-            f"WHERE waa.work_id IN {gathered}", ids):
-        occurrence = occurrences.get((work_id, position))
-        if occurrence:
-            occurrence.institutions.discard(None)
-            if institution_id:
-                occurrence.institutions.add(institution_id)
-            if department_id:
-                occurrence.departments.add(department_id)
-            if country:
-                occurrence.countries.add(country)
-    topics = defaultdict(set)
-    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id "
-                                    f"WHERE wm.work_id IN {gathered}", ids):
-        if name.lower() not in TOPIC_STOP:
-            topics[work_id].add(name.lower())
-    for work_id, title in db.execute(f"SELECT id, title FROM works WHERE id IN {gathered}", ids):
-        if not topics[work_id]:
-            topics[work_id] = {word for word in fold(title or "").split() if len(word) > 4}
-    for occurrence in occurrences.values():
-        occurrence.topics = topics[occurrence.key[0]]
+            f"WHERE waa.work_id IN {gathered}"):
+        if (work_id, position) in occurrences:
+            for found, value in zip(places[(work_id, position)], (institution_id, department_id, country)):
+                if value:
+                    found.add(value)
+    for key, (institutions, departments, countries) in places.items():
+        occurrence = occurrences[key]
+        occurrence.institutions, occurrence.departments, occurrence.countries = (
+            one(institutions), one(departments), one(countries))
     # Where two people of one block write together, their department and coauthors are
     # shared and say nothing about which of them an occurrence is.
     crowded = {(o.block, department) for o in occurrences.values() if o.namesake_on_work
@@ -271,7 +280,7 @@ class Clusters:
 
 
 def cluster(members, curations):
-    """{occurrence key: (person id, cluster root)} for one block group."""
+    """The Clusters of one block group: who is who among its occurrences."""
     clusters = Clusters(members)
     present = {o.key for o in members}
     apart = [((c["work_id"], c["position"]), (c["other_work_id"], c["other_position"])) for c in curations
@@ -293,26 +302,26 @@ def cluster(members, curations):
         for other in keys[1:]:
             if clusters.compatible(keys[0], other, apart):
                 clusters.join(keys[0], other, f"same ORCID {orcid}", 1.0)
-    pairs = [p for p in sorted(candidate_pairs(members), key=lambda p: (-p[0], p[1].key, p[2].key))
-             if p[0] >= THRESHOLD and not (p[1].orcid and p[2].orcid and p[1].orcid != p[2].orcid)]
+    # Sorted as tuples, not by a key function: (-score, key, key) orders them, and no two
+    # are one pair.
+    pairs = sorted((-score, a.key, b.key, a, b) for score, a, b in candidate_pairs(members)
+                   if score >= THRESHOLD and not (a.orcid and b.orcid and a.orcid != b.orcid))
+    pairs = [(-negative, a, b) for negative, _, _, a, b in pairs]
     # Forms that could be either of two people ('Esposito M' beside 'Esposito MA' and
     # 'Esposito MH') join last, each to the cluster it matches best on average: joining
     # them first, pair by pair, would chain the two people together.
     ambiguous = ambiguous_forms({o.name for o in members if o.name})
     for o in members:
         clusters.anchored[o.key] = o.name not in ambiguous
+    unsure = {o.name_id for o in members if o.name in ambiguous}
     for score, a, b in pairs:
-        if a.name not in ambiguous and b.name not in ambiguous and clusters.separate(a.key, b.key, apart):
+        if a.name_id not in unsure and b.name_id not in unsure and clusters.separate(a.key, b.key, apart):
             clusters.join(a.key, b.key, explain(a, b), confidence_of(score))
-    attach(clusters, [o for o in members if o.name in ambiguous], pairs, apart)
+    attach(clusters, [o for o in members if o.name_id in unsure], pairs, apart)
     for score, a, b in pairs:
         if clusters.undecided.isdisjoint((a.key, b.key)) and clusters.separate(a.key, b.key, apart):
             clusters.join(a.key, b.key, explain(a, b), confidence_of(score))
-    result = {}
-    for o in members:
-        root = clusters.root(o.key)
-        result[o.key] = (root, clusters)
-    return result
+    return clusters
 
 
 def confidence_of(score):
@@ -369,7 +378,10 @@ def candidate_pairs(members):
             for key in signatures(o):
                 index[key].append(o)
     order = {o.key: (o.name.initials, o.name.given, o.year or 0, o.key) for o in members if o.name is not None}
-    seen, pairs = set(), []
+    # A pair is seen as one int (two members' numbers), not a tuple of two tuples, whose
+    # hash Python computes anew at every lookup.
+    number = {o.key: i for i, o in enumerate(members)}
+    seen, fits = set(), {}  # fits: are two name forms compatible, by their ids (a block has a few dozen)
     for posting in index.values():
         if len(posting) < 2:
             continue
@@ -377,14 +389,21 @@ def candidate_pairs(members):
         if window > ALL_PAIRS_UP_TO:
             posting.sort(key=lambda o: order[o.key])
             window = NEIGHBOURS
+        numbers = [number[o.key] for o in posting]
         for i, a in enumerate(posting):
-            for b in posting[i + 1:i + 1 + window]:
-                pair = (a.key, b.key) if a.key < b.key else (b.key, a.key)
-                if pair in seen or a.key[0] == b.key[0] or not a.name.compatible(b.name):
+            x = numbers[i]
+            for j in range(i + 1, min(i + 1 + window, len(posting))):
+                b, y = posting[j], numbers[j]
+                pair = (x << 32) | y if x < y else (y << 32) | x
+                if pair in seen or a.key[0] == b.key[0]:
                     continue
-                seen.add(pair)
-                pairs.append((sum(points for points, _ in evidence_between(a, b)), a, b))
-    return pairs
+                forms = (a.name_id, b.name_id)
+                fit = fits.get(forms)
+                if fit is None:
+                    fit = fits[forms] = a.name.compatible(b.name)
+                if fit:
+                    seen.add(pair)
+                    yield sum([points for points, _ in evidence_between(a, b, words=False)]), a, b
 
 
 def signatures(o):
@@ -398,11 +417,31 @@ def signatures(o):
     name (a few hundred occurrences sharing one of them each) are not each a sub-block."""
     yield from (("i", iid) for iid in o.institutions)
     yield from (("d", did) for did in o.departments)
-    if o.coauthor_blocks:
-        hashed = [zlib.crc32(block.encode()) for block in o.coauthor_blocks]
-        yield from (("c", a, min((a * h + b) % PRIME for h in hashed)) for a, b in COAUTHOR_SEEDS)
+    hashed = [block_hashes(block) for block in o.work_blocks if block != o.block or o.namesake_on_work]
+    if hashed:
+        yield from (("c", a, low) for (a, _), low in zip(COAUTHOR_SEEDS, map(min, zip(*hashed))))
     if all(o.name.given) and o.topics:
-        yield "n", o.name.given, frozenset(o.topics)
+        yield "n", o.name.given, o.topics
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def block_hashes(block):
+    """A coauthor block's hash under each of COAUTHOR_SEEDS (a block is many works' coauthor)."""
+    hashed = zlib.crc32(block.encode())
+    return tuple((a * hashed + b) % PRIME for a, b in COAUTHOR_SEEDS)
+
+
+def coauthors_in_common(a, b):
+    """(written the same way, with the same surname and first initial only): the coauthors
+    two occurrences of two works share. An occurrence's coauthors are its work's authors
+    but itself, unless another author of the work is written the same way."""
+    forms = a.work_forms & b.work_forms
+    same = len(forms) - (not a.twin_on_work and a.form in forms) - (
+        not b.twin_on_work and b.form in forms and (b.form != a.form or a.twin_on_work))
+    blocks = a.work_blocks & b.work_blocks
+    loosely = len(blocks) - (not a.namesake_on_work and a.block in blocks) - (
+        not b.namesake_on_work and b.block in blocks and (b.block != a.block or a.namesake_on_work))
+    return same, loosely - same
 
 
 def specific(a, b):
@@ -412,39 +451,41 @@ def specific(a, b):
         all(a.name.given) and all(b.name.given) and a.name.initials == b.name.initials)
 
 
-def evidence_between(a, b):
+def evidence_between(a, b, words=True):
     """(points, words) for each piece of evidence that two compatible occurrences are one
-    person (negative points: evidence against). Their sum is the pair's score."""
+    person (negative points: evidence against). Their sum is the pair's score. With
+    words=False the words are left out (False): a block's pairs are scored by the hundred
+    thousand, and only the few that join are explained."""
     found = []
     # A coauthor written the same way (surname and all initials) counts more than one who
     # may be another person of the same surname and first initial.
-    shared = len(a.coauthors & b.coauthors)
-    loosely = len(a.coauthor_blocks & b.coauthor_blocks) - shared
+    shared, loosely = coauthors_in_common(a, b)
     if (a.crowded or b.crowded) and not specific(a, b):
         # Two people of this name share the department: only coauthors written the same
         # way, two or more of them, still say which of the two this is.
         if shared >= 2:
-            return [(min(3.0, 1.5 * shared), f"{shared} coauthors in common, in a department with a namesake")]
+            return [(min(3.0, 1.5 * shared), words and f"{shared} coauthors in common, in a department with a namesake")]
         return [(0.0, "two people of this name work in one department")]
     if shared or loosely:
-        found.append((min(3.0, 1.5 * shared + 0.75 * loosely), f"{shared + loosely} coauthor(s) in common"))
-    if a.departments & b.departments:
+        found.append((min(3.0, 1.5 * shared + 0.75 * loosely), words and f"{shared + loosely} coauthor(s) in common"))
+    if not a.departments.isdisjoint(b.departments):
         found.append((2.0, "same department"))
-    elif a.institutions & b.institutions:
+    elif not a.institutions.isdisjoint(b.institutions):
         found.append((1.5, "same institution"))
-    elif a.countries & b.countries:
+    elif not a.countries.isdisjoint(b.countries):
         found.append((0.3, "same country"))
     elif a.countries and b.countries:
         found.append((-0.5, "different countries"))
-    if all(a.name.given) and all(b.name.given) and a.name.given[0] and b.name.given[0]:
+    if a.spelled and b.spelled:
         found.append((0.75, "given names agree"))
     if a.topics and b.topics:
-        overlap = len(a.topics & b.topics) / len(a.topics | b.topics)
-        if overlap:
-            found.append((overlap, f"topics overlap {overlap:.2f}"))
+        common = len(a.topics & b.topics)
+        if common:
+            overlap = common / (len(a.topics) + len(b.topics) - common)  # Jaccard
+            found.append((overlap, words and f"topics overlap {overlap:.2f}"))
     if a.year and b.year and abs(a.year - b.year) > 20:
         # Careers are long; only a gap longer than most weighs against.
-        found.append((-0.5, f"{abs(a.year - b.year)} years apart"))
+        found.append((-0.5, words and f"{abs(a.year - b.year)} years apart"))
     return found
 
 
@@ -454,33 +495,36 @@ def explain(a, b):
     return f"works {a.key[0]} and {b.key[0]}: " + ", ".join(words for _, words in found) + f" (score {score:.1f})"
 
 
-def write(db, occurrences, people):
-    """Give each clustered occurrence its person, and rewrite those people's rows."""
-    roots = defaultdict(list)
-    for key, (root, clusters) in people.items():
-        roots[(root, id(clusters))].append(key)
-    assignments, rows = [], []
-    for (root, _), keys in roots.items():
-        clusters = people[keys[0]][1]
-        members = [occurrences[key] for key in keys]
-        orcids = sorted({o.orcid for o in members if o.orcid})
-        anchor = "orcid:" + orcids[0] if orcids else "first:%d:%d" % min(keys)
+def people(members, clusters, names):
+    """The authors rows of a clustered block group's people, and (person, work_id, position)
+    for their occurrences."""
+    found = defaultdict(list)
+    for o in members:
+        found[clusters.root(o.key)].append(o)
+    rows, assignments = [], []
+    for root, mine in found.items():
+        orcids = sorted({o.orcid for o in mine if o.orcid})
+        anchor = "orcid:" + orcids[0] if orcids else "first:%d:%d" % min(o.key for o in mine)
         person = stable_id("person:" + anchor)
-        assignments.extend((person, work_id, position) for work_id, position in keys)
+        assignments.extend((person, *o.key) for o in mine)
         evidence = clusters.evidence[root][:EVIDENCE_KEPT]
         if root in clusters.undecided:
             evidence = ["this name form fits two people about equally well, so it is left on its own"]
-        rows.append({"id": person, "orcid": orcids[0] if len(orcids) == 1 else None,
-                     "confidence": clusters.weakest[root] if clusters.weakest[root] is not None else 1.0,
-                     "evidence": json.dumps(evidence, ensure_ascii=False) if evidence else None,
-                     "name_ids": Counter(o.name_id for o in members)})
+        rows.append(person_row({"id": person, "orcid": orcids[0] if len(orcids) == 1 else None,
+                                "confidence": clusters.weakest[root] if clusters.weakest[root] is not None else 1.0,
+                                "evidence": json.dumps(evidence, ensure_ascii=False) if evidence else None,
+                                "name_ids": Counter(o.name_id for o in mine)}, names))
+    return rows, assignments
+
+
+def write(db, rows, assignments):
+    """Give each clustered occurrence its person, and rewrite those people's rows."""
     with db.atomic():
         old = {row[0] for row in db.execute("SELECT DISTINCT author_id FROM work_authors WHERE author_id IS NOT NULL")}
         db.conn.executemany("UPDATE work_authors SET author_id = ? WHERE work_id = ? AND position = ?", assignments)
         still = {row[0] for row in db.execute("SELECT DISTINCT author_id FROM work_authors WHERE author_id IS NOT NULL")}
         db.conn.executemany("DELETE FROM authors WHERE id = ?", [(gone,) for gone in old - still])
-        forms = {row["id"]: row for row in db.query("SELECT * FROM author_names")}
-        insert_rows(db, "authors", [person_row(row, forms) for row in rows])
+        insert_rows(db, "authors", rows)
         profile(db, {row["id"] for row in rows})
 
 
@@ -604,9 +648,11 @@ def people_at(db, institution_ids):
 
 def blocks_of(db, keys):
     names = name_forms(db)
-    blocks = set()
-    for work_id, position in keys:
-        (name_id,) = db.execute("SELECT name_id FROM work_authors WHERE work_id = ? AND position = ?",
-                                [work_id, position]).fetchone()
-        blocks.add(names[name_id]["block"])
-    return blocks
+    return {block_at(db, names, key) for key in keys} - {None}
+
+
+def block_at(db, names, key):
+    """The block of the occurrence (work_id, position), None if there is none."""
+    row = db.execute("SELECT name_id FROM work_authors WHERE work_id = ? AND position = ?", key).fetchone()
+    form = row and names.get(row[0])
+    return form and form["block"]
