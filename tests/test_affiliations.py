@@ -216,6 +216,9 @@ def test_the_gazetteer_knows_cities_by_their_names_and_regions_by_theirs():
     assert places.city("London", "CA").region == "08" and places.city("London").country == "GB"
     assert places.is_region("Pennsylvania", "US") and places.is_region("PA", "US") and not places.is_region("pa")
     assert places.is_region("Sichuan Province", "CN") and not places.is_region("Pittsburgh")
+    # ISO 3166-2's second names and names with the kind of region after a comma.
+    assert places.is_region("Lérida", "ES") and places.is_region("Lleida", "ES") and places.is_region("Cataluña", "ES")
+    assert places.is_region("Madrid", "ES") and places.is_region("Praha", "CZ") and places.is_region("Pontevedra", "ES")
     assert places.country_code("and") is None and places.country_code("AND") == "AD"
 
 

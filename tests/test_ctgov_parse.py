@@ -302,8 +302,31 @@ def test_both_exports_give_the_age_groups_in_v2_spelling():
     assert parse("v1classic_NCT03384433.json")[0]["NCT03384433"]["std_ages"] == ["ADULT", "OLDER_ADULT"]
 
 
-def test_an_export_site_without_a_facility_is_a_city_and_its_region_by_the_gazetteer():
+def export_sites(sites):
+    """The sites a current export with these Locations gives, as (facility, city, state, zip, country)."""
     header, row = list(csv.reader(io.StringIO((CTGOV / "current_export.csv").read_text(encoding="utf-8-sig"))))[:2]
+    row[header.index("Locations")] = "|".join(sites)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, row])
+    items, _ = ctgov.parse_payload(out.getvalue().encode(), "ctg-studies.csv")
+    return [tuple(site[key] for key in ("facility", "city", "state", "zip", "country")) for site in items[0]["sites"]]
+
+
+def test_an_export_site_in_a_province_iso_names_twice_or_backwards_is_a_city_and_its_province():
+    # ISO 3166-2 names Spain's provinces 'Pontevedra [Pontevedra]', 'Barcelona [Barcelona]', and its
+    # regions 'Madrid, Comunidad de'; the export writes 'Pontevedra', 'Barcelona', 'Madrid'.
+    sites = {"Vigo, Pontevedra, 36211, Spain": (None, "Vigo", "Pontevedra", "36211", "Spain"),
+             "Badalona, Barcelona, 08916, Spain": (None, "Badalona", "Barcelona", "08916", "Spain"),
+             # A city the gazetteer knows by this very name, though 'Hospitalet' reads like a hospital's.
+             "L'Hospitalet de Llobregat, Barcelona, 08907, Spain": (None, "L'Hospitalet de Llobregat", "Barcelona",
+                                                                   "08907", "Spain"),
+             "Getafe, Madrid, 28905, Spain": (None, "Getafe", "Madrid", "28905", "Spain"),
+             # A hospital in the province's capital stays a facility and its city.
+             "Hospital del Mar, Barcelona, 08003, Spain": ("Hospital del Mar", "Barcelona", None, "08003", "Spain")}
+    assert export_sites(sites) == list(sites.values())
+
+
+def test_an_export_site_without_a_facility_is_a_city_and_its_region_by_the_gazetteer():
     sites = {"Changsha, Hunan, 410008, China": (None, "Changsha", "Hunan", "410008", "China"),
              "Milan, Lombardy, 20122, Italy": (None, "Milan", "Lombardy", "20122", "Italy"),
              "Isfahan, Isfahan, Iran, Islamic Republic of": (None, "Isfahan", "Isfahan", None,
@@ -313,9 +336,4 @@ def test_an_export_site_without_a_facility_is_a_city_and_its_region_by_the_gazet
              # A facility stays one: a hospital's name, or a name the gazetteer knows as no city.
              "Beijing Tiantan Hospital, Beijing, China": ("Beijing Tiantan Hospital", "Beijing", None, None, "China"),
              "Charité, Berlin, Germany": ("Charité", "Berlin", None, None, "Germany")}
-    row[header.index("Locations")] = "|".join(sites)
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows([header, row])
-    items, _ = ctgov.parse_payload(out.getvalue().encode(), "ctg-studies.csv")
-    assert [tuple(site[key] for key in ("facility", "city", "state", "zip", "country")) for site in items[0]["sites"]] \
-        == list(sites.values())
+    assert export_sites(sites) == list(sites.values())

@@ -389,3 +389,27 @@ def test_legacy_xml_criteria_keep_the_nesting_v2_gives_the_same_criteria(name):
         return [[(" ".join(item["text"].split()), item["level"]) for item in lists[kind]] for kind in ("inclusion", "exclusion")]
 
     assert items(legacy["eligibility_criteria"]) == items(criteria)
+
+
+def v2_studies(path):
+    data = json.loads(path.read_bytes())
+    return data if isinstance(data, list) else data.get("studies", [data])
+
+
+@pytest.mark.parametrize("name", [name for name in files_of("ctgov") if name.endswith(".json")])
+def test_every_recorded_v2_site_written_as_the_current_export_writes_it_reads_back_field_by_field(name):
+    # The current site's CSV export writes a site as its v2 facility, city, state, zip and country
+    # joined with ', ', the empty ones left out; each must come back in its own field.
+    studies = [s for s in v2_studies(real_data() / "ctgov" / name) if "protocolSection" in s]
+    fields = ("facility", "city", "state", "zip", "country")
+    expected = {s["protocolSection"]["identificationModule"]["nctId"]: [
+        tuple(loc.get(field) for field in fields)
+        for loc in s["protocolSection"].get("contactsLocationsModule", {}).get("locations", [])] for s in studies}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["NCT Number", "Study Title", "Locations"])
+    for nct_id, sites in expected.items():
+        writer.writerow([nct_id, "a title", "|".join(", ".join(filter(None, site)) for site in sites)])
+    items, _ = parse_payload(out.getvalue().encode(), "ctg-studies.csv")
+    got = {item["nct_id"]: [tuple(site[field] for field in fields) for site in item["sites"]] for item in items}
+    assert got == expected
