@@ -12,16 +12,31 @@ that a public, read-only KB server need not pay more than once.
   KB's schema cannot change while it is served, so its version is read once and the answers
   are kept (KeptSchemaDatabase): a table search then makes one hop (twelve before), its
   query's.
+- Request arguments: Datasette parses a request's query string again each time it reads
+  `request.args` (31 times for one table search); a request's parse is kept with it
+  (KeptArgsRequest), keyed by its query string.
+- List columns: the JSON API gives a table's list columns as arrays by adding Datasette's
+  `_json=` for them (datasette_plugin/json_lists.py); Datasette's JSON renderer then tries
+  json.loads on each of their cells and catches the error each NULL raises (1 ms a page of 50
+  works). `kb serve`'s JSON renderer parses the cells that hold text first and hands the rest
+  to Datasette's renderer as it is.
+- JSON1: each table request asks the facets plugin whether SQLite has JSON1, which opens a
+  database in memory to find out; the answer is read once.
 - Reads: an immutable KB is memory-mapped, so a search that counts its facets over 30,000
   matches reads their rows from the operating system's cache in place, not a page at a time
   through each connection's 2 MB cache. Only an immutable KB: nothing may truncate a mapped
   file under the server, and a mutable KB is being loaded.
 """
 
-import copy
+import functools
+import json
 
+import datasette.facets
 from datasette.app import Datasette
 from datasette.database import Database
+from datasette.renderer import json_renderer
+from datasette.utils import MultiParams, detect_json1
+from datasette.utils.asgi import Request
 
 # The KB's tables, views and canned queries, times the few actions (or schema questions) asked
 # of each, are a few hundred.
@@ -39,6 +54,7 @@ class ServedDatasette(Datasette):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        keep_request_args()
         self.anonymous_permissions = {}
         for name, database in list(self.databases.items()):
             if database.path and not database.is_mutable:
@@ -63,12 +79,73 @@ class ServedDatasette(Datasette):
         if database in self.databases and not self.databases[database].is_mutable:
             conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
 
+    def _register_renderers(self):
+        super()._register_renderers()
+        self.renderers["json"] = (json_with_lists, self.renderers["json"][1])
+
     async def refresh_schemas(self):
         if self.schemas_read:
             return
         await super().refresh_schemas()
         self.schemas_read = not any(database.is_mutable for name, database in self.databases.items()
                                     if name != "_internal")
+
+
+def keep_request_args():
+    """Datasette's Request keeps its parsed arguments (MultiParams, read-only) for its query
+    string; the facets plugin's JSON1 question is answered once. Both for the process: the
+    answers are the ones Datasette gives."""
+    if not isinstance(Request.__dict__["args"], KeptArgs):
+        Request.args = KeptArgs(Request.__dict__["args"])
+    if not isinstance(datasette.facets.detect_json1, functools._lru_cache_wrapper):
+        datasette.facets.detect_json1 = functools.cache(detect_json1)
+
+
+class KeptArgs:
+    """A request's `args`, parsed once for its query string."""
+
+    def __init__(self, parse):
+        self.parse = parse
+
+    def __get__(self, request, owner=None):
+        if request is None:
+            return self
+        kept = request.__dict__.get("kept_args")
+        if kept is None or kept[0] != request.query_string:
+            kept = request.__dict__["kept_args"] = (request.query_string, self.parse.__get__(request, owner))
+        return kept[1]
+
+
+def json_with_lists(args, data, view_name):
+    """Datasette's JSON renderer, the `_json=` columns' cells that hold text parsed first."""
+    columns = data.get("columns") or []
+    listed = set(args.getlist("_json")) & set(columns) if "_json" in args else set()
+    if listed and "rows" in data:
+        at = [i for i, column in enumerate(columns) if column in listed]
+        data["rows"] = [parsed_cells(row, at) for row in data["rows"]]
+        args = MultiParams([(key, value) for key in args.keys() if key != "_json" for value in args.getlist(key)])
+    return json_renderer(args, data, view_name)
+
+
+def parsed_cells(row, at):
+    row = list(row)
+    for i in at:
+        if isinstance(row[i], (str, bytes)):
+            try:
+                row[i] = json.loads(row[i])
+            except ValueError:
+                pass
+    return row
+
+
+def copied(value):
+    """A kept answer as a caller may change it: its lists and dicts copied, all the way down
+    (the rest, strings, numbers and Datasette's Column tuples of them, cannot change)."""
+    if isinstance(value, list):
+        return [copied(item) for item in value]
+    if isinstance(value, dict):
+        return {key: copied(item) for key, item in value.items()}
+    return value
 
 
 class KeptSchemaDatabase(Database):
@@ -88,7 +165,7 @@ def kept_answer(question):
             if len(self.kept_answers) >= KEPT_ANSWERS:  # a URL names a table that is not there
                 return found
             self.kept_answers[key] = found
-        return copy.deepcopy(self.kept_answers[key])
+        return copied(self.kept_answers[key])
     return answer
 
 

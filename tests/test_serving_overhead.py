@@ -99,3 +99,28 @@ def test_a_search_runs_its_full_text_match_once_and_keeps_fts5s_own_ranks_and_sn
                             "WHERE works_fts MATCH '\"stroke\"' ORDER BY rank").fetchall()
     assert found["total"] == len(expected) > 20
     assert [(hit["id"], hit["rank"], hit["snippet"]) for hit in found["rows"]] == [tuple(row) for row in expected]
+
+
+def test_the_json_renderer_gives_list_columns_as_datasettes_own_json_switch_does(kb_path):
+    from datasette.renderer import json_renderer
+    from datasette.utils import MultiParams
+
+    serve.datasette_for(kb_path)  # kb serve's renderer, as it is registered
+    columns = ["id", "pub_types", "keywords", "blob"]
+    rows = [(1, '["Review", "RCT"]', None, b'["x"]'), (2, "not json", "[]", None), (3, 7, '{"a": [1]}', b"\xff")]
+    for query in ["_json=pub_types&_json=keywords&_json=blob&_shape=array", "_json=pub_types", "_shape=arrays",
+                  "_json=title&_shape=objects", "_json=id&_json=keywords&_nl=on&_shape=array"]:
+        args = MultiParams([pair.split("=") for pair in query.split("&")])
+        ours = datasette_app.json_with_lists(args, {"columns": columns, "rows": list(rows)}, "table")
+        theirs = json_renderer(args, {"columns": columns, "rows": list(rows)}, "table")
+        assert (ours.body, ours.status, ours.headers) == (theirs.body, theirs.status, theirs.headers), query
+
+
+def test_a_request_reads_its_arguments_once_for_its_query_string(kb_path):
+    from datasette.utils.asgi import Request
+
+    serve.datasette_for(kb_path)
+    request = Request.fake("/regenkb/works.json?_search=stroke&_json=pub_types&_json=keywords")
+    assert request.args is request.args and request.args.getlist("_json") == ["pub_types", "keywords"]
+    request.scope = dict(request.scope, query_string=b"_search=exosome")
+    assert request.args["_search"] == "exosome" and "_json" not in request.args
