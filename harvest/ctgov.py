@@ -550,7 +550,12 @@ POSTCODE = re.compile(r"(?=[^,]*\d)[+A-Z\d][A-Z\d -]{1,12}")
 FACILITY_WORD = re.compile(
     r"hospi|h[oô]pital|ospedale|klinik|clinic|univers|college|school|institu|\bcent(?:er|re|ro)\b|"
     r"foundation|department|\bdept\b|division|faculty|laborator|research|medical|health|\bunit\b|"
-    r"\bward\b|\b(?:ltd|inc|llc|gmbh)\b", re.I)
+    r"\bward\b|\b(?:ltd|inc|llc|gmbh)\b|"
+    # A specialty ('Cardiologia', 'Endocrinology and Metabolism'), a hospital in Nordic or Polish
+    # ('Drammen Sykehus', 'Szpital im. Fryderyka Chopina'), a doctor ('Dr. Kohler') and company forms
+    # ('S.A. de C.V.', 'E.P.E', 's.r.o.').
+    r"\w\wolog(?:y|ia|ie|ía)\b|sykehus|sjukhus|sygehus|szpital|przychodnia|poradnia|\bdr\.|"
+    r"\b(?:s\.a|s\.c|c\.v|e\.p\.e|s\.r\.o)\b", re.I)
 
 
 def split_bar(value):

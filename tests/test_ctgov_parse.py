@@ -326,6 +326,24 @@ def test_an_export_site_in_a_province_iso_names_twice_or_backwards_is_a_city_and
     assert export_sites(sites) == list(sites.values())
 
 
+def test_a_department_doctor_or_company_form_after_a_facilitys_name_stays_in_the_facility():
+    sites = {"Policlinico Umberto I, Cardiologia, Roma, 00161, Italy":
+             ("Policlinico Umberto I, Cardiologia", "Roma", None, "00161", "Italy"),
+             "Gemeinschaftspraxis Dr. Senftleber, Dr. Kohler, Messkirch, Germany":
+             ("Gemeinschaftspraxis Dr. Senftleber, Dr. Kohler", "Messkirch", None, None, "Germany"),
+             "Vestre Viken HF, Drammen Sykehus, Drammen, 3004, Norway":
+             ("Vestre Viken HF, Drammen Sykehus", "Drammen", None, "3004", "Norway"),
+             "CEINV Salud, S.A. de C.V., Monterrey, 64020, Mexico":
+             ("CEINV Salud, S.A. de C.V.", "Monterrey", None, "64020", "Mexico"),
+             # A city and its state after a facility stay a city and a state.
+             "Pfizer Investigational Site, Changsha, Hunan, 410008, China":
+             ("Pfizer Investigational Site", "Changsha", "Hunan", "410008", "China"),
+             "CIPADI - Centro Integral de Prevencion y Atencion en Diabetes, Godoy Cruz, Mendoza, M5501ARP, Argentina":
+             ("CIPADI - Centro Integral de Prevencion y Atencion en Diabetes", "Godoy Cruz", "Mendoza", "M5501ARP",
+              "Argentina")}
+    assert export_sites(sites) == list(sites.values())
+
+
 def test_an_export_site_without_a_facility_is_a_city_and_its_region_by_the_gazetteer():
     sites = {"Changsha, Hunan, 410008, China": (None, "Changsha", "Hunan", "410008", "China"),
              "Milan, Lombardy, 20122, Italy": (None, "Milan", "Lombardy", "20122", "Italy"),
