@@ -23,10 +23,10 @@ BATCH = 2000
 # ClinicalTrials.gov writes every descriptor UI with nine digits (D000020521 for Stroke's
 # D020521). NLM keeps six for the UIs it made before it went to nine, and numbered on (after
 # D009710 would come D000009711: NLM Tech Bull 2013;(391):e1), so a number is one descriptor
-# in either form. The lowest nine-digit UI we have seen written (Extracellular Vesicles,
-# D000067128) bounds the six-digit ones; a nine-digit UI below it, if any, would become a UI
-# no descriptor has: a heading missed, never another heading.
-FIRST_NINE_DIGIT_UI = 67128
+# in either form. The lowest nine-digit UI of the 2018 descriptor list is D000066388 (none
+# between D000065 and D000066388; the real records hold six-digit UIs up to D065206). Were
+# there a lower one, it would become a UI no descriptor has: a heading missed, never another.
+FIRST_NINE_DIGIT_UI = 66388
 
 
 def descriptor_ui(value):

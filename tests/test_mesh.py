@@ -231,6 +231,14 @@ def test_a_trial_condition_in_clinicaltrials_gov_nine_digit_form_holds_its_headi
         assert find(db.conn, "cerebrovascular accident", kind="trials", widen=False)["total"] == 0
 
 
+def test_a_nine_digit_ui_is_shortened_only_when_nlm_wrote_it_with_six_digits():
+    # D065206 (six digits) is in the real PubMed records; D000066388 and D000066491 are in
+    # MeSH 2018's list of descriptors with nine, the lowest there.
+    assert [mesh.descriptor_ui(ui) for ui in ("D000020521", "D000065206", "D000066388", "D000066491",
+                                              "D000083242", "D020521", None)] == [
+        "D020521", "D065206", "D000066388", "D000066491", "D000083242", "D020521", None]
+
+
 def test_an_older_kb_with_nine_digit_trial_condition_uis_is_upgraded_on_open(tmp_path):
     db = open_db(str(tmp_path / "kb.db"))
     load_ctgov_file(db, nine_digit_study(tmp_path / "study.json"))
