@@ -15,6 +15,7 @@ needs the stroke topic. The parse functions here are pure; `kb.evidence` writes 
 import csv
 import re
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from re import _constants as sre_constants, _parser as sre_parser
@@ -83,6 +84,9 @@ class Rule:
     # Lowercase strings one of which every match contains (needles_of): a rule none of them is
     # in is not run. A hundred patterns scanned over every abstract were most of a refresh.
     needles: frozenset
+    # (key, at a word start) pairs one of which begins every match (starts_of), or None: the
+    # rule is tried only where the vocabulary's scanner finds one of its keys.
+    starts: frozenset | None
 
     def may_match(self, lowered):
         """False when the rule cannot match `lowered` (an ASCII text, lowercased)."""
@@ -124,6 +128,88 @@ def needles_of(items):
     return best
 
 
+# A start key is at most this long: longer keys skip few more positions and make more keys.
+KEY_LENGTH = 4
+# A rule with a shorter key is run on the whole text: a single letter begins most words, and
+# trying a rule at each word is slower than one pass over the text.
+SHORTEST_KEY = 2
+# More keys than this for one rule (character classes multiply them) and it is run on the whole text.
+KEYS_KEPT = 256
+
+
+def starts_of(items):
+    """Of a parsed pattern, the set of (key, at a word start) pairs one of which begins every
+    match: key the match's first characters, lowercased, at most KEY_LENGTH of them, and at a
+    word start when a \\b precedes them. None when some match may begin with anything.
+
+    `\\brats?\\b|cell therap` -> {("rat", True), ("cell", False)}. As for needles_of, the
+    keys hold for texts that are ASCII."""
+    found = leads(items)
+    if found is None or any(len(key) < SHORTEST_KEY for key, _, _ in found):
+        return None
+    found = {(key, bounded) for key, bounded, _ in found}
+    # A key that begins with another needs no place of its own: the other one's places hold it.
+    return frozenset((key, bounded) for key, bounded in found
+                     if not any(key.startswith(other) and other != key and (bounded or not by_word)
+                                for other, by_word in found))
+
+
+def leads(items):
+    """(lead, at a word start, whole) triples for a sequence of parsed items: `whole` when the
+    lead is all the sequence matched, so what follows may extend it; None past KEYS_KEPT."""
+    done, growing = set(), {("", False)}
+    for op, argument in items:
+        if op is sre_constants.AT and argument is sre_constants.AT_BOUNDARY:
+            growing = {(lead, bounded or not lead) for lead, bounded in growing}
+            continue
+        if op in (sre_constants.AT, sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            continue  # consumes nothing: the match starts where it would without them
+        following = item_leads(op, argument)
+        if following is None:
+            return done | {(lead, bounded, False) for lead, bounded in growing}
+        grown = {(lead + more, bounded or (not lead and more_bounded), whole)
+                 for lead, bounded in growing for more, more_bounded, whole in following}
+        growing = set()
+        for lead, bounded, whole in grown:
+            if whole and len(lead) < KEY_LENGTH:
+                growing.add((lead, bounded))
+            else:
+                done.add((lead[:KEY_LENGTH], bounded, False))
+        if len(done) + len(growing) > KEYS_KEPT:
+            return None
+    return done | {(lead, bounded, True) for lead, bounded in growing}
+
+
+def item_leads(op, argument):
+    """leads() of one consuming item, or None when it may begin with any character."""
+    if op is sre_constants.LITERAL:
+        return {(chr(argument).lower(), False, True)} if chr(argument).isascii() else None
+    if op is sre_constants.IN:
+        chars = set()
+        for kind, value in argument:
+            if kind is sre_constants.LITERAL and chr(value).isascii():
+                chars.add(chr(value).lower())
+            elif kind is sre_constants.RANGE and value[1] < 128:
+                chars.update(chr(c).lower() for c in range(value[0], value[1] + 1))
+            else:
+                return None  # negated, a category (\\w), or beyond ASCII
+        return {(char, False, True) for char in chars}
+    if op is sre_constants.SUBPATTERN:
+        return leads(argument[-1])
+    if op is sre_constants.BRANCH:
+        branches = [leads(branch) for branch in argument[1]]
+        return None if None in branches else set().union(*branches)
+    if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
+        low, high, item = argument
+        once = leads(item)
+        if once is None:
+            return None
+        # After one repetition another may follow: only a single one is the whole item.
+        found = {(lead, bounded, whole and high == 1) for lead, bounded, whole in once}
+        return found | {("", False, True)} if low == 0 else found
+    return None
+
+
 class VocabularyError(ValueError):
     pass
 
@@ -154,13 +240,90 @@ class Vocabulary:
                                 if "=" in pair)
                 fields = frozenset(f.strip() for f in (row.get("fields") or "").split(",") if f.strip())
                 unless = frozenset(v.strip() for v in (row.get("unless") or "").split(";") if v.strip())
-                needles = frozenset(needles_of(sre_parser.parse(pattern.pattern)) or ())
+                parsed = sre_parser.parse(pattern.pattern)
                 self.rules.append(Rule(path.stem, row["value"].strip(), pattern, implies, fields, unless, name,
-                                       needles))
+                                       frozenset(needles_of(parsed) or ()), starts_of(parsed)))
+        self.scanner, self.rules_at = start_scanner(self.rules)
+        self.unanchored = {index for index, rule in enumerate(self.rules) if rule.starts is None}
+
+    def matching(self, text):
+        """(rule, its matches in `text` as `rule.pattern.finditer` finds them) for each rule that
+        may match, in vocabulary order.
+
+        On an ASCII text, one pass of the scanner finds where some rule's start keys are, and
+        a rule is tried only there (`pattern.match` at each such place past its last match,
+        which finds what finditer finds: no match of it starts anywhere else); a rule without
+        start keys runs over the text when one of its needles is in it. Other texts are
+        scanned rule by rule."""
+        if not text.isascii():
+            return [(rule, rule.pattern.finditer(text)) for rule in self.rules]
+        lowered = text.lower()
+        places = defaultdict(list)
+        for hit in self.scanner.finditer(lowered):
+            for index in self.rules_at[hit.groups()]:
+                places[index].append(hit.start())
+        found = []
+        for index in sorted(places.keys() | self.unanchored):
+            rule = self.rules[index]
+            if rule.starts:
+                found.append((rule, matches_at(rule.pattern, text, places[index])))
+            elif rule.may_match(lowered):
+                found.append((rule, rule.pattern.finditer(text)))
+        return found
 
     @property
     def tags(self):
         return sorted({rule.tag for rule in self.rules} | {t for v in self.structured.values() for t, _, _ in v})
+
+
+def start_scanner(rules):
+    """A regex that, at each place of a lowercased text where a start key of some rule
+    begins, matches empty and captures the longest such key (in its first group at a word
+    start, else in its second, of the keys that need no word start), and {the match's
+    groups: indexes of the rules one of whose keys is a prefix of that key}: every key that
+    begins at a place is a prefix of the longest."""
+    keys = {key for rule in rules for key, _ in rule.starts or ()}
+    anywhere = {key for rule in rules for key, bounded in rule.starts or () if not bounded}
+    rules_at = {}
+    for found, kinds, groups in ((keys, (True, False), lambda key: (key, None)),
+                                 (anywhere, (False,), lambda key: (None, key))):
+        for key in found:
+            heads = {key[:end] for end in range(1, len(key) + 1)}
+            rules_at[groups(key)] = [index for index, rule in enumerate(rules)
+                                     if any(k in heads and bounded in kinds for k, bounded in rule.starts or ())]
+    never = "(?!)"
+    return re.compile(rf"\b(?=({trie(keys) or never}))|(?=({trie(anywhere) or never}))"), rules_at
+
+
+def trie(keys):
+    """One regex of strings as a trie, matching the longest of them: {"rat", "rats"} -> 'rat(?:s)?'."""
+    root = {}
+    for key in keys:
+        node = root
+        for char in key:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def pattern(node):
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        either = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{either})?" if "" in node else either
+
+    return pattern(root)
+
+
+def matches_at(pattern, text, places):
+    """The matches of `pattern` in `text` that start at one of `places` (ascending), as
+    finditer finds them: each after the last one's end."""
+    end = 0
+    for place in places:
+        if place >= end:
+            match = pattern.match(text, place)
+            if match:
+                end = match.end()
+                yield match
 
 
 def plain(text):
@@ -178,13 +341,10 @@ def text_tags(vocabulary, fields):
         text = plain(text)
         if not text:
             continue
-        lowered = text.lower() if text.isascii() else None
-        for rule in vocabulary.rules:
+        for rule, matches in vocabulary.matching(text):
             if rule.fields and field not in rule.fields:
                 continue
-            if lowered is not None and not rule.may_match(lowered):
-                continue
-            for match in rule.pattern.finditer(text):
+            for match in matches:
                 before = text[max(0, match.start() - 40):match.start()]
                 if rule.tag not in NEGATION_BLIND and NEGATION.search(before):
                     continue

@@ -232,15 +232,21 @@ def texts_of(path):
             for element in root.iter(tag)]
 
 
-def test_a_rule_is_skipped_only_on_text_it_cannot_match():
-    """A rule none of whose needles is in a text is not run on it (the refresh's tagging
-    speed): on the demo corpus and the real PubMed files, each skipped rule finds nothing."""
+def corpus_files():
+    """The demo corpus, and the real PubMed files when REGENKB_REAL_DATA is set."""
     files = sorted((Path(classify.__file__).parent / "demo_corpus").glob("*.xml"))
     files.append(Path(classify.__file__).parent / "demo_corpus" / "ctgov_trials.json")
     if os.environ.get("REGENKB_REAL_DATA"):
         from test_conformance_real import real_data
         files += [path for path in sorted((real_data() / "pubmed").iterdir())
                   if path.name.endswith((".xml", ".xml.gz")) and "esearch" not in path.name]
+    return files
+
+
+def test_a_rule_is_skipped_only_on_text_it_cannot_match():
+    """A rule none of whose needles is in a text is not run on it (the refresh's tagging
+    speed): on the demo corpus and the real PubMed files, each skipped rule finds nothing."""
+    files = corpus_files()
     vocabulary = classify.Vocabulary()
     skipped = matched = 0
     for path in files:
@@ -269,3 +275,39 @@ def test_a_rules_needles_are_strings_every_match_contains(pattern, needles):
     from re import _parser
 
     assert classify.needles_of(_parser.parse(pattern)) == needles
+
+
+def test_one_scan_for_start_keys_finds_every_match_that_each_rule_scanning_alone_finds():
+    """Tagging scans a text once for every rule's start keys and tries a rule only where one
+    of its keys is (the refresh's tagging speed): on the demo corpus and the real PubMed
+    files, each rule's matches, and so the tags, are exactly those of its own finditer."""
+    vocabulary = classify.Vocabulary()
+    assert sum(rule.starts is not None for rule in vocabulary.rules) > 0.9 * len(vocabulary.rules)
+    tried = matches = tags = 0
+    for path in corpus_files():
+        texts = list(map(classify.plain, texts_of(path)))
+        for text in texts:
+            scanned = {rule.name: [match.span() for match in found] for rule, found in vocabulary.matching(text)}
+            for rule in vocabulary.rules:
+                alone = [match.span() for match in rule.pattern.finditer(text)]
+                assert scanned.get(rule.name, []) == alone, (path.name, rule.name, text[:80])
+                matches += len(alone)
+            tried += len(scanned)
+        tags += len(classify.text_tags(vocabulary, {"title": " ".join(texts[:5]), "abstract": " ".join(texts)}))
+    assert matches > 1000 and tags > 100 and tried < len(vocabulary.rules) * sum(map(len, map(texts_of, corpus_files())))
+
+
+@pytest.mark.parametrize("pattern, starts", [
+    (r"\brats?\b|cell therap", {("rat", True), ("cell", False)}),
+    (r"\b[hr]?mscs?\b", {("hmsc", True), ("rmsc", True), ("msc", True)}),
+    (r"\bmesenchymal (stem|stromal)", {("mese", True)}),  # KEY_LENGTH characters at most
+    (r"(?<!non-)\b(?!brain)random", {("rand", True)}),  # assertions consume nothing
+    (r"\bab\w+cd", {("ab", True)}),  # nothing after a character class that is not spelled out
+    (r"\b(ab)+cd", {("ab", True)}),  # nor after a repeat: another one may follow
+    (r"(x )?\byz", {("x yz", False), ("yz", True)}),  # a word start only where nothing came before
+    (r"\b[a-z]{3,}stem\b", None),  # a key of one letter: the rule runs over the whole text
+])
+def test_a_rules_start_keys_begin_every_match(pattern, starts):
+    from re import _parser
+
+    assert classify.starts_of(_parser.parse(pattern)) == starts
