@@ -174,19 +174,16 @@ def gather(db, names, wanted):
                     (work_id, position), form["parsed"], form["id"], form["orcid"], year, form["block"], form["key"],
                     work_forms, work_blocks, forms[form["key"]] > 1, blocks[form["block"]] > 1,
                     bool(form["parsed"] and form["parsed"].given and all(form["parsed"].given)), topics=topic)
-    places = defaultdict(lambda: (set(), set(), set()))
-    for work_id, position, institution_id, department_id, country in db.execute(
-            "SELECT waa.work_id, waa.position, af.institution_id, af.department_id, af.country "
-            "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id "
-            f"WHERE waa.work_id IN {gathered}"):
-        if (work_id, position) in occurrences:
-            for found, value in zip(places[(work_id, position)], (institution_id, department_id, country)):
-                if value:
-                    found.add(value)
-    for key, (institutions, departments, countries) in places.items():
-        occurrence = occurrences[key]
-        occurrence.institutions, occurrence.departments, occurrence.countries = (
-            one(institutions), one(departments), one(countries))
+    places = db.execute(
+        "SELECT waa.work_id, waa.position, af.institution_id, af.department_id, af.country "
+        "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id "
+        f"WHERE waa.work_id IN {gathered} ORDER BY waa.work_id, waa.position")
+    for key, rows in groupby(places, key=lambda row: (row[0], row[1])):
+        if key in occurrences:
+            _, _, institutions, departments, countries = zip(*rows)
+            occurrence = occurrences[key]
+            occurrence.institutions, occurrence.departments, occurrence.countries = (
+                one(filter(None, institutions)), one(filter(None, departments)), one(filter(None, countries)))
     # Where two people of one block write together, their department and coauthors are
     # shared and say nothing about which of them an occurrence is.
     crowded = {(o.block, department) for o in occurrences.values() if o.namesake_on_work
