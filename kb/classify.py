@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from re import _constants as sre_constants, _parser as sre_parser
+from typing import NamedTuple
 
 VOCABULARIES = Path(__file__).parent / "vocabularies"
 DEFAULT_VOCABULARY = VOCABULARIES / "stem_cell_stroke"
@@ -63,8 +64,8 @@ BACKGROUND = {"BACKGROUND", "INTRODUCTION", "OBJECTIVE", "OBJECTIVES", "AIM", "A
 DESIGN_PRECEDENCE = ("randomised controlled trial", "non-randomised controlled", "single-arm")
 
 
-@dataclass(frozen=True)
-class Tag:
+class Tag(NamedTuple):
+    """A tuple, so `tagged` stores it as JSON as it is and reads it back with Tag(*row)."""
     tag: str
     value: str
     field: str  # where the evidence is: title, abstract, mesh, pub_type, phase, ...
@@ -258,15 +259,17 @@ class Vocabulary:
         if not text.isascii():
             return [(rule, rule.pattern.finditer(text)) for rule in self.rules]
         lowered = text.lower()
-        places = defaultdict(list)
+        keys, places = defaultdict(list), defaultdict(list)
         for hit in self.scanner.finditer(lowered):
-            for index in self.rules_at[hit.groups()]:
-                places[index].append(hit.start())
+            keys[hit.groups()].append(hit.start())
+        for key, where in keys.items():
+            for index in self.rules_at[key]:
+                places[index].extend(where)
         found = []
         for index in sorted(places.keys() | self.unanchored):
             rule = self.rules[index]
             if rule.starts:
-                found.append((rule, matches_at(rule.pattern, text, places[index])))
+                found.append((rule, matches_at(rule.pattern, text, sorted(places[index]))))
             elif rule.may_match(lowered):
                 found.append((rule, rule.pattern.finditer(text)))
         return found

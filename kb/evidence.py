@@ -10,7 +10,6 @@ in `possibly_same_as`."""
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import astuple
 
 from . import gapmap
 from .affiliations import institution_key
@@ -73,7 +72,7 @@ def classify(db, vocabulary=DEFAULT_VOCABULARY, everything=False, progress=None)
         db.conn.executemany("DELETE FROM tags WHERE subject = ? AND subject_id = ?", stale)
         insert_rows(db, "tags", rows)
         insert_rows(db, "tagged", [{"subject": kind, "subject_id": subject_id, "digest": digests[(kind, subject_id)],
-                                    "found": json.dumps([astuple(t) for t in tags[(kind, subject_id)]])}
+                                    "found": json.dumps(tags[(kind, subject_id)])}
                                    for kind, subject_id in stale])
         for table in ("evidence", "related_trials"):
             db.execute(f"DELETE FROM {table}")
