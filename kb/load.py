@@ -243,11 +243,12 @@ def link_end_table(scheme):
     return None
 
 
+EMPTY_LINK = dict.fromkeys(LINK_COLUMNS)
+
+
 def link_row(**fields):
     """A links row with every column; ends not yet resolved to a work or trial stay NULL."""
-    row = dict.fromkeys(LINK_COLUMNS)
-    row.update(fields)
-    return row
+    return {**EMPTY_LINK, **fields}
 
 
 def chunks(values, size=500):

@@ -7,6 +7,7 @@ The work row takes each field from the best source for it (`PRECEDENCE`), keeps 
 source of every value (`works.provenance`) and records disagreements (`work_conflicts`).
 """
 
+import functools
 import json
 import re
 
@@ -119,9 +120,15 @@ def comparable(value):
     return re.sub(r"[^\w]+", " ", fold(str(value))).strip().rstrip(".")
 
 
+MARKUP, NOT_WORD = re.compile(r"<[^>]+>"), re.compile(r"[^\w]+")
+
+
+# A load asks for a record's title key three times (its block, its candidates, its work row):
+# the last few thousand titles are kept.
+@functools.lru_cache(maxsize=1 << 12)
 def title_key(title):
     """A title as it is compared: folded, punctuation and markup gone, spaces collapsed."""
-    return " ".join(re.sub(r"[^\w]+", " ", fold(re.sub(r"<[^>]+>", " ", title or ""))).split())
+    return " ".join(NOT_WORD.sub(" ", fold(MARKUP.sub(" ", title or ""))).split())
 
 
 def match_key(record):
