@@ -311,11 +311,21 @@ def cluster(members, curations):
     for o in members:
         clusters.anchored[o.key] = o.name not in ambiguous
     unsure = {o.name_id for o in members if o.name in ambiguous}
-    for score, a, b in pairs:
-        if a.name_id not in unsure and b.name_id not in unsure and clusters.separate(a.key, b.key, apart):
-            clusters.join(a.key, b.key, explain(a, b), confidence_of(score))
-    attach(clusters, [o for o in members if o.name_id in unsure], pairs, apart)
-    for score, a, b in pairs:
+    # The pairs that may still join after attach: those of an ambiguous form, and those of
+    # two clusters not compatible now (a curator's merge across surnames can change that).
+    # A pair of one cluster stays in one cluster, and is most of a block's pairs.
+    later, root = [], clusters.root
+    for pair in pairs:
+        score, a, b = pair
+        if a.name_id in unsure or b.name_id in unsure:
+            later.append(pair)
+        elif root(a.key) != root(b.key):
+            if clusters.compatible(a.key, b.key, apart):
+                clusters.join(a.key, b.key, explain(a, b), confidence_of(score))
+            else:
+                later.append(pair)
+    attach(clusters, [o for o in members if o.name_id in unsure], later, apart)
+    for score, a, b in later:
         if clusters.undecided.isdisjoint((a.key, b.key)) and clusters.separate(a.key, b.key, apart):
             clusters.join(a.key, b.key, explain(a, b), confidence_of(score))
     return clusters
