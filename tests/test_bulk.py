@@ -1,3 +1,4 @@
+import functools
 import gzip
 import os
 import subprocess
@@ -57,6 +58,32 @@ def test_a_load_parsed_beside_its_writer_gives_the_kb_of_a_load_in_one_process(t
     assert snapshot(tmp_path / "pipelined.db") == snapshot(tmp_path / "alone.db")
     assert [(Path(path).name, added, updated) for path, added, updated in reports] == [
         ("pubmed25n0001.xml.gz", 1200, 0), ("pubmed25n1275.xml", 0, 40)]
+
+
+def test_the_parsing_process_hands_the_writer_prepared_records_without_their_raw_xml(tmp_path):
+    path = files(tmp_path)[1]
+    task = (functools.partial(bulk.chunk_batches, origin=str(path), topic=None), list(bulk.chunks(path)), str(path))
+    items = [item for items, _ in bulk.batches_of_piece(task) for item in items]
+    records = [item for item in items if isinstance(item, dict)]
+    assert len(records) == 40 and not any("raw" in record for record in records)
+    assert all(record["sha1"] and record["raw_zlib"] for record in records)
+
+
+def test_a_load_syncs_its_log_every_64_mb_and_gives_the_kb_back_its_own_threshold(tmp_path, monkeypatch):
+    db = open_db(str(tmp_path / "kb.db"))
+    db.execute("PRAGMA wal_autocheckpoint = 500")
+    seen = []
+    write_batches = bulk.WorkLoader.write_batches
+
+    def watched(loader, batches, origin):
+        seen.append(loader.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        return write_batches(loader, batches, origin)
+
+    monkeypatch.setattr(bulk, "core_free", lambda: False)
+    monkeypatch.setattr(bulk.WorkLoader, "write_batches", watched)
+    assert bulk.load_files(db, files(tmp_path)).added == 1200
+    assert seen == [bulk.CHECKPOINT_PAGES] * 2 and bulk.CHECKPOINT_PAGES * 4096 == 64 << 20
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 500
 
 
 def test_the_parse_goes_beside_the_writer_only_when_a_second_cpu_is_there_and_idle(monkeypatch):
