@@ -2,6 +2,7 @@
 by side in one run, each pass against the floor, a bare lxml iterparse over the same file.
 
     python benchmarks/ingest.py [N]        (default N = 20000)
+    python benchmarks/ingest.py 5000 --only load-1,load-2   (the floor and these passes)
 
 Passes: the floor; regenkb's parser alone (`harvest.pubmed.iter_articles`); pubmed_parser's
 `parse_medline_xml` with authors and references, the parser most people use (installed only
@@ -111,8 +112,12 @@ def available(module):
     return importlib.util.find_spec(module) is not None
 
 
-def main(n):
+def main(n, only=None):
+    """Run the passes (only those named in `only`, and the floor, when given)."""
     import synth
+
+    def run(kind, *args):
+        return measure(kind, *args) if only is None or kind in only else {"error": "not asked for (--only)"}
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,17 +125,17 @@ def main(n):
         synth.write(n, data)
         floor = measure("floor", data)
         rows.append(("floor: bare lxml iterparse", floor))
-        rows.append(("regenkb parse only (iter_articles)", measure("parse", data)))
-        rows.append(("pubmed_parser parse_medline_xml", measure("pubmed_parser", data) if available("pubmed_parser")
+        rows.append(("regenkb parse only (iter_articles)", run("parse", data)))
+        rows.append(("pubmed_parser parse_medline_xml", run("pubmed_parser", data) if available("pubmed_parser")
                      else {"error": 'not installed (pip install -e ".[bench]")'}))
         loads = {}
         for kind, label in (("load-1", "kb load pubmed, full, one core"),
                             ("load-2", "kb load pubmed, full, two cores")):
             db_file = str(Path(tmp) / f"{kind}.db")
-            loads[kind] = measure(kind, data, db_file)
+            loads[kind] = run(kind, data, db_file)
             loads[kind]["db_bytes"] = sum(p.stat().st_size for p in Path(tmp).glob(f"{kind}.db*"))
             rows.append((label, loads[kind]))
-        refreshed = measure("refresh", data, str(Path(tmp) / "load-1.db"))
+        refreshed = run("refresh", data, str(Path(tmp) / "load-1.db"))
         rows.append(("refresh after the one-core load", refreshed))
     print(f"{n:,} records (synthetic baseline file, benchmarks/synth.py)\n")
     print(f"{'pass':40} {'records/s':>10} {'x floor':>8} {'wall s':>7} {'CPU s':>7} {'per CPU s':>9} "
@@ -164,4 +169,10 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(*sys.argv[2:5])
     else:
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)
+        import argparse
+
+        parser = argparse.ArgumentParser(description="Parse and load N synthetic PubMed records, side by side.")
+        parser.add_argument("n", type=int, nargs="?", default=20_000)
+        parser.add_argument("--only", help="passes to run besides the floor, e.g. load-1,load-2 (refresh needs load-1)")
+        arguments = parser.parse_args()
+        main(arguments.n, arguments.only and set(arguments.only.split(",")))
