@@ -2,7 +2,8 @@
 
 Safety (`synthesis_safety`): per intervention class and route (the `evidence` row's values),
 the share of treated patients with a serious adverse event, with an exact Clopper-Pearson
-95% interval (statsmodels `proportion_confint(method="beta")`, defined at 0 events too).
+95% interval (the beta quantiles of statsmodels' `proportion_confint(method="beta")`,
+defined at 0 events too).
 Counts come from posted results: the serious-event totals of each adverse-event group that
 is a cell-therapy arm (an EXPERIMENTAL arm, or the one group of a single-group trial; never a
 group named placebo, sham, control or healthy). The KB holds no structured event counts
@@ -12,7 +13,8 @@ study or case series with no controlled design) and its trial posted no counts. 
 studies count in every figure.
 
 Efficacy (`synthesis_meta`, `synthesis_meta_studies`): a random-effects meta-analysis
-(DerSimonian-Laird, statsmodels `combine_effects`, tau² truncated at 0, 95% Wald interval)
+(DerSimonian-Laird as statsmodels' `combine_effects` computes it, tau² truncated at 0, 95% Wald
+interval)
 of controlled trials' posted outcome values: mRS, NIHSS, Barthel Index, Fugl-Meyer or
 infarct volume, a mean with an SD, SE or 95% CI and the number analysed for the cell-therapy
 group(s) and the control group(s) (several on one side, such as dose arms, are combined).
@@ -24,23 +26,24 @@ and infarct volume are better; higher Barthel and Fugl-Meyer), so the same measu
 the same way. The KB holds no per-group means from papers, so papers do not enter the
 pooling. A group of one study is not pooled. Every study result left out, and why, is a row
 of `synthesis_excluded`.
+
+The formulas are a few lines of plain math here: importing statsmodels (and with it pandas
+and scipy.stats) cost every refresh 2.5 s and 125 MB, most often with nothing to pool. Only
+the beta and t quantiles come from scipy.special, imported when a figure needs one.
 """
 
 import json
 import math
 import re
 from collections import defaultdict
-
-import numpy as np
-from scipy import stats
-from statsmodels.stats.meta_analysis import combine_effects, effectsize_smd
-from statsmodels.stats.proportion import proportion_confint
+from statistics import NormalDist
 
 from .classify import DEFAULT_VOCABULARY, Vocabulary, text_tags
 from .db import insert_rows
 from .gapmap import split
 
 ALPHA = 0.05
+CRITICAL = NormalDist().inv_cdf(1 - ALPHA / 2)  # 1.95996..., the two-sided normal quantile
 POOLED_OUTCOMES = ("mRS", "NIHSS", "Barthel Index", "Fugl-Meyer", "infarct volume")
 # Time frames 30% apart or less are one time point (90 and 104 days; not 90 and 180).
 TIME_WINDOW = 0.3
@@ -61,8 +64,11 @@ TABLES = ("synthesis_safety", "synthesis_meta", "synthesis_meta_studies", "synth
 
 def exact_interval(events, n, alpha=ALPHA):
     """Clopper-Pearson interval of events/n: exact_interval(0, 10) -> (0.0, 0.3085...)."""
-    low, high = proportion_confint(events, n, alpha=alpha, method="beta")
-    return float(low), float(high)
+    from scipy.special import betainccinv, betaincinv  # 25 MB, so only when there is a figure
+
+    low = float(betaincinv(events, n - events + 1, alpha / 2)) if events else 0.0
+    high = float(betainccinv(events + 1, n - events, alpha / 2)) if events < n else 1.0
+    return low, high
 
 
 def time_frame_days(text):
@@ -108,7 +114,9 @@ def group_summary(value, n, dispersion):
     low, high = number(value["lower_limit"]), number(value["upper_limit"])
     if dispersion == "CONFIDENCE_95" and low is not None and high is not None and n > 1:
         # Cochrane Handbook 6.5.2.2: SD from a 95% CI of a mean, t-based for small groups.
-        return mean, math.sqrt(n) * (high - low) / (2 * stats.t.ppf(0.975, n - 1)), None
+        from scipy.special import stdtrit  # the t quantile, as scipy.stats.t.ppf takes it
+
+        return mean, math.sqrt(n) * (high - low) / (2 * float(stdtrit(n - 1, 0.975))), None
     return None, None, f"dispersion {dispersion or 'not given'}: no SD, SE or 95% CI"
 
 
@@ -127,8 +135,11 @@ def study_effect(treated, control, measure):
     """(effect, variance) of treated minus control; measure 'MD' or 'SMD' (Hedges' g)."""
     (m1, s1, n1), (m2, s2, n2) = treated, control
     if measure == "SMD":
-        effect, variance = effectsize_smd(m1, s1, n1, m2, s2, n2)
-        return float(effect), float(variance)
+        # Bias-corrected, with its variance, as statsmodels' effectsize_smd (Borenstein 2009).
+        total = n1 + n2
+        effect = (1 - 3 / (4 * total - 9)) * ((m1 - m2) / math.sqrt((s1 ** 2 * (n1 - 1) + s2 ** 2 * (n2 - 1)) /
+                                                                   (total - 2)))
+        return effect, total / n1 / n2 + effect ** 2 / 2 / (total - 3.94)
     return m1 - m2, s1 ** 2 / n1 + s2 ** 2 / n2
 
 
@@ -137,19 +148,22 @@ def pool(effects, variances):
     {"pooled", "ci_low", "ci_high", "tau2", "i2", "q", "weights"} (weights as shares of 1)."""
     if len(effects) < 2:
         raise ValueError("a pooled figure needs two or more studies")
-    with np.errstate(divide="ignore", invalid="ignore"):  # its i2 and RE variance at Q = 0, replaced below
-        result = combine_effects(np.asarray(effects, float), np.asarray(variances, float), method_re="dl",
-                                 alpha=ALPHA)
-    fixed_ci, random_ci = result.conf_int(alpha=ALPHA, use_t=False)[:2]
-    q, df = float(result.q), len(effects) - 1
-    # statsmodels leaves DerSimonian-Laird's tau² negative when Q < df (and its i2 too);
-    # the estimator truncates it at 0, where the random-effects result is the fixed-effect one.
-    if result.tau2 <= 0:
-        pooled, (low, high), tau2, weights = result.mean_effect_fe, fixed_ci, 0.0, result.weights_rel_fe
+    weights = [1 / variance for variance in variances]
+    total = sum(weights)
+    q = sum(w * e ** 2 for w, e in zip(weights, effects)) - sum(w * e for w, e in zip(weights, effects)) ** 2 / total
+    df = len(effects) - 1
+    tau2 = (q - df) / (total - sum(w ** 2 for w in weights) / total)
+    # Truncated at 0 (Q < df), where the random-effects result is the fixed-effect one.
+    if tau2 <= 0:
+        tau2 = 0.0
     else:
-        pooled, (low, high), tau2, weights = result.mean_effect_re, random_ci, result.tau2, result.weights_rel_re
-    return {"pooled": float(pooled), "ci_low": float(low), "ci_high": float(high), "tau2": float(tau2),
-            "i2": max(0.0, (q - df) / q) if q > 0 else 0.0, "q": q, "weights": [float(w) for w in weights]}
+        weights = [1 / (variance + tau2) for variance in variances]
+        total = sum(weights)
+    shares = [w / total for w in weights]
+    pooled = sum(share * e for share, e in zip(shares, effects))
+    half = CRITICAL * math.sqrt(1 / total)
+    return {"pooled": pooled, "ci_low": pooled - half, "ci_high": pooled + half, "tau2": tau2,
+            "i2": max(0.0, (q - df) / q) if q > 0 else 0.0, "q": q, "weights": shares}
 
 
 def time_windows(items, window=TIME_WINDOW):
@@ -347,7 +361,6 @@ def meta_rows(usable):
                 "studies": json.dumps([item["study"]["study_id"] for item in window])})
             for item, (effect, variance), weight in zip(window, effects, result["weights"]):
                 se = math.sqrt(variance)
-                crit = stats.norm.isf(ALPHA / 2)
                 (m1, s1, n1), (m2, s2, n2) = item["treated"], item["control"]
                 members.append({
                     "meta_id": meta_id, "study_id": item["study"]["study_id"], "trial_id": item["study"]["trial_id"],
@@ -355,7 +368,7 @@ def meta_rows(usable):
                     "days": item["days"],
                     "treated_n": n1, "treated_mean": m1, "treated_sd": s1,
                     "control_n": n2, "control_mean": m2, "control_sd": s2, "effect": effect, "se": se,
-                    "ci_low": effect - crit * se, "ci_high": effect + crit * se, "weight": weight})
+                    "ci_low": effect - CRITICAL * se, "ci_high": effect + CRITICAL * se, "weight": weight})
     return metas, members, excluded
 
 

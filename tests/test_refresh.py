@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import subprocess
 import sys
 
 from kb import authors, evidence, institutions
@@ -146,3 +147,13 @@ def test_progress_is_a_bar_with_counts_and_a_rate_on_a_terminal_and_quiet_elsewh
     with contextlib.redirect_stdout(io.StringIO()) as out:
         assert list(progress_on_stderr("people: blocks clustered", iter(range(3)))) == [0, 1, 2]
     assert quiet.getvalue() == "" and out.getvalue() == ""
+
+
+def test_a_refresh_imports_neither_statsmodels_nor_pandas_nor_scipy_stats(tmp_path):
+    # They were 2.5 s and 125 MB of every refresh; only a figure to give imports scipy.special.
+    script = ("import sys; from kb.db import open_db; from kb.demo import corpus_files;"
+              "from kb.ingest import load_pubmed_file, refresh;"
+              f"db = open_db({str(tmp_path / 'kb.db')!r}); load_pubmed_file(db, corpus_files()[0]);"
+              "print(refresh(db)); print(sorted({'statsmodels', 'pandas', 'scipy.stats'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "studies classified" in out and out.splitlines()[-1] == "[]"
