@@ -261,3 +261,24 @@ def test_spelling_rules_give_the_other_form_of_a_word():
     assert "randomized" in spelling_candidates("randomised") and "oedema" in spelling_candidates("edema")
     assert "tumour" in spelling_candidates("tumor") and "center" in spelling_candidates("centre")
     assert "for" not in spelling_candidates("four") and spelling_candidates("ev") == set()
+
+
+def test_facets_count_the_first_matches_in_the_pages_order_and_say_how_many(site, monkeypatch):
+    from kb import search
+
+    db, datasette = site[0], site[1]
+    everything = find(db.conn, "stroke", size=100)
+    assert everything["facets_over"] == everything["total"] > 5  # the demo's matches are all counted
+    monkeypatch.setattr(search, "FACET_SAMPLE", 5)
+    for sort in ("relevance", "newest"):
+        first = find(db.conn, "stroke", sort=sort, size=5)
+        years = {}
+        for hit in first["rows"]:
+            if hit["year"] is not None:
+                years[hit["year"]] = years.get(hit["year"], 0) + 1
+        assert first["facets_over"] == 5 and first["total"] == everything["total"]
+        assert first["facets"]["year"] == sorted(map(list, years.items()), reverse=True) and years, sort
+        assert [hit["id"] for hit in find(db.conn, "stroke", sort=sort, size=20)["rows"]] == [
+            hit["id"] for hit in find(db.conn, "stroke", sort=sort, size=100)["rows"][:20]]
+    note = BeautifulSoup(get(datasette, "/-/search?q=stroke").text, "html.parser").select_one(".facets-over").text
+    assert note == f"Counts are of the first 5 of {everything['total']} results, in the order shown."
