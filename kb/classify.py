@@ -246,6 +246,10 @@ class Vocabulary:
                                        frozenset(needles_of(parsed) or ()), starts_of(parsed)))
         self.scanner, self.rules_at = start_scanner(self.rules)
         self.unanchored = {index for index, rule in enumerate(self.rules) if rule.starts is None}
+        self.redundant = defaultdict(set)  # {(tag, value): the (tag, value) pairs it makes redundant}
+        for rule in self.rules:
+            for other in rule.unless:
+                self.redundant[(rule.tag, other)].add((rule.tag, rule.value))
 
     def matching(self, text):
         """(rule, its matches in `text` as `rule.pattern.finditer` finds them) for each rule that
@@ -375,8 +379,7 @@ def measured(text, match):
 def drop_redundant(vocabulary, tags):
     """Without the values a more specific one makes redundant (a rule's `unless` column)."""
     present = {(t.tag, t.value) for t in tags}
-    redundant = {(rule.tag, rule.value) for rule in vocabulary.rules
-                 if any((rule.tag, other) in present for other in rule.unless)}
+    redundant = set().union(*(vocabulary.redundant.get(pair, ()) for pair in present))
     return [t for t in tags if (t.tag, t.value) not in redundant]
 
 

@@ -35,7 +35,7 @@ def refresh(db, everything=False, progress=None):
     from .linking import link_studies
 
     before = institutions.snapshot(db)
-    parts = [f"{institutions.resolve(db)} institution(s)"]
+    parts = [f"{institutions.resolve(db, count=False)} institution(s)"]
     moved, renamed = institutions.changed(before, institutions.snapshot(db))
     if located := places.located_trial_sites(db):
         parts.append(f"{located} trial site(s) placed at their city")

@@ -32,9 +32,10 @@ def institution_id(ror=None, openalex_id=None, country=None, key=None):
     return stable_id(f"name:{country or ''}|{key}")
 
 
-def resolve(db):
+def resolve(db, count=True):
     """Assign every affiliation its institution and department, and rebuild both tables'
-    derived rows with their counts. Returns the number of institutions."""
+    derived rows with their counts (count=False leaves counting to a caller that clusters
+    people first: the counts hold people). Returns the number of institutions."""
     fetched = {row["openalex_id"]: row for row in db.query("SELECT * FROM institutions WHERE fetched_from = 'openalex'")}
     fetched_by_id = {row["id"]: row for row in fetched.values()}
     affiliations = list(db.query("SELECT id, name, ror, openalex_id, institution_name, department, city, country "
@@ -74,7 +75,8 @@ def resolve(db):
         db.execute("DELETE FROM departments")
         insert_rows(db, "departments", [{"id": department_id, "institution_id": iid, "name": names.most_common(1)[0][0],
                                          "works": None} for (department_id, iid), names in departments.items()])
-        count_works(db)
+        if count:
+            count_works(db)
     return len(rows)
 
 
