@@ -57,8 +57,8 @@ def classify(db, vocabulary=DEFAULT_VOCABULARY, everything=False, progress=None)
     for node in progress("evidence: works and trials tagged", stale) if progress else stale:
         tagger = work_tags if node[0] == "work" else trial_tags
         tags[node] = tagger(vocab, subjects[node])
-    rows = [{"subject": kind, "subject_id": subject_id, "tag": t.tag, "value": t.value, "field": t.field,
-             "span": t.span[:300], "rule": t.rule} for kind, subject_id in stale for t in tags[(kind, subject_id)]]
+    rows = [(kind, subject_id, t.tag, t.value, t.field, t.span[:300], t.rule)
+            for kind, subject_id in stale for t in tags[(kind, subject_id)]]
     studies = study_rows(db, works, trials, tags)
     related = related_rows(db, works, trials, tags)
     with db.atomic():
@@ -70,10 +70,9 @@ def classify(db, vocabulary=DEFAULT_VOCABULARY, everything=False, progress=None)
         db.execute("DELETE FROM tagged WHERE (subject = 'work' AND subject_id NOT IN (SELECT id FROM works)) "
                    "OR (subject = 'trial' AND subject_id NOT IN (SELECT id FROM trials))")
         db.conn.executemany("DELETE FROM tags WHERE subject = ? AND subject_id = ?", stale)
-        insert_rows(db, "tags", rows)
-        insert_rows(db, "tagged", [{"subject": kind, "subject_id": subject_id, "digest": digests[(kind, subject_id)],
-                                    "found": json.dumps(tags[(kind, subject_id)])}
-                                   for kind, subject_id in stale])
+        insert_rows(db, "tags", rows, columns=("subject", "subject_id", "tag", "value", "field", "span", "rule"))
+        insert_rows(db, "tagged", [(*node, digests[node], json.dumps(tags[node])) for node in stale],
+                    columns=("subject", "subject_id", "digest", "found"))
         for table in ("evidence", "related_trials"):
             db.execute(f"DELETE FROM {table}")
         insert_rows(db, "evidence", studies)
