@@ -37,10 +37,10 @@ MARGIN = 0.5  # how much better an ambiguous name form must fit one person than 
 # A sub-block (`signatures`) of more occurrences than this (a prolific author's lab) pairs
 # each occurrence with its nearest neighbours only, sorted by name form and year: joining
 # is single-link, so a chain connects them as well as every pair would, and a block costs
-# a few pairs per occurrence, not its square. benchmarks/authors.py at 20,000 works: 10
-# and 4 give precision 0.986 and recall 0.903, where 50 and 5 on every coauthor gave 0.984
-# and 0.908; on the 5,000-record synthetic file clustering takes a fifth of the time.
-ALL_PAIRS_UP_TO = 10
+# a few pairs per occurrence, not its square. benchmarks/authors.py at 20,000 works: 5
+# and 4 give precision 0.986 and recall 0.904, 10 and 4 gave 0.986 and 0.903 (and 50 and
+# 5 on every coauthor 0.984 and 0.908, in five times the time).
+ALL_PAIRS_UP_TO = 5
 NEIGHBOURS = 4
 # Coauthor sub-blocks per occurrence: min-hashes under these (a, b) of (a * x + b) mod
 # PRIME, a universal hash family, so two occurrences whose coauthors overlap by half meet
