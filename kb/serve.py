@@ -58,8 +58,10 @@ def serve(db_file, host, port, immutable=False, cors=False, workers=1, debug_end
                                                "debug_endpoints": debug_endpoints})
     print(f"Serving {db_file} at http://{host}:{port}/{Path(db_file).stem} (Ctrl+C stops)")
     with served_immutable(db_file) if immutable else contextlib.nullcontext():
+        # No access log: uvicorn formats each request's line before the log level drops it. Its HTTP
+        # parser and event loop are httptools and uvloop, installed with regenkb (uvicorn picks them).
         uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, host=host, port=port,
-                    log_level="warning")
+                    log_level="warning", access_log=False)
 
 
 # An immutable KB is read without locks or change checks, so a write meanwhile makes the

@@ -124,3 +124,23 @@ def test_a_request_reads_its_arguments_once_for_its_query_string(kb_path):
     assert request.args is request.args and request.args.getlist("_json") == ["pub_types", "keywords"]
     request.scope = dict(request.scope, query_string=b"_search=exosome")
     assert request.args["_search"] == "exosome" and "_json" not in request.args
+
+
+def test_kb_serve_runs_uvicorn_on_httptools_and_uvloop_without_an_access_log(kb_path, monkeypatch):
+    import uvicorn
+    import uvloop
+    from uvicorn.loops.auto import auto_loop_factory
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    asked = {}
+    monkeypatch.setenv(serve.OPTIONS_VARIABLE, "")  # serve() sets it for uvicorn's workers; put back after
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: asked.update(options))
+    serve.serve(kb_path, "127.0.0.1", 8001, workers=2)
+    assert asked["access_log"] is False and asked["workers"] == 2
+    assert asked.get("http", "auto") == asked.get("loop", "auto") == "auto"  # uvicorn picks what is installed:
+    assert AutoHTTPProtocol.__name__ == "HttpToolsProtocol"
+    loop = auto_loop_factory()()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
