@@ -17,13 +17,16 @@ of both endpoints at 1 and 8 concurrent clients against `kb serve --immutable` a
 serve --immutable --workers 2`; beside each, the p50 of the raw FTS5 query (Datasette's
 `_search` SQL through sqlite3, memory-mapped as the server maps the KB) timed just before
 it, and the ratio (targets: p50 at most 2x the raw query, under 30 ms at 8 clients with
---workers 2, p99 under 150 ms). The clients run on the same machine.
+--workers 2, p99 under 150 ms). The clients run on the same machine, so each server line
+also says the CPU a request cost the server's processes and the clients (Python's urllib, in
+this process): at 8 clients the two share the cores.
 """
 
 import argparse
 import itertools
 import random
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +34,8 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import psutil
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -91,10 +96,16 @@ def timed(fn, *args):
     return (time.perf_counter() - started) * 1000
 
 
+def cpu_ms(processes):
+    """CPU milliseconds the processes have used, user and system."""
+    return sum(sum(process.cpu_times()[:2]) for process in processes) * 1000
+
+
 def measure(path, requests):
-    """{name: (milliseconds of the raw query, milliseconds of name)}: `find` on sqlite3, then each
-    endpoint for each (server processes, clients) run, the raw query timed just before each (the
-    machine is shared, so a ratio compares two samples of the same minutes)."""
+    """{name: (milliseconds of the raw query, milliseconds of name, CPU ms a request of the server and
+    of the clients or None)}: `find` on sqlite3, then each endpoint for each (server processes,
+    clients) run, the raw query timed just before each (the machine is shared, so a ratio compares
+    two samples of the same minutes)."""
     raw = sqlite3.connect(path)
     raw.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")  # as the server reads the KB
     sql = ("SELECT works.* FROM works WHERE works.id IN (SELECT rowid FROM works_fts WHERE works_fts MATCH ?) "
@@ -107,9 +118,10 @@ def measure(path, requests):
         return [timed(direct, QUERIES[i % len(QUERIES)]) for i in range(requests)]
 
     results = {"kb.search.find (sqlite3)": (raw_ms(), [timed(find, raw, QUERIES[i % len(QUERIES)])
-                                                     for i in range(requests)])}
+                                                     for i in range(requests)], None)}
     for workers in sorted({workers for workers, _ in RUNS}):
         server, root = start_server(path, "--immutable", "--workers", str(workers))
+        servers = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
 
         def fetch(url):
             with urllib.request.urlopen(url, timeout=60) as response:
@@ -124,12 +136,19 @@ def measure(path, requests):
                     fetch(query_url)
                 for clients in [clients for workers_, clients in RUNS if workers_ == workers]:
                     before = raw_ms()
+                    used = cpu_ms(servers), cpu_ms([psutil.Process()])
                     with ThreadPoolExecutor(clients) as pool:
-                        results[f"{endpoint}, {workers} process(es), {clients} client(s)"] = (before, list(pool.map(
-                            lambda url: timed(fetch, url), [urls[i % len(urls)] for i in range(requests)])))
+                        samples = list(pool.map(lambda url: timed(fetch, url),
+                                                [urls[i % len(urls)] for i in range(requests)]))
+                    cpu = [(now - then) / requests for now, then in zip((cpu_ms(servers), cpu_ms([psutil.Process()])), used)]
+                    results[f"{endpoint}, {workers} process(es), {clients} client(s)"] = (before, samples, cpu)
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            try:  # a busy machine can take a while to stop a server holding a 2 GB map
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     return results
 
 
@@ -143,10 +162,11 @@ def main(n, requests, keep):
         works = sqlite3.connect(path).execute("SELECT count(*) FROM works").fetchone()[0]
         print(f"KB of {works:,} works, {path.stat().st_size / 1e9:.2f} GB")
         results = measure(path, requests)
-    print(f"{'':<42} {'p50':>9} {'p99':>9}   raw FTS5 p50 just before")
-    for name, (raw_samples, samples) in results.items():
+    print(f"{'':<42} {'p50':>9} {'p99':>9}   raw FTS5 p50 just before   CPU a request: server, clients")
+    for name, (raw_samples, samples, cpu) in results.items():
         (p50, p99), raw_p50 = percentiles(samples), percentiles(raw_samples)[0]
-        print(f"{name:<42} {p50:6.1f} ms {p99:6.1f} ms   {raw_p50:5.1f} ms: {p50 / raw_p50:5.1f}x")
+        used = f"   {cpu[0]:5.1f} ms, {cpu[1]:4.1f} ms" if cpu else ""
+        print(f"{name:<42} {p50:6.1f} ms {p99:6.1f} ms   {raw_p50:5.1f} ms: {p50 / raw_p50:5.1f}x{used}")
     print("targets: p50 at most 2x the raw p50, under 30 ms at 8 clients with 2 processes; p99 under 150 ms")
 
 
