@@ -1,0 +1,39 @@
+"""Who is who, in its parts: what two occurrences share, computed from the KB as clustering sees it."""
+
+from itertools import combinations
+
+from kb import authors
+from kb.db import open_db
+from kb.load import WorkLoader
+
+from test_identity import SBMU, work
+
+# Two authors written "Wang M" on work 72, and a "Wang MH" beside a "Wang M" on work 73.
+AUTHOR_LISTS = {
+    "71": [("Wang", "M"), ("Li", "J"), ("Chen", "X")],
+    "72": [("Wang", "M"), ("Li", "J"), ("Li", "JH"), ("Wang", "M")],
+    "73": [("Wang", "MH"), ("Wang", "M"), ("Chen", "X"), ("Li", "JH")],
+    "74": [("Zhao", "Y"), ("Wang", "M"), ("Chen", "XY")],
+}
+
+
+def test_an_author_is_not_their_own_coauthor_but_a_namesake_on_the_work_is(tmp_path):
+    db = open_db(str(tmp_path / "kb.db"))
+    WorkLoader(db, "pubmed").write_batch([
+        work(pmid, 2020, f"Study {pmid}", [(last, None, initials, SBMU, None) for last, initials in people])
+        for pmid, people in AUTHOR_LISTS.items()], "hand-built")
+    pmid_of = dict(db.execute("SELECT id, pmid FROM works"))
+    occurrences = authors.gather(db, authors.name_forms(db), {"wang|m"})
+
+    def coauthors(key):
+        """Surname|initials and surname|first initial of the other authors of the work."""
+        others = [person for position, person in enumerate(AUTHOR_LISTS[pmid_of[key[0]]], 1) if position != key[1]]
+        return ({f"{last.lower()}|{initials.lower()}" for last, initials in others},
+                {f"{last.lower()}|{initials[0].lower()}" for last, initials in others})
+
+    assert len(occurrences) == 6  # the Wang Ms and the Wang MH
+    for a, b in combinations(occurrences.values(), 2):
+        if a.key[0] != b.key[0]:
+            (forms_a, blocks_a), (forms_b, blocks_b) = coauthors(a.key), coauthors(b.key)
+            same = len(forms_a & forms_b)
+            assert authors.coauthors_in_common(a, b) == (same, len(blocks_a & blocks_b) - same), (a.key, b.key)
