@@ -140,14 +140,12 @@ def gather(db, names, wanted):
     # Only the works of the wanted blocks are read: a refresh after a small load reads a
     # few rows of a large KB, through the name_id index and the work_id primary keys.
     name_ids = json.dumps([name_id for name_id, form in names.items() if form["block"] in wanted])
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS gathered (work_id INTEGER PRIMARY KEY)")
-    db.execute("DELETE FROM gathered")
-    db.execute("INSERT INTO gathered SELECT DISTINCT work_id FROM work_authors "
-               "WHERE name_id IN (SELECT value FROM json_each(?))", [name_ids])
-    gathered = "(SELECT work_id FROM gathered)"
+    ids = [json.dumps([work_id for (work_id,) in db.execute(
+        "SELECT DISTINCT work_id FROM work_authors WHERE name_id IN (SELECT value FROM json_each(?))", [name_ids])])]
+    gathered = "(SELECT value FROM json_each(?))"
     topics = defaultdict(set)
-    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id "
-                                    f"WHERE wm.work_id IN {gathered}"):
+    for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm "
+                                    f"JOIN mesh_terms m ON m.id = wm.mesh_id WHERE wm.work_id IN {gathered}", ids):
         if name.lower() not in TOPIC_STOP:
             topics[work_id].add(name.lower())
     shared = {}  # one object for each distinct frozenset
@@ -159,7 +157,7 @@ def gather(db, names, wanted):
     occurrences = {}
     rows = db.execute("SELECT wa.work_id, wa.position, wa.name_id, w.year, w.title FROM work_authors wa "
                       f"JOIN works w ON w.id = wa.work_id WHERE wa.work_id IN {gathered} "
-                      "ORDER BY wa.work_id, wa.position")
+                      "ORDER BY wa.work_id, wa.position", ids)
     for work_id, members in groupby(rows, key=lambda row: row[0]):
         members = [(position, names.get(name_id), year, title) for _, position, name_id, year, title in members]
         _, _, year, title = members[0]
@@ -177,7 +175,7 @@ def gather(db, names, wanted):
     places = db.execute(
         "SELECT waa.work_id, waa.position, af.institution_id, af.department_id, af.country "
         "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id "
-        f"WHERE waa.work_id IN {gathered} ORDER BY waa.work_id, waa.position")
+        f"WHERE waa.work_id IN {gathered} ORDER BY waa.work_id, waa.position", ids)
     for key, rows in groupby(places, key=lambda row: (row[0], row[1])):
         if key in occurrences:
             _, _, institutions, departments, countries = zip(*rows)
@@ -471,7 +469,8 @@ def evidence_between(a, b, words=True):
         # Two people of this name share the department: only coauthors written the same
         # way, two or more of them, still say which of the two this is.
         if shared >= 2:
-            return [(min(3.0, 1.5 * shared), words and f"{shared} coauthors in common, in a department with a namesake")]
+            return [(min(3.0, 1.5 * shared),
+                     words and f"{shared} coauthors in common, in a department with a namesake")]
         return [(0.0, "two people of this name work in one department")]
     if shared or loosely:
         found.append((min(3.0, 1.5 * shared + 0.75 * loosely), words and f"{shared + loosely} coauthor(s) in common"))
