@@ -55,7 +55,9 @@ def text_of(elem):
     if not text:
         return None
     text = text.strip()
-    if "  " in text or "\n" in text or "\t" in text or "\xa0" in text:
+    # isprintable() is false for "\n", "\t" and "\xa0" (and other spaces, which stay): one
+    # scan instead of three for the usual clean text.
+    if "  " in text or not text.isprintable() and ("\n" in text or "\t" in text or "\xa0" in text):
         text = " ".join(text.split())
     return text or None
 
@@ -141,33 +143,38 @@ def parse_authors(author_list, tag="Author"):
         return authors
     for position, author in enumerate(author_list.iterchildren(tag), 1):
         # One pass over the author's children: this runs for every author of every record.
-        fields = {"LastName": None, "ForeName": None, "Initials": None, "Suffix": None, "CollectiveName": None}
-        orcid = None
+        last = fore = initials = suffix = collective = orcid = None
         affiliations = []
         for child in author:
-            tag = child.tag
-            if tag in fields:
-                fields[tag] = text_of(child)
-            elif tag == "Identifier":
-                if (child.get("Source") or "").upper() == "ORCID":
-                    orcid = normalize_orcid(child.text)
-            elif tag == "AffiliationInfo":
+            part = child.tag
+            if part == "LastName":
+                last = text_of(child)
+            elif part == "ForeName":
+                fore = text_of(child)
+            elif part == "Initials":
+                initials = text_of(child)
+            elif part == "AffiliationInfo":
                 name, identifiers = None, {}
-                for part in child:
-                    if part.tag == "Affiliation":
-                        name = text_of(part)
-                    elif part.tag == "Identifier" and part.get("Source") and part.text:
-                        identifiers[part.get("Source").lower()] = part.text.strip()
+                for item in child:
+                    if item.tag == "Affiliation":
+                        name = text_of(item)
+                    elif item.tag == "Identifier":
+                        source = item.get("Source")
+                        if source and item.text:
+                            identifiers[source.lower()] = item.text.strip()
                 if name:
                     affiliations.append({"name": name, "identifiers": identifiers})
-        last, fore, initials, suffix, collective = fields.values()
-        if collective and not last:
-            written = collective
-        else:
-            written = " ".join(p for p in (last, initials or fore, suffix) if p)
+            elif part == "Identifier":
+                if (child.get("Source") or "").upper() == "ORCID":
+                    orcid = normalize_orcid(child.text)
+            elif part == "Suffix":
+                suffix = text_of(child)
+            elif part == "CollectiveName":
+                collective = text_of(child)
         authors.append({
             "position": position,
-            "written_name": written,
+            "written_name": collective if collective and not last
+            else " ".join(filter(None, (last, initials or fore, suffix))),
             "last_name": last,
             "fore_name": fore,
             "initials": initials,
@@ -448,7 +455,6 @@ def iter_articles(stream, origin, after=None):
 
 def parse_element(elem, origin):
     raw = etree.tostring(elem, with_tail=False)  # the record alone, whatever follows it in its file
-    pmid = next((p.text.strip() for p in elem.iter("PMID") if p.text), None)
     try:
         if elem.tag == "PubmedBookArticle":
             record = parse_pubmed_book_article(elem)
@@ -457,6 +463,7 @@ def parse_element(elem, origin):
         if not record["pmid"]:
             raise ValueError("record has no PMID")
     except Exception as error:  # noqa: BLE001 -- any fault in one record is that record's fault
+        pmid = next((p.text.strip() for p in elem.iter("PMID") if p.text), None)
         return ParseError(f"cannot parse <{elem.tag}>: {error!r}", source=SOURCE, origin=origin,
                           record_id=pmid, raw=raw)
     record["raw"] = raw
