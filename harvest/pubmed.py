@@ -353,7 +353,8 @@ def parse_pubmed_article(elem):
                                   text_of(pagination.get("EndPage"))))) or None,
         language=text_of(fields.get("Language")),
         pub_types=pub_types,
-        keywords=[k for k in map(text_of, grandchildren(citation, "KeywordList", "Keyword")) if k],
+        # A record may have a KeywordList per owner (NOTNLM, NASA, KIE, ...): all of them.
+        keywords=[k for kl in citation.iterchildren("KeywordList") for k in map(text_of, kl.iterchildren("Keyword")) if k],
         mesh=parse_mesh(citation),
         authors=parse_authors(fields.get("AuthorList")),
         investigators=parse_authors(cited.get("InvestigatorList"), "Investigator"),
