@@ -111,24 +111,33 @@ def test_europepmc_citations_become_links_and_references_a_reference_list(db, tm
         (1, "16451220")]
 
 
+def citation_links_with_references(db, tmp_path, references):
+    """kb.ingest.europepmc_citation_links against a replay answering every /references call
+    with `references` and every /citations call with none."""
+    from kb.ingest import europepmc_citation_links
+
+    class Replay(PagedReplay):
+        def answer(self, path, params):
+            body = (references if path.endswith("/references")
+                    else b'{"hitCount": 0, "citationList": {"citation": []}}')
+            return 200, {"Content-Type": "application/json"}, body
+
+    with Replay("", "page", {}) as replay:
+        client = europepmc.EuropePMC(client=session(tmp_path, "europepmc"), base_url=replay.base_url)
+        return europepmc_citation_links(db, client)
+
+
 def test_every_europepmc_reference_is_kept_in_order_with_its_text_through_a_reload(db, tmp_path):
     """The /references answer (tests/fixtures/europepmc/references_MED_37693885.json: seven of
     the paper's references, as its PubMed ReferenceList gives them, two with no identifier)."""
-    from kb.ingest import europepmc_citation_links, load_works_file
+    from kb.ingest import load_works_file
 
     search = FIXTURES / "europepmc" / "lite_MED_37693885.json"
     answer = (FIXTURES / "europepmc" / "references_MED_37693885.json").read_bytes()
     entries = json.loads(answer)["referenceList"]["reference"]
     load_works_file(db, "europepmc", search)
 
-    class Replay(PagedReplay):
-        def answer(self, path, params):
-            body = answer if path.endswith("/references") else b'{"hitCount": 0, "citationList": {"citation": []}}'
-            return 200, {"Content-Type": "application/json"}, body
-
-    with Replay("", "page", {}) as replay:
-        client = europepmc.EuropePMC(client=session(tmp_path, "europepmc"), base_url=replay.base_url)
-        assert europepmc_citation_links(db, client) == len(entries)
+    assert citation_links_with_references(db, tmp_path, answer) == len(entries)
 
     def stored():
         return db.execute("select position, citation, title, year, pmid, pmcid from work_references "
@@ -163,7 +172,7 @@ def test_every_europepmc_reference_is_kept_in_order_with_its_text_through_a_relo
 
 def test_a_dublin_core_europepmc_record_takes_its_references_as_cites_links(db, tmp_path):
     """A format=dc record (real, REGENKB_REAL_DATA's europepmc/) keeps no reference list to add them to."""
-    from kb.ingest import europepmc_citation_links, load_works_file
+    from kb.ingest import load_works_file
 
     from test_conformance_real import real_data
 
@@ -172,14 +181,7 @@ def test_a_dublin_core_europepmc_record_takes_its_references_as_cites_links(db, 
     answer = (FIXTURES / "europepmc" / "references_MED_37693885.json").read_bytes()
     with_ids = sum(1 for entry in json.loads(answer)["referenceList"]["reference"] if entry.get("id"))
 
-    class Replay(PagedReplay):
-        def answer(self, path, params):
-            body = answer if path.endswith("/references") else b'{"hitCount": 0, "citationList": {"citation": []}}'
-            return 200, {"Content-Type": "application/json"}, body
-
-    with Replay("", "page", {}) as replay:
-        client = europepmc.EuropePMC(client=session(tmp_path, "europepmc"), base_url=replay.base_url)
-        assert europepmc_citation_links(db, client) == records * with_ids
+    assert citation_links_with_references(db, tmp_path, answer) == records * with_ids
     assert records and db.execute("select count(*) from links where asserted_by = 'europepmc-citations' "
                                   "and relation = 'cites'").fetchone()[0] == records * with_ids
     assert db.execute("select count(*) from work_references").fetchone()[0] == 0

@@ -6,14 +6,13 @@ investigators with their affiliations and identifiers, grants, data banks, comme
 corrections, references and the retraction flag.
 """
 
-import gzip
 import io
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from test_conformance_real import files_of, real_data
+from test_fidelity_pubmed import pubmed_records
 
 from harvest.pubmed import iter_articles, open_payload
 
@@ -209,25 +208,14 @@ def expected_fields(element):
     }
 
 
-def pubmed_articles(path):
-    """The <PubmedArticle> elements of an efetch or baseline file, or None for other payloads."""
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError:
-        return None
-    return root.findall("PubmedArticle") if root.tag == "PubmedArticleSet" else None
-
-
 FIXTURE_FILES = sorted(p.name for p in (FIXTURES / "pubmed").glob("*.xml"))
 
 
 def assert_fields_equal(path):
-    articles = pubmed_articles(path)
-    if articles is None:
+    found = pubmed_records(path)
+    if found is None:
         return 0
+    articles = [element for element in found if element.tag == "PubmedArticle"]
     with open_payload(path) as handle:
         records = [r for r in iter_articles(handle, str(path))
                    if isinstance(r, dict) and re.match(rb"<PubmedArticle[\s>]", r["raw"])]
