@@ -4,6 +4,7 @@ Table and column names are the public API: users query them through Datasette.
 Every table and column is described in datasette-metadata.json.
 """
 
+import itertools
 import operator
 import os
 import sys
@@ -360,14 +361,17 @@ def insert_rows(db, table, rows, on_conflict="REPLACE", columns=None):
     (sqlite-utils issue #147), so bulk rows go straight to the connection, and the loader
     builds them as tuples in the first place.
     """
-    rows = list(rows)
-    if not rows:
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return
+    # Rows stream into executemany: a refresh's 600,000 tag rows are never held as a list.
+    rows = itertools.chain([first], rows)
     if columns is None:
-        columns = list(rows[0])
+        columns = list(first)
         # itemgetter makes a row's tuple in C, about three times faster than a comprehension.
         values = operator.itemgetter(*columns)
-        rows = list(map(values, rows)) if len(columns) > 1 else [(values(row),) for row in rows]
+        rows = map(values, rows) if len(columns) > 1 else ((values(row),) for row in rows)
     names = ", ".join(f'"{column}"' for column in columns)
     marks = ", ".join("?" for _ in columns)
     db.conn.executemany(f'INSERT OR {on_conflict} INTO "{table}" ({names}) VALUES ({marks})', rows)
@@ -399,6 +403,17 @@ class KnowledgeBase(sqlite_utils.Database):
             raise
         else:
             self.conn.commit()
+
+
+@contextmanager
+def page_cache(db, kib):
+    """SQLite's page cache held to `kib` KiB for a while, then given back its size."""
+    size = db.execute("PRAGMA cache_size").fetchone()[0]
+    db.execute(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA cache_size = {int(size)}")
 
 
 def open_db(path):

@@ -61,8 +61,8 @@ def classify(db, vocabulary=DEFAULT_VOCABULARY, everything=False, progress=None)
     for node in progress("evidence: works and trials tagged", stale) if progress else stale:
         tagger = work_tags if node[0] == "work" else trial_tags
         tags[node] = tagger(vocab, subjects[node])
-    rows = [(kind, subject_id, t.tag, t.value, t.field, t.span[:300], t.rule)
-            for kind, subject_id in stale for t in tags[(kind, subject_id)]]
+    rows = ((kind, subject_id, t.tag, t.value, t.field, t.span[:300], t.rule)
+            for kind, subject_id in stale for t in tags[(kind, subject_id)])
     studies = study_rows(db, works, trials, tags)
     related = related_rows(db, works, trials, tags)
     with db.atomic():
@@ -103,7 +103,7 @@ def read_works(db):
                          "mesh": []}
              for row in db.query("SELECT id, pmid, title, abstract, keywords, pub_types, year FROM works")}
     for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm JOIN mesh_terms m ON m.id = wm.mesh_id"):
-        works[work_id]["mesh"].append(name)
+        works[work_id]["mesh"].append(intern(name))  # 15 headings a work, from a few thousand names
     return works
 
 
