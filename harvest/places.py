@@ -121,6 +121,10 @@ def open_gazetteer(path):
     try:
         build_gazetteer(sqlite3.connect(building)).close()
         os.replace(building, path)
+        # Those built from other versions are 7 MB each and nothing opens them again.
+        for stale in Path(path).parent.glob("gazetteer-*.sqlite"):
+            if stale != Path(path):
+                stale.unlink(missing_ok=True)
     finally:
         if os.path.exists(building):
             os.remove(building)

