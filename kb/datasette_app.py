@@ -22,11 +22,6 @@ that a public, read-only KB server need not pay more than once.
   to Datasette's renderer as it is.
 - JSON1: each table request asks the facets plugin whether SQLite has JSON1, which opens a
   database in memory to find out; the answer is read once.
-- Table counts: Datasette counts every table of an immutable database before it serves its
-  first request, each with an hour's time limit: on a 2 GB KB whose file the operating system
-  had not cached yet, `kb serve --immutable` took minutes to start listening. Each count now
-  has COUNT_LIMIT_MS; a table not counted in time has no count (as in a mutable database's
-  table list) and is counted again when the list is next asked for.
 - Reads: an immutable KB is memory-mapped, so a search that counts its facets over 30,000
   matches reads their rows from the operating system's cache in place, not a page at a time
   through each connection's 2 MB cache. Only an immutable KB: nothing may truncate a mapped
@@ -38,9 +33,9 @@ import json
 
 import datasette.facets
 from datasette.app import Datasette
-from datasette.database import Database, QueryInterrupted
+from datasette.database import Database
 from datasette.renderer import json_renderer
-from datasette.utils import MultiParams, detect_json1, sqlite3
+from datasette.utils import MultiParams, detect_json1
 from datasette.utils.asgi import Request
 
 # The KB's tables, views and canned queries, times the few actions (or schema questions) asked
@@ -50,9 +45,6 @@ KEPT_ANSWERS = 4096
 SCHEMA_QUESTIONS = ("table_exists", "table_names", "view_names", "hidden_table_names", "table_columns",
                     "table_column_details", "primary_keys", "fts_table", "label_column_for_table",
                     "foreign_keys_for_table", "get_all_foreign_keys", "get_table_definition")
-# Time a table count may take: SQLite counts a million works in tens of milliseconds from a
-# cached file.
-COUNT_LIMIT_MS = 200
 # As much as SQLite maps (2 GB in Python's build; it caps larger asks).
 MMAP_BYTES = 2**40
 
@@ -163,18 +155,6 @@ class KeptSchemaDatabase(Database):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.kept_answers = {}
-
-    async def table_counts(self, limit=10):
-        counts = self._cached_table_counts or {}
-        for table in await self.table_names():
-            if counts.get(table) is None:
-                try:
-                    counts[table] = (await self.execute(f"select count(*) from [{table}]",
-                                                        custom_time_limit=min(limit, COUNT_LIMIT_MS))).rows[0][0]
-                except (QueryInterrupted, sqlite3.DatabaseError):  # as Database.table_counts
-                    counts[table] = None
-        self._cached_table_counts = counts
-        return dict(counts)
 
 
 def kept_answer(question):
