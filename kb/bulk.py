@@ -31,7 +31,7 @@ from harvest.errors import ParseError
 
 from . import parts
 from .classify import Vocabulary, record_on_topic
-from .db import indexes_deferred
+from .db import indexes_deferred, pragma_meanwhile
 from .ingest import alive
 from .load import LoadStats, WorkLoader, now, prepare
 
@@ -270,7 +270,6 @@ def fast_load(db):
 CHECKPOINT_PAGES = 16384
 
 
-@contextlib.contextmanager
 def fewer_checkpoints(db):
     """A load's batches each write several MB; at SQLite's default (1,000 pages, 4 MB) every
     commit copies the log into the file and syncs both, and on a busy disk those syncs were
@@ -278,26 +277,18 @@ def fewer_checkpoints(db):
     Durability is that of synchronous=NORMAL in WAL at any threshold: a power cut may lose
     the batches since the last sync (now up to 64 MB of them), which a re-load writes again;
     the file is never corrupted."""
-    pages = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-    db.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
-    try:
-        yield
-    finally:
-        db.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+    return pragma_meanwhile(db, "wal_autocheckpoint", CHECKPOINT_PAGES)
 
 
 def rollback_journal(db):
     """A bulk load mostly appends pages, which a rollback journal need not copy, where WAL
     writes every page twice (to the log, then back into the file). Leaving WAL needs the KB
     to itself: while another connection (a running server) has it open, WAL stays."""
-    timeout = db.execute("PRAGMA busy_timeout").fetchone()[0]
-    db.execute("PRAGMA busy_timeout = 0")
-    try:
-        db.execute("PRAGMA journal_mode = DELETE")
-    except sqlite3.OperationalError:
-        pass
-    finally:
-        db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    with pragma_meanwhile(db, "busy_timeout", 0):
+        try:
+            db.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.OperationalError:
+            pass
 
 
 def already_loaded(db, path, size, mtime, topic=None):

@@ -406,14 +406,15 @@ class KnowledgeBase(sqlite_utils.Database):
 
 
 @contextmanager
-def page_cache(db, kib):
-    """SQLite's page cache held to `kib` KiB for a while, then given back its size."""
-    size = db.execute("PRAGMA cache_size").fetchone()[0]
-    db.execute(f"PRAGMA cache_size = -{int(kib)}")
+def pragma_meanwhile(db, name, value):
+    """An integer PRAGMA (cache_size, wal_autocheckpoint, busy_timeout) set to `value` for a
+    while, then given back the value it had."""
+    before = db.execute(f"PRAGMA {name}").fetchone()[0]
+    db.execute(f"PRAGMA {name} = {int(value)}")
     try:
         yield
     finally:
-        db.execute(f"PRAGMA cache_size = {int(size)}")
+        db.execute(f"PRAGMA {name} = {int(before)}")
 
 
 def open_db(path):

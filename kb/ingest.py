@@ -13,7 +13,7 @@ import zlib
 from harvest import crossref, ctgov, europepmc, library, limits, openalex, portal, pubmed
 from harvest.errors import HarvestError, ParseError
 
-from .db import insert_rows, page_cache
+from .db import insert_rows, pragma_meanwhile
 from .institutions import institution_id
 from .load import LoadStats, WorkLoader, link_row, now
 from .trials import TrialLoader
@@ -36,7 +36,7 @@ def refresh(db, everything=False, progress=None):
     # cache under SQLite's: 8 MB of page cache instead of a load's 64 MB took its peak RSS
     # after a 20,000-record load from 394 to 268 MB, for 106 against 117 CPU s in one pair
     # of runs (24 MB: 120 s), within what runs of one setting differ by on this machine.
-    with page_cache(db, REFRESH_PAGE_CACHE_KIB):
+    with pragma_meanwhile(db, "cache_size", -REFRESH_PAGE_CACHE_KIB):  # negative: KiB
         return refreshed(db, everything, progress)
 
 
