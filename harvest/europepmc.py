@@ -164,6 +164,12 @@ def parse_result(result):
     )
 
 
+def can_list_references(raw):
+    """Whether a stored record can hold a reference list: a JSON result can (`with_references`),
+    a Dublin Core XML record cannot."""
+    return raw.lstrip().startswith(b"{")
+
+
 def with_references(raw, entries, origin):
     """A stored core result (its raw JSON) with the entries of its /references answer, every
     one in the answer's order, as the record to load again; a ParseError if it cannot be."""

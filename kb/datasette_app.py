@@ -14,7 +14,7 @@ that a public, read-only KB server need not pay more than once.
   query's.
 - Request arguments: Datasette parses a request's query string again each time it reads
   `request.args` (31 times for one table search); a request's parse is kept with it
-  (KeptArgsRequest), keyed by its query string.
+  (KeptArgs), keyed by its query string.
 - List columns: the JSON API gives a table's list columns as arrays by adding Datasette's
   `_json=` for them (datasette_plugin/json_lists.py); Datasette's JSON renderer then tries
   json.loads on each of their cells and catches the error each NULL raises (1 ms a page of 50

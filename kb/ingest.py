@@ -438,7 +438,7 @@ def europepmc_citation_links(db, client, progress=lambda note: None):
         raw = zlib.decompress(db.execute("SELECT raw FROM records WHERE source = 'europepmc' AND source_id = ?",
                                          [source_id]).fetchone()[0])
         cited = client.related(source, identifier, "references")
-        listed = raw.lstrip().startswith(b"{")
+        listed = europepmc.can_list_references(raw)
         related = [("cited_by", entry) for entry in client.related(source, identifier, "citations")]
         if not listed:
             related += [("cites", entry) for entry in cited]
@@ -465,11 +465,11 @@ def stored_references(db, source, items, origin):
         return items
     kept = []
     for item in items:
-        if isinstance(item, dict) and not item["references"] and item["raw"].lstrip().startswith(b"{"):
+        if isinstance(item, dict) and not item["references"] and europepmc.can_list_references(item["raw"]):
             row = db.execute("SELECT raw FROM records WHERE source = 'europepmc' AND source_id = ?",
                              [item["source_id"]]).fetchone()
             stored = zlib.decompress(row[0]) if row else b""
-            if stored.lstrip().startswith(b"{") and b'"referenceList"' in stored:
+            if europepmc.can_list_references(stored) and b'"referenceList"' in stored:
                 item = europepmc.with_references(item["raw"], json.loads(stored)["referenceList"]["reference"],
                                                  origin)
         kept.append(item)
