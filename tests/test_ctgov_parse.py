@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from harvest import ctgov
+from harvest import ctgov, places
 from harvest.errors import ParseError
 
 from conftest import FIXTURES
@@ -268,6 +268,37 @@ LILLY = ("For additional information regarding investigative sites for this tria
     ("Sevilla, 41013, Spain", (None, "Sevilla", None, "41013", "Spain")),
 ])
 def test_export_sites_are_read_from_the_right_and_the_rest_is_the_facility(site, expected):
+    parsed = ctgov.parse_site(site)
+    assert tuple(parsed[key] for key in ("facility", "city", "state", "zip", "country")) == expected
+
+
+# Facility-less sites of a public ctg-studies.csv export (3,281 sites) whose city the gazetteer
+# does not know, misspelled or written with its province: each was read as a facility and, for
+# its city, the region. A region is no city: the place before it is the city, as written, and
+# stays unplaced rather than put somewhere wrong.
+@pytest.mark.parametrize("site,expected", [
+    ("Belagum, Karnataka, 590010, India", (None, "Belagum", "Karnataka", "590010", "India")),  # Belgaum
+    ("Petlaing Jaya, Salangor, 47500, Malaysia",  # Petaling Jaya, Selangor: the region one slip off
+     (None, "Petlaing Jaya", "Salangor", "47500", "Malaysia")),
+    ("St. John, New Brunswick, E2L 3J8, Canada", (None, "St. John", "New Brunswick", "E2L 3J8", "Canada")),
+    ("Badalona (Barcelona), Cataluña, 08043, Spain", (None, "Badalona (Barcelona)", "Cataluña", "08043", "Spain")),
+])
+def test_a_facility_less_site_with_a_misspelled_city_keeps_it_as_written_and_unplaced(site, expected):
+    parsed = ctgov.parse_site(site)
+    assert tuple(parsed[key] for key in ("facility", "city", "state", "zip", "country")) == expected
+    assert places.city(parsed["city"], places.country_code(parsed["country"])) is None
+
+
+@pytest.mark.parametrize("site,expected", [
+    # A facility without a facility's word before a city the gazetteer knows: unchanged.
+    ("Possover, Zürich, 8008, Switzerland", ("Possover", "Zürich", None, "8008", "Switzerland")),
+    # A sponsor's site before a misspelled (mis-decoded) region is a facility, not a city.
+    ("Pfizer Investigational Site, San Luis PotosÃ-, 78240, Mexico",
+     ("Pfizer Investigational Site", "San Luis PotosÃ-", None, "78240", "Mexico")),
+    ("Pfizer Investigational Site, Boehlen, 04564, Germany",
+     ("Pfizer Investigational Site", "Boehlen", None, "04564", "Germany")),
+])
+def test_a_facility_before_an_unknown_place_stays_the_facility(site, expected):
     parsed = ctgov.parse_site(site)
     assert tuple(parsed[key] for key in ("facility", "city", "state", "zip", "country")) == expected
 
