@@ -4,7 +4,9 @@ Table and column names are the public API: users query them through Datasette.
 Every table and column is described in datasette-metadata.json.
 """
 
+import hashlib
 import itertools
+import json
 import operator
 import os
 import sys
@@ -245,6 +247,9 @@ SCHEMA = {
         "map": str, "row": str, "intervention": str, "species": str, "animal_model": str, "outcome": str,
         "studies": int, "strongest_design": str, "study_ids": str,
     }, ("map", "row", "outcome")),
+    # What each derived row of the refresh was last computed from (a digest), so a refresh
+    # writes again only the rows whose inputs changed (kb/evidence.py, gapmap, synthesis, linking).
+    "refresh_inputs": ({"step": str, "item": str, "digest": str}, ("step", "item")),
     "quarantine": ({
         "id": int, "source": str, "origin": str, "record_id": str, "error": str, "raw": bytes,
         "quarantined_at": str,
@@ -375,6 +380,23 @@ def insert_rows(db, table, rows, on_conflict="REPLACE", columns=None):
     names = ", ".join(f'"{column}"' for column in columns)
     marks = ", ".join("?" for _ in columns)
     db.conn.executemany(f'INSERT OR {on_conflict} INTO "{table}" ({names}) VALUES ({marks})', rows)
+
+
+def inputs_digest(*parts):
+    """A digest of JSON-able values (sets as sorted lists): what a derived row is computed from."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=sorted).encode()).hexdigest()
+
+
+def inputs_of(db, step):
+    """{item: digest} of the inputs `step` of the refresh last wrote its rows from."""
+    return dict(db.execute("SELECT item, digest FROM refresh_inputs WHERE step = ?", [step]))
+
+
+def inputs_kept(db, step, digests, gone=()):
+    """Record the inputs of the items of `step` just written ({item: digest}) and forget `gone` ones."""
+    db.conn.executemany("DELETE FROM refresh_inputs WHERE step = ? AND item = ?", [(step, item) for item in gone])
+    insert_rows(db, "refresh_inputs", ((step, item, digest) for item, digest in digests.items()),
+                columns=("step", "item", "digest"))
 
 
 def db_path(path=None):

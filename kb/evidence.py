@@ -11,11 +11,12 @@ import hashlib
 import json
 from collections import defaultdict
 from sys import intern
+from typing import NamedTuple
 
 from . import gapmap
 from .affiliations import institution_key
 from .classify import DEFAULT_VOCABULARY, Tag, Vocabulary, by_precedence, phase_value, trial_tags, work_tags
-from .db import insert_rows
+from .db import inputs_digest, inputs_kept, inputs_of, insert_rows
 from .linking import FUSE_THRESHOLD, distinctive_words, parse_list
 from .text import fold
 
@@ -36,35 +37,42 @@ STOP = set("a an and the of in on for with to by at from as after before into st
 
 def classify(db, vocabulary=DEFAULT_VOCABULARY, everything=False, progress=None):
     """Tag the works and trials whose text changed since they were last tagged (every one
-    with everything=True), then rebuild the evidence, related_trials and gap_map tables.
-    Returns {"works": n, "trials": n, "tags": n, "studies": n, "on_topic": n}.
+    with everything=True), then bring the evidence, related_trials and gap_map tables up to
+    date. Returns {"works": n, "trials": n, "tags": n, "studies": n, "on_topic": n, ...}.
 
     A subject's tags are kept in `tagged` with a digest of the text and vocabulary they
     came from: tagging (a hundred patterns over each abstract) is most of the time, and
-    after a load most subjects are as they were. progress(label, items), if given, wraps
-    the subjects as they are tagged."""
+    after a load most subjects are as they were. In the same way a study's evidence row and
+    a work's related trials are computed again only when what they are computed from
+    changed (its digest in `refresh_inputs`), so the tags of the others are never read.
+    progress(label, items), if given, wraps the subjects as they are tagged."""
     vocab = Vocabulary(vocabulary)
     works, trials = read_works(db), read_trials(db)
     subjects = {("work", work_id): work for work_id, work in works.items()}
     subjects.update({("trial", trial_id): trial for trial_id, trial in trials.items()})
     version = vocabulary_digest(vocab)
     digests = {node: digest(version, subject) for node, subject in subjects.items()}
-    # Tags read back share one string per tag, value, field and rule: each a new string per
-    # tag held about 70 MB of a refresh of 20,000 works with nothing new.
-    kept = {} if everything else {
-        (kind, subject_id): [Tag(intern(tag), intern(value), intern(field), span, intern(rule))
-                             for tag, value, field, span, rule in json.loads(found)]
-        for kind, subject_id, known, found in db.execute("SELECT subject, subject_id, digest, found FROM tagged")
-        if digests.get((kind, subject_id)) == known}
-    stale = [node for node in subjects if node not in kept]
-    tags = dict(kept)
+    known = {} if everything else {(kind, subject_id): found for kind, subject_id, found in
+                                   db.execute("SELECT subject, subject_id, digest FROM tagged")}
+    stale = [node for node in subjects if known.get(node) != digests[node]]
+    fresh = {}
     for node in progress("evidence: works and trials tagged", stale) if progress else stale:
         tagger = work_tags if node[0] == "work" else trial_tags
-        tags[node] = tagger(vocab, subjects[node])
-    rows = ((kind, subject_id, t.tag, t.value, t.field, t.span[:300], t.rule)
-            for kind, subject_id in stale for t in tags[(kind, subject_id)])
-    studies = study_rows(db, works, trials, tags)
-    related = related_rows(db, works, trials, tags)
+        fresh[node] = tagger(vocab, subjects[node])
+    tags = KeptTags(db, fresh)
+    on_topic = {node for node in db.execute("SELECT subject, subject_id FROM tags WHERE tag = 'relevance'")
+                if node in subjects and node not in fresh}
+    on_topic.update(node for node, found in fresh.items() if any(t.tag == "relevance" for t in found))
+    studies = studies_of(db, works, trials, digests)
+    written, gone = changed_items(db, "evidence", {s.study_id: s.inputs for s in studies}, everything,
+                                  "SELECT study_id FROM evidence")
+    rows = study_rows(works, trials, tags, [s for s in studies if s.study_id in written])
+    ranked = related_inputs(db, works, trials, on_topic, digests)
+    ranked_again, unranked = changed_items(db, "related_trials", {str(w): r.inputs for w, r in ranked.items()},
+                                           everything, "SELECT DISTINCT work_id FROM related_trials")
+    related = related_rows(works, trials, tags, {w: ranked[w] for w in ranked if str(w) in ranked_again})
+    tag_rows = ((kind, subject_id, t.tag, t.value, t.field, t.span[:300], t.rule)
+                for (kind, subject_id), found in fresh.items() for t in found)
     with db.atomic():
         if everything:
             db.execute("DELETE FROM tags")
@@ -74,16 +82,47 @@ def classify(db, vocabulary=DEFAULT_VOCABULARY, everything=False, progress=None)
         db.execute("DELETE FROM tagged WHERE (subject = 'work' AND subject_id NOT IN (SELECT id FROM works)) "
                    "OR (subject = 'trial' AND subject_id NOT IN (SELECT id FROM trials))")
         db.conn.executemany("DELETE FROM tags WHERE subject = ? AND subject_id = ?", stale)
-        insert_rows(db, "tags", rows, columns=("subject", "subject_id", "tag", "value", "field", "span", "rule"))
-        insert_rows(db, "tagged", [(*node, digests[node], json.dumps(tags[node])) for node in stale],
+        insert_rows(db, "tags", tag_rows, columns=("subject", "subject_id", "tag", "value", "field", "span", "rule"))
+        insert_rows(db, "tagged", [(*node, digests[node], json.dumps(fresh[node])) for node in stale],
                     columns=("subject", "subject_id", "digest", "found"))
-        for table in ("evidence", "related_trials"):
-            db.execute(f"DELETE FROM {table}")
-        insert_rows(db, "evidence", studies)
+        db.conn.executemany("DELETE FROM evidence WHERE study_id = ?", [(study_id,) for study_id in gone])
+        insert_rows(db, "evidence", rows)
+        inputs_kept(db, "evidence", written, gone)
+        db.conn.executemany("DELETE FROM related_trials WHERE work_id = ?",
+                            [(int(work_id),) for work_id in (*ranked_again, *unranked)])
         insert_rows(db, "related_trials", related)
-        cells = gapmap.rebuild(db)
-    return {"works": len(works), "trials": len(trials), "tags": sum(map(len, tags.values())), "studies": len(studies),
-            "on_topic": sum(row["on_topic"] for row in studies), "gap_map_cells": cells, "tagged": len(stale)}
+        inputs_kept(db, "related_trials", ranked_again, unranked)
+        cells = gapmap.rebuild(db, everything)
+    counted = db.execute("SELECT count(*), coalesce(sum(on_topic), 0) FROM evidence").fetchone()
+    return {"works": len(works), "trials": len(trials), "tags": db["tags"].count, "studies": counted[0],
+            "on_topic": counted[1], "gap_map_cells": cells, "tagged": len(stale), "studies_written": len(rows),
+            "works_ranked": len(ranked_again)}
+
+
+class KeptTags(dict):
+    """Tags of subjects: those just tagged, and those tagged before, read from `tagged` when
+    first asked for. Tags read back share one string per tag, value, field and rule: each a
+    new string per tag held about 70 MB of a refresh of 20,000 works."""
+
+    def __init__(self, db, fresh):
+        super().__init__(fresh)
+        self.db = db
+
+    def __missing__(self, node):
+        (found,) = self.db.execute("SELECT found FROM tagged WHERE subject = ? AND subject_id = ?", node).fetchone()
+        self[node] = [Tag(intern(tag), intern(value), intern(field), span, intern(rule))
+                      for tag, value, field, span, rule in json.loads(found)]
+        return self[node]
+
+
+def changed_items(db, step, current, everything, present_sql):
+    """({item: digest} of the items of `step` whose inputs changed, every item with
+    everything=True; items that have rows or inputs but are no more): what a refresh writes
+    and what it deletes."""
+    previous = inputs_of(db, step)
+    present = {str(item) for (item,) in db.execute(present_sql)}
+    written = {item: inputs for item, inputs in current.items() if everything or previous.get(item) != inputs}
+    return written, (present | previous.keys()) - current.keys()
 
 
 def vocabulary_digest(vocab):
@@ -166,7 +205,17 @@ def study_groups(db, works, trials):
     return list(groups.values())
 
 
-def study_rows(db, works, trials, tags):
+class Study(NamedTuple):
+    study_id: str
+    members: list  # [("work", id) or ("trial", id)], sorted
+    registry_ids: list
+    possibly: list  # "possibly the same study as ..." lines
+    inputs: str  # digest of the above and of its members' texts (which their tags come from)
+
+
+def studies_of(db, works, trials, digests):
+    """Every study: its works and trials, the registry ids and weaker same-study links its
+    row shows, and a digest of everything its row is computed from."""
     registry = defaultdict(set)
     for work_id, accession in db.execute("SELECT work_id, accession FROM registry_ids"):
         registry[("work", work_id)].add(accession)
@@ -185,10 +234,24 @@ def study_rows(db, works, trials, tags):
         if work in study_of and trial in study_of and study_of[work] != study_of[trial]:
             possibly[study_of[work]].append(f"possibly the same study as {study_of[trial]} ({score:.2f}: {reasons})")
             possibly[study_of[trial]].append(f"possibly the same study as {study_of[work]} ({score:.2f}: {reasons})")
-    rows = []
+    found = []
     for members in groups:
-        member_works = [works[i] for kind, i in sorted(members) if kind == "work"]
-        member_trials = [trials[i] for kind, i in sorted(members) if kind == "trial"]
+        members = sorted(members)
+        identifier = study_of[members[0]]
+        ids = sorted(set().union(*(registry[node] for node in members)))
+        lines = sorted(set(possibly[identifier]))
+        found.append(Study(identifier, members, ids, lines,
+                           inputs_digest([digests[node] for node in members], ids, lines)))
+    return found
+
+
+def study_rows(works, trials, tags, studies):
+    """The evidence rows of these studies."""
+    rows = []
+    for study in studies:
+        members = study.members
+        member_works = [works[i] for kind, i in members if kind == "work"]
+        member_trials = [trials[i] for kind, i in members if kind == "trial"]
         # One study's designs resolve as one record's do: a paper's "randomised" and its
         # registry's single group make a randomised trial, not also a single-arm one.
         found = by_precedence([t for node in members for t in tags[node]])
@@ -200,12 +263,12 @@ def study_rows(db, works, trials, tags):
         stroke = values(found, "stroke_type")
         on_topic = any(t.tag == "relevance" for t in found)
         rows.append({
-            "study_id": study_of[members[0]],
+            "study_id": study.study_id,
             "kind": " + ".join(k for k, present in (("trial", member_trials), ("work", member_works)) if present),
             "title": (first_work or {}).get("title") or first_trial["brief_title"],
             "year": (first_work or {}).get("year") or (first_trial or {}).get("start_year"),
             "nct_id": ", ".join(sorted(t["nct_id"] for t in member_trials if t["nct_id"])) or None,
-            "registry_ids": ", ".join(sorted(set().union(*(registry[node] for node in members)))) or None,
+            "registry_ids": ", ".join(study.registry_ids) or None,
             "pmids": ", ".join(sorted(w["pmid"] for w in member_works if w["pmid"])) or None,
             "work_id": first_work["id"] if first_work else None,
             "trial_id": first_trial["id"] if first_trial else None,
@@ -218,7 +281,7 @@ def study_rows(db, works, trials, tags):
             "stroke_detail": json_array([s for s in stroke if s not in COARSE_STROKE]),
             **{("outcomes" if column == "outcome" else column): json_array(values(found, column))
                for column in TAG_COLUMNS},
-            "possibly_same_as": " | ".join(sorted(set(possibly[study_of[members[0]]]))) or None,
+            "possibly_same_as": " | ".join(study.possibly) or None,
         })
     return rows
 
@@ -262,8 +325,17 @@ def combined_phase(phases):
     return (phases or [None])[0] if len(phases) <= 1 else "; ".join(phases)
 
 
-def related_rows(db, works, trials, tags):
-    """For each on-topic work (or any work a trial is linked to), its top trials with reasons."""
+class Ranked(NamedTuple):
+    candidates: list  # trial ids: every on-topic trial and those linked to the work
+    linked: dict  # {trial id: (relation, score, evidence)}
+    institutions: dict
+    surnames: set
+    inputs: str  # digest of the above, the work's text and its candidates' texts
+
+
+def related_inputs(db, works, trials, on_topic, digests):
+    """{work id: Ranked} for each on-topic work (or any work a trial is linked to) that has a
+    trial to rank: what its related trials are computed from."""
     linked = defaultdict(dict)
     for work_id, trial_id, relation, score, evidence in db.execute(
             "SELECT coalesce(from_work_id, to_work_id), coalesce(from_trial_id, to_trial_id), relation, score, "
@@ -271,21 +343,30 @@ def related_rows(db, works, trials, tags):
             "AND coalesce(from_trial_id, to_trial_id) IS NOT NULL"):
         if work_id in works and trial_id in trials:
             linked[work_id][trial_id] = (relation, score, evidence)
-    on_topic = {node for node, found in tags.items() if any(t.tag == "relevance" for t in found)}
     topical_trials = [t for t in trials if ("trial", t) in on_topic]
     # Only works with a trial to rank: the institutions and surnames of every work were most
     # of this step's time and memory in a KB of papers alone.
     ranked = {work_id for work_id in works if work_id in linked or (topical_trials and ("work", work_id) in on_topic)}
     institutions = work_institutions(db, ranked)
     surnames = work_surnames(db, ranked)
+    found = {}
+    for work_id in sorted(ranked):
+        candidates = sorted(set(topical_trials) | set(linked[work_id]))
+        found[work_id] = Ranked(candidates, linked[work_id], institutions[work_id], surnames[work_id], inputs_digest(
+            digests[("work", work_id)], [(t, digests[("trial", t)], linked[work_id].get(t)) for t in candidates],
+            institutions[work_id], surnames[work_id]))
+    return found
+
+
+def related_rows(works, trials, tags, ranked):
+    """The top trials of each work in ranked ({work id: Ranked}), with reasons."""
     rows = []
-    for work_id, work in works.items():
-        if work_id not in ranked:
-            continue
+    for work_id, inputs in ranked.items():
+        work = works[work_id]
         scored = []
-        for trial_id in set(topical_trials) | set(linked[work_id]):
+        for trial_id in inputs.candidates:
             score, reasons = rank_trial(work, trials[trial_id], tags[("work", work_id)], tags[("trial", trial_id)],
-                                        linked[work_id].get(trial_id), institutions[work_id], surnames[work_id])
+                                        inputs.linked.get(trial_id), inputs.institutions, inputs.surnames)
             if score > 0:
                 scored.append((score, trials[trial_id]["nct_id"] or "", trial_id, reasons))
         scored.sort(key=lambda s: (-s[0], s[1]))

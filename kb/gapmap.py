@@ -12,7 +12,7 @@ with the same `cells`."""
 import json
 from collections import defaultdict
 
-from .db import insert_rows
+from .db import inputs_digest, inputs_kept, inputs_of, insert_rows
 
 # Strongest first. A study's level is the strongest of its design tags; an animal or in
 # vitro study is preclinical whatever else it says ("randomised" rats are no RCT).
@@ -78,13 +78,8 @@ def studies(conn, filters=None):
     """On-topic studies that are not reviews, narrowed by checked filters
     ({stroke_type, phase, species: value, year_from, year_to: int})."""
     filters = filters or {}
-    # A KB classified before animal models were tagged, served as it is (kb serve does not
-    # migrate), has no evidence.animal_model: its models read as not stated.
-    present = {row[1] for row in conn.execute("PRAGMA table_info(evidence)")}
-    columns = ", ".join(column if column in present else f"NULL AS {column}" for column in STUDY_COLUMNS)
-    found = conn.execute(f"SELECT {columns} FROM evidence WHERE on_topic = 1 ORDER BY study_id")
     chosen = []
-    for row in found.fetchall():
+    for row in on_topic_rows(conn):
         study = dict(zip(STUDY_COLUMNS, row))
         if is_review(study):
             continue
@@ -100,6 +95,15 @@ def studies(conn, filters=None):
             continue
         chosen.append(study)
     return chosen
+
+
+def on_topic_rows(conn):
+    """The STUDY_COLUMNS of every on-topic study, as tuples."""
+    # A KB classified before animal models were tagged, served as it is (kb serve does not
+    # migrate), has no evidence.animal_model: its models read as not stated.
+    present = {row[1] for row in conn.execute("PRAGMA table_info(evidence)")}
+    columns = ", ".join(column if column in present else f"NULL AS {column}" for column in STUDY_COLUMNS)
+    return conn.execute(f"SELECT {columns} FROM evidence WHERE on_topic = 1 ORDER BY study_id").fetchall()
 
 
 def rows_of(study):
@@ -140,10 +144,15 @@ def gap_map_rows(conn):
             for (key, outcome), members in sorted(found.items())]
 
 
-def rebuild(db):
-    """Recompute the gap_map table from the evidence table; returns the number of cells."""
+def rebuild(db, everything=False):
+    """Recompute the gap_map table from the evidence table, unless its on-topic studies are
+    those it was last computed from (and not everything); returns the number of cells."""
+    inputs = {"": inputs_digest(on_topic_rows(db.conn))}
+    if not everything and inputs_of(db, "gap_map") == inputs:
+        return db["gap_map"].count
     found = gap_map_rows(db.conn)
     with db.atomic():
         db.execute("DELETE FROM gap_map")
         insert_rows(db, "gap_map", found)
+        inputs_kept(db, "gap_map", inputs)
     return len(found)

@@ -58,10 +58,11 @@ def refreshed(db, everything, progress):
     if occurrences:
         parts.append(f"{occurrences} author occurrence(s) clustered into {people} people")
     if db["trials"].count and db["works"].count:
-        parts.append(f"{link_studies(db, progress=progress)} probably_same_study link(s) between works and trials")
+        parts.append(f"{link_studies(db, progress=progress, everything=everything)} probably_same_study link(s) "
+                     "between works and trials")
     summary = evidence.classify(db, everything=everything, progress=progress)
     parts.append(f"{summary['studies']} studies classified, {summary['on_topic']} on topic")
-    pooled = synthesis.synthesize(db)
+    pooled = synthesis.synthesize(db, everything=everything)
     parts.append(f"{pooled['safety']} safety figure(s) and {pooled['meta']} pooled outcome(s) synthesised")
     return "; ".join(parts)
 

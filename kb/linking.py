@@ -24,12 +24,12 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 from harvest import places
 
-from .db import insert_rows
+from .db import inputs_digest, inputs_kept, inputs_of, insert_rows
 from .load import link_row
 from .text import fold
 
@@ -333,11 +333,13 @@ def score(trial, work, weights, common_surnames=frozenset()):
     return round(total, 3), "; ".join(reasons)
 
 
-def link_studies(db, threshold=THRESHOLD, progress=None):
+def link_studies(db, threshold=THRESHOLD, progress=None, everything=False):
     """Recompute every probably_same_study link; returns how many there are now.
 
     Every link, not those of new records only: a title word's weight is its rarity among
-    all titles, so each load changes the scores of pairs it did not touch.
+    all titles, so each load changes the scores of pairs it did not touch. When the works,
+    trials and identifier links they are computed from are those of the last time (a
+    refresh with nothing new), they are kept as they are, unless everything=True.
     progress(label, items), if given, wraps the trials as they are compared."""
     works, trials = read_works(db), read_trials(db)
     linked = db.execute(f"""
@@ -345,6 +347,10 @@ def link_studies(db, threshold=THRESHOLD, progress=None):
         where relation in ({', '.join('?' for _ in IDENTIFIER_RELATIONS)})
           and coalesce(from_work_id, to_work_id) is not null
           and coalesce(from_trial_id, to_trial_id) is not null""", IDENTIFIER_RELATIONS).fetchall()
+    inputs = {"": inputs_digest([[getattr(item, f.name) for f in fields(item)]
+                                 for item in (*works.values(), *trials.values())], linked, threshold)}
+    if not everything and inputs_of(db, RELATION) == inputs:
+        return db.execute("select count(*) from links where asserted_by = ?", [ASSERTED_BY]).fetchone()[0]
     already = {(work_id, trial_id) for work_id, trial_id, _ in linked}
     # A work that names a trial's registry number reports that trial, not another one.
     reported = {work_id for work_id, _, relation in linked if relation == "registered_as"}
@@ -362,4 +368,5 @@ def link_studies(db, threshold=THRESHOLD, progress=None):
     with db.atomic():
         db.execute("DELETE FROM links WHERE asserted_by = ?", [ASSERTED_BY])
         insert_rows(db, "links", rows, on_conflict="IGNORE")
+        inputs_kept(db, RELATION, inputs)
     return len(rows)

@@ -36,10 +36,11 @@ import json
 import math
 import re
 from collections import defaultdict
+from pathlib import Path
 from statistics import NormalDist
 
 from .classify import DEFAULT_VOCABULARY, Vocabulary, text_tags
-from .db import insert_rows
+from .db import inputs_digest, inputs_kept, inputs_of, insert_rows
 from .gapmap import split
 
 ALPHA = 0.05
@@ -398,10 +399,16 @@ def read_kb(db):
     return studies, arms, single_groups, groups, outcomes, values, posted
 
 
-def synthesize(db, vocabulary=DEFAULT_VOCABULARY):
-    """Recompute the synthesis tables from `evidence` and the posted results.
-    Returns {"safety": rows, "meta": pooled analyses, "excluded": rows}."""
+def synthesize(db, vocabulary=DEFAULT_VOCABULARY, everything=False):
+    """Recompute the synthesis tables from `evidence` and the posted results, unless they
+    are what the tables were last computed from (with the same vocabulary files) and not
+    everything: most refreshes change neither. Returns {"safety": rows, "meta": pooled analyses, "excluded": rows}."""
     studies, arms, single_groups, groups, outcomes, values, posted = read_kb(db)
+    rules = [path.read_bytes().decode() for path in sorted(Path(vocabulary).glob("*.tsv"))]
+    inputs = {"": inputs_digest(studies, arms, single_groups, groups, outcomes, list(values.items()), posted, rules)}
+    if not everything and inputs_of(db, "synthesis") == inputs:
+        return {"safety": db["synthesis_safety"].count, "meta": db["synthesis_meta"].count,
+                "excluded": db["synthesis_excluded"].count}
     event_groups = {trial_id: [g for g in found if g["module"] == "events"] for trial_id, found in groups.items()}
     safety, left_safety = safety_rows(studies, event_groups, arms, single_groups, posted)
     outcome_groups = {trial_id: [g for g in found if g["module"] == "outcome"] for trial_id, found in groups.items()}
@@ -415,4 +422,5 @@ def synthesize(db, vocabulary=DEFAULT_VOCABULARY):
         for table, rows in zip(TABLES, (safety, metas, members, excluded)):
             if rows:
                 insert_rows(db, table, rows)
+        inputs_kept(db, "synthesis", inputs)
     return {"safety": len(safety), "meta": len(metas), "excluded": len(excluded)}

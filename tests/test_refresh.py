@@ -157,3 +157,68 @@ def test_a_refresh_imports_neither_statsmodels_nor_pandas_nor_scipy_stats(tmp_pa
               "print(refresh(db)); print(sorted({'statsmodels', 'pandas', 'scipy.stats'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert "studies classified" in out and out.splitlines()[-1] == "[]"
+
+
+DERIVED = {**TABLES, **{table: f"select * from {table}" for table in (
+    "gap_map", "synthesis_safety", "synthesis_meta", "synthesis_meta_studies", "synthesis_excluded")}}
+
+
+def test_a_refresh_writes_again_only_the_studies_a_load_changed_and_ends_as_a_full_one_does(tmp_path, monkeypatch):
+    classified = []
+    classify = evidence.classify
+    monkeypatch.setattr(evidence, "classify", lambda *args, **kwargs: classified.append(
+        classify(*args, **kwargs)) or classified[-1])
+    step = open_db(str(tmp_path / "step.db"))
+    first_load(step)
+    refresh(step)
+    second_load(step)
+    refresh(step)
+    whole = open_db(str(tmp_path / "whole.db"))
+    first_load(whole)
+    second_load(whole)
+    refresh(whole, everything=True)
+
+    _, after_second, full = classified
+    assert 0 < after_second["studies_written"] < after_second["studies"] == full["studies_written"]
+    ours, theirs = {table: sorted(map(tuple, step.execute(sql).fetchall()), key=repr) for table, sql in DERIVED.items()}, \
+        {table: sorted(map(tuple, whole.execute(sql).fetchall()), key=repr) for table, sql in DERIVED.items()}
+    for table in DERIVED:
+        assert ours[table] == theirs[table], table
+    assert ours["related_trials"] and ours["gap_map"] and ours["synthesis_excluded"]
+
+
+def test_a_refresh_with_nothing_new_writes_no_study_no_related_trial_and_no_table_again(db):
+    load_pubmed_file(db, corpus_files()[0])
+    for path in trial_files()[:3]:
+        load_ctgov_file(db, path)
+    refresh(db)
+    steps = {step for (step,) in db.execute("select step from refresh_inputs")}
+    assert steps == {"evidence", "related_trials", "gap_map", "synthesis", "probably_same_study"}
+    # Columns neither the gap map nor the synthesis read: a table written again loses the edit.
+    with db.atomic():
+        db.execute("update evidence set pmids = 'edited by hand'")
+        db.execute("update gap_map set studies = -1")
+        db.execute("update synthesis_excluded set reason = 'edited by hand'")
+    summary = evidence.classify(db)
+    assert (summary["tagged"], summary["studies_written"], summary["works_ranked"]) == (0, 0, 0)
+    assert db.execute("select count(*) from evidence where pmids != 'edited by hand'").fetchone() == (0,)
+    with db.atomic():  # the rows of their studies show these links' reasons: those are written again
+        db.execute("update links set evidence = 'edited by hand' where relation = 'probably_same_study'")
+    refresh(db)
+    assert db.execute("select count(*) from gap_map where studies != -1").fetchone() == (0,)
+    assert db.execute("select count(*) from synthesis_excluded where reason != 'edited by hand'").fetchone() == (0,)
+    links, edited = db.execute("select count(*), sum(evidence = 'edited by hand') from links "
+                               "where relation = 'probably_same_study'").fetchone()
+    assert links and edited == links and db["synthesis_excluded"].count and db["gap_map"].count
+
+
+def test_a_work_whose_abstract_changed_is_the_only_study_written_again(db):
+    load_pubmed_file(db, corpus_files()[0])
+    refresh(db)
+    work_id, abstract, pmid = db.execute("select id, abstract, pmid from works order by id limit 1").fetchone()
+    db.execute("update works set abstract = ? where id = ?", [abstract + " Patients received exosomes.", work_id])
+    db.conn.commit()
+    summary = evidence.classify(db)
+    assert (summary["tagged"], summary["studies_written"]) == (1, 1)
+    assert db.execute("select count(*) from refresh_inputs where step = 'evidence'").fetchone() == (summary["studies"],)
+    assert db["evidence"].get(f"PMID:{pmid}")["work_id"] == work_id
