@@ -30,7 +30,7 @@ from itertools import groupby
 from .db import insert_rows
 from .load import now
 from .names import parse_name
-from .text import fold, stable_id
+from .text import fold, respelled, stable_id
 
 THRESHOLD = 2.0
 MARGIN = 0.5  # how much better an ambiguous name form must fit one person than the next
@@ -81,6 +81,7 @@ class Occurrence:
     countries: frozenset = frozenset()
     topics: frozenset = frozenset()  # the work's, shared
     crowded: bool = False  # a department of this occurrence has two people of its block
+    written: str | None = None  # the name as this work spells it (work_authors.written_name)
 
 
 def resolve(db, everything=False, blocks=None, progress=None):
@@ -155,23 +156,25 @@ def gather(db, names, wanted):
         return shared.setdefault(items, items)
 
     occurrences = {}
-    rows = db.execute("SELECT wa.work_id, wa.position, wa.name_id, w.year, w.title FROM work_authors wa "
-                      f"JOIN works w ON w.id = wa.work_id WHERE wa.work_id IN {gathered} "
+    rows = db.execute("SELECT wa.work_id, wa.position, wa.name_id, w.year, w.title, wa.written_name "
+                      f"FROM work_authors wa JOIN works w ON w.id = wa.work_id WHERE wa.work_id IN {gathered} "
                       "ORDER BY wa.work_id, wa.position", ids)
     for work_id, members in groupby(rows, key=lambda row: row[0]):
-        members = [(position, names.get(name_id), year, title) for _, position, name_id, year, title in members]
-        _, _, year, title = members[0]
-        forms = Counter(form["key"] for _, form, _, _ in members if form)
-        blocks = Counter(form["block"] for _, form, _, _ in members if form)
+        members = [(position, names.get(name_id), year, title, written)
+                   for _, position, name_id, year, title, written in members]
+        _, _, year, title, _ = members[0]
+        forms = Counter(form["key"] for _, form, _, _, _ in members if form)
+        blocks = Counter(form["block"] for _, form, _, _, _ in members if form)
         context = len(members) <= COAUTHOR_CONTEXT_UP_TO
         work_forms, work_blocks = (frozenset(forms), frozenset(blocks)) if context else (frozenset(), frozenset())
         topic = one(topics.pop(work_id, None) or (word for word in fold(title or "").split() if len(word) > 4))
-        for position, form, _, _ in members:
+        for position, form, _, _, written in members:
             if form and form["block"] in wanted:
                 occurrences[(work_id, position)] = Occurrence(
                     (work_id, position), form["parsed"], form["id"], form["orcid"], year, form["block"], form["key"],
                     work_forms, work_blocks, forms[form["key"]] > 1, blocks[form["block"]] > 1,
-                    bool(form["parsed"] and form["parsed"].given and all(form["parsed"].given)), topics=topic)
+                    bool(form["parsed"] and form["parsed"].given and all(form["parsed"].given)), topics=topic,
+                    written=written)
     places = db.execute(
         "SELECT waa.work_id, waa.position, af.institution_id, af.department_id, af.country "
         "FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id "
@@ -519,7 +522,7 @@ def people(members, clusters, names):
         rows.append(person_row({"id": person, "orcid": orcids[0] if len(orcids) == 1 else None,
                                 "confidence": clusters.weakest[root] if clusters.weakest[root] is not None else 1.0,
                                 "evidence": json.dumps(evidence, ensure_ascii=False) if evidence else None,
-                                "name_ids": Counter(o.name_id for o in mine)}, names))
+                                "written": Counter((o.name_id, o.written) for o in mine)}, names))
     return rows, assignments
 
 
@@ -535,12 +538,25 @@ def write(db, rows, assignments):
 
 
 def person_row(row, forms):
-    """A person's display name: the fullest name form they were written with, the most used first."""
-    used = sorted(row.pop("name_ids").items(), key=lambda item: (-len(forms[item[0]]["fore_name"] or ""), -item[1]))
-    best = forms[used[0][0]]
-    return {**row, "name": best["name"], "last_name": best["last_name"], "fore_name": best["fore_name"],
-            "is_collective": best["is_collective"], "works": None, "first_year": None, "last_year": None,
-            "name_forms": json.dumps(sorted({forms[name_id]["name"] for name_id, _ in used}), ensure_ascii=False),
+    """A person's display name and name forms, in the spellings of the person's own papers
+    (`row["written"]`: {(name_id, written name): occurrences}). author_names keeps one
+    spelling of a folded name ('Müller' and 'Muller' share a row), maybe another paper's,
+    even another person's: the fullest name form they were written with, the most used first,
+    gives the name's parts, spelt as their papers most often spelt that form."""
+    written = sorted(row.pop("written").items(), key=lambda item: (-item[1], item[0][1] or ""))
+    used = Counter()
+    for (name_id, _), count in written:
+        used[name_id] += count
+    best_id = min(used, key=lambda name_id: (-len(forms[name_id]["fore_name"] or ""), -used[name_id]))
+    best, spelling = forms[best_id], next(text for (name_id, text), _ in written if name_id == best_id)
+    spellings = Counter()
+    for (_, text), count in written:
+        if text:
+            spellings[text] += count
+    return {**row, "name": respelled(best["name"], spelling), "last_name": respelled(best["last_name"], spelling),
+            "fore_name": respelled(best["fore_name"], spelling), "is_collective": best["is_collective"],
+            "works": None, "first_year": None, "last_year": None,
+            "name_forms": json.dumps(sorted(spellings, key=lambda text: (-spellings[text], text)), ensure_ascii=False),
             "institutions": None, "top_coauthors": None}
 
 

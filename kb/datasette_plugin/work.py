@@ -3,6 +3,7 @@ affiliations, tags and the rules behind them, related documents in the portal's 
 references and citing works, the trials linked to it and the source records it came from."""
 
 from ..search import rows
+from ..text import respelled
 from .json_lists import with_lists
 from .pages import MAX_ID, kb_database, missing_page, page_or_json
 
@@ -23,11 +24,15 @@ def work_context(conn, work_id):
         return None
     work = with_lists(found[0], "works")
     authors = rows(conn, """
-        SELECT wa.position, wa.written_name, wa.author_id, p.name AS person,
+        SELECT wa.position, wa.written_name, n.name AS full_name, wa.author_id, p.name AS person,
           (SELECT group_concat(number, ', ') FROM (SELECT DISTINCT number FROM work_author_affiliations waa
              WHERE waa.work_id = wa.work_id AND waa.position = wa.position ORDER BY number)) AS numbers
-        FROM work_authors wa LEFT JOIN authors p ON p.id = wa.author_id
+        FROM work_authors wa LEFT JOIN authors p ON p.id = wa.author_id LEFT JOIN author_names n ON n.id = wa.name_id
         WHERE wa.work_id = ? ORDER BY wa.position""", [work_id])
+    for author in authors:
+        # The full name as this paper spells it: author_names keeps one spelling of a folded
+        # name, and the person's name may be spelt as their other papers spell it.
+        author["full_name"] = respelled(author["full_name"], author["written_name"])
     affiliations = rows(conn, """
         SELECT DISTINCT waa.number, af.name, af.institution_id, i.name AS institution
         FROM work_author_affiliations waa JOIN affiliations af ON af.id = waa.affiliation_id
