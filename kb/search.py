@@ -459,7 +459,7 @@ COLUMNS = {
     "trials": """r.id, r.nct_id, r.brief_title AS title, r.start_year AS year, r.overall_status, r.phases,
   r.enrollment, r.lead_sponsor, r.start_date AS date, NULL AS cited"""}
 TABLES = {"works": ("works_fts", "works", "year", "work"), "trials": ("trials_fts", "trials", "start_year", "trial")}
-# What find keeps of each match: its rank and what the sorts read (the facets read their sample's rows).
+# What ranked_with_rows keeps of each match: its rank and what the sorts read.
 HITS = {"works": "r.id, {fts}.rank AS rank, r.year, r.pub_date AS date, r.cited_by_count AS cited",
         "trials": "r.id, {fts}.rank AS rank, r.start_year AS year, r.start_date AS date, NULL AS cited"}
 # What the facets read of each match they count.
@@ -522,7 +522,11 @@ def find(conn, text, kind="works", filters=None, sort="relevance", page=1, size=
     asked for of them, best first or sorted, each with a snippet marked with MARK_START and
     MARK_END, each filter's values counted over the first FACET_SAMPLE matches in the page's order
     (facets; "facets_over" says how many were counted, the total when all were), and how many
-    records of the other kind match (trials beside works)."""
+    records of the other kind match (trials beside works).
+
+    Best first with no filter, the index alone counts, ranks and orders the matches
+    (ranked_by_index): no match's row is read but those of the page and the facets' sample.
+    A filter or another sort reads every match's row (ranked_with_rows)."""
     filters = filters or {}
     kind = "trials" if kind == "trials" else "works"
     sort = sort if sort in SORTS else "relevance"
@@ -535,54 +539,80 @@ def find(conn, text, kind="works", filters=None, sort="relevance", page=1, size=
     if match == EMPTY_QUERY:
         return answer
     answer.update(match=match, expanded=expanded)
-    source, params = matching(kind, filters)
-    params["match"] = match
-    fts = TABLES[kind][0]
-    order = SORTS[sort]
-    hit_columns = HITS[kind].format(fts=fts)
-    if sort == "relevance" and not any(filters.values()):
-        # Ranked by the index alone: reading each match's row beside its rank cost a third more.
-        source, hit_columns = f"FROM {fts} WHERE {fts} MATCH :match", f"{fts}.rowid AS id, {fts}.rank AS rank"
-    if sort == "relevance" and typed != match:
-        # Hits of the words as typed (in either spelling) first, then those only a synonym found.
-        order = f"id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH :typed) DESC, rank"
-        params["typed"] = typed
-    # One statement finds and ranks the matches once (`hits`), puts as many in order as the page
-    # and the facets' sample reach (`ordered`), and reads the page, the total and every facet from
-    # them (a row per hit of the page, or one row of NULLs when it is empty): a query per count
-    # and per facet ran the full-text match ten times. The page's few rows are put in order again
-    # outside (ties by id, so both sorts agree).
-    facet_sql = facets(kind)
     offset = (page - 1) * size
-    found = conn.execute(f"""WITH hits AS MATERIALIZED (SELECT {hit_columns} {source}),
-ordered AS MATERIALIZED (SELECT * FROM hits ORDER BY {order}, id LIMIT :reach),
-page AS (SELECT * FROM ordered ORDER BY {order}, id LIMIT :size OFFSET :offset),
-sample AS MATERIALIZED (SELECT {SAMPLED[kind]} FROM (SELECT id FROM ordered ORDER BY {order}, id LIMIT :sample) s
-  JOIN {TABLES[kind][1]} r ON r.id = s.id)
-SELECT page.id, page.rank, (SELECT count(*) FROM hits), (SELECT count(*) FROM sample),
-  {", ".join(f"({sql})" for sql in facet_sql.values())}
-FROM (SELECT 1) LEFT JOIN page ORDER BY {order}, id""", {**params, "size": size, "offset": offset,
-                                                          "reach": max(offset + size, FACET_SAMPLE),
-                                                          "sample": FACET_SAMPLE}).fetchall()
-    answer["total"], answer["facets_over"] = found[0][2:4]
+    # The matches put in order are as many as the page and the facets' sample reach.
+    reach = max(offset + size, FACET_SAMPLE)
+    if sort == "relevance" and not any(filters.values()):
+        answer["total"], ordered = ranked_by_index(conn, TABLES[kind][0], match, typed, reach)
+    else:
+        answer["total"], ordered = ranked_with_rows(conn, kind, filters, sort, match, typed, reach)
+    facet_sql = facets(kind)
+    counted = conn.execute(f"""WITH sample AS MATERIALIZED (SELECT {SAMPLED[kind]} FROM json_each(:sample) s
+  JOIN {TABLES[kind][1]} r ON r.id = s.value)
+SELECT (SELECT count(*) FROM sample), {", ".join(f"({sql})" for sql in facet_sql.values())}""",
+                           {"sample": json.dumps([id_ for id_, _ in ordered[:FACET_SAMPLE]])}).fetchone()
+    answer["facets_over"] = counted[0]
     answer["facets"] = {name: json.loads(value) if isinstance(value, str) else value
-                        for name, value in zip(facet_sql, found[0][4:])}
-    answer["rows"] = page_rows(conn, kind, match, [(row[0], row[1]) for row in found if row[0] is not None])
-    other, other_params = matching("trials" if kind == "works" else "works", {})
-    answer["others"] = conn.execute(f"SELECT count(*) {other}", {**other_params, "match": match}).fetchone()[0]
+                        for name, value in zip(facet_sql, counted[1:])}
+    answer["rows"] = page_rows(conn, kind, match, ordered[offset:offset + size])
+    answer["others"] = index_count(conn, TABLES["trials" if kind == "works" else "works"][0], match)
     return answer
 
 
+def index_count(conn, fts, match):
+    """How many rows of the full-text index `fts` match: read from the index alone, unranked."""
+    return conn.execute(f"SELECT count(*) FROM {fts} WHERE {fts} MATCH ?", [match]).fetchone()[0]
+
+
+def ranked_by_index(conn, fts, match, typed, reach):
+    """(how many rows match, the first `reach` of them best first as [(id, rank)]), from the
+    full-text index alone: the count is unranked, and FTS5 ranks the matches into a sort that
+    keeps `reach` rows (ties by id), not a table of every match. Hits of the words as typed (in
+    either spelling) come first, then those only a synonym found: `typed AND match` is the first
+    set, ranked on every phrase it matched, and `match NOT typed` ranks the rest as `match` does."""
+    def ranked(query, limit):
+        return conn.execute(f"SELECT rowid, rank FROM {fts} WHERE {fts} MATCH ? ORDER BY rank, rowid LIMIT ?",
+                            [query, limit]).fetchall()
+
+    if typed == match:
+        return index_count(conn, fts, match), ranked(match, reach)
+    first = ranked(f"({typed}) AND ({match})", reach)
+    rest = ranked(f"({match}) NOT ({typed})", reach - len(first)) if len(first) < reach else []
+    return index_count(conn, fts, match), first + rest
+
+
+def ranked_with_rows(conn, kind, filters, sort, match, typed, reach):
+    """ranked_by_index's answer for a search that reads its matches' rows: filtered, or sorted by
+    year or citations. Each match is read once (`hits`), and the count and the order come from it."""
+    source, params = matching(kind, filters)
+    fts = TABLES[kind][0]
+    order = SORTS[sort]
+    if sort == "relevance" and typed != match:
+        order = f"id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH :typed) DESC, rank"
+        params["typed"] = typed
+    found = conn.execute(f"""WITH hits AS MATERIALIZED (SELECT {HITS[kind].format(fts=fts)} {source})
+SELECT id, rank, (SELECT count(*) FROM hits) FROM hits ORDER BY {order}, id LIMIT :reach""",
+                         {**params, "match": match, "reach": reach}).fetchall()
+    return (found[0][2] if found else 0), [(id_, rank) for id_, rank, _ in found]
+
+
 def page_rows(conn, kind, match, ranked):
-    """The rows of a page's [(id, rank)], in that order, each with its snippet. A snippet is
-    written for one row at a time: asked of every match at once, the index writes them all."""
+    """The rows of a page's [(id, rank)], in that order, each with its snippet."""
     fts, table = TABLES[kind][:2]
     found = {row["id"]: row for row in rows(conn, f"SELECT {COLUMNS[kind]} FROM {table} r "
                                                   f"WHERE r.id IN ({', '.join(str(i) for i, _ in ranked)})")}
     ranked = [(id_, rank) for id_, rank in ranked if id_ in found]  # an index row whose record is gone (kb doctor)
+    if not ranked:
+        return []
+    ids = ", ".join(str(id_) for id_, _ in ranked)
+    # SQLite looks up `rowid IN (...)` one id at a time, each lookup running the match again; a
+    # prefix term ("exosom"*) is then looked up among every word of the index each time (20 a
+    # page: 200 ms at a million works), so a match with one walks its matches once instead (+rowid).
+    rowid = "+rowid" if "*" in match else "rowid"
+    for id_, snippet in conn.execute(f"SELECT rowid, snippet({fts}, -1, char(2), char(3), '…', 24) FROM {fts} "
+                                     f"WHERE {fts} MATCH ? AND {rowid} IN ({ids})", [match]):
+        found[id_]["snippet"] = snippet
     for id_, rank in ranked:
-        found[id_]["snippet"] = conn.execute(f"SELECT snippet({fts}, -1, char(2), char(3), '…', 24) FROM {fts} "
-                                             f"WHERE {fts} MATCH ? AND rowid = ?", [match, id_]).fetchone()[0]
         found[id_]["rank"] = rank
     return [found[id_] for id_, _ in ranked]
 

@@ -1,7 +1,7 @@
 """What a request costs the server. `kb serve`'s Datasette (kb/datasette_app.py) checks an
 anonymous visitor's permissions once and reads an immutable KB's schema once (a KB served as
 it is, which a load may change, is still asked each time) and memory-maps it; a search
-(kb.search.find) runs its full-text match once, whatever it counts."""
+(kb.search.find) by relevance counts and ranks in the full-text index, no further than it shows."""
 
 import asyncio
 
@@ -85,20 +85,28 @@ def test_only_an_immutable_kb_is_memory_mapped(kb_path):
     assert mapped(serve.datasette_for(kb_path)) == 0  # a load may truncate it under the server
 
 
-def test_a_search_runs_its_full_text_match_once_and_keeps_fts5s_own_ranks_and_snippets(demo_site):
+def test_a_search_by_relevance_ranks_no_further_than_its_page_and_sample_and_counts_without_ranking(
+        demo_site, monkeypatch):
+    from kb import search
+
+    monkeypatch.setattr(search, "FACET_SAMPLE", 5)
     conn = demo_site[0].conn
     statements = []
     conn.set_trace_callback(statements.append)
     try:
-        found = find(conn, "stroke", size=100, widen=False)
+        found = find(conn, "stroke", size=3, page=2, widen=False)
     finally:
         conn.set_trace_callback(None)
-    # One statement matches every work; the others look up the page's rows and their snippets.
-    assert len([sql for sql in statements if "works_fts MATCH" in sql and "rowid = " not in sql]) == 1
+    matched = [sql for sql in statements if "works_fts MATCH" in sql]
+    # FTS5 ranks into a sort that keeps the first six (the second page of three), and counts every match unranked.
+    assert [sql for sql in matched if "rank" in sql] == [
+        """SELECT rowid, rank FROM works_fts WHERE works_fts MATCH '"stroke"' ORDER BY rank, rowid LIMIT 6"""]
+    assert """SELECT count(*) FROM works_fts WHERE works_fts MATCH '"stroke"'""" in matched
+    assert not any("MATERIALIZED (SELECT r.id" in sql or "JOIN works" in sql for sql in matched)
     expected = conn.execute("SELECT rowid, rank, snippet(works_fts, -1, char(2), char(3), '…', 24) FROM works_fts "
-                            "WHERE works_fts MATCH '\"stroke\"' ORDER BY rank").fetchall()
-    assert found["total"] == len(expected) > 20
-    assert [(hit["id"], hit["rank"], hit["snippet"]) for hit in found["rows"]] == [tuple(row) for row in expected]
+                            "WHERE works_fts MATCH '\"stroke\"' ORDER BY rank, rowid").fetchall()
+    assert found["total"] == len(expected) > 6 and found["facets_over"] == 5
+    assert [(hit["id"], hit["rank"], hit["snippet"]) for hit in found["rows"]] == [tuple(row) for row in expected[3:6]]
 
 
 def test_the_json_renderer_gives_list_columns_as_datasettes_own_json_switch_does(kb_path):
