@@ -62,6 +62,12 @@ def text_of(elem):
     return text or None
 
 
+def every_text(elements):
+    """The texts of these elements, in order, each once: a record lists an article's
+    languages in <Language> elements, one each."""
+    return list(dict.fromkeys(filter(None, map(text_of, elements))))
+
+
 def children(elem):
     """{tag: first child with that tag}: one pass over an element instead of a find() per field.
 
@@ -351,7 +357,7 @@ def parse_pubmed_article(elem):
         pages=text_of(pagination.get("MedlinePgn"))
         or "-".join(filter(None, (text_of(pagination.get("StartPage")),
                                   text_of(pagination.get("EndPage"))))) or None,
-        language=text_of(fields.get("Language")),
+        languages=every_text(article.iterchildren("Language")),
         pub_types=pub_types,
         # A record may have a KeywordList per owner (NOTNLM, NASA, KIE, ...): all of them.
         keywords=[k for kl in citation.iterchildren("KeywordList") for k in map(text_of, kl.iterchildren("Keyword")) if k],
@@ -390,7 +396,7 @@ def parse_pubmed_book_article(elem):
         pub_date_text=pub_date_text,
         journal=text_of(book.find("BookTitle")),
         volume=text_of(book.find("Volume")),
-        language=text_of(document.find("Language")),
+        languages=every_text(document.iterchildren("Language")),
         pub_types=pub_types,
         keywords=[text_of(k) for k in document.iterfind("KeywordList/Keyword") if text_of(k)],
         authors=parse_authors(author_list),
@@ -547,7 +553,7 @@ def parse_esummary(data, origin="esummary"):
                                         if a.get("authtype", "Author") in ("Author", "CollectiveName")],
                 doc.get("fulljournalname") or doc.get("source"), year, pub_date, ids.get("doi"),
                 ids.get("pmc"), doc.get("volume"), doc.get("issue"), doc.get("pages"),
-                (doc.get("lang") or [None])[0], doc.get("pubtype", []),
+                [lang for lang in doc.get("lang") or [] if lang], doc.get("pubtype", []),
                 json.dumps(doc, ensure_ascii=False).encode(), doc.get("issn"), doc.get("essn")))
         return records
     root = etree.fromstring(data, SAFE_XML)
@@ -562,7 +568,8 @@ def parse_esummary(data, origin="esummary"):
             doc.findtext("Id"), item("Title"),
             [(text_of(a), False) for a in doc.iterfind("Item[@Name='AuthorList']/Item")],
             item("FullJournalName") or item("Source"), year, pub_date, item("DOI"), item("pmc"),
-            item("Volume"), item("Issue"), item("Pages"), item("Lang"),
+            item("Volume"), item("Issue"), item("Pages"),
+            every_text(i for i in doc.iter("Item") if i.get("Name") == "Lang"),
             [text_of(p) for p in doc.iterfind("Item[@Name='PubTypeList']/Item")], etree.tostring(doc, with_tail=False),
             item("ISSN"), item("ESSN")))
     return records
@@ -595,7 +602,7 @@ def summary_author(position, name, group):
 
 
 def summary_record(pmid, title, author_names, journal, year, pub_date, doi, pmcid, volume, issue,
-                   pages, language, pub_types, raw, issn=None, eissn=None):
+                   pages, languages, pub_types, raw, issn=None, eissn=None):
     """A thin record; `author_names` are (name, is a group) pairs, groups being the JSON
     answer's authtype CollectiveName ('METRIC Study Group', never a person 'METRIC Study G')."""
     authors = [summary_author(position, name, group)
@@ -604,7 +611,7 @@ def summary_record(pmid, title, author_names, journal, year, pub_date, doi, pmci
         pmid=str(pmid), doi=normalize_doi(doi), pmcid=pmcid, title=title, year=year, pub_date=pub_date,
         journal=journal, issn=issn or eissn or None, eissn=eissn or None,
         volume=volume or None, issue=issue or None, pages=pages or None,
-        language=language, pub_types=[p for p in pub_types if p], authors=authors,
+        languages=languages, pub_types=[p for p in pub_types if p], authors=authors,
         completeness=SUMMARY, raw=raw)
 
 

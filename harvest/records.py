@@ -21,7 +21,7 @@ def new_work(**fields):
         "source_id": None, "pmid": None, "doi": None, "pmcid": None, "openalex_id": None,
         "title": None, "vernacular_title": None, "abstract": None, "year": None, "pub_date": None,
         "article_date": None, "journal": None, "journal_iso": None, "issn": None, "volume": None,
-        "issue": None, "pages": None, "language": None, "pub_types": [], "keywords": [], "mesh": [],
+        "issue": None, "pages": None, "language": None, "languages": [], "pub_types": [], "keywords": [], "mesh": [],
         "authors": [], "grants": [], "registry_ids": [], "links": [], "is_retracted": False,
         "is_preprint": False, "cited_by_count": None, "oa_status": None, "topics": [], "copyright": None,
         "pub_date_text": None, "eissn": None, "investigators": [],
@@ -31,6 +31,12 @@ def new_work(**fields):
     if unknown:
         raise KeyError(f"unknown record fields: {sorted(unknown)}")
     record.update(fields)
+    # A source gives one language or (PubMed, for an article in several) a list: `language`
+    # is the first, `languages` all of them.
+    if record["languages"] and not record["language"]:
+        record["language"] = record["languages"][0]
+    elif record["language"] and not record["languages"]:
+        record["languages"] = [record["language"]]
     for field, limit in CLIPPED_FIELDS.items():
         record[field] = clipped(record[field], limit)
     record["doi"] = normalize_doi(record["doi"])

@@ -55,7 +55,7 @@ SCHEMA = {
         "language": str, "pub_types": str, "keywords": str, "grants": str, "author_list": str,
         "is_retracted": int, "openalex_id": str, "is_preprint": int, "cited_by_count": int,
         "oa_status": str, "topics": str, "first_author": str, "sources": str, "provenance": str,
-        "copyright": str, "match_key": str, "pub_date_text": str, "eissn": str,
+        "copyright": str, "match_key": str, "pub_date_text": str, "eissn": str, "languages": str,
     }, "id"),
     "merges": ({
         "id": int, "work_id": int, "source": str, "source_id": str, "matched_by": str, "score": float,
@@ -514,6 +514,7 @@ def ensure_schema(db):
         migrate(db, existing)
         existing = set(db.table_names())
         eligibility_unread = "trials" in existing and "eligibility_criteria" not in db["trials"].columns_dict
+        languages_unread = "works" in existing and "languages" not in db["works"].columns_dict
         for name in creation_order():
             columns, pk = SCHEMA[name]
             if name not in existing:
@@ -529,6 +530,10 @@ def ensure_schema(db):
             from .trials import eligibility_read_again
 
             eligibility_read_again(db)
+        if languages_unread:  # an older regenkb kept a PubMed record's first language only
+            from .merge import languages_read_again
+
+            languages_read_again(db)
         for fts, (columns, weights) in FTS_TABLES.items():
             if fts in existing and set(columns) - set(db[fts].columns_dict):
                 widen_fts(db, fts, columns, weights)

@@ -154,6 +154,7 @@ def work_row(work_id, record, sources, provenance=None):
             "journal_iso", "issn", "volume", "issue", "pages", "doi", "pmid", "pmcid", "language",
             "openalex_id", "cited_by_count", "oa_status", "copyright", "pub_date_text", "eissn")},
         "pub_types": to_json(record["pub_types"]),
+        "languages": to_json(record["languages"]) if record["languages"] else None,
         "keywords": to_json(record["keywords"]),
         "grants": to_json(record["grants"]),
         "topics": to_json(record["topics"]) if record["topics"] else None,

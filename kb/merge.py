@@ -10,6 +10,7 @@ source of every value (`works.provenance`) and records disagreements (`work_conf
 import functools
 import json
 import re
+import zlib
 
 from lxml import etree
 from rapidfuzz import fuzz
@@ -42,7 +43,7 @@ PRECEDENCE = {
 }
 MERGED_FIELDS = ("pmid", "doi", "pmcid", "openalex_id", "title", "vernacular_title", "abstract", "year",
                  "pub_date", "article_date", "journal", "journal_iso", "issn", "volume", "issue", "pages",
-                 "language", "pub_types", "keywords", "mesh", "authors", "grants", "registry_ids",
+                 "language", "languages", "pub_types", "keywords", "mesh", "authors", "grants", "registry_ids",
                  "cited_by_count", "oa_status", "topics", "copyright", "version", "pub_date_text", "eissn",
                  "investigators")
 # Fields whose disagreement between sources is worth showing a researcher.
@@ -153,6 +154,23 @@ def same_title(a, b):
     """(same?, score): titles equal under the strict fuzzy threshold."""
     score = fuzz.ratio(title_key(a), title_key(b))
     return score >= TITLE_THRESHOLD, score
+
+
+def languages_read_again(db):
+    """The languages of a KB loaded before they were kept: a work's one language, and every
+    language of its PubMed record where that lists several (PubMed comes first for a work's
+    language, `DEFAULT_ORDER`; the fullest record last, so its list stands)."""
+    db.execute("UPDATE works SET languages = json_array(language) WHERE language IS NOT NULL")
+    several = []
+    for work_id, raw in db.execute("SELECT work_id, raw FROM records WHERE source = 'pubmed' AND work_id IS NOT NULL "
+                                   "ORDER BY completeness, rowid"):
+        raw = zlib.decompress(raw)
+        # Only a record that may list two languages is parsed again: most list one.
+        if raw.count(b"<Language>") > 1 or raw.count(b'Name="Lang"') > 1 or raw.lstrip().startswith(b"{"):
+            languages = reparse("pubmed", raw)["languages"]
+            if len(languages) > 1:
+                several.append((json.dumps(languages, ensure_ascii=False), work_id))
+    db.conn.executemany("UPDATE works SET languages = ? WHERE id = ?", several)
 
 
 def conflicting_ids(record, row):

@@ -13,7 +13,7 @@ from .pages import json_list
 
 # table or canned query -> its columns that hold a JSON list
 JSON_LIST_COLUMNS = {
-    "works": ("pub_types", "keywords", "grants", "sources"),
+    "works": ("pub_types", "keywords", "grants", "sources", "languages"),
     "trials": ("phases", "collaborators", "conditions", "keywords", "condition_mesh", "intervention_types",
                "countries", "expanded_access_types", "std_ages"),
     "trial_interventions": ("arm_labels", "other_names"),
