@@ -8,8 +8,9 @@ one already loaded, so only the refresh is timed), then the refresh in another, 
 step it calls wrapped: a step's peak RSS is the most the process held while it ran (VmHWM
 reset at its start through /proc/self/clear_refs), a step inside another (tagging inside
 evidence) is also in its parent's figures. Then a second refresh over the same KB, with
-nothing new. On a shared machine wall time is what others leave: CPU seconds are printed
-beside it.
+nothing new, and a third after a second load of N/20 new records (not timed), which the
+refresh should take in time that grows with what that load touched. On a shared machine
+wall time is what others leave: CPU seconds are printed beside it.
 """
 
 import json
@@ -31,7 +32,8 @@ STEPS = (("kb.ingest", "refresh", True), ("kb.institutions", "resolve", True),
          ("kb.places", "located_trial_sites", True), ("kb.authors", "resolve", True),
          ("kb.institutions", "count_works", True), ("kb.linking", "link_studies", True),
          ("kb.evidence", "classify", True), ("kb.classify", "work_tags", False), ("kb.classify", "trial_tags", False),
-         ("kb.evidence", "study_rows", True), ("kb.evidence", "related_rows", True), ("kb.gapmap", "rebuild", True),
+         ("kb.evidence", "studies_of", True), ("kb.evidence", "study_rows", True),
+         ("kb.evidence", "related_inputs", True), ("kb.evidence", "related_rows", True), ("kb.gapmap", "rebuild", True),
          ("kb.synthesis", "synthesize", True))
 
 
@@ -91,7 +93,7 @@ class Steps:
                 setattr(sys.modules[other], name, timed)
 
 
-def child_refresh(db_file, out):
+def child_refresh(db_file, out, update):
     reset_peak()
     started, used = time.perf_counter(), cpu()
     from kb import evidence, ingest  # noqa: F401  (what refresh imports as it starts)
@@ -99,12 +101,15 @@ def child_refresh(db_file, out):
     steps = Steps()
     for module, name, rss in STEPS:
         steps.wrap(module, name, rss)
+    from kb import bulk
     from kb.db import open_db
     from kb.ingest import refresh
 
     runs = []
-    for label in ("refresh after the load", "refresh again, nothing new"):
+    for label in ("refresh after the load", "refresh again, nothing new", "refresh after a second load"):
         steps.figures = {"imports (kb.ingest, kb.evidence)": imports} if not runs else {}
+        if len(runs) == 2:
+            label += f" of {bulk.load_files(open_db(db_file), [update]).added:,} new records"
         refresh(open_db(db_file))
         runs.append({"label": label, **steps.figures.pop("ingest.refresh"), "steps": steps.figures})
     Path(out).write_text(json.dumps(runs))
@@ -142,8 +147,9 @@ def main(n, kb=None):
             load = json.loads(run("--load", data, db_file).strip().splitlines()[-1])
             print(f"{n:,} records (benchmarks/synth.py): load {load['seconds']:.1f} s wall, {load['cpu']:.1f} CPU s, "
                   f"peak {load['peak_mb']:.0f} MB")
-        out = Path(tmp) / "refresh.json"
-        run("--refresh", db_file, out)
+        out, update = Path(tmp) / "refresh.json", Path(tmp) / "update.xml.gz"
+        synth.write(max(1, n // 20), update, seed=2, first_pmid=60_000_000)
+        run("--refresh", db_file, out, update)
         for refreshed in json.loads(out.read_text()):
             print(f"\n{refreshed['label']}: {refreshed['seconds']:.1f} s wall, {refreshed['cpu']:.1f} CPU s, "
                   f"peak {refreshed['peak_mb']:.0f} MB")
@@ -161,7 +167,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--load"]:
         child_load(*sys.argv[2:4])
     elif sys.argv[1:2] == ["--refresh"]:
-        child_refresh(*sys.argv[2:4])
+        child_refresh(*sys.argv[2:5])
     else:
         args = sys.argv[1:]
         kb = args[args.index("--kb") + 1] if "--kb" in args else None

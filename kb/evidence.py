@@ -347,6 +347,8 @@ def related_inputs(db, works, trials, on_topic, digests):
     # Only works with a trial to rank: the institutions and surnames of every work were most
     # of this step's time and memory in a KB of papers alone.
     ranked = {work_id for work_id in works if work_id in linked or (topical_trials and ("work", work_id) in on_topic)}
+    if not ranked:
+        return {}
     institutions = work_institutions(db, ranked)
     surnames = work_surnames(db, ranked)
     found = {}

@@ -374,13 +374,9 @@ def meta_rows(usable):
 
 
 def read_kb(db):
-    """What the syntheses read, keyed by trial."""
-    # A study's list columns read as one text each ('; '-joined): a cell is keyed by all of a
-    # study's interventions and routes together, as synthesis_safety shows them.
-    studies = [{**study, **{column: "; ".join(split(study[column])) or None
-                            for column in ("design", "intervention", "route", "safety")}}
-               for study in db.query("SELECT study_id, nct_id, trial_id, work_id, design, n, intervention, route, "
-                                     "safety FROM evidence WHERE on_topic = 1 ORDER BY study_id")]
+    """What the syntheses read, keyed by trial; the on-topic studies as `evidence` holds them."""
+    studies = list(db.query("SELECT study_id, nct_id, trial_id, work_id, design, n, intervention, route, safety "
+                            "FROM evidence WHERE on_topic = 1 ORDER BY study_id"))
     arms, single_groups = defaultdict(dict), set()
     for trial_id, label, kind in db.execute("SELECT trial_id, label, type FROM trial_arms"):
         arms[trial_id][label] = kind
@@ -409,6 +405,10 @@ def synthesize(db, vocabulary=DEFAULT_VOCABULARY, everything=False):
     if not everything and inputs_of(db, "synthesis") == inputs:
         return {"safety": db["synthesis_safety"].count, "meta": db["synthesis_meta"].count,
                 "excluded": db["synthesis_excluded"].count}
+    # A study's list columns read as one text each ('; '-joined): a cell is keyed by all of a
+    # study's interventions and routes together, as synthesis_safety shows them.
+    studies = [{**study, **{column: "; ".join(split(study[column])) or None
+                            for column in ("design", "intervention", "route", "safety")}} for study in studies]
     event_groups = {trial_id: [g for g in found if g["module"] == "events"] for trial_id, found in groups.items()}
     safety, left_safety = safety_rows(studies, event_groups, arms, single_groups, posted)
     outcome_groups = {trial_id: [g for g in found if g["module"] == "outcome"] for trial_id, found in groups.items()}
