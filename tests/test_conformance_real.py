@@ -7,6 +7,7 @@ missing, these tests fail: CI must never pass by skipping them.
 import json
 import os
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,84 @@ def test_the_real_msc_exosome_trial_export_holds_one_stroke_trial(db):
         1, "1/2", 5, '["allogeneic"]', '["ischaemic"]')
     routes = dict(db.execute("select study_id, route from evidence where route is not null"))
     assert routes["NCT04388982"] == '["intranasal"]' and routes["NCT04798716"] == '["intravenous"]'
+
+
+def of_kind(source, marker):
+    """The recorded files of `source` whose name holds `marker` ('<missing>' too, so that a
+    missing folder fails rather than leaving nothing to run)."""
+    return [name for name in files_of(source) if marker in name or name == "<missing>"]
+
+
+@pytest.mark.parametrize("name", of_kind("pubmed", "esearch"))
+def test_every_recorded_esearch_answer_gives_its_count_ids_history_keys_and_errors(db, name):
+    data = (real_data() / "pubmed" / name).read_bytes()
+    if data.lstrip().startswith(b"{"):
+        answer = json.loads(data)["esearchresult"]
+        expected = (int(answer["count"]), answer["idlist"], answer.get("webenv"), answer.get("querykey"), [])
+    else:
+        root = ET.fromstring(data)
+        expected = (int(root.findtext("Count")), [i.text for i in root.findall("IdList/Id")], root.findtext("WebEnv"),
+                    root.findtext("QueryKey"), [f"{e.tag}: {e.text}" for e in root.findall("ErrorList/*")])
+    result = pubmed.parse_esearch(data, name)
+    assert (result.count, result.ids, result.webenv, result.query_key, result.errors) == expected
+    stats, note = load_pubmed_file(db, real_data() / "pubmed" / name)
+    assert stats.added == db["works"].count == 0  # ids, not records
+    assert f"({expected[0]} hit(s), {len(expected[1])} id(s) listed)" in note
+
+
+# An elink LinkName and the relation it asserts from the linked-from PMID to each linked one.
+ELINK_NAMES = {"pubmed_pubmed": "related", "pubmed_pubmed_five": "related", "pubmed_pubmed_citedin": "cited_by",
+               "pubmed_pubmed_refs": "cites", "pubmed_pubmed_reviews": "related_review",
+               "pubmed_pubmed_reviews_five": "related_review"}
+
+
+@pytest.mark.parametrize("name", of_kind("pubmed", "elink"))
+def test_every_link_of_a_recorded_single_pmid_elink_answer_is_stored_with_its_relation(db, name):
+    root = ET.parse(real_data() / "pubmed" / name).getroot()
+    # A LinkSet of ids asked for in one comma list answers for them together: only a LinkSet
+    # of one PMID says what is linked to that PMID.
+    single = [link_set for link_set in root.iter("LinkSet") if len(link_set.findall("IdList/Id")) == 1]
+    expected = set()
+    for link_set in single:
+        pmid = link_set.findtext("IdList/Id").strip()
+        for db_links in link_set.findall("LinkSetDb"):
+            relation = ELINK_NAMES.get(db_links.findtext("LinkName"))
+            if relation and db_links.findtext("DbTo") == "pubmed":
+                expected |= {(pmid, relation, link.findtext("Id").strip()) for link in db_links.findall("Link")
+                             if link.findtext("Id").strip() != pmid}
+    load_pubmed_file(db, real_data() / "pubmed" / name)
+    stored = set(db.execute("SELECT from_id, relation, to_id FROM links WHERE asserted_by = 'pubmed-elink' "
+                            "AND from_scheme = 'pmid' AND to_scheme = 'pmid'").fetchall())
+    assert {link for link in stored if link[0] in {pmid for pmid, _, _ in expected}} == expected
+    assert len(expected) >= 50 * len(single)
+
+
+@pytest.mark.parametrize("name", of_kind("openalex", "institution_"))
+def test_a_recorded_openalex_institution_is_stored_field_by_field(db, name):
+    entity = json.loads((real_data() / "openalex" / name).read_bytes())
+    load_works_file(db, "openalex", real_data() / "openalex" / name)
+    (row,) = db["institutions"].rows
+    geo = entity["geo"]
+    assert (row["openalex_id"], row["ror"], row["name"], row["country"], row["type"], row["city"], row["latitude"],
+            row["longitude"]) == (entity["id"].rsplit("/", 1)[-1], entity["ror"], entity["display_name"],
+                                  entity["country_code"], entity["type"], geo["city"], geo["latitude"],
+                                  geo["longitude"])
+
+
+def test_the_recorded_rate_limits_are_the_rates_the_clients_keep():
+    from harvest import crossref
+    from harvest.http import HEADROOM, limiter_for
+
+    # NCBI: 3 requests a second without an API key (its 429 body names the limit), 10 with one
+    # (the X-RateLimit-Limit of an answer to a keyed request).
+    throttled = json.loads((real_data() / "pubmed" / "biomcp__eutils_RATE_LIMIT_error.json").read_bytes())
+    keyed = json.loads((real_data() / "pubmed" / "citer__esummary_json_pubmed_123455.RESPONSE_HEADERS.json"
+                        ).read_bytes())["headers"]
+    assert (pubmed.PubMed(client=None).client.rate, pubmed.PubMed(client=None, api_key="k").client.rate) == (
+        int(throttled["limit"]), int(keyed["X-RateLimit-Limit"]))
+    # Crossref states its limit on each answer; the client slows the host down to it.
+    headers = json.loads((real_data() / "crossref" / "citer__transform_json_10.4103_npmj.npmj_69_20.RESPONSE_HEADERS"
+                                                     ".json").read_bytes())["headers"]
+    crossref.Crossref(client=object()).follow_rate_limit("https://recorded-headers.invalid/works/x", headers)
+    per_second = int(headers["x-rate-limit-limit"]) / float(headers["x-rate-limit-interval"].rstrip("s"))
+    assert limiter_for("recorded-headers.invalid", 1e9).interval == pytest.approx(HEADROOM / per_second)
