@@ -24,6 +24,7 @@ def test_an_author_is_not_their_own_coauthor_but_a_namesake_on_the_work_is(tmp_p
         for pmid, people in AUTHOR_LISTS.items()], "hand-built")
     pmid_of = dict(db.execute("SELECT id, pmid FROM works"))
     occurrences = authors.gather(db, authors.name_forms(db), {"wang|m"})
+    authors.number_bits(occurrences.values())  # as cluster() numbers a block group's coauthors
 
     def coauthors(key):
         """Surname|initials and surname|first initial of the other authors of the work."""
