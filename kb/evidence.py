@@ -45,7 +45,8 @@ def classify(db, vocabulary=DEFAULT_VOCABULARY, everything=False, progress=None)
     after a load most subjects are as they were. In the same way a study's evidence row and
     a work's related trials are computed again only when what they are computed from
     changed (its digest in `refresh_inputs`), so the tags of the others are never read.
-    progress(label, items), if given, wraps the subjects as they are tagged."""
+    progress(label, items), if given, wraps the subjects as they are tagged, the studies
+    as they are written and the works as their trials are ranked."""
     vocab = Vocabulary(vocabulary)
     works, trials = read_works(db), read_trials(db)
     subjects = {("work", work_id): work for work_id, work in works.items()}
@@ -66,11 +67,14 @@ def classify(db, vocabulary=DEFAULT_VOCABULARY, everything=False, progress=None)
     studies = studies_of(db, works, trials, digests)
     written, gone = changed_items(db, "evidence", {s.study_id: s.inputs for s in studies}, everything,
                                   "SELECT study_id FROM evidence")
-    rows = study_rows(works, trials, tags, [s for s in studies if s.study_id in written])
+    changed = [s for s in studies if s.study_id in written]
+    rows = study_rows(works, trials, tags, progress("evidence: studies written", changed) if progress else changed)
     ranked = related_inputs(db, works, trials, on_topic, digests)
     ranked_again, unranked = changed_items(db, "related_trials", {str(w): r.inputs for w, r in ranked.items()},
                                            everything, "SELECT DISTINCT work_id FROM related_trials")
-    related = related_rows(works, trials, tags, {w: ranked[w] for w in ranked if str(w) in ranked_again})
+    again = [(w, ranked[w]) for w in ranked if str(w) in ranked_again]
+    related = related_rows(works, trials, tags,
+                           progress("evidence: works' trials ranked", again) if progress else again)
     tag_rows = ((kind, subject_id, t.tag, t.value, t.field, t.span[:300], t.rule)
                 for (kind, subject_id), found in fresh.items() for t in found)
     with db.atomic():
@@ -361,9 +365,9 @@ def related_inputs(db, works, trials, on_topic, digests):
 
 
 def related_rows(works, trials, tags, ranked):
-    """The top trials of each work in ranked ({work id: Ranked}), with reasons."""
+    """The top trials of each work in ranked ((work id, Ranked) pairs), with reasons."""
     rows = []
-    for work_id, inputs in ranked.items():
+    for work_id, inputs in ranked:
         work = works[work_id]
         scored = []
         for trial_id in inputs.candidates:

@@ -180,8 +180,9 @@ def test_a_refresh_writes_again_only_the_studies_a_load_changed_and_ends_as_a_fu
 
     _, after_second, full = classified
     assert 0 < after_second["studies_written"] < after_second["studies"] == full["studies_written"]
-    ours, theirs = {table: sorted(map(tuple, step.execute(sql).fetchall()), key=repr) for table, sql in DERIVED.items()}, \
-        {table: sorted(map(tuple, whole.execute(sql).fetchall()), key=repr) for table, sql in DERIVED.items()}
+    ours, theirs = (
+        {table: sorted(map(tuple, db.execute(sql).fetchall()), key=repr) for table, sql in DERIVED.items()}
+        for db in (step, whole))
     for table in DERIVED:
         assert ours[table] == theirs[table], table
     assert ours["related_trials"] and ours["gap_map"] and ours["synthesis_excluded"]
@@ -222,3 +223,23 @@ def test_a_work_whose_abstract_changed_is_the_only_study_written_again(db):
     assert (summary["tagged"], summary["studies_written"]) == (1, 1)
     assert db.execute("select count(*) from refresh_inputs where step = 'evidence'").fetchone() == (summary["studies"],)
     assert db["evidence"].get(f"PMID:{pmid}")["work_id"] == work_id
+
+
+def test_refresh_reports_the_studies_it_writes_and_the_works_whose_trials_it_ranks(tmp_path):
+    db = open_db(str(tmp_path / "kb.db"))
+    first_load(db)
+    second_load(db)
+    seen = {}
+
+    def progress(label, items):
+        seen[label] = 0
+        for item in items:
+            seen[label] += 1
+            yield item
+
+    refresh(db, progress=progress)
+    ranked = db.execute("select count(*) from refresh_inputs where step = 'related_trials'").fetchone()[0]
+    assert seen["evidence: studies written"] == db["evidence"].count
+    assert seen["evidence: works' trials ranked"] == ranked > 0
+    refresh(db, progress=progress)
+    assert seen["evidence: studies written"] == seen["evidence: works' trials ranked"] == 0
