@@ -244,7 +244,10 @@ def studies_of(db, works, trials, digests):
         identifier = study_of[members[0]]
         ids = sorted(set().union(*(registry[node] for node in members)))
         lines = sorted(set(possibly[identifier]))
-        found.append(Study(identifier, members, ids, lines,
+        # Most studies are one work with nothing else to show, whose own digest says it all:
+        # a digest of it again cost about 0.1-0.2 CPU s at 20,000 works.
+        alone = len(members) == 1 and not ids and not lines
+        found.append(Study(identifier, members, ids, lines, digests[members[0]] if alone else
                            inputs_digest([digests[node] for node in members], ids, lines)))
     return found
 
