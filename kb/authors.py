@@ -19,15 +19,20 @@ join's). People are recomputed only in blocks with unassigned occurrences (new o
 reloaded works) or that a curator touched, so a rerun leaves everything else alone.
 """
 
+import contextlib
 import functools
 import json
 import math
+import sqlite3
 import zlib
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
 
-from .db import insert_rows
+from sqlite_utils import Database
+
+from .db import file_of, insert_rows
 from .load import now
 from .names import parse_name
 from .text import fold, respelled, stable_id
@@ -49,6 +54,11 @@ COAUTHOR_SEEDS = ((0x9E3779B97F4A7C15, 0x632BE59BD9B4E019), (0xBF58476D1CE4E5B9,
                   (0x2545F4914F6CDD1D, 0x1B873593CC9E2D51), (0xD6E8FEB86659FD93, 0x85EBCA77C2B2AE63))
 PRIME = 2 ** 61 - 1
 EVIDENCE_KEPT = 5
+# A refresh of at least this many occurrences clusters about half of its blocks in a second
+# process when a core is free (kb.bulk.core_free): blocks are independent, and clustering
+# is most of a refresh (229,000 occurrences at 20,000 synthetic records). Below it the
+# process's start and the pickled results cost more than they save.
+SPLIT_FROM = 50_000
 # Coauthors say who someone is on a paper of a few dozen authors, not on a consortium paper
 # of thousands, where every pair of authors would cost time and memory (N squared) for
 # nothing: a work with more authors than this gives no coauthor evidence and no coauthor
@@ -106,21 +116,81 @@ def resolve(db, everything=False, blocks=None, progress=None):
     wanted |= curated_blocks(db, names, curations, wanted)
     if not wanted:
         return 0, 0
-    from .bulk import fewer_collections
+    from .bulk import collect_less, core_free, fewer_collections
 
     # Scoring makes millions of short-lived tuples beside a few hundred thousand occurrences
     # that live to the end: at Python's default threshold the collector walked those again
     # and again, a fifth of clustering's time.
-    with fewer_collections():
-        occurrences = gather(db, names, wanted)
-        groups = block_groups(occurrences, curations)
-        rows, assignments = [], []
-        for members in progress("people: blocks clustered", groups) if progress else groups:
-            found, assigned = people(members, cluster(members, curations), names)
-            rows += found
-            assignments += assigned
+    with fewer_collections(), contextlib.ExitStack() as stack:
+        elsewhere, path = None, file_of(db)
+        # The other process reads the KB as committed, through a connection of its own.
+        if path and not db.conn.in_transaction and (split := halves(db, names, wanted, curations)) and core_free():
+            wanted, theirs = split
+            pool = stack.enter_context(ProcessPoolExecutor(1, initializer=collect_less))
+            elsewhere = pool.submit(clustered_in, path, theirs, curations)
+        count, rows, assignments = clustered(db, names, wanted, curations, progress)
+        if elsewhere:
+            more = elsewhere.result()
+            count, rows, assignments = count + more[0], rows + more[1], assignments + more[2]
     write(db, rows, assignments)
-    return len(occurrences), len(rows)
+    return count, len(rows)
+
+
+def clustered(db, names, wanted, curations, progress=None):
+    """(occurrences, people rows, (person, work_id, position) assignments) of these blocks."""
+    occurrences = gather(db, names, wanted)
+    groups = block_groups(occurrences, curations)
+    rows, assignments = [], []
+    for members in progress("people: blocks clustered", groups) if progress else groups:
+        found, assigned = people(members, cluster(members, curations), names)
+        rows += found
+        assignments += assigned
+    return len(occurrences), rows, assignments
+
+
+def clustered_in(path, wanted, curations):
+    """clustered() in a process of its own, over a read-only connection to the KB at path."""
+    db = Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+    try:
+        return clustered(db, name_forms(db), wanted, curations)
+    finally:
+        db.conn.close()
+
+
+def halves(db, names, wanted, curations):
+    """The wanted blocks in two sets of about as many occurrences each, the blocks that a
+    curator's 'same' joins (one group in block_groups) in one set; None below SPLIT_FROM
+    occurrences."""
+    size = Counter()
+    for name_id, count in db.execute("SELECT name_id, count(*) FROM work_authors WHERE name_id IN "
+                                     "(SELECT value FROM json_each(?)) GROUP BY name_id", [name_ids_of(names, wanted)]):
+        size[names[name_id]["block"]] += count
+    if sum(size.values()) < SPLIT_FROM:
+        return None
+    parent = {block: block for block in wanted}
+
+    def root(block):
+        while parent[block] != block:
+            block = parent[block]
+        return block
+
+    for c in curations:
+        ends = {block_at(db, names, (c["work_id"], c["position"])),
+                block_at(db, names, (c["other_work_id"], c["other_position"]))}
+        if c["decision"] == "same" and ends <= wanted:
+            first, *rest = sorted(ends)
+            for other in rest:
+                parent[root(other)] = root(first)
+    units = defaultdict(set)
+    for block in sorted(wanted):
+        units[root(block)].add(block)
+    # The largest first, each to the lighter half: clustering a block costs about its size.
+    shares, weights = (set(), set()), [0, 0]
+    for unit in sorted(units.values(), key=lambda unit: (-sum(size[block] for block in unit), min(unit))):
+        lighter = weights.index(min(weights))
+        shares[lighter].update(unit)
+        weights[lighter] += sum(size[block] for block in unit)
+    return shares if all(shares) else None
 
 
 def name_forms(db):
@@ -153,9 +223,9 @@ def gather(db, names, wanted):
     departments, countries, topics."""
     # Only the works of the wanted blocks are read: a refresh after a small load reads a
     # few rows of a large KB, through the name_id index and the work_id primary keys.
-    name_ids = json.dumps([name_id for name_id, form in names.items() if form["block"] in wanted])
     ids = [json.dumps([work_id for (work_id,) in db.execute(
-        "SELECT DISTINCT work_id FROM work_authors WHERE name_id IN (SELECT value FROM json_each(?))", [name_ids])])]
+        "SELECT DISTINCT work_id FROM work_authors WHERE name_id IN (SELECT value FROM json_each(?))",
+        [name_ids_of(names, wanted)])])]
     gathered = "(SELECT value FROM json_each(?))"
     topics = defaultdict(set)
     for work_id, name in db.execute("SELECT wm.work_id, m.name FROM work_mesh wm "
@@ -205,6 +275,11 @@ def gather(db, names, wanted):
     for o in occurrences.values():
         o.crowded = any((o.block, department) in crowded for department in o.departments)
     return occurrences
+
+
+def name_ids_of(names, wanted):
+    """The ids of the name forms of these blocks, as a JSON list for json_each."""
+    return json.dumps([name_id for name_id, form in names.items() if form["block"] in wanted])
 
 
 def block_groups(occurrences, curations):

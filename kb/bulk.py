@@ -31,7 +31,7 @@ from harvest.errors import ParseError
 
 from . import parts
 from .classify import Vocabulary, record_on_topic
-from .db import indexes_deferred, pragma_meanwhile
+from .db import file_of, indexes_deferred, pragma_meanwhile
 from .ingest import alive
 from .load import LoadStats, WorkLoader, now, prepare
 
@@ -494,7 +494,7 @@ def remove_stale_parts(folder):
 
 def folder_of(db):
     """The folder of the KB's file: part KBs go beside it, on the same disk (None: a KB in memory)."""
-    file = next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")
+    file = file_of(db)
     return str(Path(file).parent) if file else None
 
 

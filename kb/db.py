@@ -439,6 +439,11 @@ def pragma_meanwhile(db, name, value):
         db.execute(f"PRAGMA {name} = {int(before)}")
 
 
+def file_of(db):
+    """The path of the KB's file ('' for a KB in memory)."""
+    return next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")
+
+
 def open_db(path):
     """Open (creating if needed) a knowledge base with its schema, in WAL mode."""
     if path != ":memory:":

@@ -1,12 +1,13 @@
 """Who is who, in its parts: what two occurrences share, computed from the KB as clustering sees it."""
 
+from concurrent.futures import ProcessPoolExecutor
 from itertools import combinations
 
-from kb import authors
+from kb import authors, bulk
 from kb.db import open_db
 from kb.load import WorkLoader
 
-from test_identity import SBMU, work
+from test_identity import SBMU, hard_cases, person, work  # noqa: F401  (hard_cases: a fixture)
 
 # Two authors written "Wang M" on work 72, and a "Wang MH" beside a "Wang M" on work 73.
 AUTHOR_LISTS = {
@@ -38,3 +39,35 @@ def test_an_author_is_not_their_own_coauthor_but_a_namesake_on_the_work_is(tmp_p
             (forms_a, blocks_a), (forms_b, blocks_b) = coauthors(a.key), coauthors(b.key)
             same = len(forms_a & forms_b)
             assert authors.coauthors_in_common(a, b) == (same, len(blocks_a & blocks_b) - same), (a.key, b.key)
+
+
+class RecordedPool(ProcessPoolExecutor):
+    """A process pool that keeps the blocks sent to it."""
+
+    sent = []
+
+    def submit(self, function, path, blocks, curations):
+        self.sent.append(blocks)
+        return super().submit(function, path, blocks, curations)
+
+
+def test_blocks_clustered_in_a_second_process_give_the_people_one_process_gives(hard_cases, monkeypatch):
+    db = hard_cases
+    # A curator's merge across two blocks: their occurrences must be clustered together.
+    authors.merge_people(db, person(db, "3", 2), person(db, "5", 2))  # Zali A and Karimi A
+
+    def people():
+        return (db.execute("SELECT work_id, position, author_id FROM work_authors ORDER BY 1, 2").fetchall(),
+                db.execute("SELECT * FROM authors ORDER BY id").fetchall())
+
+    assert authors.resolve(db, everything=True)[0] == db["work_authors"].count
+    alone = people()
+    monkeypatch.setattr(authors, "SPLIT_FROM", 1)
+    monkeypatch.setattr(bulk, "core_free", lambda: True)
+    monkeypatch.setattr(authors, "ProcessPoolExecutor", RecordedPool)
+    assert authors.resolve(db, everything=True)[0] == db["work_authors"].count
+    assert people() == alone
+    elsewhere, = RecordedPool.sent
+    everything = {form["block"] for form in authors.name_forms(db).values()}
+    assert elsewhere and elsewhere < everything and ({"zali|a", "karimi|a"} <= elsewhere
+                                                     or not {"zali|a", "karimi|a"} & elsewhere)
