@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -57,11 +58,38 @@ def serve(db_file, host, port, immutable=False, cors=False, workers=1, debug_end
     os.environ[OPTIONS_VARIABLE] = json.dumps({"db_file": str(db_file), "immutable": immutable, "cors": cors,
                                                "debug_endpoints": debug_endpoints})
     print(f"Serving {db_file} at http://{host}:{port}/{Path(db_file).stem} (Ctrl+C stops)")
+    read_ahead(db_file)
     with served_immutable(db_file) if immutable else contextlib.nullcontext():
         # No access log: uvicorn formats each request's line before the log level drops it. Its HTTP
         # parser and event loop are httptools and uvloop, installed with regenkb (uvicorn picks them).
         uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, host=host, port=port,
                     log_level="warning", access_log=False)
+
+
+# The operating system reads ahead this much at a time when asked (8 MB: more is not read).
+READ_AHEAD_STEP = 8 << 20
+
+
+def read_ahead(db_file):
+    """Have the operating system read the KB into its file cache while the server starts, when
+    the KB fits in half the free memory: the pages of a KB not in the cache are read as searches
+    ask for them, at random (a first table search at a million works read 550 MB in 5.7 s),
+    where the whole 2 GB file is read in order in a few seconds. Returns the thread asking."""
+    size = os.path.getsize(db_file)
+    if not hasattr(os, "posix_fadvise") or size > os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2:
+        return None
+
+    def ask():
+        fd = os.open(db_file, os.O_RDONLY)
+        try:
+            for offset in range(0, size, READ_AHEAD_STEP):
+                os.posix_fadvise(fd, offset, READ_AHEAD_STEP, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    return thread
 
 
 # An immutable KB is read without locks or change checks, so a write meanwhile makes the

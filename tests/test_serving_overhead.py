@@ -1,6 +1,7 @@
 """What a request costs the server. `kb serve`'s Datasette (kb/datasette_app.py) checks an
 anonymous visitor's permissions once and reads an immutable KB's schema once (a KB served as
-it is, which a load may change, is still asked each time) and memory-maps it; a search
+it is, which a load may change, is still asked each time) and counts its full-text tables
+from their docsize; a search
 (kb.search.find) by relevance counts and ranks in the full-text index, no further than it shows."""
 
 import asyncio
@@ -71,18 +72,28 @@ def test_visitors_naming_many_tables_cannot_grow_the_kept_permissions_without_bo
     assert len(datasette.get_database("regenkb").kept_answers) == 5
 
 
-def test_only_an_immutable_kb_is_memory_mapped(kb_path):
-    def mapped(datasette):
-        async def run():
-            await datasette.invoke_startup()
-            return await datasette.get_database("regenkb").execute_fn(
-                lambda conn: conn.execute("PRAGMA mmap_size").fetchone()[0])
-        return asyncio.run(run())
+def test_an_immutable_kbs_full_text_tables_are_counted_by_their_docsize_and_their_index_blocks_not_at_all(
+        tmp_path):
+    path = tmp_path / "regenkb.db"
+    db = open_db(str(path))
+    db.conn.executemany("INSERT INTO works_fts (rowid, title) VALUES (?, ?)", [(n, f"stroke {n}") for n in (1, 2, 3)])
+    db.conn.commit()
+    db.close()
+    datasette = serve.datasette_for(path, immutable=True)
+    [(response, sql_run)] = traced(datasette, "/-/versions.json")  # the first request counts every table
+    assert response.status_code == 200 and "select count(*) from [works]" in sql_run
+    assert not any(f"[works_fts{shadow}]" in sql for sql in sql_run for shadow in ("", "_content", "_data"))
+    counts = asyncio.run(datasette.get_database("regenkb").table_counts())
+    assert counts["works_fts"] == counts["works_fts_content"] == counts["works_fts_docsize"] == 3
+    assert counts["works_fts_data"] is None and counts["trials_fts"] == counts["works"] == 0
 
-    immutable = serve.datasette_for(kb_path, immutable=True)
-    assert mapped(immutable) > 2**30
-    assert asyncio.run(immutable.client.get("/-/versions.json")).status_code == 200  # its own connection
-    assert mapped(serve.datasette_for(kb_path)) == 0  # a load may truncate it under the server
+
+def test_no_kb_is_memory_mapped(kb_path):
+    # Mapped, a cold file is read 8 MB around every page a search touches (the disk's read-ahead).
+    for immutable in (True, False):
+        datasette = serve.datasette_for(kb_path, immutable=immutable)
+        assert asyncio.run(datasette.get_database("regenkb").execute_fn(
+            lambda conn: conn.execute("PRAGMA mmap_size").fetchone()[0])) == 0
 
 
 def test_a_search_by_relevance_ranks_no_further_than_its_page_and_sample_and_counts_without_ranking(
@@ -152,3 +163,17 @@ def test_kb_serve_runs_uvicorn_on_httptools_and_uvloop_without_an_access_log(kb_
         assert isinstance(loop, uvloop.Loop)
     finally:
         loop.close()
+
+
+def test_kb_serve_has_the_os_read_a_kb_that_fits_in_half_the_free_memory_in_order_and_no_bigger_one(
+        kb_path, monkeypatch):
+    import os
+
+    asked = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, length, advice: asked.append((offset, length, advice)))
+    monkeypatch.setattr(serve, "READ_AHEAD_STEP", 4096)
+    serve.read_ahead(kb_path).join()
+    size = kb_path.stat().st_size
+    assert asked == [(offset, 4096, os.POSIX_FADV_WILLNEED) for offset in range(0, size, 4096)] and len(asked) > 2
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_AVPHYS_PAGES": size // 4096, "SC_PAGE_SIZE": 4096}[name])
+    assert serve.read_ahead(kb_path) is None
