@@ -29,10 +29,13 @@ that a public, read-only KB server need not pay more than once.
   index blocks (_data, most of the index) are left uncounted, as Datasette leaves a table it
   could not count in time.
 
-The KB is not memory-mapped: this machine's disk reads 8 MB around every page a map faults in
-(read_ahead_kb), so a search of a KB not in the file cache read the whole 2 GB file for each
-statement; through SQLite's page cache a cold search reads the pages it needs (a table search
-5 MB, where mapped it read 227 MB). Cached, the two were as fast.
+- Reads: an immutable KB `kb serve` has read ahead into the file cache (serve.read_ahead) is
+  memory-mapped (memory_map), so a table search that counts its matches and their facets
+  reads 50,000 rows from the cache in place, in half the time it takes through each
+  connection's 2 MB page cache. Any other KB is not: a disk reads ahead around every page a
+  map faults in (8 MB on this machine), so a table search of a mapped KB the cache did not
+  hold read 227 MB where unmapped it read 5 MB, and its count and each facet read the whole
+  2 GB file. Only an immutable KB: nothing may truncate a mapped file under the server.
 """
 
 import functools
@@ -48,6 +51,8 @@ from datasette.utils.asgi import Request
 # The KB's tables, views and canned queries, times the few actions (or schema questions) asked
 # of each, are a few hundred.
 KEPT_ANSWERS = 4096
+# As much as SQLite maps (2 GB in Python's build; it caps larger asks).
+MMAP_BYTES = 2**40
 # Database's questions about its schema, whose answers an immutable KB keeps.
 SCHEMA_QUESTIONS = ("table_exists", "table_names", "view_names", "hidden_table_names", "table_columns",
                     "table_column_details", "primary_keys", "fts_table", "label_column_for_table",
@@ -57,8 +62,9 @@ SCHEMA_QUESTIONS = ("table_exists", "table_names", "view_names", "hidden_table_n
 class ServedDatasette(Datasette):
     schemas_read = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, memory_map=False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.memory_map = memory_map
         keep_request_args()
         self.anonymous_permissions = {}
         for name, database in list(self.databases.items()):
@@ -77,6 +83,12 @@ class ServedDatasette(Datasette):
         if len(self.anonymous_permissions) < KEPT_ANSWERS:
             self.anonymous_permissions[key] = allowed
         return allowed
+
+    def _prepare_connection(self, conn, database):
+        super()._prepare_connection(conn, database)
+        # Datasette prepares connections of its own too (/-/versions opens one in memory).
+        if self.memory_map and database in self.databases and not self.databases[database].is_mutable:
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
 
     def _register_renderers(self):
         super()._register_renderers()

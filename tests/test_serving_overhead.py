@@ -1,10 +1,11 @@
 """What a request costs the server. `kb serve`'s Datasette (kb/datasette_app.py) checks an
 anonymous visitor's permissions once and reads an immutable KB's schema once (a KB served as
-it is, which a load may change, is still asked each time) and counts its full-text tables
-from their docsize; a search
+it is, which a load may change, is still asked each time), counts its full-text tables
+from their docsize and maps it when `kb serve` read it ahead; a search
 (kb.search.find) by relevance counts and ranks in the full-text index, no further than it shows."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -88,12 +89,27 @@ def test_an_immutable_kbs_full_text_tables_are_counted_by_their_docsize_and_thei
     assert counts["works_fts_data"] is None and counts["trials_fts"] == counts["works"] == 0
 
 
-def test_no_kb_is_memory_mapped(kb_path):
-    # Mapped, a cold file is read 8 MB around every page a search touches (the disk's read-ahead).
-    for immutable in (True, False):
-        datasette = serve.datasette_for(kb_path, immutable=immutable)
-        assert asyncio.run(datasette.get_database("regenkb").execute_fn(
-            lambda conn: conn.execute("PRAGMA mmap_size").fetchone()[0])) == 0
+def test_kb_serve_maps_an_immutable_kb_it_read_ahead_and_no_other(kb_path, monkeypatch):
+    import os
+
+    import uvicorn
+
+    def mapped(**options):
+        datasette = serve.datasette_for(kb_path, **options)
+        return asyncio.run(datasette.get_database("regenkb").execute_fn(
+            lambda conn: conn.execute("PRAGMA mmap_size").fetchone()[0]))
+
+    assert mapped(immutable=True, memory_map=True) > 2**30
+    assert mapped(immutable=True) == mapped(memory_map=True) == 0  # a load may truncate a mutable KB under a map
+    monkeypatch.setenv(serve.OPTIONS_VARIABLE, "")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+    monkeypatch.setattr(os, "posix_fadvise", lambda *args: None)
+    serve.serve(kb_path, "127.0.0.1", 8001, immutable=True)
+    assert json.loads(os.environ[serve.OPTIONS_VARIABLE])["memory_map"] is True
+    # Too big to read ahead, a KB not in the file cache would be read 8 MB around each page a map touched.
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_AVPHYS_PAGES": 1, "SC_PAGE_SIZE": 4096}[name])
+    serve.serve(kb_path, "127.0.0.1", 8001, immutable=True)
+    assert json.loads(os.environ[serve.OPTIONS_VARIABLE])["memory_map"] is False
 
 
 def test_a_search_by_relevance_ranks_no_further_than_its_page_and_sample_and_counts_without_ranking(
