@@ -688,6 +688,21 @@ class WorkLoader(Loader):
             self.add_links(rows)
         return len(rows)
 
+    def withdraw_shared(self, shared_sets):
+        """Withdraw the links a regenkb before 2026-12 drew from each PMID of an elink LinkSet
+        of several PMIDs (pubmed.shared_link_sets) to each PMID the set lists: the set says
+        only that some PMID of it links there. Returns how many links were withdrawn; one that
+        an answer for its PMID alone also asserts comes back when that answer is loaded again."""
+        rows = [(from_id, relation, target) for from_ids, linked in shared_sets
+                for from_id in from_ids for relation, target in linked]
+        before = self.db.conn.total_changes
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "DELETE FROM links WHERE from_scheme = 'pmid' AND from_id = ? AND relation = ? "
+                "AND to_scheme = 'pmid' AND to_id = ? AND asserted_by = ?",
+                [(*row, self.source + "-elink") for row in rows])
+        return self.db.conn.total_changes - before
+
 
 def version_link(scheme, record, work_id, other, score):
     """preprint version_of journal article, whichever of the two arrived second."""
@@ -742,7 +757,9 @@ class WorkRows:
                     # string at two institutions keeps one number.
                     number = numbers.setdefault(aff["name"], len(numbers) + 1)
                     self.author_affiliations.append((work_id, author["position"], aff["id"], number))
-        for heading in record["mesh"]:
+        # A heading with neither UI nor name (an empty <DescriptorName>) names nothing: work_mesh's
+        # key cannot hold it (kb.db.WITHOUT_ROWID).
+        for heading in filter(lambda heading: heading["ui"] is not None, record["mesh"]):
             self.mesh_terms[heading["ui"]] = {"id": heading["ui"], "name": heading["name"]}
             # A source that flags only the heading as a whole leaves which part is major unknown (NULL).
             flagged = "major_qualifiers" in heading
