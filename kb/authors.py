@@ -395,11 +395,14 @@ def cluster(members, curations):
         for other in keys[1:]:
             if clusters.compatible(keys[0], other, apart):
                 clusters.join(keys[0], other, f"same ORCID {orcid}", 1.0)
-    # Sorted as tuples, not by a key function: (-score, key, key) orders them, and no two
-    # are one pair.
-    pairs = sorted((-score, a.key, b.key, a, b) for score, a, b in candidate_pairs(members)
+    # Sorted as tuples, not by a key function: (-score, a's rank, b's rank) orders them as
+    # their keys would, and no two are one pair; ranks compare faster than keys, and most
+    # pairs of a large block tie on their score with others.
+    in_order = sorted(members, key=lambda o: o.key)
+    rank = {o.key: i for i, o in enumerate(in_order)}
+    pairs = sorted((-score, rank[a.key], rank[b.key]) for score, a, b in candidate_pairs(members)
                    if score >= THRESHOLD and not (a.orcid and b.orcid and a.orcid != b.orcid))
-    pairs = [(-negative, a, b) for negative, _, _, a, b in pairs]
+    pairs = [(-negative, in_order[x], in_order[y]) for negative, x, y in pairs]
     # Forms that could be either of two people ('Esposito M' beside 'Esposito MA' and
     # 'Esposito MH') join last, each to the cluster it matches best on average: joining
     # them first, pair by pair, would chain the two people together.
