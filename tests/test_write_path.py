@@ -4,7 +4,7 @@ import re
 
 import sqlite_utils
 
-from kb.db import SCHEMA, WITHOUT_ROWID, open_db
+from kb.db import SCHEMA, VALUES_ONLY, WITHOUT_ROWID, indexes_deferred, open_db
 from kb.ingest import load_pubmed_file
 
 from conftest import EFETCH
@@ -51,3 +51,22 @@ def test_a_mesh_heading_that_names_no_descriptor_is_left_out_and_its_record_load
     named = re.findall(r'<DescriptorName UI="(D\d+)"', article)
     assert named and db.execute("SELECT mesh_id FROM work_mesh JOIN works ON works.id = work_id WHERE pmid = ?",
                                 [pmid]).fetchall() == [(ui,) for ui in sorted(named)]
+
+
+def index_sql(db, table, column):
+    return db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [f"idx_{table}_{column}"]).fetchone()[0]
+
+
+def test_indexes_of_mostly_empty_columns_hold_only_values_serve_lookups_and_come_back_so_after_a_bulk_load(tmp_path):
+    db = open_db(str(tmp_path / "kb.db"))
+    assert all(index_sql(db, table, column).endswith(f'WHERE "{column}" IS NOT NULL') for table, column in VALUES_ONLY)
+    with indexes_deferred(db, [("links", ["to_work_id"]), ("work_references", ["doi"])]):
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE name IN "
+                          "('idx_links_to_work_id', 'idx_work_references_doi')").fetchone()[0] == 0
+    assert index_sql(db, "links", "to_work_id").endswith('WHERE "to_work_id" IS NOT NULL')
+    for sql, index in (("SELECT work_id FROM work_references WHERE doi = ?", "idx_work_references_doi"),
+                       ("SELECT id FROM links WHERE to_work_id IN (?)", "idx_links_to_work_id"),
+                       ("SELECT work_id FROM work_references WHERE cited_work_id = ?",
+                        "idx_work_references_cited_work_id")):
+        plan = " ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, ["x"]))
+        assert f"INDEX {index} " in plan
