@@ -546,15 +546,19 @@ def parse_esummary(data, origin="esummary"):
         for uid in result["uids"]:
             doc = result[uid]
             ids = {a.get("idtype"): a.get("value") for a in doc.get("articleids", [])}
-            year, pub_date = summary_date(doc.get("sortpubdate") or doc.get("pubdate"))
+            # pubdate as the record writes it ('1975 Apr'), never sortpubdate, a sort key that
+            # fills in a day the record does not give ('1975/04/01 00:00').
+            year, pub_date, pub_date_text = summary_date(doc.get("pubdate"))
             records.append(summary_record(
-                uid, doc.get("title"), [(a.get("name"), a.get("authtype") == "CollectiveName")
-                                        for a in doc.get("authors", [])
-                                        if a.get("authtype", "Author") in ("Author", "CollectiveName")],
+                # A title in its own language only is the title, as parse_pubmed_article takes it.
+                uid, doc.get("title") or doc.get("vernaculartitle"),
+                [(a.get("name"), a.get("authtype") == "CollectiveName") for a in doc.get("authors", [])
+                 if a.get("authtype", "Author") in ("Author", "CollectiveName")],
                 doc.get("fulljournalname") or doc.get("source"), year, pub_date, ids.get("doi"),
                 ids.get("pmc"), doc.get("volume"), doc.get("issue"), doc.get("pages"),
                 [lang for lang in doc.get("lang") or [] if lang], doc.get("pubtype", []),
-                json.dumps(doc, ensure_ascii=False).encode(), doc.get("issn"), doc.get("essn")))
+                json.dumps(doc, ensure_ascii=False).encode(), doc.get("issn"), doc.get("essn"),
+                pub_date_text, doc.get("vernaculartitle") or None))
         return records
     root = etree.fromstring(data, SAFE_XML)
     for doc in root.iterfind("DocSum"):
@@ -563,7 +567,7 @@ def parse_esummary(data, origin="esummary"):
         def item(name):
             return text_of(items.get(name))
 
-        year, pub_date = summary_date(item("PubDate"))
+        year, pub_date, pub_date_text = summary_date(item("PubDate"))
         records.append(summary_record(
             doc.findtext("Id"), item("Title"),
             [(text_of(a), False) for a in doc.iterfind("Item[@Name='AuthorList']/Item")],
@@ -571,20 +575,25 @@ def parse_esummary(data, origin="esummary"):
             item("Volume"), item("Issue"), item("Pages"),
             every_text(i for i in doc.iter("Item") if i.get("Name") == "Lang"),
             [text_of(p) for p in doc.iterfind("Item[@Name='PubTypeList']/Item")], etree.tostring(doc, with_tail=False),
-            item("ISSN"), item("ESSN")))
+            item("ISSN"), item("ESSN"), pub_date_text))
     return records
 
 
 def summary_date(text):
-    found = re.match(r"(\d{4})(?:[/ ](\w+))?(?:[/ ](\d+))?", text or "")
+    """(year, ISO partial date, date as written) of an esummary PubDate, at the precision it
+    has: '1975 Apr' -> (1975, '1975-04', None). A span or season ('1999 Jan-Feb', '2001
+    Spring') is dated by its start and kept as written, as parse_pub_date keeps a MedlineDate."""
+    text = (text or "").strip()
+    found = re.match(r"(\d{4})(?: (\w+))?(?: (\d+))?", text)
     if not found:
-        return None, None
+        return None, None, text or None
     year, month, day = found.groups()
     month_number = month_of(month)
     parts = [year] + ([f"{month_number:02d}"] if month_number else [])
-    if month_number and day:
+    if month_number and day and 1 <= int(day) <= 31:
         parts.append(f"{int(day):02d}")
-    return int(year), "-".join(parts)
+    plain = found.end() == len(text) and (month is None or month[:3].lower() in MONTHS or month.isdigit())
+    return int(year), "-".join(parts), None if plain else text
 
 
 # Name suffixes esummary writes after the initials ("Hambrick GW Jr").
@@ -602,13 +611,15 @@ def summary_author(position, name, group):
 
 
 def summary_record(pmid, title, author_names, journal, year, pub_date, doi, pmcid, volume, issue,
-                   pages, languages, pub_types, raw, issn=None, eissn=None):
+                   pages, languages, pub_types, raw, issn=None, eissn=None, pub_date_text=None,
+                   vernacular_title=None):
     """A thin record; `author_names` are (name, is a group) pairs, groups being the JSON
     answer's authtype CollectiveName ('METRIC Study Group', never a person 'METRIC Study G')."""
     authors = [summary_author(position, name, group)
                for position, (name, group) in enumerate(((n, g) for n, g in author_names if n), 1)]
     return new_work(
-        pmid=str(pmid), doi=normalize_doi(doi), pmcid=pmcid, title=title, year=year, pub_date=pub_date,
+        pmid=str(pmid), doi=normalize_doi(doi), pmcid=pmcid, title=title, vernacular_title=vernacular_title,
+        year=year, pub_date=pub_date, pub_date_text=pub_date_text,
         journal=journal, issn=issn or eissn or None, eissn=eissn or None,
         volume=volume or None, issue=issue or None, pages=pages or None,
         languages=languages, pub_types=[p for p in pub_types if p], authors=authors,
@@ -627,24 +638,45 @@ ELINK_RELATIONS = {
 
 
 def parse_elink(data, origin="elink"):
-    """An elink response -> link dicts {from, relation, scheme, target, score} between PMIDs."""
-    root = etree.fromstring(data, SAFE_XML)
+    """An elink response -> link dicts {from, relation, scheme, target, score} between PMIDs.
+
+    Only a LinkSet of one PMID says what that PMID links to. PMIDs asked for in one comma list
+    (id=1,2) share one LinkSet, whose links NCBI finds for the set as a whole: each holds for
+    some PMID of the set, and nothing in the answer says which, so such a set gives no link
+    (see shared_link_sets). PubMed.neighbours asks with one id= per PMID.
+    """
     links = {}
+    for from_ids, linked in link_sets(data):
+        if len(from_ids) != 1:
+            continue
+        (source_id,) = from_ids
+        for relation, target, score in linked:
+            if source_id != target:
+                links[(source_id, relation, target)] = {
+                    "from": source_id, "relation": relation, "scheme": "pmid",
+                    "target": target, "score": int(score) if score else None}
+    return list(links.values())
+
+
+def shared_link_sets(data):
+    """The LinkSets of several PMIDs in an elink response, as (PMIDs, {(relation, linked PMID)}):
+    what parse_elink cannot attribute to any one of them."""
+    return [(from_ids, {(relation, target) for relation, target, _ in linked})
+            for from_ids, linked in link_sets(data) if len(from_ids) > 1]
+
+
+def link_sets(data):
+    """(PMIDs, [(relation, linked PMID, score or None)]) of each LinkSet of an elink response."""
+    root = etree.fromstring(data, SAFE_XML)
     for link_set in root.iterfind("LinkSet"):
-        from_ids = [i.text.strip() for i in link_set.iterfind("IdList/Id")]
+        linked = []
         for link_set_db in link_set.iterfind("LinkSetDb"):
             relation = ELINK_RELATIONS.get(link_set_db.findtext("LinkName"))
             if relation is None or link_set_db.findtext("DbTo") != "pubmed":
                 continue
-            for link in link_set_db.iterfind("Link"):
-                target = link.findtext("Id").strip()
-                score = link.findtext("Score")
-                for source_id in from_ids:
-                    if source_id != target:
-                        links[(source_id, relation, target)] = {
-                            "from": source_id, "relation": relation, "scheme": "pmid",
-                            "target": target, "score": int(score) if score else None}
-    return list(links.values())
+            linked.extend((relation, link.findtext("Id").strip(), link.findtext("Score"))
+                          for link in link_set_db.iterfind("Link"))
+        yield [i.text.strip() for i in link_set.iterfind("IdList/Id")], linked
 
 
 def efetch_problem(data):

@@ -131,9 +131,27 @@ def load_pubmed_file(db, path, batch_size=1000):
             return LoadStats(), (f"an esearch result ({result.count} hit(s), {len(result.ids)} id(s) listed) "
                                  "holds ids, not records; fetch them with `kb harvest pubmed`")
         if kind == "esummary":
-            return loader.load(pubmed.parse_esummary(data, origin), origin, batch_size), None
+            records = pubmed.parse_esummary(data, origin)
+            # A summary stored before byte for byte is read again from its stored record: what an
+            # older regenkb made of it (a JSON date with sortpubdate's made-up day, no vernacular
+            # title) is made again. An answer holds at most 10,000 summaries (esummary's retmax).
+            again = loader.stored_unchanged(records)
+            stats = loader.load(records, origin, batch_size)
+            if again:
+                with db.atomic():
+                    loader.rebuild(again)
+            return stats, None
+        shared = pubmed.shared_link_sets(data)
+        withdrawn = loader.withdraw_shared(shared)
         count = loader.add_related(pubmed.parse_elink(data, origin))
-        return LoadStats(), f"{count} link(s) between PMIDs stored"
+        note = f"{count} link(s) between PMIDs stored"
+        if shared:
+            note += (f"; {len(shared)} LinkSet(s) of PMIDs asked for together ("
+                     + "; ".join(", ".join(ids) for ids, _ in shared) + ") stored no link: elink links such a "
+                     "set as a whole, not any one PMID of it (ask with one id= per PMID)")
+        if withdrawn:
+            note += f"; {withdrawn} link(s) an older regenkb had drawn from them withdrawn"
+        return LoadStats(), note
     except ParseError as error:
         raise LoadError(str(error)) from error
     except Exception as error:  # noqa: BLE001 - a malformed payload, whatever the parser raised

@@ -646,6 +646,16 @@ class WorkLoader(Loader):
         insert_rows(self.db, "merges", [dict(m, id=None) for m in merges])
         self.add_links(links)
 
+    def stored_unchanged(self, records):
+        """The works of these records whose stored record has the same bytes (a load skips them)."""
+        digests = {raw_digest(record) for record in records}
+        work_ids = set()
+        for chunk in chunks(record["source_id"] for record in records):
+            work_ids.update(work_id for work_id, sha1 in self.db.execute(
+                f"SELECT work_id, sha1 FROM records WHERE source = ? AND source_id IN ({in_clause(chunk)})",
+                [self.source, *chunk]) if sha1 in digests and work_id is not None)
+        return sorted(work_ids)
+
     def rebuild(self, work_ids):
         """Write the rows of these works again from the records they still hold."""
         from . import merge

@@ -246,17 +246,45 @@ def test_every_link_of_a_recorded_single_pmid_elink_answer_is_stored_with_its_re
     assert len(expected) >= 50 * len(single)
 
 
-@pytest.mark.xfail(strict=True, reason="open: parse_elink (harvest/pubmed.py) links every id of a LinkSet to every "
-                                       "link in it, so a set asked for in one comma list asserts links of the set "
-                                       "from each PMID")
+def shared_link_set(path):
+    """The PMIDs of the one LinkSet of a recorded answer to a comma list, and its
+    (relation, linked PMID) pairs."""
+    (link_set,) = ET.parse(path).getroot().iter("LinkSet")
+    pmids = [i.text.strip() for i in link_set.findall("IdList/Id")]
+    linked = {(ELINK_NAMES[db_links.findtext("LinkName")], link.findtext("Id").strip())
+              for db_links in link_set.findall("LinkSetDb") if db_links.findtext("LinkName") in ELINK_NAMES
+              for link in db_links.findall("Link")}
+    return pmids, linked
+
+
 def test_a_linkset_of_several_pmids_asserts_no_link_from_any_one_of_them(db):
     path = real_data() / "pubmed" / "biopython__elink3_pubmed_2ids.xml"
-    (link_set,) = ET.parse(path).getroot().iter("LinkSet")
-    pmids = [i.text for i in link_set.findall("IdList/Id")]
-    assert len(pmids) == 2
-    load_pubmed_file(db, path)
-    assert db.execute(f"SELECT count(*) FROM links WHERE from_id IN ({', '.join('?' * len(pmids))})",
-                      pmids).fetchone()[0] == 0
+    pmids, linked = shared_link_set(path)
+    assert len(pmids) == 2 and len(linked) > 500
+    _, note = load_pubmed_file(db, path)
+    assert db["links"].count == 0
+    assert note.startswith("0 link(s) between PMIDs stored; 1 LinkSet(s) of PMIDs asked for together "
+                           f"({', '.join(pmids)}) stored no link")
+
+
+def test_reloading_a_comma_list_elink_answer_withdraws_the_links_an_older_kb_drew_from_each_pmid(db):
+    path = real_data() / "pubmed" / "biopython__elink3_pubmed_2ids.xml"
+    pmids, linked = shared_link_set(path)
+    # What regenkb stored for this answer before 2026-12: every linked PMID from each PMID of the set.
+    old = [{"from_scheme": "pmid", "from_id": pmid, "relation": relation, "to_scheme": "pmid", "to_id": target,
+            "asserted_by": "pubmed-elink"} for pmid in pmids for relation, target in sorted(linked) if target != pmid]
+    (relation, target) = min(linked)
+    kept = [{"from_scheme": "pmid", "from_id": "14873513", "relation": relation, "to_scheme": "pmid", "to_id": target,
+             "asserted_by": "pubmed-elink"},  # another PMID's own answer
+            {"from_scheme": "pmid", "from_id": pmids[0], "relation": "cites", "to_scheme": "pmid", "to_id": target,
+             "asserted_by": "pubmed"}]  # the PMID's own record
+    db["links"].insert_all(old + kept)
+    notes = []
+    for _ in range(2):  # a reload, then the same reload again
+        notes.append(load_pubmed_file(db, path)[1])
+        assert [{key: row[key] for key in kept[0]} for row in db["links"].rows] == kept
+    assert notes[0].endswith(f"per PMID); {len(old)} link(s) an older regenkb had drawn from them withdrawn")
+    assert notes[1].endswith("per PMID)")
 
 
 @pytest.mark.parametrize("name", of_kind("openalex", "institution_"))
@@ -323,17 +351,69 @@ def test_every_recorded_esummary_document_gives_its_volume_issue_pages_year_and_
     assert documents
 
 
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+def iso_date(date):
+    """'1975 Apr' -> '1975-04', '2012 Jul 12' -> '2012-07-12': a plain esummary date in ISO form,
+    no more precise than it is written."""
+    year, *rest = date.split()
+    return "-".join([year, *(f"{MONTHS[rest[0][:3].lower()]:02d}",) * bool(rest), *(f"{int(d):02d}" for d in rest[1:])])
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(
-    name.endswith(".json"), strict=True, reason="open: parse_esummary (harvest/pubmed.py) reads the JSON "
-    "sortpubdate, '1975/04/01 00:00', whose day is a sort key, where pubdate says '1975 Apr'"))
-    for name in ESUMMARIES])
+@pytest.mark.parametrize("name", ESUMMARIES)
 def test_an_esummary_publication_date_says_no_more_than_the_document_does(db, name):
     documents = esummary_documents(real_data() / "pubmed" / name)
     load_pubmed_file(db, real_data() / "pubmed" / name)
     for pmid, (_, _, _, date, _) in documents.items():
-        year, month = date.split()[:2]  # '1975 Apr': no day
-        assert db.execute("SELECT pub_date FROM works WHERE pmid = ?", [pmid]).fetchone()[0] == \
-            f"{year}-{MONTHS.index(month.lower()) + 1:02d}", pmid
+        assert db.execute("SELECT pub_date, pub_date_text FROM works WHERE pmid = ?", [pmid]).fetchone() == \
+            (iso_date(date), None), pmid
+
+
+def json_summaries():
+    path = real_data() / "pubmed" / "citer__esummary_json_pubmed_123455.json"
+    result = json.loads(path.read_bytes())["result"]
+    return path, {uid: result[uid] for uid in result["uids"]}
+
+
+def test_a_json_esummary_keeps_its_title_and_its_vernacular_title(db):
+    path, documents = json_summaries()
+    load_pubmed_file(db, path)
+    for pmid, doc in documents.items():
+        assert db.execute("SELECT title, vernacular_title FROM works WHERE pmid = ?", [pmid]).fetchone() == \
+            (doc["title"], doc["vernaculartitle"]), pmid
+    assert any(doc["vernaculartitle"] for doc in documents.values())
+
+
+def older_kb_holding(db, documents):
+    """A KB that read these summaries before 2026-12: sortpubdate's day, no vernacular title."""
+    for pmid, doc in documents.items():
+        db.execute("UPDATE works SET pub_date = ?, vernacular_title = NULL WHERE pmid = ?",
+                   [doc["sortpubdate"][:10].replace("/", "-"), pmid])
+    db.conn.commit()
+
+
+def stored_dates_and_titles(db, documents):
+    return {pmid: db.execute("SELECT pub_date, vernacular_title FROM works WHERE pmid = ?", [pmid]).fetchone()
+            for pmid in documents}
+
+
+def test_reloading_a_json_esummary_answer_corrects_what_an_older_kb_made_of_it(db):
+    path, documents = json_summaries()
+    expected = {pmid: (iso_date(doc["pubdate"]), doc["vernaculartitle"]) for pmid, doc in documents.items()}
+    load_pubmed_file(db, path)
+    older_kb_holding(db, documents)
+    assert stored_dates_and_titles(db, documents) == {pmid: ("1975-04-01", None) for pmid in documents}
+    for _ in range(2):  # a reload, then the same reload again
+        stats, _ = load_pubmed_file(db, path)
+        assert (stats.unchanged, stats.updated) == (len(documents), 0)
+        assert stored_dates_and_titles(db, documents) == expected
+    assert db["works"].count == db["records"].count == len(documents)
+
+
+def test_kb_doctor_fix_corrects_what_an_older_kb_made_of_a_json_esummary_answer(db):
+    from kb import doctor
+
+    path, documents = json_summaries()
+    load_pubmed_file(db, path)
+    older_kb_holding(db, documents)
+    doctor.fix(db)
+    assert stored_dates_and_titles(db, documents) == {
+        pmid: (iso_date(doc["pubdate"]), doc["vernaculartitle"]) for pmid, doc in documents.items()}

@@ -248,3 +248,46 @@ def test_an_esummary_name_suffix_is_not_taken_for_initials_and_its_issns_are_kep
     assert [(a["last_name"], a["initials"], a["suffix"]) for a in record["authors"]] == [
         ("LoPresti", "PJ", None), ("Hambrick", "GW", "Jr")]
     assert (record["issn"], record["eissn"]) == ("0003-987X", None)
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("1975 Apr", (1975, "1975-04", None)),
+    ("2012 Jul 12", (2012, "2012-07-12", None)),
+    ("1999 Jan-Feb", (1999, "1999-01", "1999 Jan-Feb")),
+    ("2001 Spring", (2001, "2001-03", "2001 Spring")),
+    ("1998 Dec-1999 Jan", (1998, "1998-12", "1998 Dec-1999 Jan")),
+    ("1997-1998", (1997, "1997", "1997-1998")),
+    ("2004 Jul 1-15", (2004, "2004-07-01", "2004 Jul 1-15")),
+])
+def test_an_esummary_date_is_as_precise_as_its_pubdate_and_a_span_is_kept_as_written(written, expected):
+    # sortpubdate is a sort key: NCBI fills in a day (and a month) the record does not have.
+    doc = {"uid": "123455", "pubdate": written, "sortpubdate": f"{written[:4]}/01/01 00:00", "title": "T."}
+    record, = pubmed.parse_esummary(json.dumps({"result": {"uids": ["123455"], "123455": doc}}).encode())
+    docsum, = pubmed.parse_esummary(
+        b'<eSummaryResult><DocSum><Id>123455</Id><Item Name="PubDate" Type="Date">' + written.encode()
+        + b'</Item><Item Name="Title" Type="String">T.</Item></DocSum></eSummaryResult>')
+    assert (record["year"], record["pub_date"], record["pub_date_text"]) == expected
+    assert (docsum["year"], docsum["pub_date"], docsum["pub_date_text"]) == expected
+
+
+def test_an_esummary_title_in_another_language_only_is_the_title_and_stays_the_vernacular_title():
+    doc = {"uid": "123455", "pubdate": "1975 Apr", "title": "",
+           "vernaculartitle": "Diagnóstico clínico y terapéutica. Rehidratación oral e intravenosa"}
+    record, = pubmed.parse_esummary(json.dumps({"result": {"uids": ["123455"], "123455": doc}}).encode())
+    assert record["title"] == record["vernacular_title"] == doc["vernaculartitle"]
+
+
+# Facts of two recorded answers (metapub's PMID 14873513 alone, Biopython's elink3 for two PMIDs
+# in one comma list), cut to a link or two.
+ELINK = (b'<eLinkResult><LinkSet><DbFrom>pubmed</DbFrom><IdList><Id>14873513</Id></IdList>'
+         b'<LinkSetDb><DbTo>pubmed</DbTo><LinkName>pubmed_pubmed</LinkName>'
+         b'<Link><Id>14873513</Id></Link><Link><Id>16450204</Id></Link></LinkSetDb></LinkSet>'
+         b'<LinkSet><DbFrom>pubmed</DbFrom><IdList><Id>11812492</Id><Id>11774222</Id></IdList>'
+         b'<LinkSetDb><DbTo>pubmed</DbTo><LinkName>pubmed_pubmed_citedin</LinkName>'
+         b'<Link><Id>18508935</Id></Link></LinkSetDb></LinkSet></eLinkResult>')
+
+
+def test_only_a_linkset_of_one_pmid_links_that_pmid_and_a_shared_one_is_named_apart():
+    assert pubmed.parse_elink(ELINK) == [{"from": "14873513", "relation": "related", "scheme": "pmid",
+                                          "target": "16450204", "score": None}]
+    assert pubmed.shared_link_sets(ELINK) == [(["11812492", "11774222"], {("cited_by", "18508935")})]
