@@ -6,6 +6,9 @@ the same file, in one run.
                                   (default 1000000 works, 400 requests, a temporary KB)
 
 `--db PATH` keeps the KB at PATH and reuses it on the next run (it is built when missing).
+`--cold` drops the KB from the operating system's file cache first and prints instead how
+long `kb serve --immutable` took to answer and what its first searches took, with the
+megabytes the server read from disk for each (a first search of a KB not in the cache).
 
 The KB's works and their FTS rows are written straight into SQLite (the loader is not what
 is measured here): titles and abstracts drawn from a Zipf vocabulary, the topic's words
@@ -24,6 +27,7 @@ this process): at 8 clients the two share the cores.
 
 import argparse
 import itertools
+import os
 import random
 import sqlite3
 import subprocess
@@ -57,6 +61,9 @@ RUNS = [(1, 1), (1, 8), (2, 1), (2, 8)]
 # name -> URL after the server's root, the query appended; `_shape=array` asks Datasette for
 # rows only (no count, no facets); our search answers its page of 20 with the total and facets.
 ENDPOINTS = {"/-/search.json": "/-/search.json?q=", "_search JSON": "/{db}/works.json?_shape=array&_search="}
+# The first requests of a server started on a KB not in the file cache.
+COLD_URLS = ["/{db}/works.json?_search=stroke", "/-/search.json?q=stroke", "/{db}/works.json?_search=intrathecal",
+             "/-/search.json?q=neurogenesis"]
 QUERIES = ["exosome stroke", "mesenchymal stem cells", "placenta exosome", "intrathecal", "neurogenesis rat",
            "ischemic stroke trial", "umbilical cells", "secretome"]
 
@@ -143,16 +150,48 @@ def measure(path, requests):
                     cpu = [(now - then) / requests for now, then in zip((cpu_ms(servers), cpu_ms([psutil.Process()])), used)]
                     results[f"{endpoint}, {workers} process(es), {clients} client(s)"] = (before, samples, cpu)
         finally:
-            server.terminate()
-            try:  # a busy machine can take a while to stop a server holding a 2 GB map
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stopped(server)
     return results
 
 
-def main(n, requests, keep):
+def stopped(server):
+    server.terminate()
+    try:  # a busy machine can take a while to stop a server holding a 2 GB map
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def cold(path):
+    """Print how long `kb serve --immutable` took to answer with the KB dropped from the file
+    cache, then each of COLD_URLS's time and the megabytes the server read from disk for it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    started = time.perf_counter()
+    server, root = start_server(path, "--immutable")
+    process = psutil.Process(server.pid)
+
+    def read_mb():
+        return process.io_counters().read_bytes / 1e6
+
+    print(f"kb serve --immutable answered {time.perf_counter() - started:.1f} s after it started, "
+          f"having read {read_mb():.0f} MB")
+    try:
+        for url in COLD_URLS:
+            before, started = read_mb(), time.perf_counter()
+            with urllib.request.urlopen(root + url.format(db=path.stem), timeout=900) as response:
+                response.read()
+            print(f"  first {url.format(db=path.stem):<45} {time.perf_counter() - started:6.2f} s, "
+                  f"{read_mb() - before:5.0f} MB read")
+    finally:
+        stopped(server)
+
+
+def main(n, requests, keep, first_searches=False):
     with tempfile.TemporaryDirectory() as tmp:
         path = keep or Path(tmp) / "serve.db"
         if not path.exists():
@@ -161,6 +200,8 @@ def main(n, requests, keep):
             print(f"{n:,} works written in {time.perf_counter() - started:.0f} s")
         works = sqlite3.connect(path).execute("SELECT count(*) FROM works").fetchone()[0]
         print(f"KB of {works:,} works, {path.stat().st_size / 1e9:.2f} GB")
+        if first_searches:
+            return cold(path)
         results = measure(path, requests)
     print(f"{'':<42} {'p50':>9} {'p99':>9}   raw FTS5 p50 just before   CPU a request: server, clients")
     for name, (raw_samples, samples, cpu) in results.items():
@@ -175,5 +216,6 @@ if __name__ == "__main__":
     parser.add_argument("works", nargs="?", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--db", type=Path, help="keep the KB here and reuse it")
+    parser.add_argument("--cold", action="store_true", help="time a server's first searches of a KB not in the file cache")
     arguments = parser.parse_args()
-    main(arguments.works, arguments.requests, arguments.db)
+    main(arguments.works, arguments.requests, arguments.db, arguments.cold)

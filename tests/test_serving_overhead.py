@@ -193,3 +193,20 @@ def test_kb_serve_has_the_os_read_a_kb_that_fits_in_half_the_free_memory_in_orde
     assert asked == [(offset, 4096, os.POSIX_FADV_WILLNEED) for offset in range(0, size, 4096)] and len(asked) > 2
     monkeypatch.setattr(os, "sysconf", lambda name: {"SC_AVPHYS_PAGES": size // 4096, "SC_PAGE_SIZE": 4096}[name])
     assert serve.read_ahead(kb_path) is None
+
+
+def test_a_pages_snippets_come_from_one_statement_that_walks_a_prefix_query_once(demo_site):
+    conn = demo_site[0].conn
+    for query, walked in (("exosome*", True), ("stroke", False)):
+        statements = []
+        conn.set_trace_callback(statements.append)
+        try:
+            found = find(conn, query, size=10, widen=False)
+        finally:
+            conn.set_trace_callback(None)
+        [snippets] = [sql for sql in statements if "snippet(" in sql]
+        assert ("+rowid IN" in snippets) is walked and len(found["rows"]) >= 5, query
+        for hit in found["rows"]:  # as FTS5 writes it for that row alone
+            assert hit["snippet"] == conn.execute(
+                "SELECT snippet(works_fts, -1, char(2), char(3), '…', 24) FROM works_fts WHERE works_fts MATCH ? "
+                "AND rowid = ?", [found["match"], hit["id"]]).fetchone()[0]
