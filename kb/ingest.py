@@ -2,6 +2,8 @@
 
 import contextlib
 import datetime as dt
+import functools
+import hashlib
 import io
 import itertools
 import json
@@ -9,11 +11,12 @@ import os
 import socket
 import zipfile
 import zlib
+from pathlib import Path
 
 from harvest import crossref, ctgov, europepmc, library, limits, openalex, portal, pubmed
 from harvest.errors import HarvestError, ParseError
 
-from .db import insert_rows, pragma_meanwhile
+from .db import inputs_kept, inputs_of, insert_rows, pragma_meanwhile
 from .institutions import institution_id
 from .load import LoadStats, WorkLoader, link_row, now
 from .trials import TrialLoader
@@ -30,14 +33,30 @@ def refresh(db, everything=False, progress=None):
     People are clustered again only in the blocks a load touched (new or reloaded works,
     affiliations now resolved to another institution) and profiled again where an
     institution's name changed; works and trials are tagged again only where their text
-    changed. The result is the same as with everything=True, which does it all again.
+    changed. The result is the same as with everything=True, which does it all again, as
+    the first refresh by another version of regenkb's code does.
     progress(label, items), if given, wraps the items of each long step as they are done."""
+    # The digests of inputs say what derived rows were computed from, not how: rows kept by
+    # other code than this (the KB's last refresh ran an older regenkb) are all computed again.
+    everything = everything or inputs_of(db, "refresh").get("code") != code_digest()
     # The refresh reads the KB far more than it writes, with the operating system's file
     # cache under SQLite's: 8 MB of page cache instead of a load's 64 MB took its peak RSS
     # after a 20,000-record load from 394 to 268 MB, for 106 against 117 CPU s in one pair
     # of runs (24 MB: 120 s), within what runs of one setting differ by on this machine.
     with pragma_meanwhile(db, "cache_size", -REFRESH_PAGE_CACHE_KIB):  # negative: KiB
-        return refreshed(db, everything, progress)
+        summary = refreshed(db, everything, progress)
+    with db.atomic():
+        inputs_kept(db, "refresh", {"code": code_digest()})
+    return summary
+
+
+@functools.cache
+def code_digest():
+    """A digest of the source of kb's modules, which compute every derived row."""
+    digest = hashlib.sha1()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def refreshed(db, everything, progress):

@@ -98,6 +98,29 @@ def test_a_refresh_with_nothing_new_tags_nothing_again_and_a_full_one_tags_every
     assert authors.resolve(db) == (0, 0)
 
 
+def test_the_first_refresh_by_other_code_than_the_last_ones_computes_everything_again(db):
+    load_pubmed_file(db, corpus_files()[0])
+    refresh(db)
+
+    def tagged_by_a_refresh():
+        seen = []
+
+        def progress(label, items):
+            for item in items:
+                if label == "evidence: works and trials tagged":
+                    seen.append(item)
+                yield item
+
+        refresh(db, progress=progress)
+        return len(seen)
+
+    assert tagged_by_a_refresh() == 0
+    db.execute("update refresh_inputs set digest = 'older code' where step = 'refresh' and item = 'code'")
+    db.conn.commit()
+    assert tagged_by_a_refresh() == db["works"].count
+    assert tagged_by_a_refresh() == 0
+
+
 def test_a_work_whose_abstract_changed_is_the_only_one_tagged_again(db):
     load_pubmed_file(db, corpus_files()[0])
     refresh(db)
@@ -194,7 +217,7 @@ def test_a_refresh_with_nothing_new_writes_no_study_no_related_trial_and_no_tabl
         load_ctgov_file(db, path)
     refresh(db)
     steps = {step for (step,) in db.execute("select step from refresh_inputs")}
-    assert steps == {"evidence", "related_trials", "gap_map", "synthesis", "probably_same_study"}
+    assert steps == {"evidence", "related_trials", "gap_map", "synthesis", "probably_same_study", "refresh"}
     # Columns neither the gap map nor the synthesis read: a table written again loses the edit.
     with db.atomic():
         db.execute("update evidence set pmids = 'edited by hand'")
