@@ -107,7 +107,7 @@ def test_kb_serve_maps_an_immutable_kb_it_read_ahead_and_no_other(kb_path, monke
     serve.serve(kb_path, "127.0.0.1", 8001, immutable=True)
     assert json.loads(os.environ[serve.OPTIONS_VARIABLE])["memory_map"] is True
     # Too big to read ahead, a KB not in the file cache would be read 8 MB around each page a map touched.
-    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_AVPHYS_PAGES": 1, "SC_PAGE_SIZE": 4096}[name])
+    monkeypatch.setattr(serve, "available_memory", lambda: 4096)
     serve.serve(kb_path, "127.0.0.1", 8001, immutable=True)
     assert json.loads(os.environ[serve.OPTIONS_VARIABLE])["memory_map"] is False
 
@@ -181,7 +181,7 @@ def test_kb_serve_runs_uvicorn_on_httptools_and_uvloop_without_an_access_log(kb_
         loop.close()
 
 
-def test_kb_serve_has_the_os_read_a_kb_that_fits_in_half_the_free_memory_in_order_and_no_bigger_one(
+def test_kb_serve_has_the_os_read_a_kb_that_fits_in_half_the_available_memory_in_order_and_no_bigger_one(
         kb_path, monkeypatch):
     import os
 
@@ -191,7 +191,7 @@ def test_kb_serve_has_the_os_read_a_kb_that_fits_in_half_the_free_memory_in_orde
     serve.read_ahead(kb_path).join()
     size = kb_path.stat().st_size
     assert asked == [(offset, 4096, os.POSIX_FADV_WILLNEED) for offset in range(0, size, 4096)] and len(asked) > 2
-    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_AVPHYS_PAGES": size // 4096, "SC_PAGE_SIZE": 4096}[name])
+    monkeypatch.setattr(serve, "available_memory", lambda: 2 * size - 2)
     assert serve.read_ahead(kb_path) is None
 
 
@@ -210,3 +210,15 @@ def test_a_pages_snippets_come_from_one_statement_that_walks_a_prefix_query_once
             assert hit["snippet"] == conn.execute(
                 "SELECT snippet(works_fts, -1, char(2), char(3), '…', 24) FROM works_fts WHERE works_fts MATCH ? "
                 "AND rowid = ?", [found["match"], hit["id"]]).fetchone()[0]
+
+
+def test_the_memory_a_kb_must_fit_in_counts_the_file_cache_the_os_may_drop(monkeypatch):
+    import io
+    import os
+
+    monkeypatch.setattr(serve, "open", lambda path: io.StringIO("MemTotal: 100 kB\nMemFree: 10 kB\nMemAvailable: 60 kB\n"),
+                        raising=False)
+    assert serve.available_memory() == 60 * 1024
+    monkeypatch.setattr(serve, "open", lambda path: io.StringIO(""), raising=False)  # no /proc/meminfo line
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_AVPHYS_PAGES": 3, "SC_PAGE_SIZE": 4096}[name])
+    assert serve.available_memory() == 3 * 4096
