@@ -17,6 +17,14 @@ block:
 Each person keeps the evidence of the joins that made it and a confidence (the weakest
 join's). People are recomputed only in blocks with unassigned occurrences (new or
 reloaded works) or that a curator touched, so a rerun leaves everything else alone.
+
+Blocks are independent: a refresh of SPLIT_FROM occurrences or more, with a core free,
+clusters about half of them (by occurrences, the blocks a curator joined kept together) in
+a second process that reads the KB through a read-only connection and sends back its
+people rows, while this process clusters the rest and then writes them all; the people
+are the same either way. While a block group is clustered its occurrences hold their
+coauthors and topics as bits numbered within the group (`number_bits`), so a pair is
+scored with ANDs and bit counts.
 """
 
 import contextlib
