@@ -511,14 +511,16 @@ def candidate_pairs(members):
             posting.sort(key=lambda o: order[o.key])
             window = NEIGHBOURS
         numbers = [number[o.key] for o in posting]
+        works = [o.key[0] for o in posting]
         for i, a in enumerate(posting):
-            x = numbers[i]
+            x, work = numbers[i], works[i]
             for j in range(i + 1, min(i + 1 + window, len(posting))):
-                b, y = posting[j], numbers[j]
+                y = numbers[j]
                 pair = (x << 32) | y if x < y else (y << 32) | x
-                if pair in seen or a.key[0] == b.key[0]:
+                if pair in seen or works[j] == work:
                     continue
-                forms = (a.name_id, b.name_id)
+                b = posting[j]
+                forms = (a.name_id, b.name_id)  # 64-bit ids: a tuple, not one int
                 fit = fits.get(forms)
                 if fit is None:
                     fit = fits[forms] = a.name.compatible(b.name)
