@@ -37,6 +37,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 
 from sqlite_utils import Database
 
@@ -158,7 +159,7 @@ def clustered(db, names, wanted, curations, progress=None):
 
 def clustered_in(path, wanted, curations):
     """clustered() in a process of its own, over a read-only connection to the KB at path."""
-    db = Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+    db = Database(sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True))
     try:
         return clustered(db, name_forms(db), wanted, curations)
     finally:
