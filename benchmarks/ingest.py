@@ -13,7 +13,8 @@ second process beside the writer); then the refresh after the one-core load (peo
 institutions, links, evidence), and load plus refresh end to end. Each pass runs in a
 child process of its own, so no pass inherits another's peak RSS; a pass's RSS is the
 largest of its processes'. On a shared machine wall time is what others leave: CPU
-seconds (of all a pass's processes) and records per CPU second are printed beside it.
+seconds (of all a pass's processes) and records per CPU second are printed beside it, and
+for the two-core load the CPU time of each of its two processes, the slower stage named.
 """
 
 import json
@@ -95,6 +96,7 @@ def child(kind, path, db_file):
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     print(json.dumps({"count": count, "seconds": elapsed,
                       "cpu": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime,
+                      "own_cpu": own.ru_utime + own.ru_stime,
                       "peak_mb": max(own.ru_maxrss, children.ru_maxrss) / 1024}))
 
 
@@ -157,9 +159,20 @@ def main(n, only=None):
     for target, met in checks:
         print(f"target {target}: {'met' if met else 'NOT met'}")
     print(f"DB size: {one['db_bytes'] / 1e6:.0f} MB, {one['db_bytes'] / one['count']:,.0f} bytes/record")
+    print(stages(two))
     if "error" not in refreshed:
         print(f"end to end (one-core load, then its refresh): {one['seconds'] + refreshed['seconds']:.1f} s wall, "
               f"{one['cpu'] + refreshed['cpu']:.1f} CPU s; {refresh_against_load(refreshed, one)}")
+
+
+def stages(load):
+    """Which of the two-core load's processes bounds it: the busier one, by CPU time."""
+    writer, parser = load["own_cpu"], load["cpu"] - load["own_cpu"]
+    if not parser:
+        return "two cores: the load ran in one process (no core was free)"
+    slower = "writer" if writer > parser else "parsing process"
+    return (f"two cores: the writer {writer:.1f} CPU s, the parsing process {parser:.1f} "
+            f"(the {slower} is the slower stage; {load['seconds']:.1f} s wall)")
 
 
 def refresh_against_load(refreshed, load):
