@@ -7,7 +7,7 @@ from kb import authors, bulk
 from kb.db import open_db
 from kb.load import WorkLoader
 
-from test_identity import SBMU, hard_cases, person, work  # noqa: F401  (hard_cases: a fixture)
+from test_identity import SBMU, hard_cases, person, work  # noqa: F401 (fixtures)
 
 # Two authors written "Wang M" on work 72, and a "Wang MH" beside a "Wang M" on work 73.
 AUTHOR_LISTS = {
@@ -41,17 +41,18 @@ def test_an_author_is_not_their_own_coauthor_but_a_namesake_on_the_work_is(tmp_p
             assert authors.coauthors_in_common(a, b) == (same, len(blocks_a & blocks_b) - same), (a.key, b.key)
 
 
+SENT = []  # the blocks sent to a RecordedPool
+
+
 class RecordedPool(ProcessPoolExecutor):
     """A process pool that keeps the blocks sent to it."""
 
-    sent = []
-
     def submit(self, function, path, blocks, curations):
-        self.sent.append(blocks)
+        SENT.append(blocks)
         return super().submit(function, path, blocks, curations)
 
 
-def test_blocks_clustered_in_a_second_process_give_the_people_one_process_gives(hard_cases, monkeypatch):
+def test_blocks_clustered_in_a_second_process_give_the_people_one_process_gives(hard_cases, monkeypatch):  # noqa: F811
     db = hard_cases
     # A curator's merge across two blocks: their occurrences must be clustered together.
     authors.merge_people(db, person(db, "3", 2), person(db, "5", 2))  # Zali A and Karimi A
@@ -67,7 +68,7 @@ def test_blocks_clustered_in_a_second_process_give_the_people_one_process_gives(
     monkeypatch.setattr(authors, "ProcessPoolExecutor", RecordedPool)
     assert authors.resolve(db, everything=True)[0] == db["work_authors"].count
     assert people() == alone
-    elsewhere, = RecordedPool.sent
+    elsewhere, = SENT
     everything = {form["block"] for form in authors.name_forms(db).values()}
     assert elsewhere and elsewhere < everything and ({"zali|a", "karimi|a"} <= elsewhere
                                                      or not {"zali|a", "karimi|a"} & elsewhere)
