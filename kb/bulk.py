@@ -21,6 +21,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -470,12 +471,39 @@ def batches_of_piece(task):
 
 
 def core_free():
-    """Whether a parsing process beside the writer would have a core of its own: this
-    process may run on more than one CPU, and over the last minute the machine left one
-    idle. On a busy machine the pipeline only adds its pickling (about 0.3 ms a record on
-    each side) to a load."""
+    """Whether a second process beside this one would have a core of its own: this process
+    may run on more than one CPU, and the machine leaves one idle. On a busy machine a
+    parsing process only adds its pickling (about 0.3 ms a record on each side) to a load.
+
+    The one-minute load average counts this process's own recent work: right after a load
+    on two cores it says the machine is busy when nothing else runs. So a busy average is
+    checked against how busy the cores are now, while this process waits."""
     cpus = len(os.sched_getaffinity(0))
-    return cpus > 1 and os.getloadavg()[0] <= cpus - 1
+    if cpus < 2:
+        return False
+    return os.getloadavg()[0] <= cpus - 1 or busy_cores_now() <= cpus - 1.5
+
+
+def busy_cores_now(seconds=0.1):
+    """How many cores the machine's processes keep busy over a moment (Linux's /proc/stat),
+    or the one-minute load average where it cannot tell."""
+    try:
+        before = cpu_times()
+        time.sleep(seconds)
+        after = cpu_times()
+    except (OSError, ValueError):
+        return os.getloadavg()[0]
+    spent = [b - a for a, b in zip(before, after)]
+    if not sum(spent):
+        return os.getloadavg()[0]
+    idle = spent[3] + spent[4]  # idle and iowait
+    return (os.cpu_count() or 1) * (1 - idle / sum(spent))
+
+
+def cpu_times():
+    """The machine's CPU time by state (user, nice, system, idle, iowait, ...), in ticks."""
+    with open("/proc/stat") as stat:
+        return [int(ticks) for ticks in stat.readline().split()[1:]]
 
 
 def in_groups(pieces, size):

@@ -87,10 +87,21 @@ def test_a_load_syncs_its_log_every_64_mb_and_gives_the_kb_back_its_own_threshol
 
 
 def test_the_parse_goes_beside_the_writer_only_when_a_second_cpu_is_there_and_idle(monkeypatch):
-    for cpus, load, free in (({0, 1}, 0.3, True), ({0, 1}, 1.8, False), ({0}, 0.0, False), ({0, 1, 2, 3}, 2.5, True)):
+    for cpus, load, now, free in (({0, 1}, 0.3, 2.0, True), ({0, 1}, 1.8, 1.9, False), ({0}, 0.0, 0.0, False),
+                                  ({0, 1, 2, 3}, 2.5, 3.9, True), ({0, 1}, 1.9, 0.2, True)):
         monkeypatch.setattr(bulk.os, "sched_getaffinity", lambda pid, cpus=cpus: cpus)
         monkeypatch.setattr(bulk.os, "getloadavg", lambda load=load: (load, load, load))
-        assert bulk.core_free() is free, (cpus, load)
+        monkeypatch.setattr(bulk, "busy_cores_now", lambda now=now: now)
+        assert bulk.core_free() is free, (cpus, load, now)
+
+
+def test_how_busy_the_cores_are_now_is_read_from_the_machines_cpu_times(monkeypatch):
+    ticks = iter([[100, 0, 50, 800, 50, 0, 0], [160, 0, 60, 830, 50, 0, 0]])
+    monkeypatch.setattr(bulk, "cpu_times", lambda: next(ticks))
+    monkeypatch.setattr(bulk.os, "cpu_count", lambda: 2)
+    assert bulk.busy_cores_now(seconds=0) == 2 * 70 / 100
+    monkeypatch.undo()
+    assert 0 <= bulk.busy_cores_now(seconds=0.05) <= os.cpu_count()  # this machine's own /proc/stat
 
 
 def test_a_loaded_file_is_skipped_until_it_changes(tmp_path):
