@@ -102,23 +102,12 @@ def test_the_first_refresh_by_other_code_than_the_last_ones_computes_everything_
     load_pubmed_file(db, corpus_files()[0])
     refresh(db)
 
-    def tagged_by_a_refresh():
-        seen = []
-
-        def progress(label, items):
-            for item in items:
-                if label == "evidence: works and trials tagged":
-                    seen.append(item)
-                yield item
-
-        refresh(db, progress=progress)
-        return len(seen)
-
-    assert tagged_by_a_refresh() == 0
+    tagged = "evidence: works and trials tagged"
+    assert steps_counted(db)[tagged] == 0
     db.execute("update refresh_inputs set digest = 'older code' where step = 'refresh' and item = 'code'")
     db.conn.commit()
-    assert tagged_by_a_refresh() == db["works"].count
-    assert tagged_by_a_refresh() == 0
+    assert steps_counted(db)[tagged] == db["works"].count
+    assert steps_counted(db)[tagged] == 0
 
 
 def test_a_work_whose_abstract_changed_is_the_only_one_tagged_again(db):
@@ -141,6 +130,14 @@ def test_refresh_reports_each_long_step_through_progress(tmp_path):
     db = open_db(str(tmp_path / "kb.db"))
     first_load(db)
     second_load(db)
+    seen = steps_counted(db)
+    assert seen["people: blocks clustered"] > 100
+    assert seen["same-study links: trials compared"] == db["trials"].count
+    assert seen["evidence: works and trials tagged"] == db["works"].count + db["trials"].count
+
+
+def steps_counted(db):
+    """{label: items} of each step of one refresh of db that reports its progress."""
     seen = {}
 
     def progress(label, items):
@@ -150,9 +147,7 @@ def test_refresh_reports_each_long_step_through_progress(tmp_path):
             yield item
 
     refresh(db, progress=progress)
-    assert seen["people: blocks clustered"] > 100
-    assert seen["same-study links: trials compared"] == db["trials"].count
-    assert seen["evidence: works and trials tagged"] == db["works"].count + db["trials"].count
+    return seen
 
 
 class Terminal(io.StringIO):
@@ -252,17 +247,9 @@ def test_refresh_reports_the_studies_it_writes_and_the_works_whose_trials_it_ran
     db = open_db(str(tmp_path / "kb.db"))
     first_load(db)
     second_load(db)
-    seen = {}
-
-    def progress(label, items):
-        seen[label] = 0
-        for item in items:
-            seen[label] += 1
-            yield item
-
-    refresh(db, progress=progress)
+    seen = steps_counted(db)
     ranked = db.execute("select count(*) from refresh_inputs where step = 'related_trials'").fetchone()[0]
     assert seen["evidence: studies written"] == db["evidence"].count
     assert seen["evidence: works' trials ranked"] == ranked > 0
-    refresh(db, progress=progress)
-    assert seen["evidence: studies written"] == seen["evidence: works' trials ranked"] == 0
+    again = steps_counted(db)
+    assert again["evidence: studies written"] == again["evidence: works' trials ranked"] == 0
