@@ -646,7 +646,7 @@ def parse_elink(data, origin="elink"):
     (see shared_link_sets). PubMed.neighbours asks with one id= per PMID.
     """
     links = {}
-    for from_ids, linked in link_sets(data):
+    for from_ids, linked in link_sets(data, origin):
         if len(from_ids) != 1:
             continue
         (source_id,) = from_ids
@@ -658,15 +658,19 @@ def parse_elink(data, origin="elink"):
     return list(links.values())
 
 
-def shared_link_sets(data):
+def shared_link_sets(data, origin="elink"):
     """The LinkSets of several PMIDs in an elink response, as (PMIDs, {(relation, linked PMID)}):
     what parse_elink cannot attribute to any one of them."""
     return [(from_ids, {(relation, target) for relation, target, _ in linked})
-            for from_ids, linked in link_sets(data) if len(from_ids) > 1]
+            for from_ids, linked in link_sets(data, origin) if len(from_ids) > 1]
 
 
-def link_sets(data):
-    """(PMIDs, [(relation, linked PMID, score or None)]) of each LinkSet of an elink response."""
+def link_sets(data, origin="elink"):
+    """(PMIDs, [(relation, linked PMID, score or None)]) of each LinkSet of an elink response,
+    XML or JSON (retmode=json)."""
+    if data.lstrip().startswith(b"{"):
+        yield from json_link_sets(json.loads(data), origin)
+        return
     root = etree.fromstring(data, SAFE_XML)
     for link_set in root.iterfind("LinkSet"):
         linked = []
@@ -677,6 +681,26 @@ def link_sets(data):
             linked.extend((relation, link.findtext("Id").strip(), link.findtext("Score"))
                           for link in link_set_db.iterfind("Link"))
         yield [i.text.strip() for i in link_set.iterfind("IdList/Id")], linked
+
+
+def json_link_sets(payload, origin="elink"):
+    """link_sets of a JSON elink answer: {"linksets": [{"ids": [...], "linksetdbs": [{"dbto",
+    "linkname", "links"}]}]}, a link being a PMID ("9298984", cmd=neighbor) or, with
+    cmd=neighbor_score, {"id": "42026145", "score": 28347383}. An answer NCBI could not give
+    says so in "ERROR", beside an empty "linksets"."""
+    if payload.get("ERROR"):
+        raise ParseError(f"elink error: {payload['ERROR']}", source=SOURCE, origin=origin)
+    for link_set in payload["linksets"]:
+        linked = []
+        for link_set_db in link_set.get("linksetdbs", []):
+            relation = ELINK_RELATIONS.get(link_set_db.get("linkname"))
+            if relation is None or link_set_db.get("dbto") != "pubmed":
+                continue
+            for link in link_set_db.get("links", []):
+                scored = isinstance(link, dict)
+                linked.append((relation, str(link["id"] if scored else link).strip(),
+                               link.get("score") if scored else None))
+        yield [str(i).strip() for i in link_set.get("ids", [])], linked
 
 
 def efetch_problem(data):

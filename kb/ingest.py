@@ -160,7 +160,7 @@ def load_pubmed_file(db, path, batch_size=1000):
                 with db.atomic():
                     loader.rebuild(again)
             return stats, None
-        shared = pubmed.shared_link_sets(data)
+        shared = pubmed.shared_link_sets(data, origin)
         withdrawn = loader.withdraw_shared(shared)
         count = loader.add_related(pubmed.parse_elink(data, origin))
         note = f"{count} link(s) between PMIDs stored"

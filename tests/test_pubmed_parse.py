@@ -7,7 +7,7 @@ from lxml import etree
 
 from harvest import pubmed
 from harvest.errors import ParseError
-from kb.ingest import load_pubmed_file
+from kb.ingest import LoadError, load_pubmed_file
 
 from conftest import EFETCH, FIXTURES
 
@@ -291,3 +291,28 @@ def test_only_a_linkset_of_one_pmid_links_that_pmid_and_a_shared_one_is_named_ap
     assert pubmed.parse_elink(ELINK) == [{"from": "14873513", "relation": "related", "scheme": "pmid",
                                           "target": "16450204", "score": None}]
     assert pubmed.shared_link_sets(ELINK) == [(["11812492", "11774222"], {("cited_by", "18508935")})]
+
+
+# cmd=neighbor_score with retmode=json: each link an {"id", "score"} object. Facts of a live answer
+# for PMID 37258680 (seed and score of its first two neighbours), with the seed itself added.
+ELINK_JSON_SCORED = json.dumps({"header": {"type": "elink", "version": "0.3"}, "linksets": [
+    {"dbfrom": "pubmed", "ids": ["37258680"], "linksetdbs": [{"dbto": "pubmed", "linkname": "pubmed_pubmed", "links": [
+        {"id": "37258680", "score": 99999999}, {"id": "42026145", "score": 28347383},
+        {"id": "39636237", "score": 24718838}]}]}]}).encode()
+
+
+def test_a_json_elink_answer_with_scores_links_its_pmid_with_each_score():
+    assert pubmed.sniff(ELINK_JSON_SCORED) == "elink"
+    assert pubmed.parse_elink(ELINK_JSON_SCORED) == [
+        {"from": "37258680", "relation": "related", "scheme": "pmid", "target": "42026145", "score": 28347383},
+        {"from": "37258680", "relation": "related", "scheme": "pmid", "target": "39636237", "score": 24718838}]
+    assert pubmed.shared_link_sets(ELINK_JSON_SCORED) == []
+
+
+def test_a_json_elink_error_answer_fails_to_load_with_ncbis_message(db, tmp_path):
+    path = tmp_path / "elink.json"
+    path.write_bytes(b'{"header":{"type":"elink","version":"0.3"},"linksets":[],'
+                     b'"ERROR":"NCBI C++ Exception: Error: TXCLIENT(CException::eUnknown)"}')
+    with pytest.raises(LoadError, match=r"elink error: NCBI C\+\+ Exception"):
+        load_pubmed_file(db, path)
+    assert db["links"].count == 0
