@@ -1,12 +1,13 @@
 import json
 import sqlite3
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from kb import classify, demo, evidence, serve
+from kb import bulk, classify, demo, evidence, serve
 from kb.cli import cli
 from kb.db import open_db
 from kb.linking import FUSE_THRESHOLD
@@ -138,6 +139,34 @@ def test_kb_related_puts_the_seed_papers_own_trial_first_with_reasons(demo_db):
     classified = CliRunner().invoke(cli, ["classify", "--db", path])
     assert "studies in `evidence`" in classified.output
     assert evidence.classify(demo_db)["on_topic"] >= 40
+
+
+SENT = []  # the subjects sent to a RecordedPool
+
+
+class RecordedPool(ProcessPoolExecutor):
+    """A process pool that keeps the subjects sent to it."""
+
+    def submit(self, function, vocab, subjects):
+        SENT.append(subjects)
+        return super().submit(function, vocab, subjects)
+
+
+def test_works_and_trials_tagged_half_in_a_second_process_get_the_tags_one_process_gives(demo_db, monkeypatch):
+    def written():
+        return (demo_db.execute("SELECT rowid, * FROM tags").fetchall(),
+                demo_db.execute("SELECT rowid, * FROM tagged").fetchall())
+
+    evidence.classify(demo_db, everything=True)
+    alone = written()
+    monkeypatch.setattr(evidence, "SPLIT_FROM", 1)
+    monkeypatch.setattr(bulk, "core_free", lambda: True)
+    monkeypatch.setattr(evidence, "ProcessPoolExecutor", RecordedPool)
+    evidence.classify(demo_db, everything=True)
+    assert written() == alone
+    elsewhere, = SENT
+    subjects = demo_db["works"].count + demo_db["trials"].count
+    assert len(elsewhere) == subjects - subjects // 2 and {kind for kind, _ in elsewhere} == {"work", "trial"}
 
 
 def test_only_an_identifier_or_a_strong_same_study_link_fuses_a_paper_and_a_trial(demo_db):
