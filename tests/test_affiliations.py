@@ -364,3 +364,18 @@ TWO_PLACES = ("Boston Medical Center, Boston (A.B.), and the University of Massa
 ])
 def test_a_string_is_shared_out_by_initials_only_where_they_name_its_holders_one_to_one(text, forms, holders, shared):
     assert affiliations.places_by_initials(text, forms, holders) == shared
+
+
+def test_an_older_kbs_places_of_an_unchanged_record_are_shared_out_by_doctor_fix_not_by_a_reload(db):
+    from kb import doctor
+
+    path = real_data() / "pubmed" / NEJM
+    load_pubmed_file(db, path)
+    # As an older regenkb stored it: J Mark FitzGerald at McMaster University too.
+    mcmaster = db.execute("SELECT id FROM affiliations WHERE institution_name = 'McMaster University'").fetchone()[0]
+    db["work_author_affiliations"].insert({"work_id": db.execute("SELECT id FROM works").fetchone()[0],
+                                           "position": 2, "affiliation_id": mcmaster, "number": 2})
+    stats, _ = load_pubmed_file(db, path)
+    assert stats.unchanged == 1 and ("McMaster University", "Hamilton") in stored_places(db, "29768149")[2]
+    doctor.fix(db)
+    assert stored_places(db, "29768149")[2] == [("University of British Columbia", "Vancouver")]
