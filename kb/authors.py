@@ -41,7 +41,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from .db import file_of, insert_rows
+from .db import file_of, insert_rows, names_indexed
 from .load import now
 from .names import parse_name
 from .text import fold, respelled, stable_id
@@ -679,6 +679,7 @@ def write(db, rows, assignments):
         still = {row[0] for row in db.execute("SELECT DISTINCT author_id FROM work_authors WHERE author_id IS NOT NULL")}
         db.conn.executemany("DELETE FROM authors WHERE id = ?", [(gone,) for gone in old - still])
         insert_rows(db, "authors", rows)
+        names_indexed(db, "authors", (old - still) | {row["id"] for row in rows})
         profile(db, {row["id"] for row in rows})
 
 

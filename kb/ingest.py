@@ -16,7 +16,7 @@ from pathlib import Path
 from harvest import crossref, ctgov, europepmc, library, limits, openalex, portal, pubmed
 from harvest.errors import HarvestError, ParseError
 
-from .db import inputs_kept, inputs_of, insert_rows, pragma_meanwhile
+from .db import inputs_kept, inputs_of, insert_rows, names_indexed, pragma_meanwhile
 from .institutions import institution_id
 from .load import LoadStats, WorkLoader, link_row, now
 from .trials import TrialLoader
@@ -261,6 +261,7 @@ def store_institutions(db, entities):
                     for e in entities if e["kind"] == "institution"]
     with db.atomic():
         db["institutions"].upsert_all(institutions, pk="id")
+        names_indexed(db, "institutions", [row["id"] for row in institutions])
     return institutions
 
 

@@ -17,7 +17,7 @@ from rapidfuzz.distance import Levenshtein
 from harvest import places
 
 from .affiliations import institution_key, type_of
-from .db import insert_rows
+from .db import insert_rows, names_indexed
 from .text import stable_id
 
 NAME_FORMS_KEPT = 10
@@ -70,6 +70,7 @@ def resolve(db, count=True):
                             [(iid, department_id, aff_id) for aff_id, (iid, department_id, _) in assigned.items()])
         db.execute("DELETE FROM institutions WHERE fetched_from IS NULL")
         insert_rows(db, "institutions", rows)
+        names_indexed(db, "institutions")
         # Fetched institutions no affiliation names keep OpenAlex's coordinates.
         db.execute("UPDATE institutions SET geo_source = 'openalex' WHERE geo_source IS NULL AND latitude IS NOT NULL")
         db.execute("DELETE FROM departments")

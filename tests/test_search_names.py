@@ -1,0 +1,103 @@
+"""People and institutions named by a search (kb.search.named) come from the name indexes
+authors_fts and institutions_fts, which follow every write of people and institutions."""
+
+import json
+import sqlite3
+import unicodedata
+
+import pytest
+
+from harvest.records import new_author, new_work
+from kb import demo
+from kb.db import open_db
+from kb.ingest import load_works_file, refresh
+from kb.load import WorkLoader
+from kb.search import named
+
+from test_conformance_real import of_kind, real_data
+
+
+@pytest.fixture(scope="module")
+def demo_kb(tmp_path_factory):
+    path = tmp_path_factory.mktemp("names") / "regenkb.db"
+    db = open_db(str(path))
+    demo.build(db)
+    return db, path
+
+
+def words_of(text):
+    """The words of a name, folded as a reader would: case and accents aside."""
+    plain = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
+    return "".join(c if c.isalnum() else " " for c in plain).split()
+
+
+def expected(db, table, query):
+    """The ids of the rows with, for each word of the query (one letter is no word), a word of
+    the name or a name form starting with it; computed from the rows themselves."""
+    wanted = [w for w in words_of(query) if len(w) > 1]
+    return {row_id for row_id, name, forms in db.execute(f"SELECT id, name, name_forms FROM {table}")
+            if all(any(w.startswith(q) for w in words_of(name) + words_of(" ".join(json.loads(forms or "[]"))))
+                   for q in wanted)}
+
+
+@pytest.mark.parametrize("query", ["lotv", "LÖTVALL jan", "li yi", "y li", "bang oh", "isfahan univ", "medical sci",
+                                   "tarbiat", "stem cell"])
+def test_a_search_names_the_people_and_institutions_with_a_word_starting_with_each_word_typed(demo_kb, query):
+    db, _ = demo_kb
+    found = named(db.conn, query, limit=1000)
+    people, institutions = expected(db, "authors", query), expected(db, "institutions", query)
+    assert {p["id"] for p in found["people"]} == people
+    assert {i["id"] for i in found["institutions"]} == institutions
+    assert people or institutions
+    works = [p["works"] for p in found["people"]]
+    assert works == sorted(works, reverse=True)
+
+
+def test_a_word_is_matched_from_its_start_not_inside_it(demo_kb):
+    db, _ = demo_kb
+    assert [p["name"] for p in named(db.conn, "lotvall")["people"]] == ["Jan Lötvall"]
+    assert named(db.conn, "otvall") == {"people": [], "institutions": []}
+
+
+def test_an_older_kb_gains_name_indexes_filled_from_its_people_and_institutions(demo_kb, tmp_path):
+    db, path = demo_kb
+    older = tmp_path / "older.db"
+    with sqlite3.connect(path) as source, sqlite3.connect(older) as copy:
+        source.backup(copy)
+        copy.execute("DROP TABLE authors_fts")
+        copy.execute("DROP TABLE institutions_fts")
+    reopened = open_db(str(older))
+    assert reopened["authors_fts"].count == db["authors"].count > 400
+    assert reopened["institutions_fts"].count == db["institutions"].count > 30
+    for query in ("li", "isfahan", "bang oh"):
+        assert named(reopened.conn, query) == named(db.conn, query)
+
+
+def work(last_name):
+    record = new_work(pmid="99999991", title="Exosomes after stroke", year=2024, authors=[
+        new_author(1, last_name=last_name, fore_name="Josiah", initials="J", affiliations=[
+            {"name": "Department of Neurology, Carberry Stroke Institute, Glasgow, UK", "identifiers": {}}])])
+    record["raw"] = f"<PubmedArticle>99999991 {last_name}</PubmedArticle>".encode()
+    return record
+
+
+def test_the_name_indexes_follow_people_and_institutions_written_again(db):
+    WorkLoader(db, "pubmed").write_batch([work("Carberry")], "first")
+    refresh(db)
+    assert [p["name"] for p in named(db.conn, "josiah carb")["people"]] == ["Josiah Carberry"]
+    assert [i["name"] for i in named(db.conn, "carberry stroke")["institutions"]] == ["Carberry Stroke Institute"]
+    WorkLoader(db, "pubmed").write_batch([work("Carbury")], "revised")
+    refresh(db)
+    assert [p["name"] for p in named(db.conn, "josiah carb")["people"]] == ["Josiah Carbury"]
+    assert named(db.conn, "carberry")["people"] == []
+    for table in ("authors", "institutions"):
+        assert db.execute(f"SELECT rowid, name, name_forms FROM {table}_fts ORDER BY rowid").fetchall() == \
+            db.execute(f"SELECT id, name, name_forms FROM {table} ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize("name", of_kind("openalex", "institution_"))
+def test_a_recorded_openalex_institution_is_named_by_a_search_for_its_name(db, name):
+    entity = json.loads((real_data() / "openalex" / name).read_bytes())
+    load_works_file(db, "openalex", real_data() / "openalex" / name)
+    (found,) = named(db.conn, entity["display_name"])["institutions"]
+    assert (found["name"], found["country"]) == (entity["display_name"], entity["country_code"])
