@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from harvest import ctgov
 
+from .db import NAMED, names_indexed
 from .load import WorkLoader, in_clause, now
 
 # (table, column, parent table): rows whose column names a parent row that is missing.
@@ -66,6 +67,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 KEPT = {"records": "", "links": "asserted_by != 'regenkb-matcher'", "author_curations": "",
         "merge_blocks": "", "loaded_files": "", "harvest_runs": "", "quarantine": "",
         "mesh_descriptors": "", "mesh_entry_terms": ""}
+# Each full-text index and the table it indexes.
+FTS_OF = (("works_fts", "works"), ("trials_fts", "trials"), *((f"{table}_fts", table) for table in NAMED))
 RECOVER_FIX = "recover what the stored records allow into a new KB file (the damaged file is left as it is)"
 
 
@@ -98,7 +101,7 @@ def check(db):
     if integrity != ["ok"]:
         findings.append(Finding("SQLite's integrity check failed: " + "; ".join(integrity[:5]), len(integrity),
                                 "nothing: restore a backup, or rebuild the KB from the source files"))
-    for fts in ("works_fts", "trials_fts"):
+    for fts, _ in FTS_OF:
         try:
             db.execute(f"INSERT INTO {fts}({fts}) VALUES ('integrity-check')")
         except sqlite3.DatabaseError as error:
@@ -109,7 +112,7 @@ def check(db):
         findings.append(Finding(f"{len(damaged)} stored raw record(s) no longer match their checksum "
                                 f"(first: {damaged[0][0]} {damaged[0][1]})", len(damaged),
                                 "set them aside; load their source files again to restore them"))
-    for fts, table in (("works_fts", "works"), ("trials_fts", "trials")):
+    for fts, table in FTS_OF:
         missing = count(db, f"SELECT count(*) FROM {table} WHERE id NOT IN (SELECT rowid FROM {fts})")
         extra = count(db, f"SELECT count(*) FROM {fts} WHERE rowid NOT IN (SELECT id FROM {table})")
         if missing or extra:
@@ -164,7 +167,7 @@ def fix(db):
 
     done = []
     with db.atomic():
-        for fts in ("works_fts", "trials_fts"):
+        for fts, _ in FTS_OF:
             # A damaged index fails the row deletes below: rebuild it from its own text first.
             db.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
         damaged = damaged_records(db)
@@ -205,6 +208,10 @@ def fix(db):
                 done.append(f"{'cleared' if (table, column) in NULLABLE else 'deleted'} {dangling} dangling "
                             f"row(s) of {table} ({column})")
     done.append(refresh(db))
+    with db.atomic():
+        for table in NAMED:
+            names_indexed(db, table)
+    done.append(f"indexed the names of {db['authors'].count} people and {db['institutions'].count} institutions again")
     return done
 
 

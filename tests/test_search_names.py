@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 
 from harvest.records import new_author, new_work
-from kb import demo
+from kb import demo, doctor
 from kb.db import open_db
 from kb.ingest import load_works_file, refresh
 from kb.load import WorkLoader
@@ -71,6 +71,26 @@ def test_an_older_kb_gains_name_indexes_filled_from_its_people_and_institutions(
     assert reopened["institutions_fts"].count == db["institutions"].count > 30
     for query in ("li", "isfahan", "bang oh"):
         assert named(reopened.conn, query) == named(db.conn, query)
+
+
+def test_a_name_index_out_of_step_is_found_by_the_doctor_and_fixed(demo_kb, tmp_path):
+    _, path = demo_kb
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+        target.execute("DELETE FROM authors_fts WHERE rowid IN (SELECT id FROM authors ORDER BY id LIMIT 2)")
+        target.execute("INSERT INTO institutions_fts (rowid, name, name_forms) VALUES (42, 'Gone University', '[]')")
+    db = open_db(str(copy))
+    problems = [finding.problem for finding in doctor.check(db)]
+    assert "the full-text index authors_fts is out of step with authors: 2 row(s) missing from it, 0 row(s) in it " \
+           "for authors that are gone" in problems
+    assert "the full-text index institutions_fts is out of step with institutions: 0 row(s) missing from it, " \
+           "1 row(s) in it for institutions that are gone" in problems
+    doctor.fix(db)
+    assert doctor.check(db) == []
+    for table in ("authors", "institutions"):
+        assert db.execute(f"SELECT rowid, name, name_forms FROM {table}_fts ORDER BY rowid").fetchall() == \
+            db.execute(f"SELECT id, name, name_forms FROM {table} ORDER BY id").fetchall()
 
 
 def work(last_name):
