@@ -31,17 +31,13 @@ import contextlib
 import functools
 import json
 import math
-import sqlite3
 import zlib
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
-from pathlib import Path
 
-from sqlite_utils import Database
-
-from .db import file_of, insert_rows, names_indexed
+from .db import file_of, insert_rows, names_indexed, read_only
 from .load import now
 from .names import parse_name
 from .text import fold, respelled, stable_id
@@ -159,7 +155,7 @@ def clustered(db, names, wanted, curations, progress=None):
 
 def clustered_in(path, wanted, curations):
     """clustered() in a process of its own, over a read-only connection to the KB at path."""
-    db = Database(sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True))
+    db = read_only(path)
     try:
         return clustered(db, name_forms(db), wanted, curations)
     finally:
