@@ -9,9 +9,9 @@ every person and institution it replaced, on the same KB, in one run.
 The people and institutions are written straight into the KB's tables (clustering is not what
 is measured here), with names drawn from a few thousand made-up surnames and a few hundred
 forenames, each person with the name forms their papers wrote, and random 62-bit ids as the KB's
-hashed ids are. Beside the write of every person, and of a tenth of them again (a refresh that
-clusters some blocks anew), the lines give what indexing their names again costs
-(`db.names_indexed`, which `authors.write` calls).
+hashed ids are. Beside the write of every person, and of a tenth of them again under the same
+names and under new ones (a refresh that clusters some blocks anew), the lines give what
+indexing their names costs (`db.names_indexed`, which `authors.write` calls).
 
 Prints, per query, the median ms of `named` and of the LIKE scan, the ratio, and how many
 people and institutions each found (named matches words by their start, the scan anywhere
@@ -95,7 +95,8 @@ def main(n_people, n_institutions, repeat):
     with tempfile.TemporaryDirectory() as tmp:
         db = open_db(str(Path(tmp) / "names.db"))
         written = list(people(rng, n_people))
-        for share in (written, written[::10]):
+        renamed = [{**row, "name": row["name"] + " Jr"} for row in written[::10]]
+        for share, what in ((written, "new"), (written[::10], "unchanged"), (renamed, "renamed")):
             started = time.perf_counter()
             with db.atomic():
                 insert_rows(db, "authors", share)
@@ -103,7 +104,7 @@ def main(n_people, n_institutions, repeat):
             with db.atomic():
                 names_indexed(db, "authors", {row["id"] for row in share})
             indexed = time.perf_counter() - started - wrote
-            print(f"{len(share):,} people written in {wrote:5.2f} s, their names indexed in {indexed:5.2f} s")
+            print(f"{len(share):,} people ({what}) written in {wrote:5.2f} s, their names indexed in {indexed:5.2f} s")
         with db.atomic():
             insert_rows(db, "institutions", institutions(rng, n_institutions))
             names_indexed(db, "institutions")

@@ -9,7 +9,7 @@ import pytest
 
 from harvest.records import new_author, new_work
 from kb import demo, doctor
-from kb.db import open_db
+from kb.db import insert_rows, names_indexed, open_db
 from kb.ingest import load_works_file, refresh
 from kb.load import WorkLoader
 from kb.search import named
@@ -121,3 +121,17 @@ def test_a_recorded_openalex_institution_is_named_by_a_search_for_its_name(db, n
     load_works_file(db, "openalex", real_data() / "openalex" / name)
     (found,) = named(db.conn, entity["display_name"])["institutions"]
     assert (found["name"], found["country"]) == (entity["display_name"], entity["country_code"])
+
+
+def test_a_person_written_again_under_the_same_id_is_found_by_the_new_name_only(db):
+    person = {"id": 7, "name": "Josiah Carberry", "name_forms": '["Carberry J"]', "works": 1}
+    other = {"id": 8, "name": "Jan Lötvall", "name_forms": '["Lötvall J"]', "works": 2}
+    insert_rows(db, "authors", [person, other])
+    names_indexed(db, "authors", [7, 8])
+    insert_rows(db, "authors", [{**person, "name": "Josiah Carbury", "name_forms": '["Carbury J"]'}, other])
+    names_indexed(db, "authors", [7, 8, 9])  # 9: a person deleted before it was indexed
+    assert [p["name"] for p in named(db.conn, "carbury")["people"]] == ["Josiah Carbury"]
+    assert named(db.conn, "carberry")["people"] == []
+    assert db.execute("SELECT rowid, name FROM authors_fts ORDER BY rowid").fetchall() == \
+        [(7, "Josiah Carbury"), (8, "Jan Lötvall")]
+
