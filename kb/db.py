@@ -52,6 +52,10 @@ FTS_TABLES = {"works_fts": (FTS_COLUMNS, FTS_WEIGHTS), "trials_fts": (TRIAL_FTS_
 # id: kb.search.named finds each word of a query as the start of a word of a name there, where a
 # LIKE scan of every row took over 100 ms a search at 400,000 people (benchmarks/names.py).
 NAMED = ("authors", "institutions")
+# The name forms as the index holds them: the JSON list's items as text ("Li Y; Li Yi"), so that
+# no column of the index reads as a list; a value that is no JSON list is taken as it is.
+NAME_FORMS_TEXT = """(SELECT group_concat(value, '; ') FROM json_each(CASE WHEN json_valid({table}.name_forms)
+    THEN {table}.name_forms ELSE json_array({table}.name_forms) END))"""
 
 SCHEMA = {
     "works": ({
@@ -615,15 +619,16 @@ def names_indexed(db, table, ids=None):
     terms out at the end of each statement and whenever a rowid is lower than the last, so a
     trigger on a row-by-row write (executemany) cost 36 µs a row, 6 times the write itself
     (100,000 people, hashed ids)."""
+    forms = NAME_FORMS_TEXT.format(table="t")
     if ids is None:
         db.execute(f"DELETE FROM {table}_fts")
-        db.execute(f"INSERT INTO {table}_fts (rowid, name, name_forms) SELECT id, name, name_forms FROM {table} "
+        db.execute(f"INSERT INTO {table}_fts (rowid, name, name_forms) SELECT id, name, {forms} FROM {table} t "
                    "ORDER BY id")
         return
     listed = json.dumps(sorted(ids))
     db.execute(f"""DELETE FROM {table}_fts WHERE rowid IN (SELECT value FROM json_each(?1) WHERE NOT EXISTS (
         SELECT 1 FROM {table} t JOIN {table}_fts f ON f.rowid = t.id
-        WHERE t.id = value AND f.name IS t.name AND f.name_forms IS t.name_forms))""", [listed])
-    db.execute(f"""INSERT INTO {table}_fts (rowid, name, name_forms) SELECT id, name, name_forms FROM {table}
+        WHERE t.id = value AND f.name IS t.name AND f.name_forms IS {forms}))""", [listed])
+    db.execute(f"""INSERT INTO {table}_fts (rowid, name, name_forms) SELECT id, name, {forms} FROM {table} t
         WHERE id IN (SELECT value FROM json_each(?1)) AND NOT EXISTS (SELECT 1 FROM {table}_fts WHERE rowid = id)
         ORDER BY id""", [listed])
