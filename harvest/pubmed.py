@@ -654,7 +654,7 @@ def parse_elink(data, origin="elink"):
             if source_id != target:
                 links[(source_id, relation, target)] = {
                     "from": source_id, "relation": relation, "scheme": "pmid",
-                    "target": target, "score": int(score) if score else None}
+                    "target": target, "score": None if score in (None, "") else int(score)}
     return list(links.values())
 
 

@@ -309,6 +309,14 @@ def test_a_json_elink_answer_with_scores_links_its_pmid_with_each_score():
     assert pubmed.shared_link_sets(ELINK_JSON_SCORED) == []
 
 
+def test_a_score_of_zero_is_kept_as_zero_and_a_link_without_one_has_none():
+    answer = json.loads(ELINK_JSON_SCORED)
+    answer["linksets"][0]["linksetdbs"][0]["links"][1]["score"] = 0
+    del answer["linksets"][0]["linksetdbs"][0]["links"][2]["score"]
+    links = pubmed.parse_elink(json.dumps(answer).encode())
+    assert [link["score"] for link in links] == [0, None]
+
+
 def test_a_json_elink_error_answer_fails_to_load_with_ncbis_message(db, tmp_path):
     path = tmp_path / "elink.json"
     path.write_bytes(b'{"header":{"type":"elink","version":"0.3"},"linksets":[],'
