@@ -1,5 +1,7 @@
 """Who is who, in its parts: what two occurrences share, computed from the KB as clustering sees it."""
 
+import json
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from itertools import combinations
 
@@ -72,3 +74,24 @@ def test_blocks_clustered_in_a_second_process_give_the_people_one_process_gives(
     everything = {form["block"] for form in authors.name_forms(db).values()}
     assert elsewhere and elsewhere < everything and ({"zali|a", "karimi|a"} <= elsewhere
                                                      or not {"zali|a", "karimi|a"} & elsewhere)
+
+
+def test_a_persons_top_coauthors_are_the_five_they_share_most_works_with_ties_by_name(demo_site):
+    db, _ = demo_site
+    names = dict(db.execute("SELECT id, name FROM authors"))
+    listed = Counter(work_id for (work_id,) in db.execute("SELECT work_id FROM work_authors"))
+    people_on = defaultdict(set)
+    for work_id, person in db.execute("SELECT work_id, author_id FROM work_authors WHERE author_id IS NOT NULL"):
+        if listed[work_id] <= authors.COAUTHOR_CONTEXT_UP_TO:
+            people_on[work_id].add(person)
+    shared = defaultdict(Counter)
+    for people in people_on.values():
+        for person in people:
+            shared[person].update(people - {person})
+    tied = 0
+    for person, top in db.execute("SELECT id, top_coauthors FROM authors"):
+        ranked = sorted(shared[person].items(), key=lambda item: (-item[1], names[item[0]]))
+        assert json.loads(top or "[]") == [f"{names[other]} ({count})" for other, count in ranked[:5]], person
+        tied += len(ranked) > 5 and ranked[4][1] == ranked[5][1]
+    assert tied  # the order among equally frequent coauthors is tested, and some count more than one work
+    assert any(count > 1 for counts in shared.values() for count in counts.values())
