@@ -1042,10 +1042,6 @@ def serve(db_file, host, port, immutable, cors, workers, debug_endpoints):
     path = db_path(db_file)
     if not os.path.exists(path):
         raise click.ClickException(f"{path} does not exist: build it with `kb demo --no-serve` or `kb load`")
-    try:
-        # Datasette opens the KB read-only: one an older regenkb made gets this version's schema first.
-        open_db(path).close()
-    except serve_module.ServedImmutable:
-        pass  # another server reads it unchanged, as this one then will
+    serve_module.upgrade(path, immutable)
     serve_module.serve(path, host, port, immutable=immutable, cors=cors, workers=workers,
                        debug_endpoints=debug_endpoints)

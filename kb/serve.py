@@ -54,6 +54,26 @@ def app_from_environment():
     return datasette_for(**json.loads(os.environ[OPTIONS_VARIABLE])).app()
 
 
+def upgrade(db_file, immutable=False):
+    """Give a KB an older regenkb made this version's schema, since Datasette opens it read-only.
+    An immutable server reads the file alone, not its write-ahead log, and the log is folded into
+    the file only when its last connection closes: while anything else holds the KB open (a
+    benchmark's or a sqlite3 shell's connection), the new tables would stay in the log, and every
+    search would fail with "no such table" (a 500). So for --immutable the log is folded in here."""
+    from .db import open_db
+
+    try:
+        db = open_db(str(db_file))
+    except ServedImmutable:
+        return  # another server reads it unchanged, as this one then will
+    try:
+        if immutable and db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+            raise click.ClickException(f"{db_file} is being written by another process, so it cannot be served as "
+                                       "immutable yet: wait for that process to finish, or serve it without --immutable")
+    finally:
+        db.close()
+
+
 def serve(db_file, host, port, immutable=False, cors=False, workers=1, debug_endpoints=False):
     import uvicorn
 
