@@ -19,14 +19,16 @@ from harvest import places
 from harvest.records import ascii_fold
 
 # Words that make a segment an organisation, strongest first: a university outranks the
-# hospital or research centre inside it. Each tier lists translations too.
+# hospital or research centre inside it, a college the institute inside it ('National Heart
+# and Lung Institute, Imperial College'). Each tier lists translations too.
 ORGANISATION_TIERS = (
     ("university", "universidad", "universite", "universitat", "universita", "universidade", "universiteit",
      "uniwersytet", "univ", "universitatsmedizin"),
     ("hospital", "hopital", "ospedale", "klinikum", "klinik", "universitatsklinik", "universitatsklinikum",
      "clinic", "clinica", "clinique", "infirmary", "medical center", "medical centre", "health system",
      "healthcare"),
-    ("institute", "institut", "instituto", "istituto", "academy", "college", "school", "foundation",
+    ("college",),
+    ("institute", "institut", "instituto", "istituto", "academy", "school", "foundation",
      "council", "agency", "ministry", "company", "corporation", "inc", "ltd", "gmbh", "laboratories",
      "center", "centre", "centro", "zentrum", "research"),
 )
@@ -73,7 +75,10 @@ AUTHOR_INITIALS = re.compile(r"[A-Z]\.[-A-Z.]*")
 # capital 'The' stays: 'The Ohio State University' is the name.
 LEADING_JOINS = re.compile(r"^(?:(?:From|from|and)\s+)?(?:the\s+)?")
 # A segment's break: a comma, or the ' - both in' before the place such a list shares.
-SEGMENT_BREAK = re.compile(r",|\s+-\s+(?:both|all)\s+in\s+(?:the\s+)?", re.I)
+SEGMENT_BREAK = re.compile(r",|\s+[-–—]\s+(?:both|all)\s+in\s+(?:the\s+)?", re.I)
+# That shared place ends the list: ' - both in Canada' is the place of the two places before
+# it, ' - all in Boston' of every place of the list.
+SHARED_TAIL = re.compile(r"\s*[-–—]\s+(both|all)\s+in\s+.*$", re.I)
 # Where 'Department of A, X and Department of B, Y' may hold two affiliations.
 AND_DEPARTMENT = re.compile(r"\s+and\s+(?=(?:the\s+)?department\b)", re.I)
 # Strings the parse caches keep. Loading caches each whole string's rows (load.py), so these
@@ -120,8 +125,11 @@ def tagged_affiliations(text):
     parts = []
     for part in re.split(r";\s*", text or ""):
         for place, tags in places_of(part):
-            # Both units of 'Department of A, X Hospital and Department of B, Y University (A.B.)' are A.B.'s.
-            sides = [clean(side) for side in AND_DEPARTMENT.split(place)]
+            # Both units of 'Department of A, X Hospital and Department of B, Y University (A.B.)' are A.B.'s,
+            # and both are in the place a list shares ('- both in Canada').
+            tail = SHARED_TAIL.search(place)
+            tail = tail.group() if tail else ""
+            sides = [clean(side + tail) for side in AND_DEPARTMENT.split(place.removesuffix(tail))]
             parts.extend((side, tags) for side in (
                 sides if len(sides) > 1 and all(map(names_its_organisation, sides)) else [clean(place)]))
     parts = [(part, tags) for part, tags in parts if part]
@@ -135,8 +143,9 @@ def places_of(part):
     """A part cut after each set of authors' initials, when every piece names an organisation
     or a country, each piece with the initials after it: 'McMaster University, Hamilton, ON
     (P.M.O.), and the Institute for Heart and Lung Health, University of British Columbia,
-    Vancouver (J.M.F.) - both in Canada' is two, PMO's and JMF's (the tail that names their
-    country stays with the last). A part not cut has all the initials it holds."""
+    Vancouver (J.M.F.) - both in Canada' is two, PMO's and JMF's, each ending with the tail that
+    names their country ('both': the two pieces before it, 'all': every piece). A part not cut
+    has all the initials it holds."""
     cut = re.split(f"({INITIALS.pattern})", part)
     pieces = []
     for piece, tag in zip(cut[::2], cut[1::2] + [""]):
@@ -145,9 +154,11 @@ def places_of(part):
             pieces[-1] = (pieces[-1][0], pieces[-1][1] + initials_in(tag))
         else:
             pieces.append((piece, initials_in(tag)))
-    if len(pieces) > 1 and not pieces[-1][0][:1].isalpha():  # ' - both in Canada' ends the one before
-        (before, tags), (tail, _) = pieces[-2:]
-        pieces[-2:] = [(f"{before} {tail}", tags)]
+    if len(pieces) > 1 and not pieces[-1][0][:1].isalpha():  # '.' or ' - both in Canada' after the last tags
+        tail = pieces.pop()[0]
+        shared = SHARED_TAIL.match(" " + tail)
+        covered = (2 if shared.group(1).lower() == "both" else len(pieces)) if shared else 1
+        pieces[-covered:] = [(f"{piece} {tail}", tags) for piece, tags in pieces[-covered:]]
     if len(pieces) > 1 and all(tier_of(clean(piece)) is not None or country_of(piece) for piece, _ in pieces):
         return pieces
     return [(part, initials_in(part))]
@@ -235,14 +246,14 @@ def country_at_end(segments):
 
 
 def tier_of(segment):
-    """0 for a university, 1 for a hospital, 2 for an organisation known by its acronym
-    alone (EPFL, MIT), 3 for another organisation, None for none."""
+    """0 for a university, 1 for a hospital, 2 for a college, 3 for an organisation known by
+    its acronym alone (EPFL, MIT), 4 for another organisation, None for none."""
     words = ascii_fold(segment)
     for tier, pattern in enumerate(TIER_PATTERNS):
         if pattern.search(words):
-            return tier if tier < 2 else 3
+            return tier if tier < 3 else 4
     if ACRONYM.match(segment.strip()):
-        return 2
+        return 3
     return None
 
 
@@ -267,7 +278,7 @@ def parse(text):
     if ranked:
         # The first university or hospital; of acronyms, the last (ISIC, EPFL: EPFL holds ISIC).
         tier = min(tier for tier, _ in ranked)
-        at = [i for t, i in ranked if t == tier][-1 if tier == 2 else 0]
+        at = [i for t, i in ranked if t == tier][-1 if tier == 3 else 0]
     elif body:
         tier, at = None, 0
     else:

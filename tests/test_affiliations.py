@@ -352,8 +352,9 @@ TWO_PLACES = ("Boston Medical Center, Boston (A.B.), and the University of Massa
 
 
 @pytest.mark.parametrize("text,forms,holders,shared", [
-    (TWO_PLACES, {1: {"AB"}, 2: {"CD"}}, {1, 2}, {1: ("Boston Medical Center, Boston",), 2: (
-        "University of Massachusetts Medical School, Worcester - both in Massachusetts",)}),
+    (TWO_PLACES, {1: {"AB"}, 2: {"CD"}}, {1, 2}, {
+        1: ("Boston Medical Center, Boston - both in Massachusetts",),
+        2: ("University of Massachusetts Medical School, Worcester - both in Massachusetts",)}),
     (TWO_PLACES, {1: {"AB"}, 2: {"CD"}, 3: {"EF"}}, {1, 2, 3}, None),  # a holder no initials name
     (TWO_PLACES, {1: {"AB"}}, {1}, None),  # initials that name no author of the work
     (TWO_PLACES, {1: {"AB"}, 2: {"CD"}, 3: {"CD"}}, {1, 2}, None),  # initials that name two
@@ -379,3 +380,44 @@ def test_an_older_kbs_places_of_an_unchanged_record_are_shared_out_by_doctor_fix
     assert stats.unchanged == 1 and ("McMaster University", "Hamilton") in stored_places(db, "29768149")[2]
     doctor.fix(db)
     assert stored_places(db, "29768149")[2] == [("University of British Columbia", "Vancouver")]
+
+
+def test_the_country_a_real_nejm_list_gives_both_its_places_goes_to_each_of_them():
+    text = "".join(ET.parse(real_data() / "pubmed" / NEJM).find(".//Affiliation").itertext())
+    first_list = text.split(";")[0]  # '... Hamilton, ON (P.M.O.), and the ..., Vancouver (J.M.F.) - both in Canada'
+    country = {"Canada": "CA"}[re.search(r" - both in (\w+)$", first_list).group(1)]
+    parsed = [affiliations.parse(part) for part in affiliations.split_affiliations(text)]
+    in_list = [p for p in parsed if re.sub(r" - both in .*", "", p.text).split(",")[0] in first_list]
+    # PMO's place holds two units ('St. Joseph's Healthcare and Department of Medicine, ...'), JMF's one.
+    assert len(TAGGED_PLACE.findall(first_list)) == 2 and len(in_list) == 3
+    assert [p.country for p in in_list] == [country] * 3
+
+
+@pytest.mark.parametrize("text,countries", [
+    ("A Hospital, Lyon, France (A.B.), B University, Boston (C.D.), and C Institute, Worcester (E.F.) "
+     "- both in Massachusetts", ["FR", "US", "US"]),
+    ("A Hospital, Boston (A.B.), B University, Worcester (C.D.), and C Institute, Springfield (E.F.) "
+     "- all in Massachusetts", ["US", "US", "US"]),
+])
+def test_both_in_gives_its_place_to_the_two_places_before_it_and_all_in_to_every_place_of_the_list(text, countries):
+    assert [affiliations.parse(part).country for part in affiliations.split_affiliations(text)] == countries
+
+
+def test_the_fixtures_beijing_place_is_in_the_country_both_its_places_share(db):
+    load_pubmed_file(db, FIXTURES / "pubmed" / "efetch_nejm_initials.xml")
+    text = ET.parse(FIXTURES / "pubmed" / "efetch_nejm_initials.xml").find(".//Affiliation").text
+    assert re.search(r"Beijing \(J\.L\.\), and .* - both in China\.$", text)
+    assert [row[0] for row in db.execute(
+        "SELECT DISTINCT a.country FROM affiliations a JOIN work_author_affiliations waa ON waa.affiliation_id = a.id "
+        "JOIN works w ON w.id = waa.work_id WHERE w.pmid = '90000001'")] == ["CN"]
+
+
+def test_an_institute_inside_a_college_in_the_real_nejm_string_has_the_college_as_its_institution():
+    text = "".join(ET.parse(real_data() / "pubmed" / NEJM).find(".//Affiliation").itertext())
+    place = re.search(r"; ([^;]*Imperial College[^;(]*) \(P\.J\.B\.\)", text).group(1)
+    segments = [segment.strip() for segment in place.split(",")]
+    college = [segment for segment in segments if re.search(r"\bCollege\b", segment)]
+    institute = [segment for segment in segments if re.search(r"\bInstitute\b", segment)]
+    assert len(college) == 1 and len(institute) == 1 and segments.index(institute[0]) < segments.index(college[0])
+    parsed = affiliations.parse(place)
+    assert (parsed.institution, parsed.city, parsed.type) == (college[0], segments[-1], "education")

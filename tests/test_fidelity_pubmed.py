@@ -22,6 +22,9 @@ MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", 
 SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
 EMAIL = re.compile(r"(electronic address:?\s*)?\S+@\S+", re.I)
 INITIALS = re.compile(r"\s*\((?:[A-Z]\.(?:-?[A-Z]\.)*(?:,\s*)?)+\)")
+# The place a journal's list of places ends with, which each place it covers carries: '...,
+# Hamilton, ON - both in Canada' is a row of '..., Hamilton, ON (P.M.O.), and ... - both in Canada'.
+SHARED_TAIL = re.compile(r"\s+[-\u2013\u2014]\s+(?:both|all)\s+in\s+.*$", re.I)
 
 
 def collapse(text):
@@ -69,7 +72,8 @@ class Check:
 def affiliation_checks(db, key, work_id, strings_by_author):
     """Every affiliation string of an author is in the KB word for word (split into the rows
     it holds, e-mail addresses and the authors' initials some journals tag places with, such
-    as '(P.M.O.)', left out), and every row the KB gives the author comes from one of them.
+    as '(P.M.O.)', left out), and every row the KB gives the author comes from one of them
+    (a row's shared tail, '- both in Canada', from the end of that string's list).
 
     A string several authors share may be shared out among them by those initials: it is
     covered by the rows of every author who has it."""
@@ -83,11 +87,15 @@ def affiliation_checks(db, key, work_id, strings_by_author):
     for position, strings in enumerate(strings_by_author, 1):
         for text in strings:
             holders.setdefault(text, set()).add(position)
+    tiles = {position: [piece for row in rows for piece in SHARED_TAIL.split(row) + SHARED_TAIL.findall(row)]
+             for position, rows in stored.items()}
     checks = []
     for position, strings in enumerate(strings_by_author, 1):
         rows = stored[position]
-        holds = (all(tiled(INITIALS.sub("", text), [r for p in holders[text] for r in stored[p]]) for text in strings)
-                 and all(any(alnum(name) in alnum(INITIALS.sub("", text)) for text in strings) for name in rows)
+        holds = (all(tiled(INITIALS.sub("", text), [r for p in holders[text] for r in tiles[p]]) for text in strings)
+                 and all(any(all(alnum(piece) in alnum(INITIALS.sub("", text)) for piece in
+                                 SHARED_TAIL.split(name) + SHARED_TAIL.findall(name)) for text in strings)
+                         for name in rows)
                  and len(rows) >= len(set(strings)))
         checks.append(Check(key, f"author {position} affiliations", strings, rows, holds))
     return checks
