@@ -13,7 +13,7 @@ from datasette.utils import tilde_encode
 
 from ..search import rows
 from .json_lists import JSON_LIST_COLUMNS
-from .pages import json_list, kb_database, page_or_json
+from .pages import execute_in_time, json_list, kb_database, page_or_json
 
 TABLES = ("synthesis_safety", "synthesis_meta", "synthesis_meta_studies", "synthesis_excluded")
 # The evidence table's columns the home page counts, in its order.
@@ -24,7 +24,7 @@ GLANCE_SHOWN = 8
 
 async def synthesis_page(datasette, request):
     name, database = kb_database(datasette)
-    context = await database.execute_fn(synthesis_context)
+    context = await execute_in_time(datasette, database, synthesis_context)
     return await page_or_json(datasette, request, "regenkb_synthesis.html", context, database=name)
 
 

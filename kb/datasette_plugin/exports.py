@@ -11,15 +11,14 @@ are a 400 that names the tables and queries that can.
 import io
 import json
 import re
-import sqlite3
-
-from datasette.utils import sqlite_timelimit
-from datasette.views.base import DatasetteError
 
 from ..citations import FORMATS, works_for_citation
+from .pages import execute_in_time
 
 # More rows than any reference manager imports in one go; the demo has 65 works and ~2,000 edges.
 MAX_ROWS = 100_000
+TOO_LONG = ("The export's query took longer than the server's time limit for SQL ({seconds} s) and was stopped. "
+            "Narrow it (fewer rows) and try again.")
 EXPORT_CUT = "x-regenkb-export-cut"
 
 # How each format writes a comment line about a cut export (None: the format has no comments).
@@ -74,16 +73,11 @@ async def all_rows(datasette, database, columns, rows, data, view_name):
         sql = re.sub(r"limit \d+( offset \d+)?$", lambda m: f"limit {MAX_ROWS + 1}{m.group(1) or ''}", sql.rstrip())
 
     def read(conn):
-        with sqlite_timelimit(conn, datasette.setting("sql_time_limit_ms")):
-            cursor = conn.execute(sql, params)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchmany(MAX_ROWS + 1)]
+        cursor = conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchmany(MAX_ROWS + 1)]
 
-    try:
-        found = await datasette.get_database(database).execute_fn(read)
-    except sqlite3.OperationalError as error:  # "interrupted" by the time limit, as Datasette's own pages are
-        raise DatasetteError(f"The export's query stopped: {error}. Narrow it (fewer rows) and try again.",
-                             title="Export stopped", status=400)
+    found = await execute_in_time(datasette, datasette.get_database(database), read, TOO_LONG)
     return found[:MAX_ROWS], len(found) > MAX_ROWS
 
 

@@ -22,7 +22,7 @@ from datasette.utils.asgi import Response
 
 from .. import search
 from ..search import rows
-from .pages import json_list, kb_database
+from .pages import execute_in_time, json_list, kb_database
 from .exports import all_rows, answer, refusal
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -130,7 +130,7 @@ async def feed_text(datasette, request, database, title, kind, keys, since):
         kb_updated = conn.execute("SELECT max(retrieved_at) FROM records").fetchone()[0]
         return atom(title, feed_url, base_url, kind, entries(conn, kind, keys, since), kb_updated)
 
-    return await database.execute_fn(read)
+    return await execute_in_time(datasette, database, read)
 
 
 async def search_feed(datasette, request):
@@ -156,7 +156,8 @@ async def search_feed(datasette, request):
         return found
 
     title = f"regenkb: {kind} matching {query!r}" if query else f"regenkb: {kind}"
-    text_ = await feed_text(datasette, request, database, title, kind, await database.execute_fn(keys), since)
+    text_ = await feed_text(datasette, request, database, title, kind,
+                             await execute_in_time(datasette, database, keys), since)
     return Response(text_, content_type=CONTENT_TYPE)
 
 

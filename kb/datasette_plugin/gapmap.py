@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from datasette.utils.asgi import Response
 
 from .. import gapmap
-from .pages import json_list, kb_database, missing_page, page_or_json
+from .pages import execute_in_time, json_list, kb_database, missing_page, page_or_json
 
 # Bubble radius in pixels: area proportional to the number of studies, the largest cell
 # of both maps at MAX_RADIUS, and no bubble too small to see or to point at.
@@ -39,7 +39,7 @@ async def answer(datasette, request, template, read):
     as_json = request.url_vars.get("format") == "json"
     args = {key: request.args.get(key) for key in request.args.keys()}
     try:
-        context = await database.execute_fn(lambda conn: read(conn, args))
+        context = await execute_in_time(datasette, database, lambda conn: read(conn, args))
     except gapmap.FilterError as error:
         if as_json:
             return Response.json({"ok": False, "error": str(error)}, status=400)

@@ -12,7 +12,7 @@ forest plots."""
 
 from ..search import rows
 from .evidence import evidence_at_a_glance
-from .pages import json_list, kb_database, page_or_json
+from .pages import execute_in_time, json_list, kb_database, page_or_json
 from .trial import tile_layer
 
 RECENT_SHOWN = 8
@@ -27,8 +27,8 @@ COUNTED = {"works": "works", "trials": "trials", "people": "authors", "instituti
 async def home_page(datasette, request):
     name, database = kb_database(datasette)
     # The evidence counts link to the table, under the name this Datasette gives the KB.
-    context = await database.execute_fn(
-        lambda conn: {**home_context(conn), "evidence": evidence_at_a_glance(conn, name)})
+    context = await execute_in_time(
+        datasette, database, lambda conn: {**home_context(conn), "evidence": evidence_at_a_glance(conn, name)})
     return await page_or_json(datasette, request, "regenkb_home.html", context, database=name,
                               tile_layer=tile_layer(datasette))
 

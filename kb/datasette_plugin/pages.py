@@ -5,9 +5,12 @@ gap map); __init__.py holds the hooks and the route list."""
 
 import json
 import re
+import sqlite3
 from urllib.parse import quote
 
+from datasette.utils import sqlite_timelimit
 from datasette.utils.asgi import Response
+from datasette.views.base import DatasetteError
 from markupsafe import Markup, escape
 
 from ..search import MARK_END, MARK_START
@@ -63,6 +66,37 @@ def kb_database(datasette):
 MAX_ID = 2**63 - 1
 
 
+# What a page says when its SQL ran past the time limit ({seconds}: the limit).
+PAGE_TOO_LONG = ("This page's queries took longer than the server's time limit for SQL ({seconds} s) and were "
+                 "stopped. Try again in a few seconds: a server that has just started may still be reading the KB.")
+
+
+class TookTooLong(DatasetteError):
+    """A page's SQL stopped at the server's time limit: a 400 that says so, as Datasette answers
+    its own pages' interrupted queries ("SQL Interrupted", 400). Datasette's error handler shows
+    it on its error page, or at a .json URL as {"ok": false, "error": ..., "status": 400}."""
+
+    def __init__(self, message):
+        super().__init__(message, title="Query took too long", status=400)
+
+
+async def execute_in_time(datasette, database, read, too_long=PAGE_TOO_LONG):
+    """database.execute_fn(read), its SQL cut at the server's sql_time_limit_ms as Datasette cuts
+    its own queries' (execute_fn alone has no limit); past it, TookTooLong with `too_long`."""
+    limit = datasette.setting("sql_time_limit_ms")
+
+    def limited(conn):
+        with sqlite_timelimit(conn, limit):
+            return read(conn)
+
+    try:
+        return await database.execute_fn(limited)
+    except sqlite3.DatabaseError as error:
+        if error.args != ("interrupted",):
+            raise
+        raise TookTooLong(too_long.format(seconds=f"{limit / 1000:g}")) from error
+
+
 async def page_or_json(datasette, request, template, context, **extra):
     """A page of ours from its reader's dict, or that dict itself for the page's JSON twin;
     `extra` is what only the HTML page needs."""
@@ -83,7 +117,8 @@ async def missing_page(datasette, request, what, database, query=None):
 
 async def entity_page(datasette, request, kind, entity_id, read):
     name, database = kb_database(datasette)
-    context = await database.execute_fn(lambda conn: read(conn, entity_id)) if entity_id <= MAX_ID else None
+    context = (await execute_in_time(datasette, database, lambda conn: read(conn, entity_id))
+               if entity_id <= MAX_ID else None)
     if context is None:
         return await missing_page(datasette, request, f"{kind} {entity_id}", name)
     return await page_or_json(datasette, request, f"regenkb_{kind}.html", context, database=name, kind=kind)

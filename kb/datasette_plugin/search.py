@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from datasette.utils.asgi import Response
 
 from .. import search
-from .pages import identifier_url, json_list, kb_database, snippet_html
+from .pages import TookTooLong, execute_in_time, identifier_url, json_list, kb_database, snippet_html
 
 FILTER_NAMES = ("year_from", "year_to", *search.TAG_FILTERS, "pub_type", "on_topic", "has_trial", "open_access")
 # Labels of the filters the page shows beside the results, in order.
@@ -19,6 +19,10 @@ FACET_LABELS = {"year": "Year", "pub_type": "Publication type", "design": "Desig
                 "species": "Species", "intervention": "Intervention"}
 FLAG_LABELS = {"on_topic": "On topic", "has_trial": "Has a trial", "open_access": "Open access"}
 # An identifier's scheme (kb.search.identifier_of) -> its kind in IDENTIFIER_LINKS, for its record elsewhere.
+# A search past the server's time limit ({seconds}): as Datasette's table page says of its own, and how to narrow it.
+TOO_LONG = ("This search took longer than the server's time limit for SQL ({seconds} s) and was stopped. Narrow it "
+            "(more or rarer words, a year range, a filter) and try again; a server that has just started may "
+            "answer it in a few seconds, once it has read the KB.")
 LINK_KINDS = {"PMID": "pmid", "PMCID": "pmcid", "DOI": "doi", "ORCID": "orcid", "ROR": "ror",
               "ClinicalTrials.gov": "nct_id", "ISRCTN": "isrctn", "EudraCT": "eudract"}
 
@@ -28,18 +32,27 @@ async def search_page(datasette, request):
     as_json = request.url_vars.get("format") == "json"
     query = request.args.get("q", "").strip()
     args = {key: request.args.getlist(key) for key in request.args.keys()}
+    problem = None
     try:
         search.check_query(query)
         page = int(request.args.get("page") or 1)
         size = int(request.args.get("size") or 20)
-    except (search.QueryTooLong, ValueError) as error:
-        problem = str(error) if isinstance(error, search.QueryTooLong) else "page and size are whole numbers."
+    except search.QueryTooLong as error:
+        problem = str(error)
+    except ValueError:
+        problem = "page and size are whole numbers."
+    else:
+        try:
+            found = await execute_in_time(datasette, database,
+                                          lambda conn: search_context(conn, query, args, page, size), TOO_LONG)
+        except TookTooLong as error:
+            problem = error.message
+    if problem:
         if as_json:
             return Response.json({"ok": False, "error": problem}, status=400)
         return Response.html(await datasette.render_template(
             "regenkb_search.html", {"q": query, "problem": problem, "database": name, "found": None},
             request=request), status=400)
-    found = await database.execute_fn(lambda conn: search_context(conn, query, args, page, size))
     identifier = found["identifier"]
     if not as_json and identifier and len(identifier["records"]) == 1:
         return Response.redirect(datasette.urls.path(identifier["path"]))

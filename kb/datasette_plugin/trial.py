@@ -20,7 +20,7 @@ from harvest.registries import scheme_of
 from ..affiliations import institution_key
 from ..evidence import EXPLICIT, SHARED_TAG_WEIGHTS
 from ..search import rows
-from .pages import IDENTIFIER_LINKS, json_list, kb_database, missing_page, page_or_json
+from .pages import IDENTIFIER_LINKS, execute_in_time, json_list, kb_database, missing_page, page_or_json
 from .json_lists import with_lists
 
 # Statuses that say the trial is still going.
@@ -39,10 +39,10 @@ async def trial_page(datasette, request):
     name, database = kb_database(datasette)
     wanted = request.url_vars["nct"]
     as_json = request.url_vars.get("format") == "json"
-    nct = await database.execute_fn(lambda conn: trial_nct(conn, wanted))
+    nct = await execute_in_time(datasette, database, lambda conn: trial_nct(conn, wanted))
     if nct and nct != wanted:  # another registry's number, or NCT in lower case
         return Response.redirect(datasette.urls.path(f"/-/trial/{nct}" + (".json" if as_json else "")))
-    context = await database.execute_fn(lambda conn: trial_context(conn, nct)) if nct else None
+    context = await execute_in_time(datasette, database, lambda conn: trial_context(conn, nct)) if nct else None
     if context is None:
         return await missing_page(datasette, request, f"trial {wanted}", name, query=wanted)
     return await page_or_json(datasette, request, "regenkb_trial.html", context, database=name,

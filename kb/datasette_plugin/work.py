@@ -5,13 +5,14 @@ references and citing works, the trials linked to it and the source records it c
 from ..search import rows
 from ..text import respelled
 from .json_lists import with_lists
-from .pages import MAX_ID, kb_database, missing_page, page_or_json
+from .pages import MAX_ID, execute_in_time, kb_database, missing_page, page_or_json
 
 
 async def work_page(datasette, request):
     name, database = kb_database(datasette)
     work_id = int(request.url_vars["work_id"])
-    context = await database.execute_fn(lambda conn: work_context(conn, work_id)) if work_id <= MAX_ID else None
+    context = (await execute_in_time(datasette, database, lambda conn: work_context(conn, work_id))
+               if work_id <= MAX_ID else None)
     if context is None:
         return await missing_page(datasette, request, f"work {work_id}", name)
     return await page_or_json(datasette, request, "regenkb_work.html", context, database=name)
