@@ -109,11 +109,11 @@ def graph_renderer(extension):
         # A node's name is unique within its network only: read the nodes of the exported networks.
         networks = sorted({e["network"] for e in found if e.get("network")}) or (
             [request.args["network"]] if request.args.get("network") else [])
-        nodes = (await datasette.get_database(database).execute(
+        nodes = await execute_in_time(datasette, datasette.get_database(database), lambda conn: conn.execute(
             "SELECT node, network, kind, label, degree, pagerank, community, first_year, last_year FROM graph_nodes "
             "WHERE node IN (SELECT value FROM json_each(:names)) "
             "AND (:networks = '[]' OR network IN (SELECT value FROM json_each(:networks)))",
-            {"names": json.dumps(sorted(names)), "networks": json.dumps(networks)})).rows
+            {"names": json.dumps(sorted(names)), "networks": json.dumps(networks)}).fetchall(), TOO_LONG)
         text = graph_text(edges, [dict(n) for n in nodes], extension)
         name = table or query_name or "network"
         return answer(with_cut_note(text, extension, cut), "application/xml; charset=utf-8",

@@ -179,10 +179,10 @@ async def table_feed(datasette, request):
         return Response.text(str(error), status=400)
     column = "work_id" if table == "works" else "trial_id"
     key = column if table == "works" else "(SELECT nct_id FROM trials WHERE id = trial_id)"
-    keys = [row[0] for row in await database.execute(
+    keys = [row[0] for row in await execute_in_time(datasette, database, lambda conn: conn.execute(
         f"SELECT {key} FROM records WHERE {column} IS NOT NULL AND retrieved_at >= :since "
         f"GROUP BY {column} ORDER BY max(retrieved_at) DESC LIMIT {MAX_ENTRIES}",
-        {"since": since or ""})]
+        {"since": since or ""}).fetchall())]
     text_ = await feed_text(datasette, request, database, f"regenkb: {table}", table, keys, since)
     return Response(text_, content_type=CONTENT_TYPE)
 
