@@ -423,6 +423,17 @@ def inputs_digest(*parts):
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=sorted).encode()).hexdigest()
 
 
+def rows_digest(*cursors):
+    """A digest of the rows of SQL cursors, read a thousand at a time: what a derived table
+    is computed from, when that is too many rows to hold at once for inputs_digest."""
+    digest = hashlib.sha1()
+    for cursor in cursors:
+        while rows := cursor.fetchmany(1000):
+            digest.update(json.dumps(rows).encode())
+        digest.update(b"|")  # where one cursor's rows end
+    return digest.hexdigest()
+
+
 def inputs_of(db, step):
     """{item: digest} of the inputs `step` of the refresh last wrote its rows from."""
     return dict(db.execute("SELECT item, digest FROM refresh_inputs WHERE step = ?", [step]))

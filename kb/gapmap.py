@@ -9,11 +9,10 @@ Reviews (systematic, meta-analysis, narrative) are not counted: they count the s
 studies again. `gap_map` holds the whole map; the page recomputes it for its filters
 with the same `cells`."""
 
-import hashlib
 import json
 from collections import defaultdict
 
-from .db import inputs_kept, inputs_of, insert_rows
+from .db import inputs_kept, inputs_of, insert_rows, rows_digest
 
 # Strongest first. A study's level is the strongest of its design tags; an animal or in
 # vitro study is preclinical whatever else it says ("randomised" rats are no RCT).
@@ -152,10 +151,7 @@ def gap_map_rows(conn):
 def rebuild(db, everything=False):
     """Recompute the gap_map table from the evidence table, unless its on-topic studies are
     those it was last computed from (and not everything); returns the number of cells."""
-    digest = hashlib.sha1()
-    for row in on_topic_rows(db.conn, MAP_COLUMNS):  # a row at a time, never all at once
-        digest.update(json.dumps(row).encode())
-    inputs = {"": digest.hexdigest()}
+    inputs = {"": rows_digest(on_topic_rows(db.conn, MAP_COLUMNS))}
     if not everything and inputs_of(db, "gap_map") == inputs:
         return db["gap_map"].count
     found = gap_map_rows(db.conn)

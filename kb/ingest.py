@@ -73,7 +73,7 @@ def refreshed(db, everything, progress):
     if renamed and not everything:
         with db.atomic():
             authors.profile(db, authors.people_at(db, renamed))
-    institutions.count_works(db)  # its people are known now
+    institutions.count_works(db, everything)  # its people are known now
     if occurrences:
         parts.append(f"{occurrences} author occurrence(s) clustered into {people} people")
     if db["trials"].count and db["works"].count:

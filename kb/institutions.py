@@ -17,10 +17,19 @@ from rapidfuzz.distance import Levenshtein
 from harvest import places
 
 from .affiliations import institution_key, type_of
-from .db import insert_rows, names_indexed
+from .db import inputs_kept, inputs_of, insert_rows, names_indexed, rows_digest
 from .text import stable_id
 
 NAME_FORMS_KEPT = 10
+# What count_works reads, and what it writes: in order, so a digest of their rows says
+# whether counting again could change anything.
+COUNTED_FROM = ("SELECT id, institution_id, department_id FROM affiliations ORDER BY id",
+                "SELECT work_id, position, affiliation_id FROM work_author_affiliations "
+                "ORDER BY work_id, position, affiliation_id",
+                "SELECT id, year FROM works ORDER BY id",
+                "SELECT work_id, position, author_id FROM work_authors ORDER BY work_id, position")
+COUNTS = ("SELECT id, works, authors, first_year, last_year FROM institutions ORDER BY id",
+          "SELECT id, works FROM departments ORDER BY id")
 
 
 def institution_id(ror=None, openalex_id=None, country=None, key=None):
@@ -35,9 +44,12 @@ def institution_id(ror=None, openalex_id=None, country=None, key=None):
 def resolve(db, count=True):
     """Assign every affiliation its institution and department, and rebuild both tables'
     derived rows with their counts (count=False leaves counting to a caller that clusters
-    people first: the counts hold people). Returns the number of institutions."""
+    people first: the counts hold people, and meanwhile are those of the last count).
+    Returns the number of institutions."""
     fetched = {row["openalex_id"]: row for row in db.query("SELECT * FROM institutions WHERE fetched_from = 'openalex'")}
     fetched_by_id = {row["id"]: row for row in fetched.values()}
+    counted = {row[0]: row[1:] for row in db.execute(COUNTS[0])}
+    department_works = dict(db.execute(COUNTS[1]))
     affiliations = list(db.query("SELECT id, name, ror, openalex_id, institution_name, department, city, country "
                                  "FROM affiliations"))
     by_name = name_targets(affiliations, fetched)
@@ -59,7 +71,8 @@ def resolve(db, count=True):
         if aff["department"]:
             department_id = stable_id(f"department:{iid}|{institution_key(aff['department'])}")
         assigned[aff["id"]] = (iid, department_id, aff["department"])
-    rows = [institution_row(iid, entry, fetched_by_id.get(iid)) for iid, entry in institutions.items()]
+    rows = [institution_row(iid, entry, fetched_by_id.get(iid), counted.get(iid, (None,) * 4))
+            for iid, entry in institutions.items()]
     departments = defaultdict(Counter)
     for iid, department_id, name in assigned.values():
         if department_id:
@@ -75,7 +88,8 @@ def resolve(db, count=True):
         db.execute("UPDATE institutions SET geo_source = 'openalex' WHERE geo_source IS NULL AND latitude IS NOT NULL")
         db.execute("DELETE FROM departments")
         insert_rows(db, "departments", [{"id": department_id, "institution_id": iid, "name": names.most_common(1)[0][0],
-                                         "works": None} for (department_id, iid), names in departments.items()])
+                                         "works": department_works.get(department_id)}
+                                        for (department_id, iid), names in departments.items()])
         if count:
             count_works(db)
     return len(rows)
@@ -174,13 +188,14 @@ def target_of(aff, fetched, by_name, merged):
     return institution_id(country=country, key=name_key), f"name{typo}", None, None, country
 
 
-def institution_row(iid, entry, known):
+def institution_row(iid, entry, known, counts):
+    """An institution's row, with its (works, authors, first_year, last_year) as last counted."""
     name = known["name"] if known else entry["names"].most_common(1)[0][0]
     city = (known or {}).get("city") or (entry["cities"].most_common(1)[0][0] if entry["cities"] else None)
     return {"id": iid, "name": name, "ror": entry["ror"], "openalex_id": entry["openalex_id"],
             "type": (known or {}).get("type") or type_of(name), "city": city,
-            "country": entry["country"], **coordinates(known, city, entry["country"]), "works": None, "authors": None,
-            "first_year": None, "last_year": None,
+            "country": entry["country"], **coordinates(known, city, entry["country"]),
+            **dict(zip(("works", "authors", "first_year", "last_year"), counts)),
             "name_forms": json.dumps([n for n, _ in entry["names"].most_common(NAME_FORMS_KEPT)], ensure_ascii=False),
             "matched_by": entry["matched_by"], "fetched_from": known and "openalex"}
 
@@ -196,21 +211,32 @@ def coordinates(known, city, country):
     return {"latitude": None, "longitude": None, "geo_source": None}
 
 
-def count_works(db):
+def count_works(db, everything=False):
     """Works, people and years of each institution, and works of each department: aggregated
-    once and joined in (UPDATE ... FROM), not a correlated subquery per row."""
-    db.execute("UPDATE institutions SET works = 0, authors = 0, first_year = NULL, last_year = NULL")
-    db.execute("""UPDATE institutions SET works = s.works, authors = s.authors, first_year = s.first_year,
-        last_year = s.last_year
-        FROM (SELECT af.institution_id AS id, count(DISTINCT waa.work_id) AS works,
-                     count(DISTINCT wa.author_id) AS authors, min(w.year) AS first_year, max(w.year) AS last_year
-              FROM affiliations af JOIN work_author_affiliations waa ON waa.affiliation_id = af.id
-              JOIN works w ON w.id = waa.work_id
-              LEFT JOIN work_authors wa ON wa.work_id = waa.work_id AND wa.position = waa.position
-              WHERE af.institution_id IS NOT NULL GROUP BY af.institution_id) AS s
-        WHERE s.id = institutions.id""")
-    db.execute("""UPDATE departments SET works = s.works
-        FROM (SELECT af.department_id AS id, count(DISTINCT waa.work_id) AS works FROM affiliations af
-              JOIN work_author_affiliations waa ON waa.affiliation_id = af.id
-              WHERE af.department_id IS NOT NULL GROUP BY af.department_id) AS s
-        WHERE s.id = departments.id""")
+    once and joined in (UPDATE ... FROM), not a correlated subquery per row.
+
+    Unless everything, nothing is counted when neither what it counts from nor the counts
+    changed since it last counted (digests in refresh_inputs, step 'refresh'): a refresh with nothing new
+    reads those rows, about half the time counting takes, and writes nothing."""
+    # Kept among the refresh's own items: these counts are no table of their own.
+    inputs = {"institutions counted from": rows_digest(*(db.execute(sql) for sql in COUNTED_FROM)),
+              "institution counts": rows_digest(*(db.execute(sql) for sql in COUNTS))}
+    if not everything and {item: inputs_of(db, "refresh").get(item) for item in inputs} == inputs:
+        return
+    with db.atomic():
+        db.execute("UPDATE institutions SET works = 0, authors = 0, first_year = NULL, last_year = NULL")
+        db.execute("""UPDATE institutions SET works = s.works, authors = s.authors, first_year = s.first_year,
+            last_year = s.last_year
+            FROM (SELECT af.institution_id AS id, count(DISTINCT waa.work_id) AS works,
+                         count(DISTINCT wa.author_id) AS authors, min(w.year) AS first_year, max(w.year) AS last_year
+                  FROM affiliations af JOIN work_author_affiliations waa ON waa.affiliation_id = af.id
+                  JOIN works w ON w.id = waa.work_id
+                  LEFT JOIN work_authors wa ON wa.work_id = waa.work_id AND wa.position = waa.position
+                  WHERE af.institution_id IS NOT NULL GROUP BY af.institution_id) AS s
+            WHERE s.id = institutions.id""")
+        db.execute("""UPDATE departments SET works = s.works
+            FROM (SELECT af.department_id AS id, count(DISTINCT waa.work_id) AS works FROM affiliations af
+                  JOIN work_author_affiliations waa ON waa.affiliation_id = af.id
+                  WHERE af.department_id IS NOT NULL GROUP BY af.department_id) AS s
+            WHERE s.id = departments.id""")
+        inputs_kept(db, "refresh", {**inputs, "institution counts": rows_digest(*(db.execute(sql) for sql in COUNTS))})

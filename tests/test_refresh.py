@@ -253,3 +253,20 @@ def test_refresh_reports_the_studies_it_writes_and_the_works_whose_trials_it_ran
     assert seen["evidence: works' trials ranked"] == ranked > 0
     again = steps_counted(db)
     assert again["evidence: studies written"] == again["evidence: works' trials ranked"] == 0
+
+
+def test_a_refresh_with_nothing_new_counts_no_institution_again_and_one_after_a_withdrawn_work_counts_it_out(db):
+    first_load(db)
+    refresh(db)
+    tabriz = "select works, authors from institutions where name like 'Tabriz University%'"
+    assert db.execute(tabriz).fetchone() == (1, 1)
+    written = db.conn.total_changes
+    institutions.count_works(db)
+    assert db.conn.total_changes == written
+    with db.atomic():
+        WorkLoader(db, "pubmed").delete("95")  # the surgeon's only work
+    refresh(db)
+    counts = [db.execute(sql).fetchall() for sql in ("select * from institutions", "select * from departments")]
+    assert db.execute(tabriz).fetchone() in (None, (0, 0))
+    institutions.count_works(db, everything=True)
+    assert [db.execute(sql).fetchall() for sql in ("select * from institutions", "select * from departments")] == counts
