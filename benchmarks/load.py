@@ -16,6 +16,7 @@ one client reads a work page: the work page's latency says whether arbitrary SQL
 the pages (issue 20: with 12 such clients a work page once took 11.4 s).
 """
 
+import contextlib
 import random
 import socket
 import statistics
@@ -69,11 +70,13 @@ def get(url, timeout=30):
     return status, (time.perf_counter() - started) * 1000
 
 
-def start_server(db_path, *options):
-    """A `kb serve` of the KB with the given command-line options; its process and base URL."""
+def start_server(db_path, *options, log=None):
+    """A `kb serve` of the KB with the given command-line options; its process and base URL.
+    With `log`, a file the server's output goes to (the traceback of a request that failed)."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--port", str(port),
-                                *options], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    with open(log, "w") if log else contextlib.nullcontext(subprocess.DEVNULL) as output:
+        process = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--port", str(port),
+                                    *options], stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         if get(base + "/-/versions.json", timeout=1)[0] == 200:

@@ -6,6 +6,8 @@ the same file, in one run.
                                   (default 1000000 works, 400 requests, a temporary KB)
 
 `--db PATH` keeps the KB at PATH and reuses it on the next run (it is built when missing).
+Each server's output goes to PATH.serve.log (beside the KB); when a request fails, its last
+lines (the server's traceback) are printed before the error.
 `--cold` drops the KB from the operating system's file cache first and prints instead how
 long `kb serve --immutable` took to answer and what its first searches took, with the
 megabytes the server read from disk for each (a first search of a KB not in the cache).
@@ -26,6 +28,7 @@ this process): at 8 clients the two share the cores.
 """
 
 import argparse
+import contextlib
 import itertools
 import os
 import random
@@ -64,6 +67,8 @@ ENDPOINTS = {"/-/search.json": "/-/search.json?q=", "_search JSON": "/{db}/works
 # The first requests of a server started on a KB not in the file cache.
 COLD_URLS = ["/{db}/works.json?_search=stroke", "/-/search.json?q=stroke", "/{db}/works.json?_search=intrathecal",
              "/-/search.json?q=neurogenesis"]
+# Lines of the server's output printed when a request fails: Datasette's plain traceback of it.
+LOG_LINES = 40
 QUERIES = ["exosome stroke", "mesenchymal stem cells", "placenta exosome", "intrathecal", "neurogenesis rat",
            "ischemic stroke trial", "umbilical cells", "secretome"]
 
@@ -108,6 +113,23 @@ def cpu_ms(processes):
     return sum(sum(process.cpu_times()[:2]) for process in processes) * 1000
 
 
+def log_of(path):
+    return path.with_name(path.name + ".serve.log")
+
+
+@contextlib.contextmanager
+def told_why(path):
+    """On an error (a request answered 500, say), print the last lines of the server's output first:
+    urllib says only "HTTP Error 500", the server's traceback says why."""
+    try:
+        yield
+    except Exception:
+        lines = log_of(path).read_text(errors="replace").splitlines() if log_of(path).exists() else []
+        print(f"Serving failed; the last lines of the server's output ({log_of(path)}):", *lines[-LOG_LINES:],
+              sep="\n", file=sys.stderr)
+        raise
+
+
 def measure(path, requests):
     """{name: (milliseconds of the raw query, milliseconds of name, CPU ms a request of the server and
     of the clients or None)}: `find` on sqlite3, then each endpoint for each (server processes,
@@ -127,30 +149,31 @@ def measure(path, requests):
     results = {"kb.search.find (sqlite3)": (raw_ms(), [timed(find, raw, QUERIES[i % len(QUERIES)])
                                                      for i in range(requests)], None)}
     for workers in sorted({workers for workers, _ in RUNS}):
-        server, root = start_server(path, "--immutable", "--workers", str(workers))
-        servers = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+        with told_why(path):
+            server, root = start_server(path, "--immutable", "--workers", str(workers), log=log_of(path))
+            servers = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
 
-        def fetch(url):
-            with urllib.request.urlopen(url, timeout=60) as response:
-                assert response.status == 200
-                response.read()
+            def fetch(url):
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    assert response.status == 200
+                    response.read()
 
-        try:
-            for endpoint, url in ENDPOINTS.items():
-                base = root + url.format(db=path.stem)
-                urls = [base + urllib.parse.quote(query) for query in QUERIES]
-                for query_url in urls * workers:  # warm every process's page cache, as a running server's is
-                    fetch(query_url)
-                for clients in [clients for workers_, clients in RUNS if workers_ == workers]:
-                    before = raw_ms()
-                    used = cpu_ms(servers), cpu_ms([psutil.Process()])
-                    with ThreadPoolExecutor(clients) as pool:
-                        samples = list(pool.map(lambda url: timed(fetch, url),
-                                                [urls[i % len(urls)] for i in range(requests)]))
-                    cpu = [(now - then) / requests for now, then in zip((cpu_ms(servers), cpu_ms([psutil.Process()])), used)]
-                    results[f"{endpoint}, {workers} process(es), {clients} client(s)"] = (before, samples, cpu)
-        finally:
-            stopped(server)
+            try:
+                for endpoint, url in ENDPOINTS.items():
+                    base = root + url.format(db=path.stem)
+                    urls = [base + urllib.parse.quote(query) for query in QUERIES]
+                    for query_url in urls * workers:  # warm every process's page cache, as a running server's is
+                        fetch(query_url)
+                    for clients in [clients for workers_, clients in RUNS if workers_ == workers]:
+                        before = raw_ms()
+                        used = cpu_ms(servers), cpu_ms([psutil.Process()])
+                        with ThreadPoolExecutor(clients) as pool:
+                            samples = list(pool.map(lambda url: timed(fetch, url),
+                                                    [urls[i % len(urls)] for i in range(requests)]))
+                        cpu = [(now - then) / requests for now, then in zip((cpu_ms(servers), cpu_ms([psutil.Process()])), used)]
+                        results[f"{endpoint}, {workers} process(es), {clients} client(s)"] = (before, samples, cpu)
+            finally:
+                stopped(server)
     return results
 
 
@@ -171,24 +194,25 @@ def cold(path):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
-    started = time.perf_counter()
-    server, root = start_server(path, "--immutable")
-    process = psutil.Process(server.pid)
+    with told_why(path):
+        started = time.perf_counter()
+        server, root = start_server(path, "--immutable", log=log_of(path))
+        process = psutil.Process(server.pid)
 
-    def read_mb():
-        return process.io_counters().read_bytes / 1e6
+        def read_mb():
+            return process.io_counters().read_bytes / 1e6
 
-    print(f"kb serve --immutable answered {time.perf_counter() - started:.1f} s after it started, "
-          f"having read {read_mb():.0f} MB")
-    try:
-        for url in COLD_URLS:
-            before, started = read_mb(), time.perf_counter()
-            with urllib.request.urlopen(root + url.format(db=path.stem), timeout=900) as response:
-                response.read()
-            print(f"  first {url.format(db=path.stem):<45} {time.perf_counter() - started:6.2f} s, "
-                  f"{read_mb() - before:5.0f} MB read")
-    finally:
-        stopped(server)
+        print(f"kb serve --immutable answered {time.perf_counter() - started:.1f} s after it started, "
+              f"having read {read_mb():.0f} MB")
+        try:
+            for url in COLD_URLS:
+                before, started = read_mb(), time.perf_counter()
+                with urllib.request.urlopen(root + url.format(db=path.stem), timeout=900) as response:
+                    response.read()
+                print(f"  first {url.format(db=path.stem):<45} {time.perf_counter() - started:6.2f} s, "
+                      f"{read_mb() - before:5.0f} MB read")
+        finally:
+            stopped(server)
 
 
 def main(n, requests, keep, first_searches=False):
