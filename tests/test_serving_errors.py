@@ -4,12 +4,11 @@ URL answers {"ok": false, "error": ...}, as Datasette's own JSON errors do), nev
 and `kb serve --immutable` serves the schema it just gave an older KB even while another
 connection holds the KB open (an immutable server does not read the write-ahead log)."""
 
-import asyncio
 import sqlite3
 
 from bs4 import BeautifulSoup
-
 from conftest import get
+
 from kb import serve
 from kb.db import open_db
 
@@ -18,7 +17,7 @@ NO_TIME = 0
 
 
 def test_a_search_past_the_time_limit_is_a_400_page_that_says_so_and_keeps_its_form(demo_site, monkeypatch):
-    db, datasette = demo_site
+    datasette = demo_site[1]
     monkeypatch.setitem(datasette._settings, "sql_time_limit_ms", NO_TIME)
     response = get(datasette, "/-/search?q=exosome+stroke")
     page = BeautifulSoup(response.text, "html.parser")
@@ -29,7 +28,7 @@ def test_a_search_past_the_time_limit_is_a_400_page_that_says_so_and_keeps_its_f
 
 
 def test_a_search_past_the_time_limit_answers_json_with_ok_false_and_why(demo_site, monkeypatch):
-    db, datasette = demo_site
+    datasette = demo_site[1]
     monkeypatch.setitem(datasette._settings, "sql_time_limit_ms", NO_TIME)
     response = get(datasette, "/-/search.json?q=exosome+stroke")
     assert response.status_code == 400 and response.json()["ok"] is False
