@@ -144,13 +144,15 @@ def resolve(db, everything=False, blocks=None, progress=None):
 def clustered(db, names, wanted, curations, progress=None):
     """(occurrences, people rows, (person, work_id, position) assignments) of these blocks."""
     occurrences = gather(db, names, wanted)
-    groups = block_groups(occurrences, curations)
+    count, groups = len(occurrences), list(block_groups(occurrences, curations))
+    del occurrences  # a group's occurrences are let go as soon as its people are found
     rows, assignments = [], []
-    for members in progress("people: blocks clustered", groups) if progress else groups:
+    for i, members in enumerate(progress("people: blocks clustered", groups) if progress else groups):
         found, assigned = people(members, cluster(members, curations), names)
         rows += found
         assignments += assigned
-    return len(occurrences), rows, assignments
+        groups[i] = members = None
+    return count, rows, assignments
 
 
 def clustered_in(path, wanted, curations):
