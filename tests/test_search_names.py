@@ -61,12 +61,7 @@ def test_a_word_is_matched_from_its_start_not_inside_it(demo_kb):
 
 def test_an_older_kb_gains_name_indexes_filled_from_its_people_and_institutions(demo_kb, tmp_path):
     db, path = demo_kb
-    older = tmp_path / "older.db"
-    with sqlite3.connect(path) as source, sqlite3.connect(older) as copy:
-        source.backup(copy)
-        copy.execute("DROP TABLE authors_fts")
-        copy.execute("DROP TABLE institutions_fts")
-    reopened = open_db(str(older))
+    reopened = open_db(altered_copy(path, tmp_path / "older.db", "DROP TABLE authors_fts", "DROP TABLE institutions_fts"))
     assert reopened["authors_fts"].count == db["authors"].count > 400
     assert reopened["institutions_fts"].count == db["institutions"].count > 30
     for query in ("li", "isfahan", "bang oh"):
@@ -75,12 +70,9 @@ def test_an_older_kb_gains_name_indexes_filled_from_its_people_and_institutions(
 
 def test_a_name_index_out_of_step_is_found_by_the_doctor_and_fixed(demo_kb, tmp_path):
     _, path = demo_kb
-    copy = tmp_path / "copy.db"
-    with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
-        source.backup(target)
-        target.execute("DELETE FROM authors_fts WHERE rowid IN (SELECT id FROM authors ORDER BY id LIMIT 2)")
-        target.execute("INSERT INTO institutions_fts (rowid, name, name_forms) VALUES (42, 'Gone University', '[]')")
-    db = open_db(str(copy))
+    db = open_db(altered_copy(
+        path, tmp_path / "copy.db", "DELETE FROM authors_fts WHERE rowid IN (SELECT id FROM authors ORDER BY id LIMIT 2)",
+        "INSERT INTO institutions_fts (rowid, name, name_forms) VALUES (42, 'Gone University', '[]')"))
     problems = [finding.problem for finding in doctor.check(db)]
     assert "the full-text index authors_fts is out of step with authors: 2 row(s) missing from it, 0 row(s) in it " \
            "for authors that are gone" in problems
@@ -143,3 +135,11 @@ def test_a_person_written_again_under_the_same_id_is_found_by_the_new_name_only(
     assert db.execute("SELECT rowid, name FROM authors_fts ORDER BY rowid").fetchall() == \
         [(7, "Josiah Carbury"), (8, "Jan Lötvall")]
 
+
+def altered_copy(path, copy, *statements):
+    """A copy of the KB at path with the statements run on it: its path, as a string."""
+    with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+        for statement in statements:
+            target.execute(statement)
+    return str(copy)
