@@ -174,20 +174,10 @@ def halves(db, names, wanted, curations):
         size[names[name_id]["block"]] += count
     if sum(size.values()) < SPLIT_FROM:
         return None
-    parent = {block: block for block in wanted}
-
-    def root(block):
-        while parent[block] != block:
-            block = parent[block]
-        return block
-
-    for c in curations:
-        ends = {block_at(db, names, (c["work_id"], c["position"])),
-                block_at(db, names, (c["other_work_id"], c["other_position"]))}
-        if c["decision"] == "same" and ends <= wanted:
-            first, *rest = sorted(ends)
-            for other in rest:
-                parent[root(other)] = root(first)
+    ends = ((block_at(db, names, (c["work_id"], c["position"])),
+             block_at(db, names, (c["other_work_id"], c["other_position"])))
+            for c in curations if c["decision"] == "same")
+    root = joined((a, b) for a, b in ends if a in wanted and b in wanted)
     units = defaultdict(set)
     for block in sorted(wanted):
         units[root(block)].add(block)
@@ -291,6 +281,18 @@ def name_ids_of(names, wanted):
 
 def block_groups(occurrences, curations):
     """Occurrences grouped by block, blocks a curator's 'same' joins being one group."""
+    ends = ((occurrences.get((c["work_id"], c["position"])), occurrences.get((c["other_work_id"], c["other_position"])))
+            for c in curations if c["decision"] == "same")
+    root = joined((a.block, b.block) for a, b in ends if a and b)
+    groups = defaultdict(list)
+    for occurrence in occurrences.values():
+        groups[root(occurrence.block)].append(occurrence)
+    return groups.values()
+
+
+def joined(pairs):
+    """root(block) of the groups that these pairs of blocks join (a union-find): blocks a
+    curator's 'same' ties must be clustered together, in one process."""
     parent = {}
 
     def root(block):
@@ -299,15 +301,9 @@ def block_groups(occurrences, curations):
             block = parent[block]
         return block
 
-    for c in curations:
-        a = occurrences.get((c["work_id"], c["position"]))
-        b = occurrences.get((c["other_work_id"], c["other_position"]))
-        if c["decision"] == "same" and a and b:
-            parent[root(a.block)] = root(b.block)
-    groups = defaultdict(list)
-    for occurrence in occurrences.values():
-        groups[root(occurrence.block)].append(occurrence)
-    return groups.values()
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    return root
 
 
 class Clusters:
