@@ -221,7 +221,8 @@ def count_works(db, everything=False):
     # Kept among the refresh's own items: these counts are no table of their own.
     inputs = {"institutions counted from": rows_digest(*(db.execute(sql) for sql in COUNTED_FROM)),
               "institution counts": rows_digest(*(db.execute(sql) for sql in COUNTS))}
-    if not everything and {item: inputs_of(db, "refresh").get(item) for item in inputs} == inputs:
+    kept = inputs_of(db, "refresh")
+    if not everything and {item: kept.get(item) for item in inputs} == inputs:
         return
     with db.atomic():
         db.execute("UPDATE institutions SET works = 0, authors = 0, first_year = NULL, last_year = NULL")

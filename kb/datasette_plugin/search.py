@@ -18,11 +18,11 @@ FILTER_NAMES = ("year_from", "year_to", *search.TAG_FILTERS, "pub_type", "on_top
 FACET_LABELS = {"year": "Year", "pub_type": "Publication type", "design": "Design", "phase": "Phase",
                 "species": "Species", "intervention": "Intervention"}
 FLAG_LABELS = {"on_topic": "On topic", "has_trial": "Has a trial", "open_access": "Open access"}
-# An identifier's scheme (kb.search.identifier_of) -> its kind in IDENTIFIER_LINKS, for its record elsewhere.
 # A search past the server's time limit ({seconds}): as Datasette's table page says of its own, and how to narrow it.
 TOO_LONG = ("This search took longer than the server's time limit for SQL ({seconds} s) and was stopped. Narrow it "
             "(more or rarer words, a year range, a filter) and try again; a server that has just started may "
             "answer it in a few seconds, once it has read the KB.")
+# An identifier's scheme (kb.search.identifier_of) -> its kind in IDENTIFIER_LINKS, for its record elsewhere.
 LINK_KINDS = {"PMID": "pmid", "PMCID": "pmcid", "DOI": "doi", "ORCID": "orcid", "ROR": "ror",
               "ClinicalTrials.gov": "nct_id", "ISRCTN": "isrctn", "EudraCT": "eudract"}
 
